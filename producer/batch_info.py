@@ -1,0 +1,129 @@
+"""A batch's status as read from its Redis record, shaped like OpenAI's batch object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field
+
+from producer.constants import ERROR_COUNT_PREFIX, MODEL_USAGE_PREFIX, USAGE_FIELDS, USAGE_PREFIX
+from producer.status import TERMINAL_STATUSES, BatchStatus
+
+
+class RequestCounts(BaseModel):
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+
+
+class UsageTotals(BaseModel):
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def openai_shape(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "input_tokens_details": {"cached_tokens": self.cached_tokens},
+            "output_tokens": self.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+            "total_tokens": self.total_tokens,
+        }
+
+
+_TIMESTAMPS = (
+    "created_at",
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "cancelling_at",
+    "cancelled_at",
+    "expired_at",
+    "expires_at",
+    "paused_at",
+)
+
+
+class BatchInfo(BaseModel):
+    """Counts, usage totals (per model too) and errors by code of one batch."""
+
+    id: str
+    object: str = "batch"
+    endpoint: str = "/v1/responses"
+    status: BatchStatus
+    completion_window: str | None = None
+    created_at: int | None = None
+    in_progress_at: int | None = None
+    finalizing_at: int | None = None
+    completed_at: int | None = None
+    cancelling_at: int | None = None
+    cancelled_at: int | None = None
+    expired_at: int | None = None
+    expires_at: int | None = None
+    paused_at: int | None = None
+    request_counts: RequestCounts = Field(default_factory=RequestCounts)
+    usage: UsageTotals = Field(default_factory=UsageTotals)
+    usage_by_model: dict[str, UsageTotals] = Field(default_factory=dict)
+    errors_by_code: dict[str, int] = Field(default_factory=dict)
+    metadata: dict[str, Any] | None = None
+    in_flight: int = 0
+    pause_reason: str | None = None
+
+    @property
+    def done(self) -> int:
+        return self.request_counts.completed + self.request_counts.failed
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def openai_shape(self) -> dict[str, Any]:
+        """The OpenAI batch object (plus ``errors_by_code`` and ``usage_by_model``)."""
+        data = self.model_dump(mode="json", exclude={"usage", "usage_by_model", "in_flight"})
+        data["usage"] = self.usage.openai_shape()
+        data["usage_by_model"] = {m: u.model_dump() for m, u in self.usage_by_model.items()}
+        return data
+
+    @classmethod
+    def from_meta(cls, raw: dict[bytes, bytes], *, in_flight: int = 0) -> BatchInfo:
+        meta = {k.decode(): v.decode() for k, v in raw.items()}
+        usage = UsageTotals()
+        by_model: dict[str, UsageTotals] = {}
+        errors: dict[str, int] = {}
+        for key, value in meta.items():
+            if key.startswith(USAGE_PREFIX):
+                name = key[len(USAGE_PREFIX) :]
+                if name in USAGE_FIELDS:
+                    setattr(usage, name, int(value))
+            elif key.startswith(MODEL_USAGE_PREFIX):
+                model, _, name = key[len(MODEL_USAGE_PREFIX) :].rpartition(":")
+                if model and (name in USAGE_FIELDS or name == "requests"):
+                    setattr(by_model.setdefault(model, UsageTotals()), name, int(value))
+            elif key.startswith(ERROR_COUNT_PREFIX) and int(value):
+                errors[key[len(ERROR_COUNT_PREFIX) :]] = int(value)
+        usage.requests = sum(u.requests for u in by_model.values())
+        stamps = {name: int(float(meta[name])) for name in _TIMESTAMPS if meta.get(name)}
+        if not stamps.get("expires_at"):
+            stamps.pop("expires_at", None)
+        metadata = orjson.loads(meta["metadata"]) if meta.get("metadata") else None
+        return cls(
+            id=meta["id"],
+            status=BatchStatus(meta.get("status", "validating")),
+            completion_window=meta.get("completion_window") or None,
+            request_counts=RequestCounts(
+                total=int(meta.get("total", 0)),
+                completed=int(meta.get("completed", 0)),
+                failed=int(meta.get("failed", 0)),
+            ),
+            usage=usage,
+            usage_by_model=by_model,
+            errors_by_code=dict(sorted(errors.items(), key=lambda kv: -kv[1])),
+            metadata=metadata,
+            in_flight=in_flight,
+            pause_reason=meta.get("pause_reason") or None,
+            **stamps,
+        )

@@ -1,0 +1,326 @@
+"""BatchClient: submit batches of Responses requests, then follow and collect them."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from producer.batch_info import BatchInfo
+from producer.constants import ARQ_JOB_PREFIX, BATCHES_KEY, JOB_FUNCTION, BatchKeys
+from producer.errors import BatchNotFound, BatchStateError, RedisUnavailable
+from producer.lines import OutputLine
+from producer.redis_conn import connect, redact_url
+from producer.scripts import PRODUCER_SCRIPTS, ScriptSet
+from producer.settings import ClientSettings, parse_window
+from producer.status import TERMINAL_STATUSES, BatchStatus
+from producer.validation import PreparedRequest, prepare_items
+
+# Requests per enqueue script call, and script calls per pipeline round trip: large
+# enough to amortise round trips, small enough that no single script blocks Redis long.
+SLICE = 512
+SLICES_PER_ROUND_TRIP = 8
+PAGE = 1000
+DAY_S = 86400
+
+
+def new_batch_id() -> str:
+    return "batch_" + secrets.token_hex(12)
+
+
+@asynccontextmanager
+async def _redis_errors(url: str) -> AsyncIterator[None]:
+    """Turn connection failures into RedisUnavailable naming the (redacted) URL."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise RedisUnavailable(redact_url(url), exc) from exc
+
+
+class BatchClient:
+    """The producer side of respq.
+
+    >>> async with BatchClient.from_url("redis://localhost:6379/0") as client:
+    ...     batch = await client.submit([ResponsesRequest(model="gpt-5.4", input="Hi")])
+    ...     await batch.wait(timeout=600)
+    """
+
+    def __init__(self, redis: Redis[bytes], settings: ClientSettings | None = None) -> None:
+        self.redis = redis
+        self.settings = settings or ClientSettings()
+        self.scripts = ScriptSet(redis, "producer", PRODUCER_SCRIPTS)
+
+    @classmethod
+    def from_url(cls, url: str | None = None, **overrides: Any) -> BatchClient:
+        """A client for ``url`` (default ``RESPQ_REDIS_URL``); other settings from overrides
+        or the environment."""
+        settings = ClientSettings(**({"redis_url": url} if url else {}), **overrides)
+        return cls(connect(settings.redis_url), settings)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    def errors(self) -> Any:
+        return _redis_errors(self.settings.redis_url)
+
+    async def ping(self) -> None:
+        """Raise RedisUnavailable unless Redis answers."""
+        async with self.errors():
+            await self.redis.ping()
+
+    # -- submit ---------------------------------------------------------------
+
+    async def submit(
+        self,
+        items: Iterable[Any],
+        *,
+        batch_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        completion_window: str | None = None,
+    ) -> Batch:
+        """Validate every item, then enqueue them all as one batch.
+
+        Items may be ``ResponsesRequest`` objects, request-body dicts, or input lines
+        (``{"custom_id", "method", "url", "body"}`` dicts or ``InputLine`` objects). One
+        ``InvalidInput`` error lists every bad item, and then nothing is enqueued.
+        Submitting again with the same ``batch_id`` enqueues only custom_ids the batch
+        does not have yet.
+        """
+        prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
+        return await self.submit_prepared(
+            _aiter(prepared), batch_id=batch_id, metadata=metadata,
+            completion_window=completion_window,
+        )
+
+    async def submit_prepared(
+        self,
+        prepared: AsyncIterable[PreparedRequest],
+        *,
+        batch_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        completion_window: str | None = None,
+    ) -> Batch:
+        """Enqueue already-validated requests (the CLI streams a file through this)."""
+        batch_id = batch_id or new_batch_id()
+        window_text = completion_window or self.settings.completion_window
+        window = parse_window(window_text)
+        now = time.time()
+        keys = BatchKeys(batch_id)
+        settings = self.settings
+        running_ttl = window + settings.result_ttl if window else settings.result_ttl + DAY_S
+        job_ttl_ms = running_ttl * 1000
+        async with self.errors():
+            _, submit_no, _ = await self.scripts["create"](
+                keys=[keys.meta, BATCHES_KEY],
+                args=[
+                    batch_id, int(now), orjson.dumps(metadata or {}), window_text,
+                    int(now + window) if window else 0, settings.queue_name, settings.chunk_size,
+                ],
+            )
+            prefix = f"{batch_id}:{int(submit_no)}:"
+            chunk_no = 0
+            pipe = self.redis.pipeline(transaction=False)
+            queued_slices = 0
+            batch: list[PreparedRequest] = []
+
+            async def add_slice(chunk: list[PreparedRequest]) -> None:
+                nonlocal chunk_no
+                args: list[Any] = [
+                    batch_id, prefix, chunk_no, settings.chunk_size, int(now * 1000),
+                    job_ttl_ms, JOB_FUNCTION, ARQ_JOB_PREFIX,
+                ]
+                for item in chunk:
+                    args.append(item.custom_id)
+                    args.append(item.body)
+                await self.scripts["enqueue"](
+                    keys=[keys.meta, keys.req, keys.order, keys.pending], args=args, client=pipe
+                )
+                chunk_no += len(chunk) // settings.chunk_size + 1
+
+            async for item in prepared:
+                batch.append(item)
+                if len(batch) >= SLICE:
+                    await add_slice(batch)
+                    batch = []
+                    queued_slices += 1
+                    if queued_slices >= SLICES_PER_ROUND_TRIP:
+                        await pipe.execute()
+                        queued_slices = 0
+            if batch:
+                await add_slice(batch)
+            await pipe.execute()
+            await self._seal(keys, running_ttl)
+        return Batch(self, batch_id)
+
+    async def _seal(self, keys: BatchKeys, running_ttl: int) -> None:
+        while True:
+            left = await self.scripts["seal"](
+                keys=[keys.meta, keys.pending, self.settings.queue_name, *keys.all()],
+                args=[int(time.time() * 1000), 2000, int(time.time()), running_ttl,
+                      self.settings.result_ttl],
+            )
+            if int(left) == 0:
+                return
+
+    # -- look up --------------------------------------------------------------
+
+    async def get(self, batch_id: str) -> Batch:
+        """The batch with this id; BatchNotFound when there is none."""
+        async with self.errors():
+            if not await self.redis.exists(BatchKeys(batch_id).meta):
+                raise BatchNotFound(batch_id)
+        return Batch(self, batch_id)
+
+    async def list_batches(self, limit: int = 100) -> list[BatchInfo]:
+        """The newest batches first."""
+        async with self.errors():
+            ids = await self.redis.zrevrange(BATCHES_KEY, 0, limit - 1)
+            pipe = self.redis.pipeline(transaction=False)
+            for raw in ids:
+                keys = BatchKeys(raw.decode())
+                pipe.hgetall(keys.meta)
+                pipe.hlen(keys.inflight)
+            answers = await pipe.execute()
+        infos: list[BatchInfo] = []
+        gone: list[bytes] = []
+        for raw_id, meta, inflight in zip(ids, answers[::2], answers[1::2], strict=True):
+            if meta:
+                infos.append(BatchInfo.from_meta(meta, in_flight=int(inflight)))
+            else:
+                gone.append(raw_id)
+        if gone:  # expired batches leave their index entry behind; tidy it
+            async with self.errors():
+                await self.redis.zrem(BATCHES_KEY, *gone)
+        return infos
+
+
+async def _aiter(items: Iterable[PreparedRequest]) -> AsyncIterator[PreparedRequest]:
+    for item in items:
+        yield item
+
+
+class Batch:
+    """A handle on one submitted batch."""
+
+    def __init__(self, client: BatchClient, batch_id: str) -> None:
+        self.client = client
+        self.id = batch_id
+        self.keys = BatchKeys(batch_id)
+
+    def __repr__(self) -> str:
+        return f"Batch({self.id!r})"
+
+    async def status(self) -> BatchInfo:
+        """Counts, usage totals (batch and per model) and errors by code."""
+        redis = self.client.redis
+        async with self.client.errors():
+            pipe = redis.pipeline(transaction=False)
+            pipe.hgetall(self.keys.meta)
+            pipe.hlen(self.keys.inflight)
+            meta, inflight = await pipe.execute()
+        if not meta:
+            raise BatchNotFound(self.id)
+        return BatchInfo.from_meta(meta, in_flight=int(inflight))
+
+    async def wait(self, timeout: float | None = None, poll_interval: float = 0.25) -> BatchInfo:
+        """Poll until the batch reaches a terminal status; TimeoutError after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = await self.status()
+            if info.status in TERMINAL_STATUSES:
+                return info
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"batch {self.id} still {info.status} after {timeout}s "
+                    f"({info.done}/{info.request_counts.total} done)"
+                )
+            await asyncio.sleep(poll_interval)
+
+    async def result_lines(self) -> AsyncIterator[bytes]:
+        """Output lines as stored (JSON bytes), in input order; only finished requests."""
+        redis = self.client.redis
+        start = 0
+        while True:
+            async with self.client.errors():
+                cids = await redis.lrange(self.keys.order, start, start + PAGE - 1)
+                if not cids:
+                    return
+                lines = await redis.hmget(self.keys.res, cids)
+            for line in lines:
+                if line is not None:
+                    yield line
+            start += PAGE
+
+    async def results(self) -> AsyncIterator[OutputLine]:
+        """Output lines in input order (what has finished so far)."""
+        async for raw in self.result_lines():
+            yield OutputLine.model_validate_json(raw)
+
+    async def cancel(self) -> BatchInfo:
+        """Queued requests end as ``batch_cancelled``; in-flight ones finish."""
+        settings = self.client.settings
+        line_prefix = "batch_req_" + secrets.token_hex(6) + "_"
+        start = 0
+        async with self.client.errors():
+            while True:
+                scanned = int(await self.client.scripts["cancel"](
+                    keys=[self.keys.meta, self.keys.order, self.keys.res, self.keys.inflight,
+                          *self.keys.all()],
+                    args=[start, PAGE, int(time.time()), settings.result_ttl, line_prefix],
+                ))
+                if scanned == -1:
+                    raise BatchNotFound(self.id)
+                if scanned == -2:
+                    raise BatchStateError(f"batch {self.id} has already ended")
+                if scanned == 0:
+                    break
+                start += scanned
+        return await self.status()
+
+    async def retry(self, codes: Iterable[str] | None = None) -> int:
+        """Re-enqueue failed requests (only those with ``codes`` when given); returns how
+        many. Successes are left alone; counts and usage stay exact."""
+        settings = self.client.settings
+        wanted = "," + ",".join(codes) + "," if codes else ""
+        prefix = f"{self.id}:retry-{secrets.token_hex(4)}:"
+        total = 0
+        start = 0
+        async with self.client.errors():
+            if not await self.client.redis.exists(self.keys.meta):
+                raise BatchNotFound(self.id)
+            length = await self.client.redis.llen(self.keys.order)
+            while start < length:
+                total += int(await self.client.scripts["retry"](
+                    keys=[self.keys.meta, self.keys.order, self.keys.res, self.keys.owner,
+                          self.keys.req, settings.queue_name],
+                    args=[start, PAGE, wanted, prefix, settings.chunk_size,
+                          int(time.time() * 1000), (settings.result_ttl + DAY_S) * 1000,
+                          JOB_FUNCTION, ARQ_JOB_PREFIX, self.id],
+                ))
+                start += PAGE
+        return total
+
+    async def request_body(self, custom_id: str) -> dict[str, Any] | None:
+        async with self.client.errors():
+            raw = await self.client.redis.hget(self.keys.req, custom_id)
+        return None if raw is None else dict(orjson.loads(raw))
+
+
+__all__ = ["Batch", "BatchClient", "BatchStatus", "new_batch_id"]

@@ -1,0 +1,74 @@
+"""Every Redis key respq writes, in one screen.
+
+All keys of one batch share the hash tag ``{<batch_id>}`` so the Lua scripts that touch
+several of them stay valid on Redis Cluster. arq's own keys (``arq:job:<id>``,
+``arq:queue``, ``arq:in-progress:<id>``) follow arq's layout; respq writes job records
+there only in arq's format (JSON instead of pickle).
+
+Per batch ``B``:
+
+=========================  ======  ==================================================
+key                        type    holds
+=========================  ======  ==================================================
+``respq:{B}:meta``         hash    status, timestamps, counts, usage, errors by code
+``respq:{B}:req``          hash    custom_id -> request body (compact JSON)
+``respq:{B}:order``        list    custom_ids in input order
+``respq:{B}:res``          hash    custom_id -> output line (JSON, OpenAI batch format)
+``respq:{B}:owner``        hash    custom_id -> arq job id, when not its first job
+``respq:{B}:inflight``     hash    custom_id -> lease deadline (ms) while being sent
+``respq:{B}:pending``      list    arq job ids written but not yet queued (unsealed)
+=========================  ======  ==================================================
+
+Global: ``respq:batches`` (zset batch_id by created_at) and ``respq:workers`` (zset of
+live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes).
+"""
+
+from typing import Final
+
+PREFIX: Final = "respq"
+BATCHES_KEY: Final = f"{PREFIX}:batches"
+WORKERS_KEY: Final = f"{PREFIX}:workers"
+WORKER_INFO_PREFIX: Final = f"{PREFIX}:worker:"
+
+# arq's key prefixes (arq.constants); repeated here so the layout reads in one place.
+ARQ_JOB_PREFIX: Final = "arq:job:"
+ARQ_IN_PROGRESS_PREFIX: Final = "arq:in-progress:"
+ARQ_RESULT_PREFIX: Final = "arq:result:"
+ARQ_RETRY_PREFIX: Final = "arq:retry:"
+DEFAULT_QUEUE_NAME: Final = "arq:queue"
+
+# The one arq function a worker registers; every respq job runs it.
+JOB_FUNCTION: Final = "run_requests"
+
+# Meta hash fields that are not plain strings.
+USAGE_FIELDS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+)
+USAGE_PREFIX: Final = "usage:"
+MODEL_USAGE_PREFIX: Final = "model:"
+ERROR_COUNT_PREFIX: Final = "err:"
+
+
+class BatchKeys:
+    """The Redis keys of one batch."""
+
+    __slots__ = ("batch_id", "inflight", "meta", "order", "owner", "pending", "req", "res")
+
+    def __init__(self, batch_id: str) -> None:
+        base = f"{PREFIX}:{{{batch_id}}}:"
+        self.batch_id = batch_id
+        self.meta = base + "meta"
+        self.req = base + "req"
+        self.order = base + "order"
+        self.res = base + "res"
+        self.owner = base + "owner"
+        self.inflight = base + "inflight"
+        self.pending = base + "pending"
+
+    def all(self) -> list[str]:
+        """Every key of the batch, for expiry and deletion."""
+        return [self.meta, self.req, self.order, self.res, self.owner, self.inflight, self.pending]

@@ -1,0 +1,66 @@
+"""Errors raised by the producer side.
+
+RespqError
+ ├── InvalidInput          one or more batch items failed validation (lists every one)
+ ├── BatchNotFound         no batch with that id in Redis
+ ├── RedisUnavailable      Redis did not answer (URL shown without its password)
+ └── BatchStateError       the batch is not in a state that allows the operation
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RespqError(Exception):
+    """Base class of every error respq raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ItemProblem:
+    """One thing wrong with one batch item."""
+
+    where: str  # "line 12" or "item 3"
+    custom_id: str | None
+    field: str  # dotted path, "" for the item as a whole
+    message: str
+
+    def __str__(self) -> str:
+        cid = f" (custom_id {self.custom_id!r})" if self.custom_id else ""
+        field = f" field {self.field!r}:" if self.field else ""
+        return f"{self.where}{cid}:{field} {self.message}"
+
+
+class InvalidInput(RespqError):  # noqa: N818 - reads better at the call site than InvalidInputError
+    """One or more batch items failed validation; nothing was enqueued."""
+
+    def __init__(self, problems: list[ItemProblem], *, total_bad: int | None = None) -> None:
+        self.problems = problems
+        self.total_bad = total_bad if total_bad is not None else len(problems)
+        shown = "\n  ".join(str(p) for p in problems[:20])
+        more = self.total_bad - min(len(problems), 20)
+        tail = f"\n  … and {more} more" if more > 0 else ""
+        super().__init__(
+            f"{self.total_bad} invalid item(s), nothing was enqueued:\n  {shown}{tail}"
+        )
+
+
+class BatchNotFound(RespqError):  # noqa: N818
+    """No batch with that id exists (or it expired)."""
+
+    def __init__(self, batch_id: str) -> None:
+        self.batch_id = batch_id
+        super().__init__(f"batch {batch_id!r} not found")
+
+
+class RedisUnavailable(RespqError):  # noqa: N818
+    """Redis did not answer."""
+
+    def __init__(self, url: str, cause: BaseException | None = None) -> None:
+        self.url = url
+        detail = f": {cause}" if cause else ""
+        super().__init__(f"cannot reach Redis at {url}{detail}")
+
+
+class BatchStateError(RespqError):
+    """The batch's status does not allow the operation."""

@@ -1,0 +1,25 @@
+-- Cancel a page of a batch: every request neither finished nor in flight ends as
+-- batch_cancelled; in-flight ones finish normally. The first page flips the status.
+-- KEYS: meta, order, res, inflight, then every batch key
+-- ARGV: start, count, now_s, ttl once finished, line id prefix
+local k = {meta = KEYS[1], res = KEYS[3], inflight = KEYS[4]}
+local batch_keys = {}
+for i = 5, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+local now, ttl = ARGV[3], tonumber(ARGV[4])
+local status = redis.call('HGET', k.meta, 'status')
+if not status then return -1 end
+if status == 'completed' or status == 'cancelled' or status == 'expired' then return -2 end
+if status ~= 'cancelling' then
+  redis.call('HSET', k.meta, 'status', 'cancelling', 'cancelling_at', now)
+end
+local start = tonumber(ARGV[1])
+local cids = redis.call('LRANGE', KEYS[2], start, start + tonumber(ARGV[2]) - 1)
+for i, cid in ipairs(cids) do
+  if redis.call('HEXISTS', k.res, cid) == 0 and redis.call('HEXISTS', k.inflight, cid) == 0 then
+    local line = error_line(ARGV[5] .. (start + i), cid, 'batch_cancelled',
+      'The batch was cancelled before this request was sent.')
+    end_request(k, cid, line, false, 'batch_cancelled', '', nil, now, ttl, batch_keys)
+  end
+end
+if #cids == 0 then finish_batch_if_done(k.meta, now, ttl, batch_keys) end
+return #cids

@@ -1,0 +1,14 @@
+-- Create a batch record unless it exists; count this submit call.
+-- KEYS: meta, batches index. ARGV: batch_id, now, metadata json, window seconds,
+-- expires_at (0 = none), queue name, chunk size
+local meta = KEYS[1]
+local created = 0
+if redis.call('EXISTS', meta) == 0 then
+  redis.call('HSET', meta, 'id', ARGV[1], 'status', 'validating', 'created_at', ARGV[2],
+    'metadata', ARGV[3], 'completion_window', ARGV[4], 'expires_at', ARGV[5],
+    'queue_name', ARGV[6], 'total', 0, 'completed', 0, 'failed', 0, 'sealed', 0)
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  created = 1
+end
+local submit = redis.call('HINCRBY', meta, 'submits', 1)
+return {created, submit, redis.call('HGET', meta, 'status')}

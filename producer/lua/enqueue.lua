@@ -1,0 +1,32 @@
+-- Store a slice of requests and write (not yet queue) their arq jobs, skipping
+-- custom_ids the batch already has so a repeated submit enqueues nothing twice.
+-- KEYS: meta, req, order, pending
+-- ARGV: batch_id, job_id_prefix, first_chunk_no, chunk_size, now_ms, job_ttl_ms,
+--       function name, arq job key prefix, then custom_id, body pairs
+local meta, req, order, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local batch_id, prefix = ARGV[1], ARGV[2]
+local chunk_no, chunk_size = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now_ms, job_ttl, fn, job_prefix = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local new = {}
+for i = 9, #ARGV, 2 do
+  local cid = ARGV[i]
+  if redis.call('HSETNX', req, cid, ARGV[i + 1]) == 1 then
+    new[#new + 1] = cid
+  end
+end
+if #new == 0 then return 0 end
+for i = 1, #new, 5000 do
+  redis.call('RPUSH', order, unpack(new, i, math.min(i + 4999, #new)))
+end
+redis.call('HINCRBY', meta, 'total', #new)
+local head = '{"t":0,"f":' .. cjson.encode(fn) .. ',"a":[' .. cjson.encode(batch_id) .. ','
+for first = 1, #new, chunk_size do
+  local ids = {}
+  for j = first, math.min(first + chunk_size - 1, #new) do ids[#ids + 1] = new[j] end
+  local job_id = prefix .. chunk_no
+  chunk_no = chunk_no + 1
+  redis.call('SET', job_prefix .. job_id,
+    head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. now_ms .. '}', 'PX', job_ttl)
+  redis.call('RPUSH', pending, job_id)
+end
+return #new

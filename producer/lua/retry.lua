@@ -1,0 +1,69 @@
+-- Re-enqueue the failed requests of a page (optionally only some error codes), undoing
+-- their counts and usage so the totals stay exact. Successes are left alone.
+-- KEYS: meta, order, res, owner, req, queue
+-- ARGV: start, count, codes ("" = all, else ",a,b,"), job id prefix, chunk size, now_ms,
+--       job ttl ms, function name, arq job key prefix, batch_id
+local meta, res, owner, req, queue = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local start, codes = tonumber(ARGV[1]), ARGV[3]
+local cids = redis.call('LRANGE', KEYS[2], start, start + tonumber(ARGV[2]) - 1)
+local picked = {}
+local names = {'input_tokens', 'output_tokens', 'total_tokens', 'cached_tokens',
+               'reasoning_tokens'}
+for _, cid in ipairs(cids) do
+  local raw = redis.call('HGET', res, cid)
+  if raw then
+    local line = cjson.decode(raw)
+    local err = line['error']
+    if type(err) == 'table' and (codes == '' or string.find(codes, ',' .. err.code .. ',', 1, true)) then
+      redis.call('HDEL', res, cid)
+      redis.call('HINCRBY', meta, 'failed', -1)
+      redis.call('HINCRBY', meta, 'err:' .. err.code, -1)
+      local model = ''
+      local body = redis.call('HGET', req, cid)
+      if body then
+        local ok, parsed = pcall(cjson.decode, body)
+        if ok and type(parsed) == 'table' and type(parsed.model) == 'string' then model = parsed.model end
+      end
+      if model ~= '' and err.code ~= 'batch_cancelled' and err.code ~= 'batch_expired'
+         and err.code ~= 'dependency_failed' then
+        redis.call('HINCRBY', meta, 'model:' .. model .. ':requests', -1)
+      end
+      local resp = line['response']
+      if type(resp) == 'table' and type(resp.body) == 'table' and type(resp.body.usage) == 'table' then
+        local u = resp.body.usage
+        local d_in = type(u.input_tokens_details) == 'table' and u.input_tokens_details or {}
+        local d_out = type(u.output_tokens_details) == 'table' and u.output_tokens_details or {}
+        local vals = {u.input_tokens, u.output_tokens, u.total_tokens, d_in.cached_tokens,
+                      d_out.reasoning_tokens}
+        for i, name in ipairs(names) do
+          local n = tonumber(vals[i]) or 0
+          if n ~= 0 then
+            redis.call('HINCRBY', meta, 'usage:' .. name, -n)
+            if model ~= '' then redis.call('HINCRBY', meta, 'model:' .. model .. ':' .. name, -n) end
+          end
+        end
+      end
+      picked[#picked + 1] = cid
+    end
+  end
+end
+if #picked == 0 then return 0 end
+local chunk_size, now_ms, job_ttl = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local head = '{"t":0,"f":' .. cjson.encode(ARGV[8]) .. ',"a":[' .. cjson.encode(ARGV[10]) .. ','
+local status = redis.call('HGET', meta, 'status')
+if status ~= 'in_progress' then
+  redis.call('HSET', meta, 'status', 'in_progress')
+  redis.call('HDEL', meta, 'completed_at', 'cancelled_at', 'expired_at', 'expire_requested')
+end
+for first = 1, #picked, chunk_size do
+  local ids = {}
+  local job_id = ARGV[4] .. start .. '-' .. first
+  for j = first, math.min(first + chunk_size - 1, #picked) do
+    ids[#ids + 1] = picked[j]
+    redis.call('HSET', owner, picked[j], job_id)
+  end
+  redis.call('SET', ARGV[9] .. job_id,
+    head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. now_ms .. '}', 'PX', job_ttl)
+  redis.call('ZADD', queue, now_ms, job_id)
+end
+return #picked

@@ -1,0 +1,207 @@
+"""The job contract: a Responses API request and response, as pydantic v2 models.
+
+Every request field and bound comes from the provider's API page (``POST /responses``).
+Unknown fields are accepted and passed through unchanged, because the provider forwards
+them upstream; a request is stored exactly as the user wrote it, not as re-serialised.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+_URL_SCHEMES = ("http://", "https://")
+
+
+def _check_image_url(value: str) -> str:
+    if value.startswith(_URL_SCHEMES):
+        return value
+    if value.startswith("data:") and ";base64," in value[:100]:
+        return value
+    raise ValueError("must be an http(s) URL or a base64 data URL (data:<mime>;base64,...)")
+
+
+class _Open(BaseModel):
+    """Fields beyond the known ones are kept: the provider passes them through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class InputText(_Open):
+    type: Literal["input_text"]
+    text: str
+
+
+class InputImage(_Open):
+    type: Literal["input_image"]
+    image_url: str | None = None
+    file_id: str | None = None
+    detail: Literal["low", "high", "auto"] | None = None
+
+    @field_validator("image_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_image_url(value)
+
+    @model_validator(mode="after")
+    def _source(self) -> InputImage:
+        if self.image_url is None and self.file_id is None:
+            raise ValueError("input_image needs image_url or file_id")
+        return self
+
+
+class InputFile(_Open):
+    type: Literal["input_file"]
+    file_url: str | None = None
+    file_id: str | None = None
+    file_data: str | None = None
+    filename: str | None = None
+
+    @model_validator(mode="after")
+    def _source(self) -> InputFile:
+        if self.file_url is None and self.file_id is None and self.file_data is None:
+            raise ValueError("input_file needs file_url, file_id or file_data")
+        return self
+
+
+class OutputTextPart(_Open):
+    """Earlier assistant turns may be replayed as input."""
+
+    type: Literal["output_text", "refusal"]
+
+
+ContentPart = Annotated[
+    InputText | InputImage | InputFile | OutputTextPart, Field(discriminator="type")
+]
+
+
+class MessageItem(_Open):
+    """A message-like input item (``{"role", "content"}``), as in Chat Completions."""
+
+    type: Literal["message"] | None = None
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[ContentPart]
+
+
+class OtherItem(_Open):
+    """Any other response input item (function_call_output, item_reference, …)."""
+
+    type: str = Field(min_length=1)
+
+
+def _pick_item(value: Any) -> str:
+    # Items with a role are messages; anything else is some other typed item.
+    if isinstance(value, dict):
+        return "message" if "role" in value else "other"
+    return "message" if hasattr(value, "role") else "other"
+
+
+InputItem = Annotated[
+    Annotated[MessageItem, Tag("message")] | Annotated[OtherItem, Tag("other")],
+    Discriminator(_pick_item),
+]
+
+
+class TextFormat(_Open):
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+    @model_validator(mode="after")
+    def _schema(self) -> TextFormat:
+        if self.type == "json_schema" and self.schema_ is None:
+            raise ValueError("text.format of type json_schema needs a schema")
+        return self
+
+
+class TextConfig(_Open):
+    format: TextFormat | None = None
+
+
+class ResponsesRequest(_Open):
+    """One ``POST /responses`` request body."""
+
+    model: str = Field(min_length=1, max_length=128)
+    input: str | list[InputItem] | None = None
+    instructions: str | None = None
+    stream: bool | None = None
+    store: bool | None = None
+    previous_response_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    user: str | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: Literal["in-memory", "24h"] | None = None
+    reasoning: dict[str, Any] | None = None
+    text: TextConfig | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    truncation: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body to send: the fields the user set, unknown ones included."""
+        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
+class InputTokensDetails(_Open):
+    cached_tokens: int = 0
+
+
+class OutputTokensDetails(_Open):
+    reasoning_tokens: int = 0
+
+
+class Usage(_Open):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: InputTokensDetails | None = None
+    output_tokens_details: OutputTokensDetails | None = None
+
+    @property
+    def cached_tokens(self) -> int:
+        return self.input_tokens_details.cached_tokens if self.input_tokens_details else 0
+
+    @property
+    def reasoning_tokens(self) -> int:
+        d = self.output_tokens_details
+        return d.reasoning_tokens if d else 0
+
+
+class Response(_Open):
+    """A Responses API response; ``output_text`` is derived when the provider omits it."""
+
+    id: str
+    object: str = "response"
+    created_at: int | float | None = None
+    status: str | None = None
+    model: str | None = None
+    output: list[dict[str, Any]] = Field(default_factory=list)
+    output_text: str | None = None
+    usage: Usage | None = None
+
+    @model_validator(mode="after")
+    def _derive_output_text(self) -> Response:
+        if self.output_text is None:
+            texts = [
+                part.get("text", "")
+                for item in self.output
+                if item.get("type") == "message"
+                for part in item.get("content") or []
+                if isinstance(part, dict) and part.get("type") == "output_text"
+            ]
+            self.output_text = "".join(texts)
+        return self

@@ -1,0 +1,40 @@
+"""Producer settings, read from the environment with prefix ``RESPQ_``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from producer.constants import DEFAULT_QUEUE_NAME
+from producer.validation import DEFAULT_MAX_REQUEST_BYTES
+
+
+class ClientSettings(BaseSettings):
+    """What a producer needs to know: where Redis is and how to lay out jobs."""
+
+    model_config = SettingsConfigDict(env_prefix="RESPQ_", extra="ignore")
+
+    redis_url: str = "redis://localhost:6379/0"
+    queue_name: str = DEFAULT_QUEUE_NAME
+    chunk_size: int = Field(default=16, ge=1, le=1000)
+    result_ttl: int = Field(default=7 * 24 * 3600, ge=60)
+    completion_window: str = "24h"
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
+
+
+def parse_window(text: str) -> int:
+    """``24h``, ``90m``, ``3600s``, ``2d`` or plain seconds → seconds (0 = no window)."""
+    text = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text and text[-1] in units:
+            value = float(text[:-1]) * units[text[-1]]
+        else:
+            value = float(text)
+    except ValueError:
+        raise ValueError(
+            f"completion window {text!r} is not a duration like 24h, 90m or 3600s"
+        ) from None
+    if value < 0:
+        raise ValueError("completion window must not be negative")
+    return int(value)

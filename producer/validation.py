@@ -1,0 +1,195 @@
+"""Turn user items (objects, dicts, JSONL lines) into validated, ready-to-store requests.
+
+Validation collects every problem instead of stopping at the first, so one error can name
+every bad item; nothing is enqueued until all items pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from pydantic import ValidationError
+
+from producer.errors import InvalidInput, ItemProblem
+from producer.lines import ACCEPTED_URLS, InputLine, is_batch_line
+from producer.models import ResponsesRequest
+
+DEFAULT_MAX_REQUEST_BYTES: Final = 20 * 1024 * 1024
+MAX_PROBLEMS_KEPT: Final = 1000
+
+# Loc parts pydantic adds for union branches and discriminator tags; they mean nothing
+# to a user looking for the field they wrote.
+_BRANCH_NAMES: Final = frozenset(
+    {
+        "str",
+        "int",
+        "float",
+        "bool",
+        "list",
+        "dict",
+        "none",
+        "message",
+        "other",
+        "input_text",
+        "input_image",
+        "input_file",
+        "output_text",
+        "refusal",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    """A validated request, with its body as the compact JSON that will be stored."""
+
+    custom_id: str
+    body: bytes
+    model: str
+    depends_on: str | None = None
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif "[" in part or "(" in part or part in _BRANCH_NAMES:
+            continue
+        else:
+            parts.append(("." if parts else "") + part)
+    return "".join(parts)
+
+
+def describe_validation_error(
+    exc: ValidationError, *, prefix: str = ""
+) -> list[tuple[str, str]]:
+    """(field, message) pairs, keeping only the deepest error of each union."""
+    found: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        field = _field_path(tuple(err["loc"]))
+        if prefix:
+            field = f"{prefix}.{field}" if field else prefix
+        found.setdefault(field, err["msg"])
+    # A union reports one error per branch: "input" (not a string) and
+    # "input[0].content" (the real problem). Drop a field when a deeper one exists.
+    fields = sorted(found)
+    return [
+        (f, found[f])
+        for f in fields
+        if not any(o != f and (o.startswith(f + ".") or o.startswith(f + "[")) for o in fields)
+    ]
+
+
+class ItemPreparer:
+    """Validates items one by one, remembering custom_ids to catch duplicates."""
+
+    def __init__(self, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
+        self.max_request_bytes = max_request_bytes
+        self.seen: set[str] = set()
+        self.problems: list[ItemProblem] = []
+        self.bad_count = 0
+
+    def _fail(self, where: str, cid: str | None, problems: list[tuple[str, str]]) -> None:
+        self.bad_count += 1
+        for field, message in problems:
+            if len(self.problems) < MAX_PROBLEMS_KEPT:
+                self.problems.append(ItemProblem(where, cid, field, message))
+
+    def add_line(self, raw: bytes, lineno: int) -> PreparedRequest | None:
+        """Validate one JSONL line; ``None`` (and a recorded problem) when it is bad."""
+        where = f"line {lineno}"
+        if len(raw) > self.max_request_bytes:
+            self._fail(where, None, [("", f"line is {len(raw)} bytes, over the limit of "
+                                          f"{self.max_request_bytes} bytes per request")])
+            return None
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._fail(where, None, [("", f"not valid JSON: {exc}")])
+            return None
+        return self.add_object(obj, where, default_custom_id=f"line-{lineno}")
+
+    def add_object(
+        self, obj: Any, where: str, *, default_custom_id: str
+    ) -> PreparedRequest | None:
+        """Validate one item: a ResponsesRequest, an InputLine, or a dict of either shape."""
+        cid: str | None = None
+        depends_on: str | None = None
+        try:
+            if isinstance(obj, ResponsesRequest):
+                cid, request, body = default_custom_id, obj, obj.body()
+            elif isinstance(obj, InputLine):
+                cid, depends_on, body = obj.custom_id, obj.depends_on, obj.body
+                request = self._validate_line_body(obj, where)
+            elif isinstance(obj, dict):
+                if is_batch_line(obj):
+                    raw_cid = obj.get("custom_id")
+                    cid = raw_cid if isinstance(raw_cid, str) else None
+                    line = InputLine.model_validate(obj)
+                    cid, depends_on, body = line.custom_id, line.depends_on, line.body
+                    request = self._validate_line_body(line, where)
+                else:
+                    cid, body = default_custom_id, obj
+                    request = ResponsesRequest.model_validate(obj)
+            else:
+                self._fail(where, None, [("", f"expected a JSON object, got {type(obj).__name__}")])
+                return None
+        except ValidationError as exc:
+            prefix = "body" if isinstance(obj, dict) and is_batch_line(obj) and cid else ""
+            self._fail(where, cid, describe_validation_error(exc, prefix=prefix))
+            return None
+        except _LineProblem as problem:
+            self._fail(where, cid, [(problem.field, problem.message)])
+            return None
+        encoded = orjson.dumps(body)
+        if len(encoded) > self.max_request_bytes:
+            self._fail(where, cid, [("body", f"request is {len(encoded)} bytes, over the limit "
+                                             f"of {self.max_request_bytes} bytes")])
+            return None
+        if cid in self.seen:
+            self._fail(where, cid, [("custom_id", "duplicate custom_id in this batch")])
+            return None
+        self.seen.add(cid)
+        return PreparedRequest(cid, encoded, request.model, depends_on)
+
+    @staticmethod
+    def _validate_line_body(line: InputLine, where: str) -> ResponsesRequest:
+        if line.url not in ACCEPTED_URLS:
+            raise _LineProblem("url", f"{line.url!r} is not a Responses endpoint; use one of "
+                                      + ", ".join(sorted(ACCEPTED_URLS)))
+        try:
+            return ResponsesRequest.model_validate(line.body)
+        except ValidationError as exc:
+            problems = describe_validation_error(exc, prefix="body")
+            field, message = problems[0]
+            if len(problems) > 1:
+                message += f" (and {len(problems) - 1} more: " + ", ".join(
+                    f"{f}: {m}" for f, m in problems[1:4]) + ")"
+            raise _LineProblem(field, message) from None
+
+    def raise_if_bad(self) -> None:
+        if self.bad_count:
+            raise InvalidInput(self.problems, total_bad=self.bad_count)
+
+
+class _LineProblem(Exception):  # noqa: N818 - internal signal, never escapes this module
+    def __init__(self, field: str, message: str) -> None:
+        self.field, self.message = field, message
+
+
+def prepare_items(
+    items: Iterable[Any], *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+) -> list[PreparedRequest]:
+    """Validate every item; raise one InvalidInput naming all bad ones."""
+    preparer = ItemPreparer(max_request_bytes=max_request_bytes)
+    prepared: list[PreparedRequest] = []
+    for index, item in enumerate(items):
+        ready = preparer.add_object(item, f"item {index}", default_custom_id=f"line-{index + 1}")
+        if ready is not None:
+            prepared.append(ready)
+    preparer.raise_if_bad()
+    return prepared

@@ -1,0 +1,149 @@
+"""arq wiring: WorkerSettings, start-up and shutdown of one worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any, ClassVar
+
+from arq.connections import RedisSettings
+from redis.asyncio.retry import Retry as RedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from producer.redis_conn import redact_url
+from producer.serializer import dumps_job, loads_job
+from worker.config import WorkerConfig
+from worker.lease import LeaseKeeper
+from worker.limiter import RateLimiter
+from worker.logs import setup_logging
+from worker.runner import RequestRunner
+from worker.store import WorkerStore
+from worker.tasks import run_requests
+from worker.upstream import UpstreamClient, build_http_client
+
+log = logging.getLogger("respq.worker")
+
+# Redis restarts are ridden out by retrying commands with backoff (~1 minute in all).
+REDIS_RETRIES = 40
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """arq RedisSettings for redis://, rediss:// (TLS), unix:// and redis+sentinel:// URLs."""
+    retry = RedisRetry(ExponentialBackoff(cap=2.0, base=0.05), REDIS_RETRIES)
+    common: dict[str, Any] = {
+        "retry": retry,
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+        "conn_retries": 30,
+        "conn_timeout": 5,
+    }
+    if url.startswith("redis+sentinel://"):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        hosts = []
+        for item in parts.netloc.rsplit("@", 1)[-1].split(","):
+            host, _, port = item.partition(":")
+            hosts.append((host, int(port or 26379)))
+        path = [p for p in parts.path.split("/") if p]
+        return RedisSettings(
+            host=hosts, sentinel=True, sentinel_master=path[0] if path else "mymaster",
+            database=int(path[1]) if len(path) > 1 else 0, password=parts.password, **common,
+        )
+    settings = RedisSettings.from_dsn(url)
+    for key, value in common.items():
+        setattr(settings, key, value)
+    return settings
+
+
+def _install_drain_hook(runner: RequestRunner) -> None:
+    """On SIGTERM/SIGINT stop starting new requests before arq's own handler runs (which
+    stops picking jobs and waits up to job_completion_wait for running ones)."""
+    loop = asyncio.get_running_loop()
+    handlers = getattr(loop, "_signal_handlers", {})
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        original = handlers.get(sig)
+        if original is None:
+            continue
+
+        def drain(original: Any = original) -> None:
+            runner.draining = True
+            original._run()
+
+        loop.add_signal_handler(sig, drain)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    config: WorkerConfig = ctx.get("respq_config") or WorkerConfig()
+    setup_logging(config)
+    redis = ctx["redis"]
+    http = build_http_client(config, ctx.get("respq_transport"))
+    store = WorkerStore(redis, queue_name=config.queue_name, result_ttl=config.result_ttl)
+    limiter = RateLimiter(redis) if (config.rpm or config.tpm or config.model_limits) else None
+    runner = RequestRunner(config, store, UpstreamClient(config, http), limiter)
+    leases = LeaseKeeper(redis, lease_seconds=config.lease_seconds, in_flight=lambda: runner.in_flight)
+    leases.start()
+    ctx.update(respq_config=config, respq_http=http, respq_runner=runner, respq_leases=leases)
+    _install_drain_hook(runner)
+    log.info(
+        "respq worker up: upstream %s, %d requests in flight max, redis %s",
+        config.responses_url, config.max_jobs, redact_url(config.redis_url),
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    leases: LeaseKeeper | None = ctx.get("respq_leases")
+    if leases is not None:
+        await leases.stop()
+    http = ctx.get("respq_http")
+    if http is not None:
+        await http.aclose()
+
+
+def worker_options(config: WorkerConfig) -> dict[str, Any]:
+    """The arq Worker keyword arguments for this configuration."""
+    return {
+        "functions": [run_requests],
+        "queue_name": config.queue_name,
+        "redis_settings": redis_settings(config.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "max_jobs": config.arq_max_jobs,
+        "job_timeout": config.job_timeout,
+        "poll_delay": config.poll_delay,
+        # respq keeps its own per-request attempt count; arq's try counter also counts
+        # crash reruns and clean requeues, which must not fail a job.
+        "max_tries": 1_000_000,
+        "keep_result": 0,
+        "job_serializer": dumps_job,
+        "job_deserializer": loads_job,
+        "job_completion_wait": config.shutdown_grace,
+        "log_results": False,
+        "ctx": {"respq_config": config},
+        "health_check_interval": 10,
+    }
+
+
+class WorkerSettings:
+    """``arq worker.WorkerSettings``: every value comes from RESPQ_* environment variables."""
+
+    _config = WorkerConfig()
+    _options = worker_options(_config)
+    functions: ClassVar[list[Any]] = _options["functions"]
+    queue_name = _options["queue_name"]
+    redis_settings = _options["redis_settings"]
+    on_startup = staticmethod(startup)
+    on_shutdown = staticmethod(shutdown)
+    max_jobs = _options["max_jobs"]
+    job_timeout = _options["job_timeout"]
+    poll_delay = _options["poll_delay"]
+    max_tries = _options["max_tries"]
+    keep_result = _options["keep_result"]
+    job_serializer = staticmethod(dumps_job)
+    job_deserializer = staticmethod(loads_job)
+    job_completion_wait = _options["job_completion_wait"]
+    log_results = False
+    ctx: ClassVar[dict[str, Any]] = _options["ctx"]
+    health_check_interval = 10

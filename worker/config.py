@@ -1,0 +1,67 @@
+"""Worker settings, read from the environment with prefix ``RESPQ_``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from producer.constants import DEFAULT_QUEUE_NAME
+
+DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
+
+
+class WorkerConfig(BaseSettings):
+    """Everything a worker process needs. The API key is a SecretStr: it is sent in one
+    header and never logged, stored in Redis or written to a result."""
+
+    model_config = SettingsConfigDict(env_prefix="RESPQ_", extra="ignore")
+
+    redis_url: str = "redis://localhost:6379/0"
+    queue_name: str = DEFAULT_QUEUE_NAME
+    base_url: str = DEFAULT_BASE_URL
+    api_key: SecretStr | None = None
+    auth_header: Literal["authorization", "x-api-key"] = "authorization"
+
+    # Concurrency: upstream requests in flight per worker process. LLM calls take seconds,
+    # so this is sized in hundreds, not arq's default of 10.
+    max_jobs: int = Field(default=256, ge=1, le=20000)
+    chunk_size: int = Field(default=16, ge=1, le=1000)
+    poll_delay: float = Field(default=0.05, gt=0, le=5)
+    job_timeout: int = Field(default=3600, ge=10)
+    lease_seconds: float = Field(default=30.0, ge=3)
+    shutdown_grace: int = Field(default=30, ge=0)
+
+    # Upstream calls and retries.
+    request_timeout: float = Field(default=600.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=100)
+    retry_max_time: float = Field(default=1800.0, gt=0)
+    retry_base: float = Field(default=0.5, gt=0)
+    retry_cap: float = Field(default=60.0, gt=0)
+    defer_threshold: float = Field(default=5.0, ge=0)
+
+    # Shared rate limit (0 = unlimited).
+    rpm: int = Field(default=0, ge=0)
+    tpm: int = Field(default=0, ge=0)
+    burst: float = Field(default=0.0, ge=0, le=1)
+    limit_margin: float = Field(default=0.01, ge=0, lt=0.5)
+    model_limits: str = ""
+    tpm_refund: bool = False
+    default_max_output_tokens: int = Field(default=4096, ge=1)
+
+    result_ttl: int = Field(default=7 * 24 * 3600, ge=60)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+
+    @property
+    def responses_url(self) -> str:
+        return self.base_url.rstrip("/") + "/responses"
+
+    @property
+    def arq_max_jobs(self) -> int:
+        """arq job slots. A job carries up to chunk_size requests; twice the slots needed
+        to fill max_jobs keeps the pipe full without one worker hoarding the queue."""
+        return max(8, -(-2 * self.max_jobs // self.chunk_size))

@@ -1,0 +1,74 @@
+"""Keep the arq in-progress keys of running jobs alive on a short lease, and advertise
+this worker in Redis. A SIGKILLed worker stops renewing, so its jobs become free for
+another worker within one lease instead of after job_timeout + 10 s."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from producer.constants import ARQ_IN_PROGRESS_PREFIX, WORKER_INFO_PREFIX, WORKERS_KEY
+
+log = logging.getLogger("respq.worker")
+
+
+class LeaseKeeper:
+    def __init__(
+        self,
+        redis: Redis[bytes],
+        *,
+        lease_seconds: float,
+        in_flight: Callable[[], int],
+        worker_id: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.lease_ms = int(lease_seconds * 1000)
+        self.interval = lease_seconds / 3
+        self.in_flight = in_flight
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = int(time.time())
+        self.jobs: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="respq-lease")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        try:
+            await self.redis.zrem(WORKERS_KEY, self.worker_id)
+            await self.redis.delete(WORKER_INFO_PREFIX + self.worker_id)
+        except RedisError:
+            pass
+
+    async def renew(self) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in self.jobs:
+            pipe.pexpire(ARQ_IN_PROGRESS_PREFIX + job_id, self.lease_ms)
+        now = time.time()
+        info_key = WORKER_INFO_PREFIX + self.worker_id
+        pipe.zadd(WORKERS_KEY, {self.worker_id: now})
+        pipe.hset(info_key, mapping={
+            "id": self.worker_id, "started_at": self.started_at, "seen_at": int(now),
+            "in_flight": self.in_flight(), "jobs": len(self.jobs),
+        })
+        pipe.pexpire(info_key, self.lease_ms * 2)
+        await pipe.execute()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.renew()
+            except RedisError as exc:  # Redis restarting: keep trying, jobs keep running
+                log.warning("lease renewal failed: %s", exc)
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,51 @@
+"""Logging set-up: plain text or one JSON object per line (RESPQ_LOG_FORMAT=json)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from worker.config import WorkerConfig
+
+_STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``extra=`` fields (batch_id, custom_id) are kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STD_ATTRS and not key.startswith("_"):
+                data[key] = value
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(data, default=str).decode()
+
+
+def setup_logging(config: WorkerConfig) -> None:
+    """Configure the respq and arq loggers once per process."""
+    root = logging.getLogger("respq")
+    if getattr(root, "_respq_configured", False):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("respq", "arq"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(config.log_level.upper())
+        logger.propagate = name == "respq"
+    root._respq_configured = True  # type: ignore[attr-defined]

@@ -1,0 +1,186 @@
+"""Run the requests of one arq job: claim them, send each under the shared rate limit
+with retries, and record every outcome exactly once.
+
+Each request ends in exactly one of: a recorded success, a recorded error, or a hand-off
+to a later job (long waits release the worker slot). An unexpected exception becomes a
+recorded ``worker_error``, never a crashed job that would leave the request unaccounted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from producer.lines import error_line, success_line
+from worker.config import WorkerConfig
+from worker.errors import RateLimited, RequestTooLargeError, UpstreamError
+from worker.estimate import estimate_tokens
+from worker.limiter import Limits, RateLimiter, RequestTooLarge
+from worker.limits_config import limits_for, parse_model_limits, scope_for
+from worker.retry import DeferRequest, make_retrying
+from worker.store import WorkerStore
+from worker.upstream import UpstreamClient, UpstreamSuccess
+
+log = logging.getLogger("respq.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What happened to one job's requests; ``unsent`` were given back (shutdown)."""
+
+    mode: str
+    sent: int
+    unsent: int
+
+
+class RequestRunner:
+    """One per worker process: the semaphore that bounds requests in flight, the shared
+    HTTP client, the limiter and the Redis bookkeeping."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        store: WorkerStore,
+        upstream: UpstreamClient,
+        limiter: RateLimiter | None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.upstream = upstream
+        self.limiter = limiter
+        self.slots = asyncio.Semaphore(config.max_jobs)
+        self.in_flight = 0
+        self.draining = False
+        self._model_limits = parse_model_limits(config.model_limits or "{}")
+        self._limits_cache: dict[str, Limits] = {}
+
+    def limits(self, model: str) -> Limits:
+        cached = self._limits_cache.get(model)
+        if cached is None:
+            cfg = self.config
+            cached = limits_for(
+                model, rpm=cfg.rpm, tpm=cfg.tpm, burst=cfg.burst,
+                model_limits=self._model_limits, margin=cfg.limit_margin,
+            )
+            self._limits_cache[model] = cached
+        return cached
+
+    async def run_job(
+        self, batch_id: str, job_id: str, custom_ids: list[str], attempts_used: int
+    ) -> JobOutcome:
+        claim = await self.store.claim(
+            batch_id, job_id, custom_ids, lease_ms=int(self.config.lease_seconds * 1000)
+        )
+        if not claim.work:
+            return JobOutcome(claim.mode, 0, 0)
+        started = await asyncio.gather(
+            *(self.run_one(batch_id, cid, body, attempts_used) for cid, body in claim.work)
+        )
+        unsent = [cid for (cid, _), ran in zip(claim.work, started, strict=True) if not ran]
+        await self.store.release(batch_id, job_id, unsent)
+        return JobOutcome(claim.mode, len(started) - len(unsent), len(unsent))
+
+    async def run_one(self, batch_id: str, custom_id: str, raw: bytes, attempts_used: int) -> bool:
+        """Send one request; False when it was not started because the worker is draining."""
+        async with self.slots:
+            if self.draining:
+                return False
+            self.in_flight += 1
+            try:
+                await self._run(batch_id, custom_id, raw, attempts_used)
+            finally:
+                self.in_flight -= 1
+        return True
+
+    async def _run(self, batch_id: str, custom_id: str, raw: bytes, attempts_used: int) -> None:
+        store = self.store
+        model = ""
+        try:
+            body: dict[str, Any] = orjson.loads(raw)
+            model = str(body.get("model") or "")
+            result, attempts = await self._send_with_retries(raw, body, model, attempts_used)
+        except DeferRequest as deferral:
+            await store.defer(
+                batch_id, custom_id, delay=deferral.delay,
+                attempts_used=attempts_used + deferral.attempts,
+            )
+            return
+        except RequestTooLarge as exc:
+            await store.record(
+                batch_id, custom_id, error_line(custom_id, RequestTooLargeError.default_code, str(exc)),
+                ok=False, code=RequestTooLargeError.default_code, model=model,
+            )
+            return
+        except UpstreamError as exc:
+            line = error_line(
+                custom_id, exc.code, exc.message, status_code=exc.status_code,
+                request_id=exc.request_id, body=exc.body,
+            )
+            await store.record(batch_id, custom_id, line, ok=False, code=exc.code, model=model)
+            return
+        except Exception as exc:  # a bug must not lose the request: record it
+            log.exception("request %s/%s failed inside the worker", batch_id, custom_id)
+            line = error_line(custom_id, "worker_error", f"{type(exc).__name__}: {exc}")
+            await store.record(batch_id, custom_id, line, ok=False, code="worker_error", model=model)
+            return
+        line = success_line(custom_id, result.status_code, result.request_id, result.body)
+        await store.record(
+            batch_id, custom_id, line, ok=True, model=model, usage=result.response.usage
+        )
+        log.debug("request %s/%s done after %d attempt(s)", batch_id, custom_id, attempts)
+
+    async def _send_with_retries(
+        self, raw: bytes, body: dict[str, Any], model: str, attempts_used: int
+    ) -> tuple[UpstreamSuccess, int]:
+        cfg = self.config
+        limiter = self.limiter
+        limits = self.limits(model)
+        limited = limiter is not None and not limits.unlimited
+        scope = scope_for(cfg.base_url, model)
+        estimate = (
+            estimate_tokens(body, default_max_output_tokens=cfg.default_max_output_tokens)
+            if limited else 0
+        )
+        stream = bool(body.get("stream"))
+        attempts = 0
+
+        async def attempt() -> UpstreamSuccess:
+            nonlocal attempts
+            if limited and limiter is not None:
+                grant = await limiter.reserve(scope, limits, estimate, max_wait=cfg.defer_threshold)
+                if not grant.granted:
+                    raise DeferRequest(grant.wait)
+                if grant.wait > 0:
+                    await asyncio.sleep(grant.wait)
+            attempts += 1
+            try:
+                answer = await self.upstream.send(raw, stream=stream)
+            except RateLimited as exc:
+                if limiter is not None:
+                    await limiter.on_rate_limited(scope, exc.retry_after)
+                raise
+            if limited and limiter is not None:
+                await limiter.observe_headers(scope, limits, answer.headers)
+                usage = answer.response.usage
+                await limiter.settle(
+                    scope, limits, estimated=estimate,
+                    actual=usage.total_tokens if usage else estimate, refund=cfg.tpm_refund,
+                )
+            return answer
+
+        retrying = make_retrying(
+            attempts=cfg.max_attempts - attempts_used, max_time=cfg.retry_max_time,
+            base=cfg.retry_base, cap=cfg.retry_cap, defer_threshold=cfg.defer_threshold,
+        )
+        try:
+            async for try_ in retrying:
+                with try_:
+                    result = await attempt()
+        except DeferRequest as deferral:
+            deferral.attempts = attempts
+            raise
+        return result, attempts

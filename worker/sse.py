@@ -1,0 +1,72 @@
+"""Read a Responses API event stream (SSE) down to its final response."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from worker.errors import StreamFailed, StreamInterrupted
+
+FINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
+
+
+async def iter_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
+    """(event, data) pairs from SSE lines; ``event`` defaults to the data's ``type``."""
+    event = ""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "", []
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        # ":" comments and id:/retry: fields carry nothing respq needs
+    if data:
+        yield event, "\n".join(data)
+
+
+async def final_response(lines: AsyncIterator[str], request_id: str | None) -> dict[str, Any]:
+    """The response carried by the terminal event. An ``error`` or ``response.failed``
+    event raises StreamFailed; a stream that stops early raises StreamInterrupted."""
+    async for event, raw in iter_events(lines):
+        if raw == "[DONE]":
+            break
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise StreamInterrupted(
+                f"unparseable SSE data after event {event or '?'}", request_id=request_id
+            ) from None
+        kind = event or (payload.get("type") if isinstance(payload, dict) else "") or ""
+        if not isinstance(payload, dict):
+            continue
+        if kind in FINAL_EVENTS:
+            response = payload.get("response")
+            if isinstance(response, dict):
+                return response
+            raise StreamInterrupted(f"{kind} event without a response", request_id=request_id)
+        if kind == "response.failed":
+            response = payload.get("response") or {}
+            err = response.get("error") or {}
+            raise StreamFailed(
+                err.get("message") or "the response failed",
+                code=err.get("code") or "response_failed",
+                status_code=200,
+                body=response,
+                request_id=request_id,
+            )
+        if kind == "error":
+            err = payload.get("error") if isinstance(payload.get("error"), dict) else payload
+            raise StreamFailed(
+                str(err.get("message") or "stream error"),
+                code=str(err.get("code") or "stream_error"),
+                status_code=200,
+                body=payload,
+                request_id=request_id,
+            )
+    raise StreamInterrupted("the stream ended before response.completed", request_id=request_id)
