@@ -1,0 +1,98 @@
+"""``python -m mockapi``: options as flags or ``MOCKAPI_*`` environment variables (flags win)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import uvicorn
+
+from .app import create_app
+from .config import MockConfig
+from .server import uvicorn_config
+
+log = logging.getLogger("mockapi")
+
+# (flag, MockConfig field, parser)
+OPTIONS: list[tuple[str, str, Callable[[str], Any]]] = [
+    ("--host", "host", str),
+    ("--port", "port", int),
+    ("--latency", "latency", float),
+    ("--jitter", "jitter", float),
+    ("--tokens-per-second", "tokens_per_second", float),
+    ("--rpm", "rpm", int),
+    ("--tpm", "tpm", int),
+    ("--fail-rate", "fail_rate", float),
+    ("--fail-mix", "fail_mix", str),
+    ("--hang-seconds", "hang_seconds", float),
+    ("--api-key", "api_key", str),
+    ("--models", "models", str),
+    ("--seed", "seed", int),
+]
+
+
+def _parse_bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mockapi",
+        description="A local stand-in for an OpenAI-Responses-compatible API. "
+        "Every flag may also be set as MOCKAPI_<NAME> (e.g. MOCKAPI_LATENCY=0.2); flags win.",
+    )
+    for flag, field, parse in OPTIONS:
+        parser.add_argument(flag, dest=field, type=parse, default=None)
+    parser.add_argument("--store", dest="store", type=_parse_bool, default=None)
+    parser.add_argument("--log-level", dest="log_level", default=None)
+    return parser
+
+
+def config_from(argv: Sequence[str] | None, env: dict[str, str]) -> tuple[MockConfig, str]:
+    """Build the config from flags, falling back to ``MOCKAPI_*`` variables, then defaults."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    values: dict[str, Any] = {}
+    fields = [(field, parse) for _, field, parse in OPTIONS] + [("store", _parse_bool)]
+    for field, parse in fields:
+        value = getattr(args, field)
+        if value is None:
+            raw = env.get("MOCKAPI_" + field.upper())
+            if raw is not None and raw != "":
+                try:
+                    value = parse(raw)
+                except ValueError:
+                    parser.error(f"bad value for MOCKAPI_{field.upper()}: {raw!r}")
+        if value is not None:
+            values[field] = value
+    log_level = args.log_level or env.get("MOCKAPI_LOG_LEVEL") or "warning"
+    try:
+        return MockConfig(**values), log_level.lower()
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m mockapi``."""
+    config, log_level = config_from(argv, dict(os.environ))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app(config)
+    uv_config = uvicorn_config(app, config.host, config.port, log_level)
+    log.info(
+        "mockapi listening on http://%s:%d/v1 (models=%s latency=%s rpm=%s tpm=%s "
+        "fail_rate=%s fail_mix=%s auth=%s http=%s)",
+        config.host,
+        config.port,
+        ",".join(config.models),
+        config.latency,
+        config.rpm,
+        config.tpm,
+        config.fail_rate,
+        config.fail_mix,
+        "on" if config.api_key else "off",
+        uv_config.http,
+    )
+    uvicorn.Server(uv_config).run()

@@ -1,0 +1,558 @@
+"""mockapi over real HTTP (127.0.0.1 only): shapes, usage, limits, failures, stats."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from mockapi import MockConfig, MockServer, format_duration
+from mockapi.cli import config_from
+from mockapi.ratelimit import SlidingWindowLimiter
+
+HEALTHY = {"fail_rate": 0.0, "latency": 0.0, "jitter": 0.0, "rpm": 0, "tpm": 0}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MockServer]:
+    with MockServer(MockConfig(seed=7, hang_seconds=0.2)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def srv(server: MockServer) -> MockServer:
+    server.control(**HEALTHY, fail_mix="500,503,429,hang,truncated,nonjson")
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def client(srv: MockServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=srv.base_url, timeout=5) as c:
+        yield c
+
+
+def create(client: httpx.Client, **body: Any) -> httpx.Response:
+    return client.post("/responses", json={"model": "gpt-5.4", "input": "hello", **body})
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((lines["event"], orjson.loads(lines["data"])))
+    return events
+
+
+# -- plain responses ---------------------------------------------------------------------
+
+
+def test_plain_response_shape(client: httpx.Client) -> None:
+    r = create(client, input="Write a caption.", temperature=0.7, metadata={"custom_id": "a"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["id"].startswith("resp_")
+    assert len(body["id"]) == 5 + 24
+    int(body["id"][5:], 16)
+    assert body["object"] == "response"
+    assert isinstance(body["created_at"], int)
+    assert body["status"] == "completed"
+    assert body["model"] == "gpt-5.4"
+    assert body["error"] is None
+    assert body["incomplete_details"] is None
+    assert body["temperature"] == 0.7
+    assert body["metadata"] == {"custom_id": "a"}
+    [message] = body["output"]
+    assert message["id"].startswith("msg_")
+    assert message["type"] == "message"
+    assert message["role"] == "assistant"
+    assert message["status"] == "completed"
+    [part] = message["content"]
+    assert part == {"type": "output_text", "text": body["output_text"], "annotations": []}
+    usage = body["usage"]
+    assert usage["input_tokens_details"]["cached_tokens"] == 0
+    assert usage["output_tokens_details"] == {"reasoning_tokens": 0}
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert usage["output_tokens"] == math.ceil(len(body["output_text"]) / 4)
+
+
+@pytest.mark.parametrize("path", ["/v1/responses", "/api/v1/responses", "/responses"])
+def test_response_paths(srv: MockServer, path: str) -> None:
+    r = httpx.post(srv.url + path, json={"model": "o4-mini", "input": "x"})
+    assert r.status_code == 200
+    assert r.json()["model"] == "o4-mini"
+
+
+def test_deterministic_text(client: httpx.Client) -> None:
+    a = create(client, input="same input").json()
+    b = create(client, input="same input").json()
+    c = create(client, input="other input").json()
+    assert a["output_text"] == b["output_text"] != c["output_text"]
+    assert a["id"] != b["id"]
+
+
+def test_usage_counts_instructions_images_files(client: httpx.Client) -> None:
+    instructions = "Be brief."  # 9 chars
+    body = create(
+        client,
+        instructions=instructions,
+        input=[
+            {"role": "system", "content": "abcd" * 3},  # 12 chars
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "x" * 7},
+                    {"type": "input_image", "image_url": "https://example.com/a.jpg"},
+                    {"type": "input_file", "file_url": "https://example.com/a.pdf"},
+                ],
+            },
+        ],
+    ).json()
+    assert body["usage"]["input_tokens"] == math.ceil((9 + 12 + 7) / 4) + 85 + 200
+    assert body["instructions"] == instructions
+
+
+def test_max_output_tokens_incomplete(client: httpx.Client) -> None:
+    body = create(client, input="a long enough input " * 5, max_output_tokens=3).json()
+    assert body["status"] == "incomplete"
+    assert body["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert body["usage"]["output_tokens"] <= 3
+    assert len(body["output_text"]) == 12
+    assert body["output"][0]["status"] == "incomplete"
+    assert body["max_output_tokens"] == 3
+    roomy = create(client, input="hi", max_output_tokens=500).json()
+    assert roomy["status"] == "completed"
+
+
+def test_json_schema_output(client: httpx.Client) -> None:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "owner": {"type": "string"},
+            "count": {"type": "integer"},
+            "score": {"type": "number"},
+            "done": {"type": "boolean"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "extra": {"type": "object", "properties": {"k": {"type": "string"}}},
+        },
+        "required": ["owner", "count", "score", "done", "tags", "extra"],
+        "additionalProperties": False,
+    }
+    fmt = {"type": "json_schema", "name": "task", "strict": True, "schema": schema}
+    body = create(client, input="Maya sends the brief", text={"format": fmt}).json()
+    value = orjson.loads(body["output_text"])
+    assert set(value) == set(schema["required"])
+    assert isinstance(value["owner"], str)
+    assert isinstance(value["count"], int)
+    assert isinstance(value["score"], float)
+    assert value["done"] is True
+    assert isinstance(value["tags"], list)
+    assert isinstance(value["tags"][0], str)
+    assert isinstance(value["extra"]["k"], str)
+    assert body["text"]["format"]["name"] == "task"
+    obj = create(client, text={"format": {"type": "json_object"}}).json()
+    assert isinstance(orjson.loads(obj["output_text"]), dict)
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def test_model_not_found(client: httpx.Client) -> None:
+    r = client.post("/responses", json={"model": "gpt-9", "input": "x"})
+    assert r.status_code == 404
+    assert r.json() == {
+        "error": {
+            "message": "The model `gpt-9` does not exist or you do not have access to it.",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "param"),
+    [
+        (b"not json", None),
+        (b"[1, 2]", None),
+        (b'{"input": "x"}', "model"),
+        (b'{"model": ""}', "model"),
+        (orjson.dumps({"model": "m" * 129}), "model"),
+        (b'{"model": "gpt-5.4", "temperature": 2.5}', "temperature"),
+        (b'{"model": "gpt-5.4", "temperature": "hot"}', "temperature"),
+        (b'{"model": "gpt-5.4", "top_p": 1.5}', "top_p"),
+        (b'{"model": "gpt-5.4", "max_output_tokens": 0}', "max_output_tokens"),
+    ],
+)
+def test_validation_400(client: httpx.Client, content: bytes, param: str | None) -> None:
+    r = client.post("/responses", content=content)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert error["message"]
+
+
+def test_auth() -> None:
+    with MockServer(MockConfig(api_key="sk-secret")) as srv:
+        body = {"model": "gpt-5.4", "input": "x"}
+        url = srv.base_url + "/responses"
+        missing = httpx.post(url, json=body)
+        assert missing.status_code == 401
+        assert missing.json() == {
+            "error": {
+                "message": "Incorrect API key provided.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
+        }
+        wrong = httpx.post(url, json=body, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        bearer = httpx.post(url, json=body, headers={"Authorization": "Bearer sk-secret"})
+        assert bearer.status_code == 200
+        x_key = httpx.post(url, json=body, headers={"X-API-KEY": "sk-secret"})
+        assert x_key.status_code == 200
+        assert httpx.get(srv.base_url + "/models").status_code == 401
+        stats = srv.stats()
+        assert stats["auth_failures"] == 3
+        assert stats["by_status"] == {"200": 2, "401": 2}
+
+
+# -- streaming ---------------------------------------------------------------------------
+
+STREAM_ORDER = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+]
+STREAM_TAIL = [
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.completed",
+]
+
+
+def test_stream_event_order(client: httpx.Client) -> None:
+    r = create(client, input="stream me please", stream=True)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(r.text)
+    kinds = [k for k, _ in events]
+    n_deltas = kinds.count("response.output_text.delta")
+    assert n_deltas >= 3
+    assert kinds == [*STREAM_ORDER, *["response.output_text.delta"] * n_deltas, *STREAM_TAIL]
+    assert [d["sequence_number"] for _, d in events] == list(range(len(events)))
+    assert all(d["type"] == k for k, d in events)
+    assert events[1][1]["response"]["status"] == "in_progress"
+    final = events[-1][1]["response"]
+    text = "".join(d["delta"] for k, d in events if k == "response.output_text.delta")
+    assert final["output_text"] == text
+    assert final["status"] == "completed"
+    assert final["usage"]["output_tokens"] == math.ceil(len(text) / 4)
+    assert final["output"][0]["content"][0]["text"] == text
+    # the streamed response is stored like a plain one
+    assert client.get(f"/responses/{final['id']}").json() == final
+
+
+def test_stream_incomplete_and_paced(srv: MockServer, client: httpx.Client) -> None:
+    r = create(client, input="x" * 100, stream=True, max_output_tokens=2)
+    events = sse_events(r.text)
+    assert events[-1][0] == "response.incomplete"
+    assert events[-1][1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    srv.control(tokens_per_second=2000)
+    try:
+        with client.stream("POST", "/responses", json={"model": "gpt-5.4", "stream": True}) as s:
+            body = b"".join(s.iter_bytes())
+    finally:
+        srv.control(tokens_per_second=0)
+    assert sse_events(body.decode())[-1][0] == "response.completed"
+
+
+# -- models, request ids -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/api/v1/models", "/models"])
+def test_models(srv: MockServer, path: str) -> None:
+    body = httpx.get(srv.url + path).json()
+    assert body["object"] == "list"
+    assert [m["id"] for m in body["data"]] == ["gpt-5.4", "gpt-5.4-mini", "gpt-4.1", "o4-mini"]
+    for model in body["data"]:
+        assert set(model) == {"id", "object", "created", "owned_by"}
+        assert model["object"] == "model"
+        assert model["owned_by"] == "mockapi"
+
+
+def test_request_id_on_every_response(srv: MockServer) -> None:
+    answers = [
+        httpx.post(srv.base_url + "/responses", json={"model": "gpt-5.4", "input": "x"}),
+        httpx.post(srv.base_url + "/responses", content=b"{"),
+        httpx.post(srv.base_url + "/responses", json={"model": "nope"}),
+        httpx.get(srv.base_url + "/responses/resp_missing"),
+        httpx.get(srv.base_url + "/models"),
+        httpx.get(srv.url + "/_stats"),
+        httpx.get(srv.url + "/nowhere"),
+        httpx.delete(srv.base_url + "/responses"),
+    ]
+    ids = {r.headers["x-request-id"] for r in answers}
+    assert len(ids) == len(answers)
+    assert all(i.startswith("req_") for i in ids)
+    assert [r.status_code for r in answers] == [200, 400, 404, 404, 200, 200, 404, 405]
+
+
+# -- rate limits -------------------------------------------------------------------------
+
+
+def test_rate_limit_requests() -> None:
+    with MockServer(MockConfig(rpm=5)) as srv, httpx.Client(base_url=srv.base_url) as c:
+        ok = [create(c) for _ in range(5)]
+        assert [r.status_code for r in ok] == [200] * 5
+        assert [r.headers["x-ratelimit-remaining-requests"] for r in ok] == list("43210")
+        assert ok[0].headers["x-ratelimit-limit-requests"] == "5"
+        assert ok[0].headers["x-ratelimit-reset-requests"].endswith("s")
+        assert "x-ratelimit-limit-tokens" not in ok[0].headers
+        r = create(c)
+        assert r.status_code == 429
+        error = r.json()["error"]
+        assert error["code"] == "rate_limit_exceeded"
+        assert error["type"] == "requests"
+        assert error["message"].startswith("Rate limit reached for gpt-5.4")
+        assert 58 <= int(r.headers["retry-after"]) <= 60
+        assert 58_000 <= int(r.headers["retry-after-ms"]) <= 60_000
+        assert r.headers["x-ratelimit-remaining-requests"] == "0"
+        assert r.headers["x-ratelimit-limit-requests"] == "5"
+        assert "x-request-id" in r.headers
+        stats = srv.stats()
+        assert stats["rate_limited"] == 1
+        assert stats["max_requests_in_window"] == 5
+        assert stats["by_status"] == {"200": 5, "429": 1}
+        srv.reset()
+        assert create(c).status_code == 200
+
+
+def test_rate_limit_tokens() -> None:
+    with MockServer(MockConfig(tpm=100)) as srv, httpx.Client(base_url=srv.base_url) as c:
+        # cost = input tokens (ceil(40/4) = 10) + max_output_tokens (30) = 40
+        body = {"input": "y" * 40, "max_output_tokens": 30}
+        first, second = create(c, **body), create(c, **body)
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert first.headers["x-ratelimit-remaining-tokens"] == "60"
+        assert second.headers["x-ratelimit-remaining-tokens"] == "20"
+        assert second.headers["x-ratelimit-limit-tokens"] == "100"
+        third = create(c, **body)
+        assert third.status_code == 429
+        assert third.json()["error"]["type"] == "tokens"
+        assert int(third.headers["retry-after-ms"]) > 50_000
+        # a cheaper request still fits: the rejected one consumed nothing
+        assert create(c, input="z" * 40, max_output_tokens=10).status_code == 200
+        assert srv.stats()["max_tokens_in_window"] == 100
+
+
+def test_limiter_window_slides() -> None:
+    limiter = SlidingWindowLimiter()
+    for t in range(3):
+        assert limiter.check(float(t), 10, rpm=3, tpm=0).allowed
+    denied = limiter.check(10.0, 10, rpm=3, tpm=0)
+    assert not denied.allowed
+    assert denied.limited_by == "requests"
+    assert denied.retry_after == pytest.approx(50.0)
+    assert limiter.check(60.0, 10, rpm=3, tpm=0).allowed  # t=0 left the window
+    assert limiter.max_requests_in_window == 3
+    assert limiter.max_tokens_in_window == 30
+    tokens = SlidingWindowLimiter()
+    assert tokens.check(0.0, 60, rpm=0, tpm=100).allowed
+    assert tokens.check(30.0, 30, rpm=0, tpm=100).allowed
+    denied = tokens.check(40.0, 50, rpm=0, tpm=100)
+    assert denied.limited_by == "tokens"
+    assert denied.retry_after == pytest.approx(20.0)
+    assert tokens.check(60.0, 50, rpm=0, tpm=100).allowed
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (1.0, "1s"),
+        (360.0, "6m0s"),
+        (0.012, "12ms"),
+        (179.56, "2m59.56s"),
+        (0.0, "0s"),
+        (59.999, "1m0s"),
+        (7.5, "7.5s"),
+        (3725.0, "1h2m5s"),
+    ],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+# -- failure injection -------------------------------------------------------------------
+
+
+def statuses(srv: MockServer, n: int) -> list[int]:
+    with httpx.Client(base_url=srv.base_url) as c:
+        return [create(c, input=str(i)).status_code for i in range(n)]
+
+
+def test_failure_injection_is_reproducible() -> None:
+    config = MockConfig(seed=42, fail_rate=0.5, fail_mix="500,503,garbage")
+    with MockServer(config) as a:
+        first = statuses(a, 30)
+        kinds = [e["failure"] for e in a.stats()["request_log"]]
+        a.reset()
+        assert statuses(a, 30) == first  # reset reseeds
+    with MockServer(config) as b:
+        assert statuses(b, 30) == first
+        assert [e["failure"] for e in b.stats()["request_log"]] == kinds
+    assert {500, 503, 200} <= set(first)
+    assert 5 < sum(k is not None for k in kinds) < 25
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "error_type"),
+    [("500", 500, "server_error"), ("503", 503, "server_error"), ("429", 429, "requests")],
+)
+def test_injected_http_errors(
+    srv: MockServer, client: httpx.Client, kind: str, status: int, error_type: str
+) -> None:
+    srv.control(fail_rate=1.0, fail_mix=kind)
+    r = create(client)
+    assert r.status_code == status
+    assert r.json()["error"]["type"] == error_type
+    if kind == "429":
+        assert r.headers["retry-after-ms"] == "100"
+        assert r.json()["error"]["code"] == "rate_limit_exceeded"
+    assert srv.stats()["failures_injected"] == {kind: 1}
+
+
+def test_injected_bad_bodies(srv: MockServer, client: httpx.Client) -> None:
+    srv.control(fail_rate=1.0, fail_mix="truncated")
+    r = create(client)
+    assert r.status_code == 200
+    assert int(r.headers["content-length"]) == len(r.content)
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(r.content)
+    srv.control(fail_mix="nonjson")
+    r = create(client)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.text == "<html>upstream error</html>"
+    srv.control(fail_mix="garbage")
+    r = create(client)
+    assert r.json() == {"unexpected": True}
+    srv.control(fail_mix="sse_truncated")
+    r = create(client, stream=True)
+    kinds = [k for k, _ in sse_events(r.text)]
+    assert kinds[:4] == STREAM_ORDER
+    assert kinds[4:] == ["response.output_text.delta"] * 3
+    srv.control(fail_mix="truncated")
+    assert "response.completed" not in create(client, stream=True).text
+
+
+def test_injected_reset_and_hang(srv: MockServer, client: httpx.Client) -> None:
+    srv.control(fail_rate=1.0, fail_mix="reset")
+    with pytest.raises(httpx.RemoteProtocolError):
+        create(client)
+    srv.control(fail_mix="hang")  # hang_seconds=0.2 in this module's server
+    with pytest.raises(httpx.RemoteProtocolError):
+        create(client)
+    with pytest.raises(httpx.ReadTimeout):
+        client.post("/responses", json={"model": "gpt-5.4"}, timeout=0.05)
+    srv.control(fail_rate=0.0)
+    assert create(client).status_code == 200  # the server is fine afterwards
+    stats = srv.stats()
+    assert stats["failures_injected"] == {"reset": 1, "hang": 2}
+    assert stats["by_status"]["0"] == 3
+
+
+def test_control_changes_behaviour(srv: MockServer) -> None:
+    url = srv.url + "/_control"
+    r = httpx.post(url, json={"fail_rate": 1.0, "fail_mix": "503"})
+    assert r.status_code == 200
+    assert r.json()["fail_rate"] == 1.0
+    assert statuses(srv, 5) == [503] * 5
+    httpx.post(url, json={"fail_rate": 0})
+    assert statuses(srv, 5) == [200] * 5
+    httpx.post(url, json={"rpm": 2})  # the 10 requests above are still in the window
+    assert statuses(srv, 1) == [429]
+    httpx.post(srv.url + "/_reset")
+    assert statuses(srv, 3) == [200, 200, 429]
+    assert httpx.post(url, json={"nope": 1}).status_code == 400
+    assert httpx.post(url, json={"fail_mix": "explode"}).status_code == 400
+    assert httpx.post(url, json={"fail_rate": 2}).status_code == 400
+    assert httpx.get(url).json()["rpm"] == 2
+
+
+# -- stats and stored responses ----------------------------------------------------------
+
+
+def test_stats_counts_and_log(srv: MockServer, client: httpx.Client) -> None:
+    for i in range(3):
+        create(client, metadata={"custom_id": f"c{i}"})
+    create(client, model="missing")
+    stats = httpx.get(srv.url + "/_stats").json()
+    assert stats["requests"] == 4
+    assert stats["by_status"] == {"200": 3, "404": 1}
+    assert stats["max_requests_in_window"] == 3
+    assert stats["in_flight"] == 0
+    assert stats["max_in_flight"] >= 1
+    assert stats["rate_limited"] == 0
+    assert stats["auth_failures"] == 0
+    log = stats["request_log"]
+    assert [e["metadata"] for e in log[:3]] == [{"custom_id": f"c{i}"} for i in range(3)]
+    assert log[0]["status"] == 200
+    assert log[0]["model"] == "gpt-5.4"
+    assert log[0]["request_id"].startswith("req_")
+    assert log[3]["status"] == 404
+    assert httpx.post(srv.url + "/_reset").json() == {"ok": True}
+    cleared = srv.stats()
+    assert cleared["requests"] == 0
+    assert cleared["request_log"] == []
+
+
+def test_stored_responses_and_previous_id(srv: MockServer, client: httpx.Client) -> None:
+    parent = create(client, input="Three names please.").json()
+    got = client.get(f"/responses/{parent['id']}")
+    assert got.status_code == 200
+    assert got.json() == parent
+    child = create(client, input="More playful.", previous_response_id=parent["id"]).json()
+    assert child["previous_response_id"] == parent["id"]
+    assert srv.stats()["request_log"][-1]["previous_response_id"] == parent["id"]
+    missing = create(client, previous_response_id="resp_unknown")
+    assert missing.status_code == 400
+    assert missing.json()["error"]["code"] == "previous_response_not_found"
+    assert missing.json()["error"]["param"] == "previous_response_id"
+    unstored = create(client, store=False).json()
+    assert unstored["store"] is False
+    assert client.get(f"/responses/{unstored['id']}").status_code == 404
+    assert len(srv.app.store) == 2
+
+
+def test_latency_applied(srv: MockServer, client: httpx.Client) -> None:
+    srv.control(latency=0.15)
+    r = create(client)
+    assert r.status_code == 200
+    assert r.elapsed.total_seconds() >= 0.14
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+def test_cli_flags_and_env() -> None:
+    env = {"MOCKAPI_LATENCY": "0.2", "MOCKAPI_RPM": "10", "MOCKAPI_MODELS": "a,b"}
+    config, level = config_from(["--rpm", "20", "--fail-mix", "500,reset"], env)
+    assert config.latency == 0.2
+    assert config.rpm == 20
+    assert config.models == ("a", "b")
+    assert config.fail_mix == "500,reset"
+    assert level == "warning"
+    assert config.port == 8400
+    assert config.api_key is None
+    with pytest.raises(SystemExit):
+        config_from(["--fail-mix", "kaboom"], {})
