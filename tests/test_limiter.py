@@ -1,0 +1,501 @@
+"""The shared rate limiter against a real Redis server and against fakeredis[lua].
+
+Most tests run in client-clock mode with a fake clock, so simulated minutes take milliseconds
+and every send time is exact: a granted reservation at fake time ``t`` sends at ``t + wait``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import fakeredis
+import pytest
+import redis.asyncio
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from worker.limiter import Limits, RateLimiter, RequestTooLarge, Reservation
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+SCOPE = "https://api.example.test/v1|gpt-test"
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def _client(kind: str) -> redis.asyncio.Redis:
+    if kind == "fakeredis":
+        return fakeredis.FakeAsyncRedis()
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (RedisConnectionError, OSError):
+        await client.aclose()
+        pytest.skip("no Redis server at 127.0.0.1:6379")
+    return client
+
+
+@pytest.fixture(params=["redis", "fakeredis"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[redis.asyncio.Redis]:
+    conn = await _client(request.param)
+    yield conn
+    await conn.aclose()
+
+
+@pytest.fixture
+async def real_client() -> AsyncIterator[redis.asyncio.Redis]:
+    conn = await _client("redis")
+    yield conn
+    await conn.aclose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def prefix(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A key prefix of this test alone; its keys are deleted afterwards."""
+    value = f"respq:test:{uuid.uuid4().hex}"
+    yield value
+    for name in ("client", "real_client"):
+        if name in request.fixturenames:
+            conn: redis.asyncio.Redis = request.getfixturevalue(name)
+            keys = [key async for key in conn.scan_iter(match=f"{value}:*")]
+            if keys:
+                await conn.delete(*keys)
+
+
+LimiterFactory = Callable[..., RateLimiter]
+
+
+@pytest.fixture
+def make_limiter(client: redis.asyncio.Redis, prefix: str, clock: FakeClock) -> LimiterFactory:
+    def make(**kwargs: object) -> RateLimiter:
+        options: dict[str, object] = {"key_prefix": prefix, "server_clock": False, "clock": clock}
+        options.update(kwargs)
+        return RateLimiter(client, **options)  # type: ignore[arg-type]
+
+    return make
+
+
+@dataclass
+class Send:
+    at: float
+    cost: int
+    worker: int
+
+
+async def simulate(
+    limiter: RateLimiter,
+    clock: FakeClock,
+    limits: Limits,
+    cost: Callable[[random.Random], int],
+    *,
+    workers: int,
+    duration: float,
+    max_wait: float = 30.0,
+    seed: int = 1,
+) -> list[Send]:
+    """Saturating workers in fake time: each asks again as soon as its last request is sent
+    (or, when not granted, when told to retry)."""
+    rng = random.Random(seed)
+    end = clock.now + duration
+    ready = [(clock.now, w) for w in range(workers)]
+    heapq.heapify(ready)
+    sends: list[Send] = []
+    while ready:
+        at, worker = heapq.heappop(ready)
+        if at >= end:
+            continue
+        clock.now = at
+        tokens = cost(rng)
+        res = await limiter.reserve(SCOPE, limits, tokens, max_wait=max_wait)
+        if res.granted:
+            sends.append(Send(at + res.wait, tokens, worker))
+            heapq.heappush(ready, (at + res.wait, worker))
+        else:
+            heapq.heappush(ready, (at + res.wait, worker))
+    sends.sort(key=lambda s: s.at)
+    return sends
+
+
+def window_peaks(arrivals: list[tuple[float, int]], window: float = 60.0) -> tuple[int, int]:
+    """The most requests and tokens in any strict sliding window (t − window, t]."""
+    arrivals = sorted(arrivals)
+    start = 0
+    tokens = 0
+    peak_requests = peak_tokens = 0
+    for end, (at, cost) in enumerate(arrivals):
+        tokens += cost
+        while arrivals[start][0] <= at - window:
+            tokens -= arrivals[start][1]
+            start += 1
+        peak_requests = max(peak_requests, end - start + 1)
+        peak_tokens = max(peak_tokens, tokens)
+    return peak_requests, peak_tokens
+
+
+async def tat(client: redis.asyncio.Redis, key: str) -> bytes | None:
+    value: bytes | None = await client.get(key)
+    return value
+
+
+# ---------------------------------------------------------------- safety and utilization
+
+
+@pytest.mark.parametrize(
+    ("limits", "low", "high"),
+    [
+        # tokens bind; a tenth of the requests are far above the slack (pre-wait path)
+        (Limits(rpm=1000, tpm=30_000), 20, 2_000),
+        # requests bind
+        (Limits(rpm=120, tpm=1_000_000), 1, 5_000),
+    ],
+)
+async def test_no_sliding_window_violation(
+    make_limiter: LimiterFactory, clock: FakeClock, limits: Limits, low: int, high: int
+) -> None:
+    def cost(rng: random.Random) -> int:
+        return rng.randint(high // 2, high) if rng.random() < 0.1 else rng.randint(low, high // 10)
+
+    sends = await simulate(make_limiter(), clock, limits, cost, workers=4, duration=300)
+    assert len(sends) > 100
+    jitter = random.Random(7)
+    for delay in (lambda: 0.0, lambda: jitter.uniform(0, 0.1)):
+        peak_requests, peak_tokens = window_peaks([(s.at + delay(), s.cost) for s in sends])
+        assert peak_requests <= limits.rpm
+        assert peak_tokens <= limits.tpm
+
+
+@pytest.mark.parametrize(
+    ("limits", "low", "high", "budget"),
+    [
+        (Limits(rpm=1000, tpm=60_000), 50, 500, "tpm"),  # costs below the slack (502)
+        (Limits(rpm=300, tpm=1_000_000), 10, 100, "rpm"),
+    ],
+)
+async def test_utilization_under_saturation(
+    make_limiter: LimiterFactory, clock: FakeClock, limits: Limits, low: int, high: int, budget: str
+) -> None:
+    start, duration = clock.now, 240.0
+    sends = await simulate(
+        make_limiter(),
+        clock,
+        limits,
+        lambda rng: rng.randint(low, high),
+        workers=4,
+        duration=duration,
+    )
+    in_run = [s for s in sends if s.at < start + duration]
+    used = sum(s.cost for s in in_run) if budget == "tpm" else len(in_run)
+    allowed = (limits.tpm if budget == "tpm" else limits.rpm) * duration / 60
+    assert used / allowed >= 0.97
+    peak_requests, peak_tokens = window_peaks([(s.at, s.cost) for s in sends])
+    assert peak_requests <= limits.rpm
+    assert peak_tokens <= limits.tpm
+
+
+async def test_pure_spacing_by_default(make_limiter: LimiterFactory) -> None:
+    limiter = make_limiter()
+    limits = Limits(rpm=60, tpm=0, margin=0.0)
+    waits = [(await limiter.reserve(SCOPE, limits, 1, max_wait=100)).wait for _ in range(4)]
+    assert waits == pytest.approx([0.0, 1.0, 2.0, 3.0])
+
+
+async def test_burst_lets_a_fraction_go_at_once(make_limiter: LimiterFactory) -> None:
+    limiter = make_limiter()
+    limits = Limits(rpm=60, tpm=0, burst=0.1, margin=0.0)  # 6 requests at once, then 1/s
+    waits = [(await limiter.reserve(SCOPE, limits, 1, max_wait=100)).wait for _ in range(9)]
+    assert waits[:7] == [0.0] * 7
+    assert waits[7:] == pytest.approx([1.0, 2.0])
+
+
+# ---------------------------------------------------------------- atomicity and reservation
+
+
+async def test_token_block_leaves_request_budget_untouched(
+    make_limiter: LimiterFactory, client: redis.asyncio.Redis
+) -> None:
+    limiter = make_limiter()
+    req, tok, *_ = limiter.keys(SCOPE)
+    limits = Limits(rpm=600, tpm=1_000)
+    assert (await limiter.reserve(SCOPE, limits, 900, max_wait=5)).granted
+    before = (await tat(client, req), await tat(client, tok))
+    res = await limiter.reserve(SCOPE, limits, 900, max_wait=5)
+    assert not res.granted
+    assert res.wait > 5
+    assert (await tat(client, req), await tat(client, tok)) == before
+
+
+async def test_request_block_leaves_token_budget_untouched(
+    make_limiter: LimiterFactory, client: redis.asyncio.Redis
+) -> None:
+    limiter = make_limiter()
+    req, tok, *_ = limiter.keys(SCOPE)
+    limits = Limits(rpm=2, tpm=1_000_000)
+    assert (await limiter.reserve(SCOPE, limits, 10, max_wait=1)).granted
+    before = (await tat(client, req), await tat(client, tok))
+    res = await limiter.reserve(SCOPE, limits, 10, max_wait=1)
+    assert res == Reservation(False, pytest.approx(30 / 0.99, abs=1e-3))
+    assert (await tat(client, req), await tat(client, tok)) == before
+
+
+async def test_not_granted_reserves_nothing(make_limiter: LimiterFactory, clock: FakeClock) -> None:
+    limiter = make_limiter()
+    limits = Limits(rpm=60, tpm=0, margin=0.0)
+    await limiter.reserve(SCOPE, limits, 1, max_wait=0)
+    assert await limiter.reserve(SCOPE, limits, 1, max_wait=0.5) == Reservation(False, 1.0)
+    assert await limiter.reserve(SCOPE, limits, 1, max_wait=0.5) == Reservation(False, 1.0)
+    clock.advance(1.0)
+    assert await limiter.reserve(SCOPE, limits, 1, max_wait=0) == Reservation(True, 0.0)
+
+
+async def test_large_request_is_not_starved(make_limiter: LimiterFactory) -> None:
+    limiter = make_limiter()
+    limits = Limits(rpm=0, tpm=6_000, margin=0.0)  # 100 tokens/s, slack 1 token
+    assert (await limiter.reserve(SCOPE, limits, 100, max_wait=60)).wait == 0.0
+    big = await limiter.reserve(SCOPE, limits, 3_000, max_wait=60)
+    assert big.granted
+    # the pre-wait (3000 − 1)/100 s comes after the small request's 1 s
+    assert big.wait == pytest.approx(1 + 29.99)
+    small = await limiter.reserve(SCOPE, limits, 1, max_wait=120)
+    assert small.wait == pytest.approx(big.wait + 30)
+
+
+async def test_request_too_large(make_limiter: LimiterFactory) -> None:
+    limiter = make_limiter()
+    with pytest.raises(RequestTooLarge) as info:
+        await limiter.reserve(SCOPE, Limits(rpm=10, tpm=1_000), 1_001, max_wait=10)
+    assert info.value.code == "request_too_large"
+    assert "at most 1000 per request (TPM=1000)" in str(info.value)
+    assert "~1001 tokens" in str(info.value)
+    # burst above a minute raises the capacity; a whole minute's TPM always fits
+    assert (await limiter.reserve(SCOPE, Limits(0, 1_000, burst=2.0), 2_000, max_wait=1)).granted
+    assert (await limiter.reserve("other", Limits(0, 1_000), 1_000, max_wait=100)).granted
+
+
+async def test_fair_shares_in_time(make_limiter: LimiterFactory, clock: FakeClock) -> None:
+    limits = Limits(rpm=600, tpm=0)
+    sends = await simulate(
+        make_limiter(), clock, limits, lambda rng: 1, workers=4, duration=60, max_wait=2
+    )
+    counts = [sum(1 for s in sends if s.worker == w) for w in range(4)]
+    for count in counts:
+        assert abs(count / len(sends) - 0.25) <= 0.25 * 0.05
+
+
+async def test_concurrent_limiters_never_share_a_slot(
+    client: redis.asyncio.Redis, prefix: str, clock: FakeClock
+) -> None:
+    """Four limiter instances (= processes) racing on one connection pool."""
+    limits = Limits(rpm=600, tpm=0, margin=0.0)
+    limiters = [
+        RateLimiter(client, key_prefix=prefix, server_clock=False, clock=clock) for _ in range(4)
+    ]
+
+    async def work(limiter: RateLimiter) -> list[float]:
+        waits = []
+        for _ in range(50):
+            res = await limiter.reserve(SCOPE, limits, 1, max_wait=60)
+            waits.append(res.wait)
+        return waits
+
+    results = await asyncio.gather(*(work(limiter) for limiter in limiters))
+    waits = sorted(w for per_task in results for w in per_task)
+    assert waits == pytest.approx([i * 0.1 for i in range(200)], abs=1e-5)
+    assert all(len(per_task) == 50 for per_task in results)
+
+
+# ---------------------------------------------------------------- feedback: 429s, usage, headers
+
+
+async def test_cooldown_shared_and_growing(make_limiter: LimiterFactory, clock: FakeClock) -> None:
+    worker_a, worker_b = make_limiter(), make_limiter()
+    limits = Limits(rpm=600, tpm=0)
+    assert await worker_a.on_rate_limited(SCOPE, None) == 1.0
+    assert await worker_b.reserve(SCOPE, limits, 1, max_wait=5) == Reservation(True, 1.0)
+    assert await worker_b.reserve(SCOPE, Limits(0, 0), 1, max_wait=0.5) == Reservation(False, 1.0)
+    # a 429 from a request already in flight during the cool-down does not compound it
+    clock.advance(0.5)
+    assert await worker_b.on_rate_limited(SCOPE, None) == pytest.approx(1.0)
+    clock.advance(1.0)
+    assert await worker_b.on_rate_limited(SCOPE, None) == 2.0
+    clock.advance(2.0)
+    assert await worker_a.on_rate_limited(SCOPE, None) == 4.0
+    clock.advance(4.0)
+    assert await worker_a.on_rate_limited(SCOPE, None) == 8.0
+    clock.advance(8.0)
+    assert await worker_a.on_rate_limited(SCOPE, 2.5) == 2.5  # Retry-After wins
+    assert await worker_b.reserve(SCOPE, Limits(0, 0), 1, max_wait=5) == Reservation(True, 2.5)
+
+
+async def test_backoff_is_capped_and_reset_by_successes(
+    make_limiter: LimiterFactory, clock: FakeClock
+) -> None:
+    limiter = make_limiter()
+    for _ in range(10):
+        applied = await limiter.on_rate_limited(SCOPE, None)
+        clock.advance(applied)
+    assert applied == 60.0
+    for _ in range(5):
+        await limiter.on_success(SCOPE)
+    assert await limiter.on_rate_limited(SCOPE, None) == 1.0
+
+
+async def test_multiplier_cuts_then_restores(
+    make_limiter: LimiterFactory, client: redis.asyncio.Redis, clock: FakeClock
+) -> None:
+    limiter = make_limiter()
+    mult_key = limiter.keys(SCOPE)[3]
+    limits = Limits(rpm=60, tpm=0, margin=0.0)
+
+    async def spacing() -> float:
+        first = await limiter.reserve(SCOPE, limits, 1, max_wait=100)
+        second = await limiter.reserve(SCOPE, limits, 1, max_wait=100)
+        clock.advance(second.wait + 10)
+        return second.wait - first.wait
+
+    assert await spacing() == pytest.approx(1.0)
+    await limiter.on_rate_limited(SCOPE, 0.0)
+    assert await spacing() == pytest.approx(1 / 0.8)
+    for _ in range(20):
+        await limiter.on_rate_limited(SCOPE, None)
+        clock.advance(61)
+    assert float(await client.hget(mult_key, "m")) == pytest.approx(0.25)
+    assert await spacing() == pytest.approx(4.0)
+    for _ in range(10):
+        await limiter.settle(SCOPE, limits, estimated=1, actual=1)
+    assert float(await client.hget(mult_key, "m")) == pytest.approx(0.35)
+    for _ in range(70):
+        await limiter.on_success(SCOPE)
+    assert float(await client.hget(mult_key, "m")) == 1.0
+    assert await spacing() == pytest.approx(1.0)
+
+
+async def test_settle_charges_excess_and_refunds_only_on_request(
+    make_limiter: LimiterFactory, client: redis.asyncio.Redis, clock: FakeClock
+) -> None:
+    limiter = make_limiter()
+    tok = limiter.keys(SCOPE)[1]
+    limits = Limits(rpm=0, tpm=6_000, margin=0.0)  # 100 tokens/s
+
+    async def tok_tat() -> float:
+        return float(await client.get(tok)) - clock.now
+
+    await limiter.reserve(SCOPE, limits, 1, max_wait=1)
+    await limiter.settle(SCOPE, limits, estimated=1, actual=501)
+    assert await tok_tat() == pytest.approx(5.01)
+    await limiter.settle(SCOPE, limits, estimated=301, actual=1)
+    assert await tok_tat() == pytest.approx(5.01)
+    await limiter.settle(SCOPE, limits, estimated=301, actual=1, refund=True)
+    assert await tok_tat() == pytest.approx(2.01)
+
+
+async def test_headers_tighten_and_warn_once(
+    make_limiter: LimiterFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker_a, worker_b = make_limiter(), make_limiter()
+    limits = Limits(rpm=600, tpm=100_000, margin=0.0)
+    headers = {"X-RateLimit-Limit-Requests": "60", "X-RateLimit-Limit-Tokens": "2000"}
+    with caplog.at_level(logging.WARNING, logger="worker.limiter"):
+        await worker_a.observe_headers(SCOPE, limits, headers)
+        await worker_a.observe_headers(SCOPE, limits, headers)
+    assert len([r for r in caplog.records if "RPM" in r.getMessage()]) == 1
+    assert len([r for r in caplog.records if "TPM" in r.getMessage()]) == 1
+    # another worker now spaces requests by the provider's 60 RPM, not the configured 600
+    first = await worker_b.reserve(SCOPE, limits, 1, max_wait=10)
+    second = await worker_b.reserve(SCOPE, limits, 1, max_wait=10)
+    assert second.wait - first.wait == pytest.approx(1.0)
+    with pytest.raises(RequestTooLarge, match="at most 2000"):
+        await worker_b.reserve(SCOPE, limits, 2_001, max_wait=10)
+    # a provider limit above the configured one changes nothing
+    await worker_a.observe_headers("loose", limits, {"x-ratelimit-limit-requests": "6000"})
+    assert (await worker_b.reserve("loose", limits, 1, max_wait=10)).wait == 0.0
+    assert (await worker_b.reserve("loose", limits, 1, max_wait=10)).wait == pytest.approx(0.1)
+
+
+async def test_remaining_zero_means_cooldown_until_reset(make_limiter: LimiterFactory) -> None:
+    worker_a, worker_b = make_limiter(), make_limiter()
+    limits = Limits(rpm=600, tpm=0)
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2.5s"}
+    await worker_a.observe_headers(SCOPE, limits, headers)
+    assert await worker_b.reserve(SCOPE, limits, 1, max_wait=5) == Reservation(True, 2.5)
+
+
+async def test_unlimited_scope_is_free_but_honours_cooldown(make_limiter: LimiterFactory) -> None:
+    limiter = make_limiter()
+    for _ in range(3):
+        assert await limiter.reserve(SCOPE, Limits(0, 0), 10**9, max_wait=0) == Reservation(
+            True, 0.0
+        )
+    await limiter.on_rate_limited(SCOPE, 3.0)
+    assert await limiter.reserve(SCOPE, Limits(0, 0), 1, max_wait=1) == Reservation(False, 3.0)
+
+
+async def test_keys_share_one_cluster_hash_tag(make_limiter: LimiterFactory, prefix: str) -> None:
+    keys = make_limiter().keys(SCOPE)
+    tags = {key[key.index("{") : key.index("}") + 1] for key in keys}
+    assert len(tags) == 1
+    assert [key.rsplit(":", 1)[1] for key in keys] == ["req", "tok", "cool", "mult", "hdr"]
+    assert all(key.startswith(prefix + ":{") for key in keys)
+
+
+async def test_decoded_client(prefix: str, clock: FakeClock) -> None:
+    conn = fakeredis.FakeAsyncRedis(decode_responses=True)
+    limiter = RateLimiter(conn, key_prefix=prefix, server_clock=False, clock=clock)
+    limits = Limits(rpm=60, tpm=0, margin=0.0)
+    assert await limiter.reserve(SCOPE, limits, 1, max_wait=0) == Reservation(True, 0.0)
+    assert await limiter.reserve(SCOPE, limits, 1, max_wait=2) == Reservation(True, 1.0)
+    assert await limiter.on_rate_limited(SCOPE, None) == 1.0
+    await conn.aclose()
+
+
+def test_limits_validation() -> None:
+    with pytest.raises(ValueError, match="rpm and tpm"):
+        Limits(rpm=-1, tpm=0)
+    with pytest.raises(ValueError, match="margin"):
+        Limits(rpm=1, tpm=0, margin=1.0)
+    with pytest.raises(ValueError, match="burst"):
+        Limits(rpm=1, tpm=0, burst=-0.1)
+
+
+# ---------------------------------------------------------------- server clock
+
+
+async def test_server_clock_real_time(real_client: redis.asyncio.Redis, prefix: str) -> None:
+    limiter = RateLimiter(real_client, key_prefix=prefix)
+    limits = Limits(rpm=600, tpm=0, margin=0.0)  # one request per 0.1 s
+    began = time.monotonic()
+    first = await limiter.reserve(SCOPE, limits, 1, max_wait=1)
+    second = await limiter.reserve(SCOPE, limits, 1, max_wait=1)
+    assert first == Reservation(True, 0.0)
+    assert 0.05 < second.wait <= 0.1
+    await asyncio.sleep(0.25)
+    third = await limiter.reserve(SCOPE, limits, 1, max_wait=1)
+    assert third.wait == 0.0
+    assert time.monotonic() - began < 2
+
+
+async def test_server_clock_on_fakeredis(prefix: str) -> None:
+    conn = fakeredis.FakeAsyncRedis()
+    limiter = RateLimiter(conn, key_prefix=prefix)
+    limits = Limits(rpm=60, tpm=0, margin=0.0)
+    assert (await limiter.reserve(SCOPE, limits, 1, max_wait=1)).wait == 0.0
+    assert 0.9 < (await limiter.reserve(SCOPE, limits, 1, max_wait=1)).wait <= 1.0
+    await conn.aclose()

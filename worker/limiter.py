@@ -1,0 +1,301 @@
+"""The shared rate limiter: a two-budget GCRA in Redis Lua, one round trip per request.
+
+Every worker process on every machine asks the same Redis script for a send time before it
+calls ``POST {base_url}/responses``. The script checks the request budget (cost 1) and the token
+budget (cost = estimated tokens) together and either *reserves* a send time in both or touches
+nothing.
+
+Burst and margin — why the defaults are what they are
+-----------------------------------------------------
+A GCRA with rate ``r`` and burst capacity ``B`` admits at most ``B + r·W`` in any window ``W``.
+Upstreams enforce either a token bucket (a burst is fine) or a strict sliding 60 s window, and
+against the latter any burst turns into 429s. So the default, ``burst = 0``, is pure spacing:
+a request is sent when the previous reservation ends, and its cost occupies the budget *after*
+its send time (requests are spaced by ``60/RPM`` s, tokens by ``cost·60/TPM`` s; the first
+request goes at once).
+
+Pure spacing can still overshoot a sliding window. For consecutive sends ``s_j … s_k`` inside one
+window, ``s_k − s_j ≥ Σ_{i=j}^{k−1} c_i / r``, so the window holds ``< 60·r + c_k``: the rate
+part plus the cost of the *last* request. Arrivals also shift by network jitter ``D``, which
+lets ``60 + D`` seconds of schedule into one 60 s window. Hence:
+
+* ``margin`` (default 0.01) lowers the rate to ``r = L·(1 − margin)·multiplier / 60``, which
+  leaves a gap ``G = L − 60·r`` of the per-minute limit ``L`` unused.
+* ``r·D`` of that gap absorbs arrival jitter up to ``jitter_allowance`` (0.1 s by default).
+* What remains is the slack ``S = floor(G − r·D) + 1`` (costs are integers and the window is
+  strict, hence ``+ 1``): a request costing at most ``S`` may end a window, and the window then
+  holds at most ``L``. With TPM = 200,000 and the defaults, ``S ≈ 1,670`` tokens; with RPM ≥ 1
+  the request budget always has ``S ≥ 1``, so requests never wait extra.
+* A request costing ``c > S`` first waits ``(c − S)/r`` after the previous reservation (its
+  "pre-wait"). Then for every window ``Σ_{j}^{k−1} c_i + (c_k − S) < 60·r + r·D``, so the window
+  holds ``≤ L`` for any cost ``≤ L``. The pre-wait is idle budget: a workload of requests much
+  larger than ``S`` loses utilization; raise ``margin`` for such workloads (``S`` grows by
+  ``L·Δmargin``). Requests up to ``S`` lose nothing, so utilization is ``1 − margin`` (99 %).
+
+``burst > 0`` (a fraction of a minute's budget) is for token-bucket upstreams: that much may go
+at once (classic GCRA with tolerance ``burst·L/r`` seconds), and the pre-wait is off because a
+bucket holding the request admits it. A request costing more than ``max(burst, 1)·TPM`` tokens
+can never be sent and raises :class:`RequestTooLarge` at once.
+
+Everything after the response (usage above the estimate, 429s, ``x-ratelimit-*`` headers)
+feeds back through :meth:`RateLimiter.settle`, :meth:`RateLimiter.on_rate_limited` and
+:meth:`RateLimiter.observe_headers`, each one round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio
+
+from worker.ratelimit_headers import parse_ratelimit_headers
+
+__all__ = ["Limits", "RateLimiter", "RequestTooLarge", "Reservation"]
+
+log = logging.getLogger(__name__)
+
+_SCRIPT = (Path(__file__).with_name("limiter.lua")).read_text(encoding="utf-8")
+
+# Adaptive behaviour after 429s; one place so the Lua script takes them as arguments.
+BACKOFF_BASE = 1.0  # first cool-down without Retry-After, doubled per 429 episode
+BACKOFF_CAP = 60.0  # longest cool-down we impose, also for "remaining: 0" resets
+MULT_CUT = 0.8  # rate multiplier applied per 429 episode
+MULT_FLOOR = 0.25  # never slow below a quarter of the configured rate
+MULT_STEP = 0.01  # added back per successful request, up to 1.0
+SUCCESS_STREAK = 5  # successes in a row that reset the back-off exponent
+HEADER_TTL_MS = 600_000  # provider limits expire unless seen again (tier upgrades take effect)
+HEADER_REFRESH_S = 60.0  # a process rewrites unchanged provider limits at most this often
+# Larger than any sensible max_wait; Lua's tonumber('inf') depends on the C library.
+_MAX_WAIT_CAP = 1e9
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of one scope; 0 means unlimited for that budget."""
+
+    rpm: int
+    tpm: int
+    burst: float = 0.0
+    margin: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.rpm < 0 or self.tpm < 0:
+            raise ValueError(f"rpm and tpm must be >= 0 (0 = unlimited), got {self}")
+        if not (self.burst >= 0 and math.isfinite(self.burst)):
+            raise ValueError(f"burst must be a finite fraction >= 0, got {self.burst}")
+        if not 0 <= self.margin < 1:
+            raise ValueError(f"margin must be in [0, 1), got {self.margin}")
+
+    @property
+    def unlimited(self) -> bool:
+        return self.rpm == 0 and self.tpm == 0
+
+    @property
+    def token_capacity(self) -> int:
+        """The most tokens one request may cost under the configured TPM (0 = no limit)."""
+        return int(self.tpm * max(self.burst, 1.0))
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """granted → sleep ``wait`` then send; not granted → nothing reserved, retry after ``wait``."""
+
+    granted: bool
+    wait: float
+
+
+class RequestTooLarge(Exception):
+    """A request whose token estimate can never fit the token budget; final, not retried."""
+
+    code = "request_too_large"
+
+    def __init__(self, tokens: int, capacity: int, tpm: int) -> None:
+        self.tokens = tokens
+        self.capacity = capacity
+        self.tpm = tpm
+        super().__init__(
+            f"request needs ~{tokens} tokens but the token limit admits at most {capacity} "
+            f"per request (TPM={tpm})"
+        )
+
+
+def _text(value: Any) -> str:
+    # The client may or may not decode responses.
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RateLimiter:
+    """Reserve send times against limits shared by every worker through Redis.
+
+    ``server_clock=True`` makes the script read ``redis.call('TIME')``, so worker clocks need
+    not agree. Deployments that refuse ``TIME`` in scripts set ``server_clock=False``: the
+    script then takes ``clock()`` as an argument, and all workers' clocks must be in sync
+    (NTP); tests use this mode with a fake clock.
+    """
+
+    def __init__(
+        self,
+        redis: redis.asyncio.Redis,
+        *,
+        key_prefix: str = "respq:limit",
+        server_clock: bool = True,
+        clock: Callable[[], float] = time.time,
+        jitter_allowance: float = 0.1,
+    ) -> None:
+        self._redis = redis
+        self._script = redis.register_script(_SCRIPT)
+        self._prefix = key_prefix
+        self._server_clock = server_clock
+        self._clock = clock
+        self._jitter = jitter_allowance
+        # Per instance (one per worker process), not module globals: warn once, write rarely.
+        self._warned: set[tuple[str, str]] = set()
+        self._hdr_written: dict[str, tuple[int, int, float]] = {}
+
+    def keys(self, scope: str) -> list[str]:
+        """The Redis keys of ``scope``: req, tok, cool, mult, hdr (one Cluster hash tag)."""
+        tag = hashlib.sha256(scope.encode()).hexdigest()[:16]
+        base = f"{self._prefix}:{{{tag}}}"
+        return [f"{base}:req", f"{base}:tok", f"{base}:cool", f"{base}:mult", f"{base}:hdr"]
+
+    def _now_arg(self) -> str:
+        return "" if self._server_clock else f"{self._clock():.6f}"
+
+    async def _call(self, scope: str, op: str, *args: str | int | float) -> Any:
+        return await self._script(keys=self.keys(scope), args=[op, self._now_arg(), *args])
+
+    async def reserve(
+        self, scope: str, limits: Limits, tokens: int, *, max_wait: float
+    ) -> Reservation:
+        """Reserve a send time for one request costing ``tokens``.
+
+        Raises :class:`RequestTooLarge` when ``tokens`` exceeds the token capacity (configured,
+        or tightened by the provider's headers). When the send time is more than ``max_wait``
+        away nothing is reserved, so a later request cannot be delayed by one that gave up.
+        """
+        tokens = max(int(tokens), 0)
+        if limits.tpm and tokens > limits.token_capacity:
+            raise RequestTooLarge(tokens, limits.token_capacity, limits.tpm)
+        max_wait = min(max(max_wait, 0.0), _MAX_WAIT_CAP)
+        if limits.unlimited:
+            # No budget to track, but a shared cool-down (429s) still holds.
+            wait = float(_text(await self._call(scope, "cool")))
+            return Reservation(wait <= max_wait, wait)
+        status, wait, capacity, limit = await self._call(
+            scope,
+            "reserve",
+            limits.rpm,
+            limits.tpm,
+            repr(float(limits.burst)),
+            repr(float(limits.margin)),
+            tokens,
+            repr(float(max_wait)),
+            repr(float(self._jitter)),
+        )
+        if int(status) == -1:
+            raise RequestTooLarge(tokens, int(_text(capacity)), int(float(_text(limit))))
+        return Reservation(int(status) == 1, float(_text(wait)))
+
+    async def settle(
+        self,
+        scope: str,
+        limits: Limits,
+        *,
+        estimated: int,
+        actual: int,
+        refund: bool = False,
+        success: bool = True,
+    ) -> None:
+        """Account for the real usage of a sent request; also counts as a success.
+
+        Usage above the estimate is charged to the token budget. The unused part is refunded
+        only with ``refund=True``: providers may count ``max_output_tokens`` at admission, so
+        giving it back could overshoot their window. ``success=True`` (the default) restores
+        the adaptive rate multiplier by 1 % and, after a streak, resets the 429 back-off.
+        """
+        await self._call(
+            scope,
+            "settle",
+            limits.tpm,
+            repr(float(limits.margin)),
+            int(actual) - int(estimated),
+            "1" if refund else "0",
+            MULT_STEP if success else 0,
+            SUCCESS_STREAK,
+        )
+
+    async def on_success(self, scope: str) -> None:
+        """Record a success without usage (``settle`` already does this)."""
+        await self._call(scope, "settle", 0, "0", 0, "0", MULT_STEP, SUCCESS_STREAK)
+
+    async def on_rate_limited(self, scope: str, retry_after: float | None) -> float:
+        """Record a 429 from the provider and return the cool-down now in force, in seconds.
+
+        Every worker honours the cool-down before its next request (``reserve`` folds it into
+        the wait). It lasts ``retry_after`` when the provider sent one, else 1 s, 2 s, 4 s, …
+        up to 60 s per 429 episode; five successes in a row reset the sequence. Each episode
+        also cuts the scope's rate to ×0.8 (floor ×0.25); successes add back 1 % each. 429s
+        arriving while a cool-down is active count as the same episode (they come from
+        requests that were already in flight).
+
+        Call this only for *rate-limit* 429s: a 429 with ``insufficient_quota`` means the
+        account is out of credit, which waiting does not fix. The caller classifies it as a
+        final error and does not call this method.
+        """
+        args: list[str | int | float] = [
+            "" if retry_after is None else repr(max(float(retry_after), 0.0))
+        ]
+        args += [MULT_CUT, MULT_FLOOR, BACKOFF_BASE, BACKOFF_CAP]
+        return float(_text(await self._call(scope, "r429", *args)))
+
+    async def observe_headers(self, scope: str, limits: Limits, headers: Mapping[str, str]) -> None:
+        """Let the provider's ``x-ratelimit-*`` headers tighten (never loosen) the budget.
+
+        A provider limit below the configured one is stored in the scope's ``hdr`` key, so
+        every worker uses the lower value; a warning is logged once per limiter (= process).
+        ``remaining: 0`` with a reset time becomes a cool-down until the reset (capped at 60 s).
+        Costs no round trip unless something changed or a minute has passed.
+        """
+        parsed = parse_ratelimit_headers(headers)
+        if parsed is None:
+            return
+        prov_rpm = parsed.limit_requests or 0
+        prov_tpm = parsed.limit_tokens or 0
+        for kind, configured, provider in (
+            ("rpm", limits.rpm, prov_rpm),
+            ("tpm", limits.tpm, prov_tpm),
+        ):
+            if configured and 0 < provider < configured and (scope, kind) not in self._warned:
+                self._warned.add((scope, kind))
+                log.warning(
+                    "configured %s=%d for %s is above the provider's limit %d; using %d",
+                    kind.upper(),
+                    configured,
+                    scope,
+                    provider,
+                    provider,
+                )
+        cool_for = 0.0
+        for remaining, reset in (
+            (parsed.remaining_requests, parsed.reset_requests),
+            (parsed.remaining_tokens, parsed.reset_tokens),
+        ):
+            if remaining == 0 and reset:
+                cool_for = max(cool_for, min(reset, BACKOFF_CAP))
+        now = time.monotonic()
+        last = self._hdr_written.get(scope)
+        fresh = last is not None and last[:2] == (prov_rpm, prov_tpm)
+        fresh = fresh and last is not None and now - last[2] < HEADER_REFRESH_S
+        if fresh and cool_for <= 0:
+            return
+        if not (prov_rpm or prov_tpm or cool_for):
+            return
+        await self._call(scope, "hdr", prov_rpm, prov_tpm, repr(cool_for), HEADER_TTL_MS)
+        self._hdr_written[scope] = (prov_rpm, prov_tpm, now)
