@@ -1,0 +1,36 @@
+# respq worker image (also runs mockapi and the respq CLI).
+#   docker build -t respq:local .
+#   docker run --rm -e RESPQ_REDIS_URL=redis://host:6379/0 -e RESPQ_API_KEY respq:local
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1
+
+RUN groupadd --system --gid 10001 respq \
+    && useradd --system --uid 10001 --gid respq --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin respq
+
+# Build from a scratch directory and delete it: what runs is the installed package.
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY producer/ producer/
+COPY worker/ worker/
+COPY mockapi/ mockapi/
+RUN pip install --no-cache-dir . \
+    && rm -rf /src
+
+WORKDIR /app
+COPY examples/ examples/
+
+USER respq
+
+# arq's health check reads the key a running worker refreshes every 10 s
+# (<queue>:health-check); it uses the same RESPQ_* environment as the worker.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
+    CMD ["arq", "worker.WorkerSettings", "--check"]
+
+# SIGTERM lets in-flight requests finish for RESPQ_SHUTDOWN_GRACE seconds (default 30).
+STOPSIGNAL SIGTERM
+CMD ["arq", "worker.WorkerSettings"]
