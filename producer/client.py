@@ -288,7 +288,9 @@ class Batch:
                 if scanned == -1:
                     raise BatchNotFound(self.id)
                 if scanned == -2:
-                    raise BatchStateError(f"batch {self.id} has already ended")
+                    if start == 0:
+                        raise BatchStateError(f"batch {self.id} has already ended")
+                    break  # the pages so far ended its last requests
                 if scanned == 0:
                     break
                 start += scanned

@@ -140,10 +140,10 @@ class ItemPreparer:
                 return None
         except ValidationError as exc:
             prefix = "body" if isinstance(obj, dict) and is_batch_line(obj) and cid else ""
-            self._fail(where, cid, describe_validation_error(exc, prefix=prefix))
+            self._fail(where, cid, self._with_duplicate(cid, describe_validation_error(exc, prefix=prefix)))
             return None
         except _LineProblem as problem:
-            self._fail(where, cid, [(problem.field, problem.message)])
+            self._fail(where, cid, self._with_duplicate(cid, [(problem.field, problem.message)]))
             return None
         encoded = orjson.dumps(body)
         if len(encoded) > self.max_request_bytes:
@@ -155,6 +155,17 @@ class ItemPreparer:
             return None
         self.seen.add(cid)
         return PreparedRequest(cid, encoded, request.model, depends_on)
+
+    def _with_duplicate(
+        self, cid: str | None, problems: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        # A bad item still claims its custom_id, so a later duplicate is reported too.
+        if cid is None:
+            return problems
+        if cid in self.seen:
+            return [*problems, ("custom_id", "duplicate custom_id in this batch")]
+        self.seen.add(cid)
+        return problems
 
     @staticmethod
     def _validate_line_body(line: InputLine, where: str) -> ResponsesRequest:

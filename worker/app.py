@@ -81,7 +81,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     redis = ctx["redis"]
     http = build_http_client(config, ctx.get("respq_transport"))
     store = WorkerStore(redis, queue_name=config.queue_name, result_ttl=config.result_ttl)
-    limiter = RateLimiter(redis) if (config.rpm or config.tpm or config.model_limits) else None
+    limiter = RateLimiter(redis)
     runner = RequestRunner(config, store, UpstreamClient(config, http), limiter)
     leases = LeaseKeeper(redis, lease_seconds=config.lease_seconds, in_flight=lambda: runner.in_flight)
     leases.start()

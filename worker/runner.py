@@ -139,6 +139,8 @@ class RequestRunner:
         cfg = self.config
         limiter = self.limiter
         limits = self.limits(model)
+        # Unlimited scopes still pass through the limiter: it holds the shared 429
+        # cool-down that every worker honours.
         limited = limiter is not None and not limits.unlimited
         scope = scope_for(cfg.base_url, model)
         estimate = (
@@ -150,7 +152,7 @@ class RequestRunner:
 
         async def attempt() -> UpstreamSuccess:
             nonlocal attempts
-            if limited and limiter is not None:
+            if limiter is not None:
                 grant = await limiter.reserve(scope, limits, estimate, max_wait=cfg.defer_threshold)
                 if not grant.granted:
                     raise DeferRequest(grant.wait)

@@ -1,0 +1,78 @@
+"""Helpers shared by the test modules: in-process arq workers and mock transports."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from arq.worker import Worker
+
+from worker import WorkerConfig, worker_options
+
+
+def build_worker(
+    config: WorkerConfig,
+    *,
+    redis_pool: Any = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    database: int | None = None,
+    burst: bool = True,
+) -> Worker:
+    """An arq Worker wired exactly as production does, built inside the running loop."""
+    options = worker_options(config)
+    options["ctx"] = {"respq_config": config, "respq_transport": transport}
+    if database is not None:
+        options["redis_settings"].database = database
+    if redis_pool is not None:
+        options.pop("redis_settings")
+        options["redis_pool"] = redis_pool
+    return Worker(**options, burst=burst, handle_signals=False)
+
+
+async def run_burst(worker: Worker, timeout: float = 60) -> None:
+    """Run a burst worker until the queue is empty, then close it."""
+    try:
+        await asyncio.wait_for(worker.main(), timeout)
+    finally:
+        await worker.close()
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], timeout: float = 10, interval: float = 0.02
+) -> None:
+    """Poll ``check`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def response_body(text: str = "ok", *, model: str = "gpt-5.4", tokens: tuple[int, int] = (5, 7)) -> dict[str, Any]:
+    """A minimal Responses API body in the seed's shape."""
+    return {
+        "id": "resp_test",
+        "object": "response",
+        "created_at": 1772294400,
+        "status": "completed",
+        "model": model,
+        "output": [
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text}],
+            }
+        ],
+        "output_text": text,
+        "usage": {
+            "input_tokens": tokens[0],
+            "output_tokens": tokens[1],
+            "total_tokens": tokens[0] + tokens[1],
+            "input_tokens_details": {"cached_tokens": 1},
+            "output_tokens_details": {"reasoning_tokens": 2},
+        },
+    }

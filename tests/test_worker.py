@@ -1,0 +1,337 @@
+"""The worker end to end on fakeredis and httpx.MockTransport: every outcome recorded
+exactly once, with the right code, counts and usage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fakeredis.aioredis import FakeRedis
+
+from producer import BatchClient, BatchStatus, InvalidInput
+from producer.constants import ARQ_JOB_PREFIX
+from support import build_worker, response_body, run_burst
+from worker import WorkerConfig
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Upstream:
+    """A scripted upstream: records every call, answers with ``handler``."""
+
+    def __init__(self, handler: Handler | None = None) -> None:
+        self.calls: list[tuple[float, dict[str, Any]]] = []
+        self.handler = handler or (lambda _: httpx.Response(200, json=response_body()))
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append((time.monotonic(), orjson.loads(request.content)))
+        return self.handler(request)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+
+def config(queue_name: str, **overrides: Any) -> WorkerConfig:
+    defaults: dict[str, Any] = {
+        "base_url": "http://upstream.test/v1",
+        "api_key": "sk-unit",
+        "queue_name": queue_name,
+        "retry_base": 0.01,
+        "retry_cap": 0.02,
+        "max_attempts": 3,
+    }
+    return WorkerConfig(**{**defaults, **overrides})
+
+
+async def drain(
+    fake_redis: FakeRedis, queue_name: str, upstream: Upstream, **overrides: Any
+) -> None:
+    worker = build_worker(
+        config(queue_name, **overrides), redis_pool=fake_redis, transport=upstream.transport()
+    )
+    await run_burst(worker)
+
+
+async def lines(client: BatchClient, batch_id: str) -> list[dict[str, Any]]:
+    batch = await client.get(batch_id)
+    return [orjson.loads(raw) async for raw in batch.result_lines()]
+
+
+async def test_success_records_result_and_usage(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    upstream = Upstream()
+    batch = await fake_client.submit(
+        [{"model": "gpt-5.4", "input": f"q{i}"} for i in range(10)], metadata={"team": "x"}
+    )
+    await drain(fake_redis, queue_name, upstream)
+    info = await batch.status()
+    assert info.status is BatchStatus.COMPLETED
+    assert info.completed_at is not None
+    assert (info.request_counts.total, info.request_counts.completed) == (10, 10)
+    assert info.metadata == {"team": "x"}
+    assert info.usage.input_tokens == 50 and info.usage.output_tokens == 70
+    assert info.usage.cached_tokens == 10 and info.usage.reasoning_tokens == 20
+    assert info.usage_by_model["gpt-5.4"].requests == 10
+    out = await lines(fake_client, batch.id)
+    assert [line["custom_id"] for line in out] == [f"line-{i}" for i in range(1, 11)]
+    assert all(line["error"] is None and line["response"]["status_code"] == 200 for line in out)
+    assert len(upstream.calls) == 10
+
+
+async def test_model_not_found_is_final_after_one_call(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    body = {"error": {"message": "no such model", "type": "invalid_request_error", "code": "model_not_found"}}
+    upstream = Upstream(lambda _: httpx.Response(404, json=body, headers={"x-request-id": "req_x"}))
+    batch = await fake_client.submit([{"model": "gpt-typo", "input": "x"}])
+    await drain(fake_redis, queue_name, upstream)
+    assert len(upstream.calls) == 1
+    info = await batch.status()
+    assert info.errors_by_code == {"model_not_found": 1}
+    assert info.request_counts.failed == 1
+    (line,) = await lines(fake_client, batch.id)
+    assert line["error"] == {"code": "model_not_found", "message": "no such model"}
+    assert line["response"] == {"status_code": 404, "request_id": "req_x", "body": body}
+
+
+async def test_429_retry_after_is_honoured(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    answers = iter(
+        [
+            httpx.Response(429, json={"error": {"code": "rate_limit_exceeded"}}, headers={"retry-after-ms": "300"}),
+            httpx.Response(200, json=response_body()),
+        ]
+    )
+    upstream = Upstream(lambda _: next(answers))
+    batch = await fake_client.submit([{"model": "gpt-5.4", "input": "x"}])
+    await drain(fake_redis, queue_name, upstream)
+    assert len(upstream.calls) == 2
+    assert upstream.calls[1][0] - upstream.calls[0][0] >= 0.3
+    assert (await batch.status()).request_counts.completed == 1
+
+
+async def test_500_until_attempts_run_out(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    upstream = Upstream(lambda _: httpx.Response(500, json={"error": {"message": "boom", "code": "server_error"}}))
+    batch = await fake_client.submit([{"model": "gpt-5.4", "input": "x"}])
+    await drain(fake_redis, queue_name, upstream, max_attempts=4)
+    assert len(upstream.calls) == 4
+    info = await batch.status()
+    assert info.errors_by_code == {"server_error": 1}
+    (line,) = await lines(fake_client, batch.id)
+    assert line["response"]["status_code"] == 500
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        (httpx.Response(401, json={"error": {"message": "bad key", "code": "invalid_api_key"}}), "invalid_api_key"),
+        (httpx.Response(200, text="<html>oops</html>"), "invalid_response"),
+        (httpx.Response(200, json={"garbage": True}), "invalid_response"),
+        (httpx.Response(429, json={"error": {"code": "insufficient_quota", "message": "pay"}}), "insufficient_quota"),
+    ],
+)
+async def test_final_errors_are_not_retried(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str, answer: httpx.Response, code: str
+) -> None:
+    upstream = Upstream(lambda _: answer)
+    batch = await fake_client.submit([{"model": "gpt-5.4", "input": "x"}])
+    await drain(fake_redis, queue_name, upstream)
+    assert len(upstream.calls) == 1
+    assert (await batch.status()).errors_by_code == {code: 1}
+
+
+async def test_stream_request_stores_the_same_shape(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    final = response_body("streamed")
+    payload = (
+        b"event: response.created\ndata: " + orjson.dumps({"type": "response.created"}) + b"\n\n"
+        b"event: response.completed\ndata: "
+        + orjson.dumps({"type": "response.completed", "response": final})
+        + b"\n\n"
+    )
+    upstream = Upstream(
+        lambda _: httpx.Response(200, content=payload, headers={"content-type": "text/event-stream"})
+    )
+    batch = await fake_client.submit([{"model": "gpt-5.4", "input": "x", "stream": True}])
+    await drain(fake_redis, queue_name, upstream)
+    (line,) = await lines(fake_client, batch.id)
+    assert line["response"]["body"] == final
+    assert (await batch.status()).usage.total_tokens == 12
+
+
+async def test_usage_totals_equal_the_sum_over_lines(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        n = len(body["input"])
+        if body["model"] == "bad":
+            return httpx.Response(404, json={"error": {"code": "model_not_found"}})
+        return httpx.Response(200, json=response_body(model=body["model"], tokens=(n, 2 * n)))
+
+    items = [{"model": ["a", "b", "bad"][i % 3], "input": "x" * (i + 1)} for i in range(30)]
+    batch = await fake_client.submit(items)
+    await drain(fake_redis, queue_name, Upstream(handler))
+    info = await batch.status()
+    out = await lines(fake_client, batch.id)
+    usages = [line["response"]["body"]["usage"] for line in out if line["error"] is None]
+    assert info.usage.input_tokens == sum(u["input_tokens"] for u in usages)
+    assert info.usage.output_tokens == sum(u["output_tokens"] for u in usages)
+    assert info.usage.total_tokens == sum(u["total_tokens"] for u in usages)
+    per_model = {m: u.total_tokens for m, u in info.usage_by_model.items() if u.total_tokens}
+    assert sum(per_model.values()) == info.usage.total_tokens
+    assert info.request_counts.completed + info.request_counts.failed == 30
+    assert info.errors_by_code == {"model_not_found": 10}
+
+
+async def test_resubmit_with_same_batch_id_enqueues_nothing_twice(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    items = [{"custom_id": f"c{i}", "body": {"model": "gpt-5.4", "input": "x"}} for i in range(10)]
+    first = await fake_client.submit(items, batch_id="batch_same")
+    queued = await fake_redis.zcard(queue_name)
+    again = await fake_client.submit(items, batch_id="batch_same")
+    assert again.id == first.id
+    assert await fake_redis.zcard(queue_name) == queued
+    assert (await again.status()).request_counts.total == 10
+    upstream = Upstream()
+    await drain(fake_redis, queue_name, upstream)
+    assert len(upstream.calls) == 10
+    more = await fake_client.submit(
+        [*items, {"custom_id": "c10", "body": {"model": "gpt-5.4", "input": "x"}}], batch_id="batch_same"
+    )
+    await drain(fake_redis, queue_name, upstream)
+    assert len(upstream.calls) == 11
+    info = await more.status()
+    assert (info.request_counts.total, info.request_counts.completed, info.status) == (11, 11, "completed")
+
+
+async def test_job_executed_twice_records_once_and_calls_once(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    batch = await fake_client.submit([{"model": "gpt-5.4", "input": f"x{i}"} for i in range(4)])
+    (job_id,) = await fake_redis.zrange(queue_name, 0, -1)
+    record = await fake_redis.get(ARQ_JOB_PREFIX + job_id.decode())
+    upstream = Upstream()
+    await drain(fake_redis, queue_name, upstream)
+    # The same job again, as arq does after a worker died before finishing it.
+    await fake_redis.set(ARQ_JOB_PREFIX + job_id.decode(), record)
+    await fake_redis.zadd(queue_name, {job_id: time.time() * 1000})
+    await drain(fake_redis, queue_name, upstream)
+    assert len(upstream.calls) == 4
+    info = await batch.status()
+    assert (info.request_counts.completed, info.usage.total_tokens) == (4, 48)
+    assert len(await lines(fake_client, batch.id)) == 4
+
+
+async def test_invalid_item_enqueues_nothing(
+    fake_client: BatchClient, fake_redis: FakeRedis
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        await fake_client.submit([{"model": "m", "input": "ok"}, {"model": "m", "temperature": 9}])
+    assert "item 1" in str(info.value) and "temperature" in str(info.value)
+    assert await fake_redis.dbsize() == 0
+
+
+async def test_long_retry_after_releases_the_slot(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    upstream = Upstream(
+        lambda _: httpx.Response(429, json={"error": {"code": "rate_limit_exceeded"}}, headers={"retry-after": "600"})
+    )
+    batch = await fake_client.submit([{"custom_id": "slow", "body": {"model": "gpt-5.4"}}])
+    worker = build_worker(config(queue_name), redis_pool=fake_redis, transport=upstream.transport(), burst=False)
+    task_runner = run_burst(worker, timeout=1)
+    with pytest.raises(TimeoutError):
+        await task_runner
+    assert len(upstream.calls) == 1
+    scores = await fake_redis.zrange(queue_name, 0, -1, withscores=True)
+    deferred = [(j.decode(), s) for j, s in scores if b":d:" in j]
+    assert deferred and deferred[0][1] > (time.time() + 500) * 1000
+    record = orjson.loads(await fake_redis.get(ARQ_JOB_PREFIX + deferred[0][0]))
+    assert record["a"] == [batch.id, ["slow"], 1]
+    assert (await batch.status()).request_counts.failed == 0
+
+
+async def test_cancel_ends_queued_requests(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    batch = await fake_client.submit([{"model": "gpt-5.4", "input": f"x{i}"} for i in range(9)])
+    info = await batch.cancel()
+    assert info.status is BatchStatus.CANCELLED
+    assert info.errors_by_code == {"batch_cancelled": 9}
+    upstream = Upstream()
+    await drain(fake_redis, queue_name, upstream)
+    assert upstream.calls == []
+    out = await lines(fake_client, batch.id)
+    assert {line["error"]["code"] for line in out} == {"batch_cancelled"}
+
+
+async def test_retry_only_some_codes_keeps_totals_exact(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        text = orjson.loads(request.content)["input"]
+        if text.startswith("fail"):
+            return httpx.Response(500, json={"error": {"code": "server_error"}})
+        if text.startswith("gone"):
+            return httpx.Response(404, json={"error": {"code": "model_not_found"}})
+        return httpx.Response(200, json=response_body())
+
+    items = [{"model": "gpt-5.4", "input": t} for t in ["ok1", "fail1", "gone1", "ok2", "fail2"]]
+    batch = await fake_client.submit(items)
+    await drain(fake_redis, queue_name, Upstream(handler), max_attempts=1)
+    info = await batch.status()
+    assert info.errors_by_code == {"server_error": 2, "model_not_found": 1}
+
+    healed = Upstream()
+    assert await batch.retry(codes=["server_error"]) == 2
+    assert (await batch.status()).status is BatchStatus.IN_PROGRESS
+    await drain(fake_redis, queue_name, healed)
+    assert len(healed.calls) == 2
+    info = await batch.status()
+    assert info.status is BatchStatus.COMPLETED
+    assert (info.request_counts.completed, info.request_counts.failed) == (4, 1)
+    assert info.errors_by_code == {"model_not_found": 1}
+    assert info.usage.total_tokens == 4 * 12
+    assert info.usage_by_model["gpt-5.4"].requests == 5
+
+
+async def test_pickled_job_is_refused_not_run(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str, tmp_path: Any
+) -> None:
+    import pickle  # noqa: S403 - the point of the test: a planted pickle must never run
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (open, (str(marker), "w"))
+
+    await fake_redis.set(ARQ_JOB_PREFIX + "evil", pickle.dumps({"f": "run_requests", "x": Exploit()}))
+    await fake_redis.zadd(queue_name, {"evil": time.time() * 1000})
+    await drain(fake_redis, queue_name, Upstream())
+    assert not marker.exists()
+    assert await fake_redis.zcard(queue_name) == 0
+
+
+async def test_expired_window_ends_requests_as_batch_expired(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    batch = await fake_client.submit([{"model": "gpt-5.4", "input": "x"}] * 1, completion_window="1s")
+    await fake_redis.hset(batch.keys.meta, "expires_at", int(time.time()) - 5)
+    upstream = Upstream()
+    await drain(fake_redis, queue_name, upstream)
+    info = await batch.status()
+    assert info.status is BatchStatus.EXPIRED
+    assert info.errors_by_code == {"batch_expired": 1}
+    assert upstream.calls == []
