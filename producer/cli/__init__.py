@@ -1,0 +1,16 @@
+"""The ``respq`` command line: submit, follow and collect batches; ``respq run`` does the
+whole job on one machine."""
+
+from __future__ import annotations
+
+# The command modules register themselves on ``app`` when imported.
+from producer.cli import manage, results, run, status, submit  # noqa: F401
+from producer.cli.app import ExitCode, app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="respq")
+
+
+__all__ = ["ExitCode", "app", "main"]

@@ -1,0 +1,249 @@
+"""The typer app, its global options, exit codes and the error-to-exit-code edge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import IntEnum
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote, unquote, urlsplit
+
+import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rich.console import Console
+from typer.core import TyperGroup
+
+from producer.client import BatchClient
+from producer.errors import (
+    BatchNotFound,
+    BatchStateError,
+    InvalidInput,
+    RedisUnavailable,
+    RespqError,
+)
+from producer.redis_conn import redact_url
+
+T = TypeVar("T")
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+MAX_PROBLEMS_SHOWN = 20
+
+log = logging.getLogger("respq.cli")
+
+
+class ExitCode(IntEnum):
+    """What the process exit status means (also written in ``respq --help``)."""
+
+    OK = 0
+    FAILED_REQUESTS = 1
+    USAGE = 2
+    REDIS = 3
+    INTERRUPTED = 130
+
+
+HELP = """\
+respq: run batches of OpenAI-Responses-compatible requests through Redis and arq workers.
+
+\b
+Exit codes:
+  0  success (every request succeeded)
+  1  finished, but some requests failed (run, submit --wait, watch)
+  2  bad usage or invalid input (nothing enqueued), unknown batch, missing file
+  3  cannot reach Redis
+"""
+
+
+class CliError(RespqError):
+    """An expected failure of a command: printed as one message, then exit ``code``."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class State:
+    """The global options, shared by every command through typer's context."""
+
+    redis_url_option: str | None = None
+    verbose: bool = False
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis_url_option or DEFAULT_REDIS_URL
+
+    def client(self, url: str | None = None) -> BatchClient:
+        return BatchClient.from_url(url or self.redis_url)
+
+
+# Two consoles: data (ids, JSON, tables) goes to stdout, everything else to stderr, so
+# ``respq submit f.jsonl > id.txt`` and ``respq results ID > out.jsonl`` stay clean.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def get_state(ctx: typer.Context) -> State:
+    state = ctx.find_root().obj
+    if not isinstance(state, State):  # a command invoked without the root callback
+        state = State()
+        ctx.find_root().obj = state
+    return state
+
+
+def secrets_of(url: str) -> list[str]:
+    """The password in ``url`` as it may appear in any message (raw and quoted)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    if not password:
+        return []
+    return sorted({password, unquote(password), quote(password, safe="")}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with the password of ``url`` masked: a Redis password is never printed."""
+    for secret in secrets_of(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def fail(message: str, code: ExitCode = ExitCode.USAGE, *, url: str = "") -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {scrub(message, url)}", markup=True, highlight=False)
+    return typer.Exit(int(code))
+
+
+def print_problems(exc: InvalidInput) -> None:
+    """Every bad line with line number, custom_id and field (the first 20)."""
+    err_console.print(
+        f"[red]error:[/red] {exc.total_bad} invalid line(s), nothing was enqueued:", markup=True
+    )
+    for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
+        err_console.print(f"  {problem}", markup=False)
+    more = exc.total_bad - min(len(exc.problems), MAX_PROBLEMS_SHOWN)
+    if more > 0:
+        err_console.print(f"  … and {more} more", markup=False)
+
+
+@contextmanager
+def expected_errors(state: State) -> Iterator[None]:
+    """Map expected failures to exit codes with one clear message and no traceback."""
+    url = state.redis_url
+    try:
+        yield
+    except RedisUnavailable as exc:
+        raise fail(str(exc), ExitCode.REDIS, url=url) from None
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        message = f"cannot reach Redis at {redact_url(url)}: {exc}"
+        raise fail(message, ExitCode.REDIS, url=url) from None
+    except InvalidInput as exc:
+        print_problems(exc)
+        raise typer.Exit(int(ExitCode.USAGE)) from None
+    except CliError as exc:
+        raise fail(str(exc), exc.code, url=url) from None
+    except (BatchNotFound, BatchStateError, RespqError) as exc:
+        raise fail(str(exc), ExitCode.USAGE, url=url) from None
+    except FileNotFoundError as exc:
+        raise fail(f"no such file: {exc.filename}", ExitCode.USAGE, url=url) from None
+    except IsADirectoryError as exc:
+        raise fail(f"is a directory: {exc.filename}", ExitCode.USAGE, url=url) from None
+    except PermissionError as exc:
+        raise fail(f"permission denied: {exc.filename}", ExitCode.USAGE, url=url) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def run_async(state: State, coro: Coroutine[Any, Any, T]) -> T:
+    """Run one command's coroutine with the expected errors mapped to exit codes."""
+    with expected_errors(state):
+        return asyncio.run(coro)
+
+
+def _package_version() -> str:
+    try:
+        return version("respq")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"respq {_package_version()}")
+        raise typer.Exit()
+
+
+COMMAND_ORDER = (
+    "submit",
+    "status",
+    "watch",
+    "results",
+    "cancel",
+    "retry",
+    "list",
+    "workers",
+    "run",
+    "mock-upstream",
+)
+
+
+class _Ordered(TyperGroup):
+    """Commands in --help in the order of a batch's life, not of module imports."""
+
+    def list_commands(self, ctx: Any) -> list[str]:  # typer vendors click.Context
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+
+app = typer.Typer(
+    name="respq",
+    cls=_Ordered,
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            envvar="RESPQ_REDIS_URL",
+            help=f"Redis URL [env RESPQ_REDIS_URL; default {DEFAULT_REDIS_URL}].",
+            show_default=False,
+            show_envvar=False,
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail on stderr.")
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    ctx.obj = State(redis_url_option=redis_url or None, verbose=verbose)
+    # Reset on every invocation: one process may run several commands (tests, embedding),
+    # and a handler left on an old stderr would write to a closed stream.
+    log.handlers.clear()
+    log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        log.addHandler(handler)
+        log.debug("redis url %s", redact_url(ctx.obj.redis_url))

@@ -1,0 +1,119 @@
+"""Rich tables and plain-text numbers for batch status, shared by several commands."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rich.console import Group
+from rich.table import Table
+
+from producer.batch_info import BatchInfo, UsageTotals
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast a batch goes: requests done per second since it started, and an ETA."""
+
+    rate: float | None
+    eta: float | None
+
+    @classmethod
+    def of(cls, info: BatchInfo, now: float | None = None) -> Pace:
+        if not info.in_progress_at:
+            return cls(None, None)
+        end = info.completed_at or info.cancelled_at or info.expired_at
+        end_time = float(end) if info.is_terminal and end else (now or time.time())
+        # Timestamps are whole seconds: count at least one so a fast batch has a rate.
+        elapsed = max(end_time - info.in_progress_at, 1.0)
+        if info.done == 0:
+            return cls(None, None)
+        rate = info.done / elapsed
+        remaining = max(info.request_counts.total - info.done, 0)
+        return cls(rate, 0.0 if info.is_terminal else remaining / rate)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def percent(info: BatchInfo) -> float:
+    total = info.request_counts.total
+    return 100.0 * info.done / total if total else 0.0
+
+
+def tokens(n: int) -> str:
+    return f"{n:,}"
+
+
+def summary_line(info: BatchInfo) -> str:
+    """One line for logs and non-terminal output."""
+    counts = info.request_counts
+    pace = Pace.of(info)
+    rate = f", {pace.rate:.1f}/s" if pace.rate else ""
+    return (
+        f"{info.id} {info.status}: {info.done}/{counts.total} done ({percent(info):.1f}%), "
+        f"{counts.completed} succeeded, {counts.failed} failed{rate}, "
+        f"{tokens(info.usage.total_tokens)} tokens"
+    )
+
+
+def _usage_row(name: str, usage: UsageTotals) -> list[str]:
+    return [
+        name,
+        tokens(usage.requests),
+        tokens(usage.input_tokens),
+        tokens(usage.cached_tokens),
+        tokens(usage.output_tokens),
+        tokens(usage.reasoning_tokens),
+        tokens(usage.total_tokens),
+    ]
+
+
+def status_view(info: BatchInfo, now: float | None = None) -> Group:
+    """The status table, usage per model and errors by code."""
+    now = now or time.time()
+    counts = info.request_counts
+    pace = Pace.of(info, now)
+    table = Table(title=f"batch {info.id}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("status", str(info.status))
+    table.add_row("progress", f"{info.done}/{counts.total} ({percent(info):.1f}%)")
+    table.add_row("succeeded", str(counts.completed))
+    table.add_row("failed", str(counts.failed))
+    table.add_row("in flight", str(info.in_flight))
+    table.add_row("rate", f"{pace.rate:.2f} requests/s" if pace.rate else "-")
+    if not info.is_terminal:
+        table.add_row("eta", duration(pace.eta))
+    if info.created_at:
+        table.add_row("age", duration(now - info.created_at))
+    if info.pause_reason:
+        table.add_row("paused", info.pause_reason)
+    if info.metadata:
+        table.add_row("metadata", ", ".join(f"{k}={v}" for k, v in info.metadata.items()))
+    parts: list[Table] = [table]
+    usage = Table(title="usage (tokens)", title_justify="left")
+    for column in ("model", "requests", "input", "cached", "output", "reasoning", "total"):
+        usage.add_column(column, justify="left" if column == "model" else "right")
+    for model, model_usage in sorted(info.usage_by_model.items()):
+        usage.add_row(*_usage_row(model, model_usage))
+    usage.add_row(*_usage_row("all", info.usage), style="bold")
+    parts.append(usage)
+    if info.errors_by_code:
+        errors = Table(title="errors by code", title_justify="left")
+        errors.add_column("code")
+        errors.add_column("count", justify="right")
+        for code, count in info.errors_by_code.items():
+            errors.add_row(code, str(count))
+        parts.append(errors)
+    return Group(*parts)

@@ -1,0 +1,114 @@
+"""``respq results``: output lines in input order, successes and failures apart."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, BinaryIO, cast
+
+import orjson
+import typer
+
+from producer.cli.app import app, err_console, get_state, run_async
+from producer.client import Batch
+
+
+@dataclass
+class Written:
+    """How many lines went where."""
+
+    succeeded: int = 0
+    failed: int = 0
+    failed_skipped: int = 0
+
+
+def _open(path: Path | None, stack: ExitStack) -> BinaryIO:
+    if path is None:
+        # sys.stdout at call time: typer's test runner swaps it per invocation.
+        sys.stdout.flush()
+        return cast(BinaryIO, sys.stdout.buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return stack.enter_context(path.open("wb"))
+
+
+def is_failure(raw: bytes) -> bool:
+    return orjson.loads(raw).get("error") is not None
+
+
+async def write_results(
+    batch: Batch,
+    out: Path | None,
+    errors: Path | None,
+    *,
+    everything: bool = False,
+) -> Written:
+    """Stream the batch's finished lines to files (``None`` = stdout for ``out``).
+
+    Successes go to ``out``; failures to ``errors``, or nowhere (only counted) when it is
+    ``None``; with ``everything`` every line goes to ``out``.
+    """
+    written = Written()
+    with ExitStack() as stack:
+        out_handle = _open(out, stack)
+        err_handle = _open(errors, stack) if errors and not everything else None
+        async for raw in batch.result_lines():
+            line = raw.rstrip(b"\n") + b"\n"
+            if everything:
+                out_handle.write(line)
+                if is_failure(raw):
+                    written.failed += 1
+                else:
+                    written.succeeded += 1
+            elif not is_failure(raw):
+                out_handle.write(line)
+                written.succeeded += 1
+            elif err_handle is not None:
+                err_handle.write(line)
+                written.failed += 1
+            else:
+                written.failed_skipped += 1
+        out_handle.flush()
+    return written
+
+
+def note_skipped(written: Written, batch_id: str) -> None:
+    if written.failed_skipped:
+        err_console.print(
+            f"note: {written.failed_skipped} request(s) failed and were not written; get them "
+            f"with `respq results {batch_id} --errors errors.jsonl` (or --all)",
+            markup=False,
+        )
+
+
+@app.command()
+def results(
+    ctx: typer.Context,
+    batch_id: Annotated[str, typer.Argument(help="The batch id.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write successes here (default stdout).", dir_okay=False
+        ),
+    ] = None,
+    errors: Annotated[
+        Path | None,
+        typer.Option(
+            "--errors", help="Write failures here (default: not written).", dir_okay=False
+        ),
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Write successes and failures to one place.")
+    ] = False,
+) -> None:
+    """Output lines in input order (what has finished so far, if the batch still runs)."""
+    state = get_state(ctx)
+
+    async def go() -> Written:
+        async with state.client() as client:
+            batch = await client.get(batch_id)
+            return await write_results(batch, output, errors, everything=everything)
+
+    written = run_async(state, go())
+    note_skipped(written, batch_id)

@@ -1,0 +1,168 @@
+"""``respq submit``: validate a JSONL file, then enqueue it as one batch."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from producer.batch_info import BatchInfo
+from producer.cli.app import (
+    CliError,
+    ExitCode,
+    app,
+    console,
+    err_console,
+    get_state,
+    run_async,
+)
+from producer.cli.jsonl import CheckedFile, check_file, input_file, prepared_requests
+from producer.cli.progress import follow
+from producer.cli.render import status_view
+from producer.cli.results import Written, note_skipped, write_results
+from producer.client import Batch, BatchClient
+from producer.settings import ClientSettings, parse_window
+
+# Batch ids become part of Redis keys (inside a {hash tag}), so keep them plain.
+BATCH_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+
+
+def parse_metadata(items: list[str] | None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--metadata wants key=value, got {item!r}")
+        metadata[key.strip()] = value
+    return metadata
+
+
+def check_options(batch_id: str | None, completion_window: str | None) -> None:
+    """Reject bad options before reading the file (and long before touching Redis)."""
+    if batch_id is not None and not BATCH_ID_RE.fullmatch(batch_id):
+        raise CliError(
+            f"--batch-id {batch_id!r}: use 1-128 letters, digits and _ . : - "
+            "(starting with a letter or digit)"
+        )
+    if completion_window is not None:
+        try:
+            parse_window(completion_window)
+        except ValueError as exc:
+            raise CliError(f"--completion-window: {exc}") from None
+
+
+def validate(path: Path) -> CheckedFile:
+    """The first pass; raises InvalidInput (exit 2) naming every bad line."""
+    return check_file(path, max_request_bytes=ClientSettings().max_request_bytes)
+
+
+async def enqueue(
+    client: BatchClient,
+    checked: CheckedFile,
+    *,
+    batch_id: str | None,
+    metadata: dict[str, Any],
+    completion_window: str | None,
+) -> Batch:
+    """The second pass: stream the checked file into one batch."""
+    await client.ping()
+    return await client.submit_prepared(
+        prepared_requests(checked.path, max_request_bytes=client.settings.max_request_bytes),
+        batch_id=batch_id,
+        metadata=metadata,
+        completion_window=completion_window,
+    )
+
+
+def exit_code_for(info: BatchInfo) -> ExitCode:
+    """0 only when every request succeeded."""
+    if info.request_counts.failed or info.status != "completed":
+        return ExitCode.FAILED_REQUESTS
+    return ExitCode.OK
+
+
+def print_json(data: Any, *, to_stderr: bool = False) -> None:
+    text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    (err_console if to_stderr else console).print(text, markup=False, highlight=False)
+
+
+@app.command()
+def submit(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="JSONL batch file, or - for standard input.")],
+    batch_id: Annotated[
+        str | None, typer.Option("--batch-id", help="Batch id (default: a new random one).")
+    ] = None,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option("--metadata", "-m", help="key=value, stored with the batch (repeatable)."),
+    ] = None,
+    completion_window: Annotated[
+        str | None,
+        typer.Option("--completion-window", help="e.g. 24h, 90m; unfinished requests expire."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the batch, then write its results.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="With --wait: successes here (default stdout).", dir_okay=False
+        ),
+    ] = None,
+    errors: Annotated[
+        Path | None,
+        typer.Option("--errors", help="With --wait: failures here.", dir_okay=False),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the batch object as JSON instead of the id.")
+    ] = False,
+) -> None:
+    """Validate every line (nothing is enqueued if one is bad), then enqueue the batch.
+
+    Prints the batch id. Lines are OpenAI batch lines {"custom_id","method","url","body"}
+    or bare request bodies (custom_id line-<n>); blank lines are skipped.
+    """
+    state = get_state(ctx)
+    # With --wait and no -o the results own stdout, so everything else goes to stderr.
+    results_on_stdout = wait and output is None
+
+    async def go() -> tuple[BatchInfo, Written | None]:
+        check_options(batch_id, completion_window)
+        meta = parse_metadata(metadata)
+        with input_file(file) as path:
+            checked = validate(path)
+            async with state.client() as client:
+                batch = await enqueue(
+                    client,
+                    checked,
+                    batch_id=batch_id,
+                    metadata=meta,
+                    completion_window=completion_window,
+                )
+                info = await batch.status()
+                _announce(info, as_json=as_json, to_stderr=results_on_stdout)
+                if not wait:
+                    return info, None
+                info = await follow(batch, err_console)
+                written = await write_results(batch, output, errors)
+                return info, written
+
+    info, written = run_async(state, go())
+    if written is None:
+        return
+    err_console.print(status_view(info))
+    note_skipped(written, info.id)
+    raise typer.Exit(int(exit_code_for(info)))
+
+
+def _announce(info: BatchInfo, *, as_json: bool, to_stderr: bool) -> None:
+    if as_json:
+        print_json(info.openai_shape(), to_stderr=to_stderr)
+    elif to_stderr:
+        err_console.print(info.id, markup=False)
+    else:
+        console.print(info.id, markup=False)

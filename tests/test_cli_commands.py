@@ -1,0 +1,281 @@
+"""Every respq command through CliRunner against the real Redis, with an in-process
+mock upstream and in-process burst workers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from cli_helpers import (
+    api_lines,
+    burst_worker,
+    env_for,
+    file_lines,
+    flush,
+    invoke,
+    redis_up,
+    sync_redis,
+    unique_queue,
+    write_jsonl,
+)
+
+from mockapi import MockConfig, MockServer
+
+pytestmark = pytest.mark.integration
+
+DB = 9
+
+
+@pytest.fixture
+def db() -> Iterator[int]:
+    if not redis_up():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    flush(DB)
+    yield DB
+    flush(DB)
+
+
+@pytest.fixture
+def queue() -> str:
+    return unique_queue()
+
+
+@pytest.fixture
+def env(db: int, queue: str) -> dict[str, str]:
+    return env_for(db, queue)
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockServer]:
+    with MockServer(MockConfig(seed=7)) as server:
+        yield server
+
+
+def submit(path: Path, env: dict[str, str], *extra: str) -> str:
+    result = invoke(["submit", str(path), *extra], env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def test_submit_status_results_happy_path(
+    tmp_path: Path, env: dict[str, str], db: int, queue: str, mock: MockServer
+) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", 30)
+    batch_id = submit(path, env, "--metadata", "team=search", "--metadata", "run=1")
+    assert batch_id.startswith("batch_")
+
+    status = invoke(["status", batch_id, "--json"], env=env)
+    assert status.exit_code == 0
+    shape = orjson.loads(status.stdout)
+    assert shape["id"] == batch_id
+    assert shape["object"] == "batch"
+    assert shape["request_counts"] == {"total": 30, "completed": 0, "failed": 0}
+    assert shape["metadata"] == {"team": "search", "run": "1"}
+
+    burst_worker(db, queue, mock.base_url)
+
+    watch = invoke(["watch", batch_id, "--interval", "0.05"], env=env)
+    assert watch.exit_code == 0, watch.output
+    assert "completed: 30/30 done" in watch.stdout
+
+    table = invoke(["status", batch_id], env=env)
+    assert table.exit_code == 0
+    for text in ("completed", "30/30 (100.0%)", "gpt-5.4-mini", "requests/s"):
+        assert text in table.stdout
+
+    out, err = tmp_path / "out.jsonl", tmp_path / "err.jsonl"
+    results = invoke(["results", batch_id, "-o", str(out), "--errors", str(err)], env=env)
+    assert results.exit_code == 0
+    ok, bad = api_lines(db, queue, batch_id)
+    assert file_lines(out) == ok
+    assert len(ok) == 30
+    assert file_lines(err) == bad == []
+    assert [orjson.loads(x)["custom_id"] for x in ok] == [f"req-{i}" for i in range(30)]
+
+    # stdout and --all give the same lines.
+    assert file_lines_from(invoke(["results", batch_id], env=env).stdout_bytes) == ok
+    assert file_lines_from(invoke(["results", batch_id, "--all"], env=env).stdout_bytes) == ok
+
+    listed = invoke(["list", "--json"], env=env)
+    assert [b["id"] for b in orjson.loads(listed.stdout)] == [batch_id]
+    assert batch_id in invoke(["list"], env=env).stdout
+
+
+def file_lines_from(data: bytes) -> list[bytes]:
+    return [line for line in data.split(b"\n") if line]
+
+
+def test_submit_from_stdin_with_batch_id_and_json(env: dict[str, str], tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", 5).read_bytes()
+    result = invoke(["submit", "-", "--batch-id", "mine-1", "--json"], env=env, input=data)
+    assert result.exit_code == 0, result.output
+    shape = orjson.loads(result.stdout)
+    assert shape["id"] == "mine-1"
+    assert shape["request_counts"]["total"] == 5
+    assert "errors_by_code" in shape
+
+
+def test_cancel_mid_batch(tmp_path: Path, env: dict[str, str], db: int, queue: str) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", 40)
+    batch_id = submit(path, env)  # no worker runs: everything is still queued
+    result = invoke(["cancel", batch_id], env=env)
+    assert result.exit_code == 0, result.output
+    assert "cancelled" in result.stdout
+
+    status = orjson.loads(invoke(["status", batch_id, "--json"], env=env).stdout)
+    assert status["status"] == "cancelled"
+    assert status["errors_by_code"] == {"batch_cancelled": 40}
+
+    everything = invoke(["results", batch_id, "--all"], env=env)
+    lines = [orjson.loads(x) for x in file_lines_from(everything.stdout_bytes)]
+    assert len(lines) == 40
+    assert {x["error"]["code"] for x in lines} == {"batch_cancelled"}
+
+    # Without --errors the failures are only counted, with a hint on stderr.
+    plain = invoke(["results", batch_id], env=env)
+    assert plain.stdout == ""
+    assert "40 request(s) failed" in plain.stderr
+    assert "--errors" in plain.stderr
+
+    again = invoke(["cancel", batch_id], env=env)
+    assert again.exit_code == 2
+    assert "already ended" in again.stderr
+
+    watch = invoke(["watch", batch_id], env=env)
+    assert watch.exit_code == 1
+
+
+def test_retry_only_server_errors(tmp_path: Path, env: dict[str, str], db: int, queue: str) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", 12)
+    with MockServer(MockConfig(fail_rate=1.0, fail_mix="500", seed=1)) as failing:
+        batch_id = submit(path, env)
+        burst_worker(db, queue, failing.base_url, max_attempts=1)
+        status = orjson.loads(invoke(["status", batch_id, "--json"], env=env).stdout)
+        assert status["request_counts"]["failed"] == 12
+        assert status["errors_by_code"] == {"server_error": 12}
+
+        err = tmp_path / "err.jsonl"
+        results = invoke(["results", batch_id, "--errors", str(err)], env=env)
+        assert results.exit_code == 0
+        assert len(file_lines(err)) == 12
+
+        none = invoke(["retry", batch_id, "--code", "rate_limit_exceeded"], env=env)
+        assert none.exit_code == 0
+        assert none.stdout.strip() == "0 request(s) re-enqueued"
+
+        failing.control(fail_rate=0.0)  # heal the upstream
+        again = invoke(["retry", batch_id, "--code", "server_error"], env=env)
+        assert again.stdout.strip() == "12 request(s) re-enqueued"
+        burst_worker(db, queue, failing.base_url, max_attempts=1)
+
+    watch = invoke(["watch", batch_id], env=env)
+    assert watch.exit_code == 0, watch.output
+    ok, bad = api_lines(db, queue, batch_id)
+    assert len(ok) == 12
+    assert bad == []
+
+
+def test_submit_wait_writes_results(
+    tmp_path: Path, env: dict[str, str], db: int, queue: str, mock: MockServer
+) -> None:
+    import threading
+
+    path = write_jsonl(tmp_path / "in.jsonl", 10)
+    out, err = tmp_path / "o.jsonl", tmp_path / "e.jsonl"
+    # A worker in a thread drains the queue once submit has enqueued it.
+    redis = sync_redis(db)
+    worker = threading.Thread(
+        target=lambda: (_wait_queue(redis, queue), burst_worker(db, queue, mock.base_url))
+    )
+    worker.start()
+    try:
+        result = invoke(
+            ["submit", str(path), "--wait", "-o", str(out), "--errors", str(err)], env=env
+        )
+    finally:
+        worker.join(60)
+    assert result.exit_code == 0, result.output
+    batch_id = result.stdout.strip()
+    ok, bad = api_lines(db, queue, batch_id)
+    assert file_lines(out) == ok
+    assert len(ok) == 10
+    assert file_lines(err) == bad == []
+
+
+def _wait_queue(redis: object, queue: str) -> None:
+    deadline = time.monotonic() + 30
+    while not redis.zcard(queue):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_workers_lists_only_recent_heartbeats(env: dict[str, str], db: int) -> None:
+    redis = sync_redis(db)
+    now = time.time()
+    redis.zadd("respq:workers", {"w-live": now - 5, "w-stale": now - 300})
+    redis.hset(
+        "respq:worker:w-live",
+        mapping={
+            "id": "w-live",
+            "started_at": int(now - 100),
+            "seen_at": int(now - 5),
+            "in_flight": 7,
+            "jobs": 2,
+        },
+    )
+    redis.hset("respq:worker:w-stale", mapping={"id": "w-stale", "seen_at": int(now - 300)})
+
+    result = invoke(["workers", "--json"], env=env)
+    assert result.exit_code == 0
+    found = orjson.loads(result.stdout)
+    assert [w["id"] for w in found] == ["w-live"]
+    assert found[0]["in_flight"] == 7
+    assert found[0]["jobs"] == 2
+
+    table = invoke(["workers"], env=env).stdout
+    assert "w-live" in table
+    assert "w-stale" not in table
+
+
+def test_unknown_batch_exits_2(env: dict[str, str]) -> None:
+    for args in (
+        ["status", "batch_nope"],
+        ["watch", "batch_nope"],
+        ["results", "batch_nope"],
+        ["cancel", "batch_nope"],
+        ["retry", "batch_nope"],
+    ):
+        result = invoke(args, env=env)
+        assert result.exit_code == 2, (args, result.output)
+        assert "not found" in result.stderr
+
+
+def test_progress_bar_on_a_terminal(
+    tmp_path: Path, env: dict[str, str], db: int, queue: str, mock: MockServer
+) -> None:
+    import asyncio
+    import io
+
+    from rich.console import Console
+
+    from producer import BatchClient
+    from producer.cli.progress import follow
+
+    batch_id = submit(write_jsonl(tmp_path / "in.jsonl", 8), env)
+    burst_worker(db, queue, mock.base_url)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160)
+
+    async def go() -> str:
+        async with BatchClient.from_url(env["RESPQ_REDIS_URL"], queue_name=queue) as client:
+            info = await follow(await client.get(batch_id), console, poll_interval=0.05)
+            return str(info.status)
+
+    assert asyncio.run(go()) == "completed"
+    text = screen.getvalue()
+    assert "8/8" in text
+    assert "failed 0" in text
+    assert "tokens" in text
