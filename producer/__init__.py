@@ -11,7 +11,7 @@ from producer.errors import (
     RespqError,
 )
 from producer.lines import InputLine, OutputLine
-from producer.models import ResponsesRequest, Response, Usage
+from producer.models import Response, ResponsesRequest, Usage
 from producer.settings import ClientSettings
 from producer.status import TERMINAL_STATUSES, BatchStatus
 
@@ -30,9 +30,9 @@ __all__ = [
     "OutputLine",
     "RedisUnavailable",
     "RequestCounts",
-    "RespqError",
     "Response",
     "ResponsesRequest",
+    "RespqError",
     "Usage",
     "UsageTotals",
 ]

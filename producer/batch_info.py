@@ -110,20 +110,22 @@ class BatchInfo(BaseModel):
         if not stamps.get("expires_at"):
             stamps.pop("expires_at", None)
         metadata = orjson.loads(meta["metadata"]) if meta.get("metadata") else None
-        return cls(
-            id=meta["id"],
-            status=BatchStatus(meta.get("status", "validating")),
-            completion_window=meta.get("completion_window") or None,
-            request_counts=RequestCounts(
-                total=int(meta.get("total", 0)),
-                completed=int(meta.get("completed", 0)),
-                failed=int(meta.get("failed", 0)),
-            ),
-            usage=usage,
-            usage_by_model=by_model,
-            errors_by_code=dict(sorted(errors.items(), key=lambda kv: -kv[1])),
-            metadata=metadata,
-            in_flight=in_flight,
-            pause_reason=meta.get("pause_reason") or None,
-            **stamps,
+        return cls.model_validate(
+            {
+                "id": meta["id"],
+                "status": BatchStatus(meta.get("status", "validating")),
+                "completion_window": meta.get("completion_window") or None,
+                "request_counts": RequestCounts(
+                    total=int(meta.get("total", 0)),
+                    completed=int(meta.get("completed", 0)),
+                    failed=int(meta.get("failed", 0)),
+                ),
+                "usage": usage,
+                "usage_by_model": by_model,
+                "errors_by_code": dict(sorted(errors.items(), key=lambda kv: -kv[1])),
+                "metadata": metadata,
+                "in_flight": in_flight,
+                "pause_reason": meta.get("pause_reason") or None,
+                **stamps,
+            }
         )

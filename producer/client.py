@@ -54,7 +54,7 @@ class BatchClient:
     ...     await batch.wait(timeout=600)
     """
 
-    def __init__(self, redis: Redis[bytes], settings: ClientSettings | None = None) -> None:
+    def __init__(self, redis: Redis, settings: ClientSettings | None = None) -> None:
         self.redis = redis
         self.settings = settings or ClientSettings()
         self.scripts = ScriptSet(redis, "producer", PRODUCER_SCRIPTS)
@@ -63,14 +63,18 @@ class BatchClient:
     def from_url(cls, url: str | None = None, **overrides: Any) -> BatchClient:
         """A client for ``url`` (default ``RESPQ_REDIS_URL``); other settings from overrides
         or the environment."""
-        settings = ClientSettings(**({"redis_url": url} if url else {}), **overrides)
+        values: dict[str, Any] = {**overrides, **({"redis_url": url} if url else {})}
+        settings = ClientSettings(**values)
         return cls(connect(settings.redis_url), settings)
 
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -105,7 +109,9 @@ class BatchClient:
         """
         prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
         return await self.submit_prepared(
-            _aiter(prepared), batch_id=batch_id, metadata=metadata,
+            _aiter(prepared),
+            batch_id=batch_id,
+            metadata=metadata,
             completion_window=completion_window,
         )
 
@@ -130,8 +136,13 @@ class BatchClient:
             _, submit_no, _ = await self.scripts["create"](
                 keys=[keys.meta, BATCHES_KEY],
                 args=[
-                    batch_id, int(now), orjson.dumps(metadata or {}), window_text,
-                    int(now + window) if window else 0, settings.queue_name, settings.chunk_size,
+                    batch_id,
+                    int(now),
+                    orjson.dumps(metadata or {}),
+                    window_text,
+                    int(now + window) if window else 0,
+                    settings.queue_name,
+                    settings.chunk_size,
                 ],
             )
             prefix = f"{batch_id}:{int(submit_no)}:"
@@ -143,8 +154,14 @@ class BatchClient:
             async def add_slice(chunk: list[PreparedRequest]) -> None:
                 nonlocal chunk_no
                 args: list[Any] = [
-                    batch_id, prefix, chunk_no, settings.chunk_size, int(now * 1000),
-                    job_ttl_ms, JOB_FUNCTION, ARQ_JOB_PREFIX,
+                    batch_id,
+                    prefix,
+                    chunk_no,
+                    settings.chunk_size,
+                    int(now * 1000),
+                    job_ttl_ms,
+                    JOB_FUNCTION,
+                    ARQ_JOB_PREFIX,
                 ]
                 for item in chunk:
                     args.append(item.custom_id)
@@ -173,8 +190,13 @@ class BatchClient:
         while True:
             left = await self.scripts["seal"](
                 keys=[keys.meta, keys.pending, self.settings.queue_name, *keys.all()],
-                args=[int(time.time() * 1000), 2000, int(time.time()), running_ttl,
-                      self.settings.result_ttl],
+                args=[
+                    int(time.time() * 1000),
+                    2000,
+                    int(time.time()),
+                    running_ttl,
+                    self.settings.result_ttl,
+                ],
             )
             if int(left) == 0:
                 return
@@ -259,10 +281,10 @@ class Batch:
         start = 0
         while True:
             async with self.client.errors():
-                cids = await redis.lrange(self.keys.order, start, start + PAGE - 1)
+                cids = await redis.lrange(self.keys.order, start, start + PAGE - 1)  # type: ignore[misc]
                 if not cids:
                     return
-                lines = await redis.hmget(self.keys.res, cids)
+                lines = await redis.hmget(self.keys.res, cids)  # type: ignore[misc]
             for line in lines:
                 if line is not None:
                     yield line
@@ -280,11 +302,18 @@ class Batch:
         start = 0
         async with self.client.errors():
             while True:
-                scanned = int(await self.client.scripts["cancel"](
-                    keys=[self.keys.meta, self.keys.order, self.keys.res, self.keys.inflight,
-                          *self.keys.all()],
-                    args=[start, PAGE, int(time.time()), settings.result_ttl, line_prefix],
-                ))
+                scanned = int(
+                    await self.client.scripts["cancel"](
+                        keys=[
+                            self.keys.meta,
+                            self.keys.order,
+                            self.keys.res,
+                            self.keys.inflight,
+                            *self.keys.all(),
+                        ],
+                        args=[start, PAGE, int(time.time()), settings.result_ttl, line_prefix],
+                    )
+                )
                 if scanned == -1:
                     raise BatchNotFound(self.id)
                 if scanned == -2:
@@ -307,21 +336,38 @@ class Batch:
         async with self.client.errors():
             if not await self.client.redis.exists(self.keys.meta):
                 raise BatchNotFound(self.id)
-            length = await self.client.redis.llen(self.keys.order)
+            length = await self.client.redis.llen(self.keys.order)  # type: ignore[misc]
             while start < length:
-                total += int(await self.client.scripts["retry"](
-                    keys=[self.keys.meta, self.keys.order, self.keys.res, self.keys.owner,
-                          self.keys.req, settings.queue_name],
-                    args=[start, PAGE, wanted, prefix, settings.chunk_size,
-                          int(time.time() * 1000), (settings.result_ttl + DAY_S) * 1000,
-                          JOB_FUNCTION, ARQ_JOB_PREFIX, self.id],
-                ))
+                total += int(
+                    await self.client.scripts["retry"](
+                        keys=[
+                            self.keys.meta,
+                            self.keys.order,
+                            self.keys.res,
+                            self.keys.owner,
+                            self.keys.req,
+                            settings.queue_name,
+                        ],
+                        args=[
+                            start,
+                            PAGE,
+                            wanted,
+                            prefix,
+                            settings.chunk_size,
+                            int(time.time() * 1000),
+                            (settings.result_ttl + DAY_S) * 1000,
+                            JOB_FUNCTION,
+                            ARQ_JOB_PREFIX,
+                            self.id,
+                        ],
+                    )
+                )
                 start += PAGE
         return total
 
     async def request_body(self, custom_id: str) -> dict[str, Any] | None:
         async with self.client.errors():
-            raw = await self.client.redis.hget(self.keys.req, custom_id)
+            raw = await self.client.redis.hget(self.keys.req, custom_id)  # type: ignore[misc]
         return None if raw is None else dict(orjson.loads(raw))
 
 

@@ -31,7 +31,7 @@ class ItemProblem:
         return f"{self.where}{cid}:{field} {self.message}"
 
 
-class InvalidInput(RespqError):  # noqa: N818 - reads better at the call site than InvalidInputError
+class InvalidInput(RespqError):
     """One or more batch items failed validation; nothing was enqueued."""
 
     def __init__(self, problems: list[ItemProblem], *, total_bad: int | None = None) -> None:
@@ -45,7 +45,7 @@ class InvalidInput(RespqError):  # noqa: N818 - reads better at the call site th
         )
 
 
-class BatchNotFound(RespqError):  # noqa: N818
+class BatchNotFound(RespqError):
     """No batch with that id exists (or it expired)."""
 
     def __init__(self, batch_id: str) -> None:
@@ -53,7 +53,7 @@ class BatchNotFound(RespqError):  # noqa: N818
         super().__init__(f"batch {batch_id!r} not found")
 
 
-class RedisUnavailable(RespqError):  # noqa: N818
+class RedisUnavailable(RespqError):
     """Redis did not answer."""
 
     def __init__(self, url: str, cause: BaseException | None = None) -> None:

@@ -33,7 +33,7 @@ def _retry(attempts: int) -> Retry:
     return Retry(ExponentialBackoff(cap=2.0, base=0.05), attempts)
 
 
-def connect(url: str, *, reconnect_attempts: int = 3, **kwargs: Any) -> Redis[bytes]:
+def connect(url: str, *, reconnect_attempts: int = 3, **kwargs: Any) -> Redis:
     """A client for ``redis://``, ``rediss://`` (TLS), ``unix://`` or
     ``redis+sentinel://host:port[,host:port]/service_name[/db]`` URLs.
 
@@ -50,11 +50,11 @@ def connect(url: str, *, reconnect_attempts: int = 3, **kwargs: Any) -> Redis[by
     }
     if url.startswith(SENTINEL_SCHEME + "://"):
         return _sentinel_master(url, options)
-    client: Redis[bytes] = Redis.from_url(url, **options)
+    client: Redis = Redis.from_url(url, **options)
     return client
 
 
-def _sentinel_master(url: str, options: dict[str, Any]) -> Redis[bytes]:
+def _sentinel_master(url: str, options: dict[str, Any]) -> Redis:
     parts = urlsplit(url)
     hosts: list[tuple[str, int]] = []
     for item in parts.netloc.rsplit("@", 1)[-1].split(","):
@@ -62,11 +62,14 @@ def _sentinel_master(url: str, options: dict[str, Any]) -> Redis[bytes]:
         hosts.append((host, int(port or 26379)))
     path = [p for p in parts.path.split("/") if p]
     if not path:
-        raise ValueError("a redis+sentinel URL needs the service name: redis+sentinel://host:26379/mymaster")
+        raise ValueError(
+            "a redis+sentinel URL needs the service name: redis+sentinel://host:26379/mymaster"
+        )
     service = path[0]
     db = int(path[1]) if len(path) > 1 else 0
     query = parse_qs(parts.query)
-    password = parts.password or (query.get("password") or [None])[0]
-    sentinel = Sentinel(hosts, sentinel_kwargs={"password": password} if password else None)
-    master: Redis[bytes] = sentinel.master_for(service, db=db, password=password, **options)
+    password = parts.password or next(iter(query.get("password", [])), None)
+    sentinel_kwargs: dict[str, Any] | None = {"password": password} if password else None
+    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    master: Redis = sentinel.master_for(service, db=db, password=password, **options)
     return master

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -25,7 +24,7 @@ def lua_source(package: str, name: str, *, with_common: bool = True) -> str:
 class ScriptSet:
     """The scripts one side needs, registered once per Redis client."""
 
-    def __init__(self, redis: Redis[Any] | Redis[bytes], package: str, names: list[str]) -> None:
+    def __init__(self, redis: Redis, package: str, names: list[str]) -> None:
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(lua_source(package, f"{name}.lua")) for name in names
         }

@@ -22,5 +22,10 @@ TERMINAL_STATUSES: Final = frozenset(
     {BatchStatus.COMPLETED, BatchStatus.CANCELLED, BatchStatus.FAILED, BatchStatus.EXPIRED}
 )
 ACTIVE_STATUSES: Final = frozenset(
-    {BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING, BatchStatus.CANCELLING}
+    {
+        BatchStatus.VALIDATING,
+        BatchStatus.IN_PROGRESS,
+        BatchStatus.FINALIZING,
+        BatchStatus.CANCELLING,
+    }
 )

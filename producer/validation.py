@@ -64,9 +64,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
-def describe_validation_error(
-    exc: ValidationError, *, prefix: str = ""
-) -> list[tuple[str, str]]:
+def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> list[tuple[str, str]]:
     """(field, message) pairs, keeping only the deepest error of each union."""
     found: dict[str, str] = {}
     for err in exc.errors(include_url=False):
@@ -103,8 +101,17 @@ class ItemPreparer:
         """Validate one JSONL line; ``None`` (and a recorded problem) when it is bad."""
         where = f"line {lineno}"
         if len(raw) > self.max_request_bytes:
-            self._fail(where, None, [("", f"line is {len(raw)} bytes, over the limit of "
-                                          f"{self.max_request_bytes} bytes per request")])
+            self._fail(
+                where,
+                None,
+                [
+                    (
+                        "",
+                        f"line is {len(raw)} bytes, over the limit of "
+                        f"{self.max_request_bytes} bytes per request",
+                    )
+                ],
+            )
             return None
         try:
             obj = orjson.loads(raw)
@@ -113,9 +120,7 @@ class ItemPreparer:
             return None
         return self.add_object(obj, where, default_custom_id=f"line-{lineno}")
 
-    def add_object(
-        self, obj: Any, where: str, *, default_custom_id: str
-    ) -> PreparedRequest | None:
+    def add_object(self, obj: Any, where: str, *, default_custom_id: str) -> PreparedRequest | None:
         """Validate one item: a ResponsesRequest, an InputLine, or a dict of either shape."""
         cid: str | None = None
         depends_on: str | None = None
@@ -140,15 +145,26 @@ class ItemPreparer:
                 return None
         except ValidationError as exc:
             prefix = "body" if isinstance(obj, dict) and is_batch_line(obj) and cid else ""
-            self._fail(where, cid, self._with_duplicate(cid, describe_validation_error(exc, prefix=prefix)))
+            self._fail(
+                where, cid, self._with_duplicate(cid, describe_validation_error(exc, prefix=prefix))
+            )
             return None
         except _LineProblem as problem:
             self._fail(where, cid, self._with_duplicate(cid, [(problem.field, problem.message)]))
             return None
         encoded = orjson.dumps(body)
         if len(encoded) > self.max_request_bytes:
-            self._fail(where, cid, [("body", f"request is {len(encoded)} bytes, over the limit "
-                                             f"of {self.max_request_bytes} bytes")])
+            self._fail(
+                where,
+                cid,
+                [
+                    (
+                        "body",
+                        f"request is {len(encoded)} bytes, over the limit "
+                        f"of {self.max_request_bytes} bytes",
+                    )
+                ],
+            )
             return None
         if cid in self.seen:
             self._fail(where, cid, [("custom_id", "duplicate custom_id in this batch")])
@@ -170,16 +186,22 @@ class ItemPreparer:
     @staticmethod
     def _validate_line_body(line: InputLine, where: str) -> ResponsesRequest:
         if line.url not in ACCEPTED_URLS:
-            raise _LineProblem("url", f"{line.url!r} is not a Responses endpoint; use one of "
-                                      + ", ".join(sorted(ACCEPTED_URLS)))
+            raise _LineProblem(
+                "url",
+                f"{line.url!r} is not a Responses endpoint; use one of "
+                + ", ".join(sorted(ACCEPTED_URLS)),
+            )
         try:
             return ResponsesRequest.model_validate(line.body)
         except ValidationError as exc:
             problems = describe_validation_error(exc, prefix="body")
             field, message = problems[0]
             if len(problems) > 1:
-                message += f" (and {len(problems) - 1} more: " + ", ".join(
-                    f"{f}: {m}" for f, m in problems[1:4]) + ")"
+                message += (
+                    f" (and {len(problems) - 1} more: "
+                    + ", ".join(f"{f}: {m}" for f, m in problems[1:4])
+                    + ")"
+                )
             raise _LineProblem(field, message) from None
 
     def raise_if_bad(self) -> None:
@@ -187,7 +209,7 @@ class ItemPreparer:
             raise InvalidInput(self.problems, total_bad=self.bad_count)
 
 
-class _LineProblem(Exception):  # noqa: N818 - internal signal, never escapes this module
+class _LineProblem(Exception):
     def __init__(self, field: str, message: str) -> None:
         self.field, self.message = field, message
 

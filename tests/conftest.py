@@ -42,8 +42,8 @@ async def fake_redis() -> AsyncIterator[FakeRedis]:
 
 
 @pytest.fixture
-async def fake_client(fake_redis: FakeRedis, queue_name: str) -> AsyncIterator[BatchClient]:
-    yield BatchClient(fake_redis, ClientSettings(queue_name=queue_name, chunk_size=4))
+async def fake_client(fake_redis: FakeRedis, queue_name: str) -> BatchClient:
+    return BatchClient(fake_redis, ClientSettings(queue_name=queue_name, chunk_size=4))
 
 
 @pytest.fixture

@@ -49,8 +49,12 @@ def redis_settings(url: str) -> RedisSettings:
             hosts.append((host, int(port or 26379)))
         path = [p for p in parts.path.split("/") if p]
         return RedisSettings(
-            host=hosts, sentinel=True, sentinel_master=path[0] if path else "mymaster",
-            database=int(path[1]) if len(path) > 1 else 0, password=parts.password, **common,
+            host=hosts,
+            sentinel=True,
+            sentinel_master=path[0] if path else "mymaster",
+            database=int(path[1]) if len(path) > 1 else 0,
+            password=parts.password,
+            **common,
         )
     settings = RedisSettings.from_dsn(url)
     for key, value in common.items():
@@ -83,13 +87,17 @@ async def startup(ctx: dict[str, Any]) -> None:
     store = WorkerStore(redis, queue_name=config.queue_name, result_ttl=config.result_ttl)
     limiter = RateLimiter(redis)
     runner = RequestRunner(config, store, UpstreamClient(config, http), limiter)
-    leases = LeaseKeeper(redis, lease_seconds=config.lease_seconds, in_flight=lambda: runner.in_flight)
+    leases = LeaseKeeper(
+        redis, lease_seconds=config.lease_seconds, in_flight=lambda: runner.in_flight
+    )
     leases.start()
     ctx.update(respq_config=config, respq_http=http, respq_runner=runner, respq_leases=leases)
     _install_drain_hook(runner)
     log.info(
         "respq worker up: upstream %s, %d requests in flight max, redis %s",
-        config.responses_url, config.max_jobs, redact_url(config.redis_url),
+        config.responses_url,
+        config.max_jobs,
+        redact_url(config.redis_url),
     )
 
 

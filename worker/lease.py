@@ -22,7 +22,7 @@ log = logging.getLogger("respq.worker")
 class LeaseKeeper:
     def __init__(
         self,
-        redis: Redis[bytes],
+        redis: Redis,
         *,
         lease_seconds: float,
         in_flight: Callable[[], int],
@@ -58,10 +58,16 @@ class LeaseKeeper:
         now = time.time()
         info_key = WORKER_INFO_PREFIX + self.worker_id
         pipe.zadd(WORKERS_KEY, {self.worker_id: now})
-        pipe.hset(info_key, mapping={
-            "id": self.worker_id, "started_at": self.started_at, "seen_at": int(now),
-            "in_flight": self.in_flight(), "jobs": len(self.jobs),
-        })
+        pipe.hset(
+            info_key,
+            mapping={
+                "id": self.worker_id,
+                "started_at": self.started_at,
+                "seen_at": int(now),
+                "in_flight": self.in_flight(),
+                "jobs": len(self.jobs),
+            },
+        )
         pipe.pexpire(info_key, self.lease_ms * 2)
         await pipe.execute()
 

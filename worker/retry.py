@@ -18,7 +18,7 @@ from tenacity import (
 from worker.errors import RetryableError
 
 
-class DeferRequest(Exception):  # noqa: N818 - a signal, like arq's Retry
+class DeferRequest(Exception):
     """Release the worker slot: run this request again after ``delay`` seconds."""
 
     def __init__(self, delay: float) -> None:

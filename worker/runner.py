@@ -63,8 +63,12 @@ class RequestRunner:
         if cached is None:
             cfg = self.config
             cached = limits_for(
-                model, rpm=cfg.rpm, tpm=cfg.tpm, burst=cfg.burst,
-                model_limits=self._model_limits, margin=cfg.limit_margin,
+                model,
+                rpm=cfg.rpm,
+                tpm=cfg.tpm,
+                burst=cfg.burst,
+                model_limits=self._model_limits,
+                margin=cfg.limit_margin,
             )
             self._limits_cache[model] = cached
         return cached
@@ -105,27 +109,39 @@ class RequestRunner:
             result, attempts = await self._send_with_retries(raw, body, model, attempts_used)
         except DeferRequest as deferral:
             await store.defer(
-                batch_id, custom_id, delay=deferral.delay,
+                batch_id,
+                custom_id,
+                delay=deferral.delay,
                 attempts_used=attempts_used + deferral.attempts,
             )
             return
         except RequestTooLarge as exc:
             await store.record(
-                batch_id, custom_id, error_line(custom_id, RequestTooLargeError.default_code, str(exc)),
-                ok=False, code=RequestTooLargeError.default_code, model=model,
+                batch_id,
+                custom_id,
+                error_line(custom_id, RequestTooLargeError.default_code, str(exc)),
+                ok=False,
+                code=RequestTooLargeError.default_code,
+                model=model,
             )
             return
         except UpstreamError as exc:
             line = error_line(
-                custom_id, exc.code, exc.message, status_code=exc.status_code,
-                request_id=exc.request_id, body=exc.body,
+                custom_id,
+                exc.code,
+                exc.message,
+                status_code=exc.status_code,
+                request_id=exc.request_id,
+                body=exc.body,
             )
             await store.record(batch_id, custom_id, line, ok=False, code=exc.code, model=model)
             return
         except Exception as exc:  # a bug must not lose the request: record it
             log.exception("request %s/%s failed inside the worker", batch_id, custom_id)
             line = error_line(custom_id, "worker_error", f"{type(exc).__name__}: {exc}")
-            await store.record(batch_id, custom_id, line, ok=False, code="worker_error", model=model)
+            await store.record(
+                batch_id, custom_id, line, ok=False, code="worker_error", model=model
+            )
             return
         line = success_line(custom_id, result.status_code, result.request_id, result.body)
         await store.record(
@@ -145,7 +161,8 @@ class RequestRunner:
         scope = scope_for(cfg.base_url, model)
         estimate = (
             estimate_tokens(body, default_max_output_tokens=cfg.default_max_output_tokens)
-            if limited else 0
+            if limited
+            else 0
         )
         stream = bool(body.get("stream"))
         attempts = 0
@@ -169,14 +186,20 @@ class RequestRunner:
                 await limiter.observe_headers(scope, limits, answer.headers)
                 usage = answer.response.usage
                 await limiter.settle(
-                    scope, limits, estimated=estimate,
-                    actual=usage.total_tokens if usage else estimate, refund=cfg.tpm_refund,
+                    scope,
+                    limits,
+                    estimated=estimate,
+                    actual=usage.total_tokens if usage else estimate,
+                    refund=cfg.tpm_refund,
                 )
             return answer
 
         retrying = make_retrying(
-            attempts=cfg.max_attempts - attempts_used, max_time=cfg.retry_max_time,
-            base=cfg.retry_base, cap=cfg.retry_cap, defer_threshold=cfg.defer_threshold,
+            attempts=cfg.max_attempts - attempts_used,
+            max_time=cfg.retry_max_time,
+            base=cfg.retry_base,
+            cap=cfg.retry_cap,
+            defer_threshold=cfg.defer_threshold,
         )
         try:
             async for try_ in retrying:

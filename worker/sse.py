@@ -45,23 +45,25 @@ async def final_response(lines: AsyncIterator[str], request_id: str | None) -> d
         kind = event or (payload.get("type") if isinstance(payload, dict) else "") or ""
         if not isinstance(payload, dict):
             continue
+        carried = payload.get("response")
+        response: dict[str, Any] = carried if isinstance(carried, dict) else {}
         if kind in FINAL_EVENTS:
-            response = payload.get("response")
-            if isinstance(response, dict):
-                return response
+            if isinstance(carried, dict):
+                return carried
             raise StreamInterrupted(f"{kind} event without a response", request_id=request_id)
         if kind == "response.failed":
-            response = payload.get("response") or {}
-            err = response.get("error") or {}
+            failure = response.get("error")
+            details: dict[str, Any] = failure if isinstance(failure, dict) else {}
             raise StreamFailed(
-                err.get("message") or "the response failed",
-                code=err.get("code") or "response_failed",
+                str(details.get("message") or "the response failed"),
+                code=str(details.get("code") or "response_failed"),
                 status_code=200,
                 body=response,
                 request_id=request_id,
             )
         if kind == "error":
-            err = payload.get("error") if isinstance(payload.get("error"), dict) else payload
+            nested = payload.get("error")
+            err: dict[str, Any] = nested if isinstance(nested, dict) else payload
             raise StreamFailed(
                 str(err.get("message") or "stream error"),
                 code=str(err.get("code") or "stream_error"),

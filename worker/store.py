@@ -27,7 +27,7 @@ class Claim:
 
 
 class WorkerStore:
-    def __init__(self, redis: Redis[bytes], *, queue_name: str, result_ttl: int) -> None:
+    def __init__(self, redis: Redis, *, queue_name: str, result_ttl: int) -> None:
         self.redis = redis
         self.queue_name = queue_name
         self.result_ttl = result_ttl
@@ -39,8 +39,15 @@ class WorkerStore:
         keys = BatchKeys(batch_id)
         line_prefix = "batch_req_" + secrets.token_hex(6) + "_"
         raw = await self.scripts["claim"](
-            keys=[keys.meta, keys.res, keys.req, keys.owner, keys.inflight,
-                  ARQ_IN_PROGRESS_PREFIX + job_id, *keys.all()],
+            keys=[
+                keys.meta,
+                keys.res,
+                keys.req,
+                keys.owner,
+                keys.inflight,
+                ARQ_IN_PROGRESS_PREFIX + job_id,
+                *keys.all(),
+            ],
             args=[job_id, int(time.time()), line_prefix, self.result_ttl, lease_ms, *custom_ids],
         )
         mode = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
@@ -69,9 +76,18 @@ class WorkerStore:
             await self.scripts["record"](
                 keys=[keys.meta, keys.res, keys.inflight, *keys.all()],
                 args=[
-                    custom_id, orjson.dumps(line), 1 if ok else 0, code, model,
-                    u.input_tokens, u.output_tokens, u.total_tokens, u.cached_tokens,
-                    u.reasoning_tokens, int(time.time()), self.result_ttl,
+                    custom_id,
+                    orjson.dumps(line),
+                    1 if ok else 0,
+                    code,
+                    model,
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.total_tokens,
+                    u.cached_tokens,
+                    u.reasoning_tokens,
+                    int(time.time()),
+                    self.result_ttl,
                 ],
             )
         )
@@ -83,14 +99,24 @@ class WorkerStore:
         keys = BatchKeys(batch_id)
         job_id = f"{batch_id}:d:{secrets.token_hex(6)}"
         now_ms = int(time.time() * 1000)
-        record = orjson.dumps({
-            "t": 0, "f": JOB_FUNCTION, "a": [batch_id, [custom_id], attempts_used], "k": {},
-            "et": now_ms,
-        })
+        record = orjson.dumps(
+            {
+                "t": 0,
+                "f": JOB_FUNCTION,
+                "a": [batch_id, [custom_id], attempts_used],
+                "k": {},
+                "et": now_ms,
+            }
+        )
         await self.scripts["defer"](
             keys=[keys.owner, keys.inflight, self.queue_name, ARQ_JOB_PREFIX + job_id],
-            args=[custom_id, job_id, record, now_ms + int(delay * 1000),
-                  (self.result_ttl + int(delay) + 86400) * 1000],
+            args=[
+                custom_id,
+                job_id,
+                record,
+                now_ms + int(delay * 1000),
+                (self.result_ttl + int(delay) + 86400) * 1000,
+            ],
         )
         return job_id
 

@@ -112,7 +112,9 @@ def classify_error(status: int, headers: httpx.Headers, content: bytes) -> Upstr
     except orjson.JSONDecodeError:
         body = content[:2000].decode("utf-8", "replace")
     code, message = _error_fields(body)
-    code = code or _STATUS_CODES.get(status) or ("server_error" if status >= 500 else f"http_{status}")
+    code = (
+        code or _STATUS_CODES.get(status) or ("server_error" if status >= 500 else f"http_{status}")
+    )
     message = message or f"upstream answered HTTP {status}"
     kwargs: dict[str, Any] = {
         "code": code,
@@ -133,11 +135,15 @@ def classify_error(status: int, headers: httpx.Headers, content: bytes) -> Upstr
     return ClientError(message, **kwargs)
 
 
-def parse_success(status: int, request_id: str | None, body: Any, headers: httpx.Headers) -> UpstreamSuccess:
+def parse_success(
+    status: int, request_id: str | None, body: Any, headers: httpx.Headers
+) -> UpstreamSuccess:
     if not isinstance(body, dict):
         raise InvalidResponse(
             "the upstream answered 2xx with a body that is not a JSON object",
-            status_code=status, body=body, request_id=request_id,
+            status_code=status,
+            body=body,
+            request_id=request_id,
         )
     try:
         response = Response.model_validate(body)
@@ -145,8 +151,11 @@ def parse_success(status: int, request_id: str | None, body: Any, headers: httpx
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidResponse(
-            f"the upstream answered 2xx with a body that is not a Response ({where}: {first['msg']})",
-            status_code=status, body=body, request_id=request_id,
+            "the upstream answered 2xx with a body that is not a Response "
+            f"({where}: {first['msg']})",
+            status_code=status,
+            body=body,
+            request_id=request_id,
         ) from None
     return UpstreamSuccess(status, request_id, body, response, headers)
 
@@ -179,7 +188,8 @@ class UpstreamClient:
             raise InvalidResponse(
                 f"the upstream answered {status} with a body that is not JSON "
                 f"({len(content)} bytes, content-type {headers.get('content-type')!r})",
-                status_code=status, body=content[:2000].decode("utf-8", "replace"),
+                status_code=status,
+                body=content[:2000].decode("utf-8", "replace"),
                 request_id=request_id,
             ) from None
         return parse_success(status, request_id, body, headers)
