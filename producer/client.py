@@ -166,8 +166,18 @@ class BatchClient:
                 for item in chunk:
                     args.append(item.custom_id)
                     args.append(item.body)
+                    args.append(item.depends_on or "")
                 await self.scripts["enqueue"](
-                    keys=[keys.meta, keys.req, keys.order, keys.pending], args=args, client=pipe
+                    keys=[
+                        keys.meta,
+                        keys.req,
+                        keys.order,
+                        keys.pending,
+                        keys.parent,
+                        keys.children,
+                    ],
+                    args=args,
+                    client=pipe,
                 )
                 chunk_no += len(chunk) // settings.chunk_size + 1
 
@@ -309,6 +319,7 @@ class Batch:
                             self.keys.order,
                             self.keys.res,
                             self.keys.inflight,
+                            self.keys.children,
                             *self.keys.all(),
                         ],
                         args=[start, PAGE, int(time.time()), settings.result_ttl, line_prefix],
@@ -347,6 +358,7 @@ class Batch:
                             self.keys.owner,
                             self.keys.req,
                             settings.queue_name,
+                            self.keys.parent,
                         ],
                         args=[
                             start,

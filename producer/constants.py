@@ -17,6 +17,9 @@ key                        type    holds
 ``respq:{B}:owner``        hash    custom_id -> arq job id, when not its first job
 ``respq:{B}:inflight``     hash    custom_id -> lease deadline (ms) while being sent
 ``respq:{B}:pending``      list    arq job ids written but not yet queued (unsealed)
+``respq:{B}:parent``       hash    custom_id -> the custom_id it depends on
+``respq:{B}:children``     hash    custom_id -> JSON list of the custom_ids waiting on it
+``respq:{B}:prev``         hash    custom_id -> its parent's response id, once known
 =========================  ======  ==================================================
 
 Global: ``respq:batches`` (zset batch_id by created_at) and ``respq:workers`` (zset of
@@ -56,7 +59,19 @@ ERROR_COUNT_PREFIX: Final = "err:"
 class BatchKeys:
     """The Redis keys of one batch."""
 
-    __slots__ = ("batch_id", "inflight", "meta", "order", "owner", "pending", "req", "res")
+    __slots__ = (
+        "batch_id",
+        "children",
+        "inflight",
+        "meta",
+        "order",
+        "owner",
+        "parent",
+        "pending",
+        "prev",
+        "req",
+        "res",
+    )
 
     def __init__(self, batch_id: str) -> None:
         base = f"{PREFIX}:{{{batch_id}}}:"
@@ -68,7 +83,21 @@ class BatchKeys:
         self.owner = base + "owner"
         self.inflight = base + "inflight"
         self.pending = base + "pending"
+        self.parent = base + "parent"
+        self.children = base + "children"
+        self.prev = base + "prev"
 
     def all(self) -> list[str]:
         """Every key of the batch, for expiry and deletion."""
-        return [self.meta, self.req, self.order, self.res, self.owner, self.inflight, self.pending]
+        return [
+            self.meta,
+            self.req,
+            self.order,
+            self.res,
+            self.owner,
+            self.inflight,
+            self.pending,
+            self.parent,
+            self.children,
+            self.prev,
+        ]

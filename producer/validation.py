@@ -90,6 +90,8 @@ class ItemPreparer:
         self.seen: set[str] = set()
         self.problems: list[ItemProblem] = []
         self.bad_count = 0
+        # child custom_id -> (parent custom_id, where the child is, parent seen before it)
+        self.depends: dict[str, tuple[str, str, bool]] = {}
 
     def _fail(self, where: str, cid: str | None, problems: list[tuple[str, str]]) -> None:
         self.bad_count += 1
@@ -169,6 +171,8 @@ class ItemPreparer:
         if cid in self.seen:
             self._fail(where, cid, [("custom_id", "duplicate custom_id in this batch")])
             return None
+        if depends_on is not None:
+            self.depends[cid] = (depends_on, where, depends_on in self.seen)
         self.seen.add(cid)
         return PreparedRequest(cid, encoded, request.model, depends_on)
 
@@ -204,7 +208,22 @@ class ItemPreparer:
                 )
             raise _LineProblem(field, message) from None
 
+    def check_dependencies(self) -> None:
+        """``depends_on`` must name an earlier line of the batch: chains then can never
+        form a cycle, and every parent is known when its children are enqueued."""
+        for child, (parent, where, earlier) in self.depends.items():
+            if earlier:
+                continue
+            if parent == child:
+                message = "a request cannot depend on itself"
+            elif parent in self.seen:
+                message = f"depends_on must name an earlier line; {parent!r} comes later"
+            else:
+                message = f"depends_on names {parent!r}, which is not a custom_id in this batch"
+            self._fail(where, child, [("depends_on", message)])
+
     def raise_if_bad(self) -> None:
+        self.check_dependencies()
         if self.bad_count:
             raise InvalidInput(self.problems, total_bad=self.bad_count)
 

@@ -115,3 +115,28 @@ async def test_big_batch_counts_are_exact(
     assert info.usage.output_tokens == sum(
         line["response"]["body"]["usage"]["output_tokens"] for line in raw_lines
     )
+
+
+async def test_chain_child_continues_its_parents_stored_response(
+    real_client: BatchClient, mock_upstream: MockServer, queue_name: str
+) -> None:
+    mock_upstream.reset()
+    items = [
+        {"custom_id": "ideas", "body": {"model": "gpt-5.4", "input": "Three names."}},
+        {
+            "custom_id": "playful",
+            "depends_on": "ideas",
+            "body": {"model": "gpt-5.4", "input": "More playful."},
+        },
+    ]
+    batch = await real_client.submit(items)
+    await run_worker(mock_upstream, queue_name)
+    info = await batch.wait(timeout=10)
+    assert info.request_counts.completed == 2, info.errors_by_code
+    lines = {line.custom_id: line async for line in batch.results()}
+    parent = lines["ideas"].response
+    child = lines["playful"].response
+    assert parent is not None and child is not None
+    assert child.body["previous_response_id"] == parent.body["id"]
+    log = mock_upstream.stats()["request_log"]
+    assert [entry["previous_response_id"] for entry in log] == [None, parent.body["id"]]

@@ -11,10 +11,10 @@ import httpx
 import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
+from support import build_worker, response_body, run_burst
 
 from producer import BatchClient, BatchStatus, InvalidInput
 from producer.constants import ARQ_JOB_PREFIX
-from support import build_worker, response_body, run_burst
 from worker import WorkerConfig
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -86,7 +86,13 @@ async def test_success_records_result_and_usage(
 async def test_model_not_found_is_final_after_one_call(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    body = {"error": {"message": "no such model", "type": "invalid_request_error", "code": "model_not_found"}}
+    body = {
+        "error": {
+            "message": "no such model",
+            "type": "invalid_request_error",
+            "code": "model_not_found",
+        }
+    }
     upstream = Upstream(lambda _: httpx.Response(404, json=body, headers={"x-request-id": "req_x"}))
     batch = await fake_client.submit([{"model": "gpt-typo", "input": "x"}])
     await drain(fake_redis, queue_name, upstream)
@@ -104,7 +110,11 @@ async def test_429_retry_after_is_honoured(
 ) -> None:
     answers = iter(
         [
-            httpx.Response(429, json={"error": {"code": "rate_limit_exceeded"}}, headers={"retry-after-ms": "300"}),
+            httpx.Response(
+                429,
+                json={"error": {"code": "rate_limit_exceeded"}},
+                headers={"retry-after-ms": "300"},
+            ),
             httpx.Response(200, json=response_body()),
         ]
     )
@@ -119,7 +129,9 @@ async def test_429_retry_after_is_honoured(
 async def test_500_until_attempts_run_out(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    upstream = Upstream(lambda _: httpx.Response(500, json={"error": {"message": "boom", "code": "server_error"}}))
+    upstream = Upstream(
+        lambda _: httpx.Response(500, json={"error": {"message": "boom", "code": "server_error"}})
+    )
     batch = await fake_client.submit([{"model": "gpt-5.4", "input": "x"}])
     await drain(fake_redis, queue_name, upstream, max_attempts=4)
     assert len(upstream.calls) == 4
@@ -132,14 +144,24 @@ async def test_500_until_attempts_run_out(
 @pytest.mark.parametrize(
     ("answer", "code"),
     [
-        (httpx.Response(401, json={"error": {"message": "bad key", "code": "invalid_api_key"}}), "invalid_api_key"),
+        (
+            httpx.Response(401, json={"error": {"message": "bad key", "code": "invalid_api_key"}}),
+            "invalid_api_key",
+        ),
         (httpx.Response(200, text="<html>oops</html>"), "invalid_response"),
         (httpx.Response(200, json={"garbage": True}), "invalid_response"),
-        (httpx.Response(429, json={"error": {"code": "insufficient_quota", "message": "pay"}}), "insufficient_quota"),
+        (
+            httpx.Response(429, json={"error": {"code": "insufficient_quota", "message": "pay"}}),
+            "insufficient_quota",
+        ),
     ],
 )
 async def test_final_errors_are_not_retried(
-    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str, answer: httpx.Response, code: str
+    fake_client: BatchClient,
+    fake_redis: FakeRedis,
+    queue_name: str,
+    answer: httpx.Response,
+    code: str,
 ) -> None:
     upstream = Upstream(lambda _: answer)
     batch = await fake_client.submit([{"model": "gpt-5.4", "input": "x"}])
@@ -159,7 +181,9 @@ async def test_stream_request_stores_the_same_shape(
         + b"\n\n"
     )
     upstream = Upstream(
-        lambda _: httpx.Response(200, content=payload, headers={"content-type": "text/event-stream"})
+        lambda _: httpx.Response(
+            200, content=payload, headers={"content-type": "text/event-stream"}
+        )
     )
     batch = await fake_client.submit([{"model": "gpt-5.4", "input": "x", "stream": True}])
     await drain(fake_redis, queue_name, upstream)
@@ -207,12 +231,17 @@ async def test_resubmit_with_same_batch_id_enqueues_nothing_twice(
     await drain(fake_redis, queue_name, upstream)
     assert len(upstream.calls) == 10
     more = await fake_client.submit(
-        [*items, {"custom_id": "c10", "body": {"model": "gpt-5.4", "input": "x"}}], batch_id="batch_same"
+        [*items, {"custom_id": "c10", "body": {"model": "gpt-5.4", "input": "x"}}],
+        batch_id="batch_same",
     )
     await drain(fake_redis, queue_name, upstream)
     assert len(upstream.calls) == 11
     info = await more.status()
-    assert (info.request_counts.total, info.request_counts.completed, info.status) == (11, 11, "completed")
+    assert (info.request_counts.total, info.request_counts.completed, info.status) == (
+        11,
+        11,
+        "completed",
+    )
 
 
 async def test_job_executed_twice_records_once_and_calls_once(
@@ -246,10 +275,14 @@ async def test_long_retry_after_releases_the_slot(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
     upstream = Upstream(
-        lambda _: httpx.Response(429, json={"error": {"code": "rate_limit_exceeded"}}, headers={"retry-after": "600"})
+        lambda _: httpx.Response(
+            429, json={"error": {"code": "rate_limit_exceeded"}}, headers={"retry-after": "600"}
+        )
     )
     batch = await fake_client.submit([{"custom_id": "slow", "body": {"model": "gpt-5.4"}}])
-    worker = build_worker(config(queue_name), redis_pool=fake_redis, transport=upstream.transport(), burst=False)
+    worker = build_worker(
+        config(queue_name), redis_pool=fake_redis, transport=upstream.transport(), burst=False
+    )
     task_runner = run_burst(worker, timeout=1)
     with pytest.raises(TimeoutError):
         await task_runner
@@ -309,7 +342,7 @@ async def test_retry_only_some_codes_keeps_totals_exact(
 async def test_pickled_job_is_refused_not_run(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str, tmp_path: Any
 ) -> None:
-    import pickle  # noqa: S403 - the point of the test: a planted pickle must never run
+    import pickle
 
     marker = tmp_path / "pwned"
 
@@ -317,7 +350,9 @@ async def test_pickled_job_is_refused_not_run(
         def __reduce__(self) -> tuple[Any, ...]:
             return (open, (str(marker), "w"))
 
-    await fake_redis.set(ARQ_JOB_PREFIX + "evil", pickle.dumps({"f": "run_requests", "x": Exploit()}))
+    await fake_redis.set(
+        ARQ_JOB_PREFIX + "evil", pickle.dumps({"f": "run_requests", "x": Exploit()})
+    )
     await fake_redis.zadd(queue_name, {"evil": time.time() * 1000})
     await drain(fake_redis, queue_name, Upstream())
     assert not marker.exists()
@@ -327,7 +362,9 @@ async def test_pickled_job_is_refused_not_run(
 async def test_expired_window_ends_requests_as_batch_expired(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    batch = await fake_client.submit([{"model": "gpt-5.4", "input": "x"}] * 1, completion_window="1s")
+    batch = await fake_client.submit(
+        [{"model": "gpt-5.4", "input": "x"}] * 1, completion_window="1s"
+    )
     await fake_redis.hset(batch.keys.meta, "expires_at", int(time.time()) - 5)
     upstream = Upstream()
     await drain(fake_redis, queue_name, upstream)
@@ -335,3 +372,99 @@ async def test_expired_window_ends_requests_as_batch_expired(
     assert info.status is BatchStatus.EXPIRED
     assert info.errors_by_code == {"batch_expired": 1}
     assert upstream.calls == []
+
+
+def chain_items() -> list[dict[str, Any]]:
+    return [
+        {"custom_id": "root", "body": {"model": "gpt-5.4", "input": "names"}},
+        {"custom_id": "a", "depends_on": "root", "body": {"model": "gpt-5.4", "input": "more"}},
+        {"custom_id": "b", "depends_on": "root", "body": {"model": "gpt-5.4", "input": "fun"}},
+        {"custom_id": "a1", "depends_on": "a", "body": {"model": "gpt-5.4", "input": "again"}},
+        {"custom_id": "solo", "body": {"model": "gpt-5.4", "input": "alone"}},
+    ]
+
+
+class ChainUpstream(Upstream):
+    """Answers with a distinct response id per input, and fails inputs listed in ``fail``."""
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.fail = fail or set()
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            text = orjson.loads(request.content)["input"]
+            if text in self.fail:
+                return httpx.Response(500, json={"error": {"code": "server_error"}})
+            return httpx.Response(200, json={**response_body(), "id": f"resp_{text}"})
+
+        super().__init__(handler)
+
+    def sent(self, text: str) -> dict[str, Any]:
+        return next(body for _, body in self.calls if body["input"] == text)
+
+
+async def test_chains_run_children_after_parents_with_their_response_id(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    upstream = ChainUpstream()
+    batch = await fake_client.submit(chain_items())
+    await drain(fake_redis, queue_name, upstream)
+    info = await batch.status()
+    assert (info.status, info.request_counts.completed) == ("completed", 5)
+    order = [body["input"] for _, body in upstream.calls]
+    assert order.index("names") < order.index("more") < order.index("again")
+    assert order.index("names") < order.index("fun")
+    assert upstream.sent("names")["store"] is True  # parents are stored
+    assert "store" not in upstream.sent("again")  # leaves are sent as written
+    assert upstream.sent("more")["previous_response_id"] == "resp_names"
+    assert upstream.sent("fun")["previous_response_id"] == "resp_names"
+    assert upstream.sent("again")["previous_response_id"] == "resp_more"
+    assert "previous_response_id" not in upstream.sent("alone")
+
+
+async def test_failed_parent_fails_the_whole_chain_then_retry_reruns_it(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    upstream = ChainUpstream(fail={"names"})
+    batch = await fake_client.submit(chain_items())
+    await drain(fake_redis, queue_name, upstream, max_attempts=1)
+    info = await batch.status()
+    assert info.status is BatchStatus.COMPLETED
+    assert info.errors_by_code == {"server_error": 1, "dependency_failed": 3}
+    assert {body["input"] for _, body in upstream.calls} == {"names", "alone"}
+    out = {line["custom_id"]: line for line in await lines(fake_client, batch.id)}
+    assert out["a1"]["error"]["code"] == "dependency_failed"
+
+    upstream.fail.clear()
+    assert await batch.retry() == 4
+    await drain(fake_redis, queue_name, upstream)
+    info = await batch.status()
+    assert (info.request_counts.completed, info.request_counts.failed) == (5, 0)
+    assert info.errors_by_code == {}
+    assert upstream.calls[-1][1]["previous_response_id"] == "resp_more"
+
+
+async def test_chain_validation_errors_enqueue_nothing(
+    fake_client: BatchClient, fake_redis: FakeRedis
+) -> None:
+    items = [
+        {"custom_id": "x", "depends_on": "y", "body": {"model": "m"}},
+        {"custom_id": "y", "depends_on": "x", "body": {"model": "m"}},
+        {"custom_id": "z", "depends_on": "nobody", "body": {"model": "m"}},
+        {"custom_id": "self", "depends_on": "self", "body": {"model": "m"}},
+    ]
+    with pytest.raises(InvalidInput) as info:
+        await fake_client.submit(items)
+    text = str(info.value)
+    assert "'y' comes later" in text
+    assert "'nobody', which is not a custom_id" in text
+    assert "cannot depend on itself" in text
+    assert await fake_redis.dbsize() == 0
+
+
+async def test_cancel_ends_waiting_children(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    batch = await fake_client.submit(chain_items())
+    info = await batch.cancel()
+    assert info.status is BatchStatus.CANCELLED
+    assert sum(info.errors_by_code.values()) == 5

@@ -84,7 +84,12 @@ async def startup(ctx: dict[str, Any]) -> None:
     setup_logging(config)
     redis = ctx["redis"]
     http = build_http_client(config, ctx.get("respq_transport"))
-    store = WorkerStore(redis, queue_name=config.queue_name, result_ttl=config.result_ttl)
+    store = WorkerStore(
+        redis,
+        queue_name=config.queue_name,
+        result_ttl=config.result_ttl,
+        chunk_size=config.chunk_size,
+    )
     limiter = RateLimiter(redis)
     runner = RequestRunner(config, store, UpstreamClient(config, http), limiter)
     leases = LeaseKeeper(

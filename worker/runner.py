@@ -22,7 +22,7 @@ from worker.estimate import estimate_tokens
 from worker.limiter import Limits, RateLimiter, RequestTooLarge
 from worker.limits_config import limits_for, parse_model_limits, scope_for
 from worker.retry import DeferRequest, make_retrying
-from worker.store import WorkerStore
+from worker.store import WorkItem, WorkerStore
 from worker.upstream import UpstreamClient, UpstreamSuccess
 
 log = logging.getLogger("respq.worker")
@@ -35,6 +35,17 @@ class JobOutcome:
     mode: str
     sent: int
     unsent: int
+
+
+def chain_body(body: dict[str, Any], item: WorkItem) -> tuple[dict[str, Any], bytes]:
+    """A chained request continues its parent's stored response; a parent is stored so
+    its children can continue it."""
+    body = dict(body)
+    if item.previous_response_id:
+        body["previous_response_id"] = item.previous_response_id
+    if item.has_children:
+        body["store"] = True
+    return body, orjson.dumps(body)
 
 
 class RequestRunner:
@@ -82,30 +93,33 @@ class RequestRunner:
         if not claim.work:
             return JobOutcome(claim.mode, 0, 0)
         started = await asyncio.gather(
-            *(self.run_one(batch_id, cid, body, attempts_used) for cid, body in claim.work)
+            *(self.run_one(batch_id, item, attempts_used) for item in claim.work)
         )
-        unsent = [cid for (cid, _), ran in zip(claim.work, started, strict=True) if not ran]
+        unsent = [item.custom_id for item, ran in zip(claim.work, started, strict=True) if not ran]
         await self.store.release(batch_id, job_id, unsent)
         return JobOutcome(claim.mode, len(started) - len(unsent), len(unsent))
 
-    async def run_one(self, batch_id: str, custom_id: str, raw: bytes, attempts_used: int) -> bool:
+    async def run_one(self, batch_id: str, item: WorkItem, attempts_used: int) -> bool:
         """Send one request; False when it was not started because the worker is draining."""
         async with self.slots:
             if self.draining:
                 return False
             self.in_flight += 1
             try:
-                await self._run(batch_id, custom_id, raw, attempts_used)
+                await self._run(batch_id, item, attempts_used)
             finally:
                 self.in_flight -= 1
         return True
 
-    async def _run(self, batch_id: str, custom_id: str, raw: bytes, attempts_used: int) -> None:
+    async def _run(self, batch_id: str, item: WorkItem, attempts_used: int) -> None:
         store = self.store
+        custom_id, raw = item.custom_id, item.body
         model = ""
         try:
             body: dict[str, Any] = orjson.loads(raw)
             model = str(body.get("model") or "")
+            if item.previous_response_id or item.has_children:
+                body, raw = chain_body(body, item)
             result, attempts = await self._send_with_retries(raw, body, model, attempts_used)
         except DeferRequest as deferral:
             await store.defer(
@@ -145,7 +159,13 @@ class RequestRunner:
             return
         line = success_line(custom_id, result.status_code, result.request_id, result.body)
         await store.record(
-            batch_id, custom_id, line, ok=True, model=model, usage=result.response.usage
+            batch_id,
+            custom_id,
+            line,
+            ok=True,
+            model=model,
+            usage=result.response.usage,
+            response_id=result.response.id,
         )
         log.debug("request %s/%s done after %d attempt(s)", batch_id, custom_id, attempts)
 

@@ -18,19 +18,37 @@ from producer.scripts import ScriptSet
 WORKER_SCRIPTS = ["claim", "record", "defer", "release"]
 
 
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One claimed request. ``previous_response_id`` is set when it waited on a parent
+    (depends_on); ``has_children`` when others wait on it (it must then be stored)."""
+
+    custom_id: str
+    body: bytes
+    previous_response_id: str = ""
+    has_children: bool = False
+
+
 @dataclass(slots=True)
 class Claim:
     """What one job run may send: ``mode`` is run, cancel, expire, paused or missing."""
 
     mode: str
-    work: list[tuple[str, bytes]] = field(default_factory=list)
+    work: list[WorkItem] = field(default_factory=list)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class WorkerStore:
-    def __init__(self, redis: Redis, *, queue_name: str, result_ttl: int) -> None:
+    def __init__(
+        self, redis: Redis, *, queue_name: str, result_ttl: int, chunk_size: int = 16
+    ) -> None:
         self.redis = redis
         self.queue_name = queue_name
         self.result_ttl = result_ttl
+        self.chunk_size = chunk_size
         self.scripts = ScriptSet(redis, "worker", WORKER_SCRIPTS)
 
     async def claim(
@@ -46,17 +64,18 @@ class WorkerStore:
                 keys.owner,
                 keys.inflight,
                 ARQ_IN_PROGRESS_PREFIX + job_id,
+                keys.children,
+                keys.prev,
                 *keys.all(),
             ],
             args=[job_id, int(time.time()), line_prefix, self.result_ttl, lease_ms, *custom_ids],
         )
-        mode = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
         work = [
-            (cid.decode(), body)
-            for cid, body in zip(raw[1::2], raw[2::2], strict=True)
-            if body is not None
+            WorkItem(_text(raw[i]), raw[i + 1], _text(raw[i + 2]), int(raw[i + 3]) == 1)
+            for i in range(1, len(raw), 4)
+            if raw[i + 1] is not None  # a request body lost with its key: nothing to send
         ]
-        return Claim(mode, work)
+        return Claim(_text(raw[0]), work)
 
     async def record(
         self,
@@ -68,13 +87,24 @@ class WorkerStore:
         code: str = "",
         model: str = "",
         usage: Usage | None = None,
+        response_id: str = "",
     ) -> int:
-        """Store the output line; 0 when the request already had one (nothing changes)."""
+        """Store the output line; 0 when the request already had one (nothing changes).
+        On success, requests that depend on this one are queued with ``response_id``."""
         keys = BatchKeys(batch_id)
         u = usage or Usage()
+        now = time.time()
         return int(
             await self.scripts["record"](
-                keys=[keys.meta, keys.res, keys.inflight, *keys.all()],
+                keys=[
+                    keys.meta,
+                    keys.res,
+                    keys.inflight,
+                    keys.children,
+                    keys.prev,
+                    self.queue_name,
+                    *keys.all(),
+                ],
                 args=[
                     custom_id,
                     orjson.dumps(line),
@@ -86,8 +116,15 @@ class WorkerStore:
                     u.total_tokens,
                     u.cached_tokens,
                     u.reasoning_tokens,
-                    int(time.time()),
+                    int(now),
                     self.result_ttl,
+                    response_id,
+                    batch_id,
+                    JOB_FUNCTION,
+                    ARQ_JOB_PREFIX,
+                    self.chunk_size,
+                    int(now * 1000),
+                    (self.result_ttl + 86400) * 1000,
                 ],
             )
         )

@@ -20,9 +20,19 @@ local function finish_batch_if_done(meta, now, ttl, batch_keys)
   return 1
 end
 
+local function error_line(line_id, cid, code, message)
+  return '{"id":' .. cjson.encode(line_id) .. ',"custom_id":' .. cjson.encode(cid) ..
+    ',"response":null,"error":{"code":' .. cjson.encode(code) .. ',"message":' ..
+    cjson.encode(message) .. '}}'
+end
+
+local dependency_lines = 0
+
 -- Store one output line and count it, exactly once per custom_id.
 -- Returns 0 when the request already had a result, 1 when stored, 2 when it also ended
--- the batch.
+-- the batch. A request with children (depends_on) hands them on: on success they are
+-- queued with the parent's response id (k.release set by record.lua); on failure they
+-- end as dependency_failed, and so on down the chain.
 local function end_request(k, cid, line, ok, code, model, usage, now, ttl, batch_keys)
   if redis.call('HSETNX', k.res, cid, line) == 0 then return 0 end
   redis.call('HDEL', k.inflight, cid)
@@ -46,11 +56,30 @@ local function end_request(k, cid, line, ok, code, model, usage, now, ttl, batch
       end
     end
   end
+  local kids = k.children and redis.call('HGET', k.children, cid)
+  if kids then
+    local list = cjson.decode(kids)
+    if ok and k.release then
+      local r = k.release
+      for _, kid in ipairs(list) do redis.call('HSET', k.prev, kid, r.resp_id) end
+      local head = '{"t":0,"f":' .. cjson.encode(r.fn) .. ',"a":[' .. cjson.encode(r.batch_id) .. ','
+      for first = 1, #list, r.chunk_size do
+        local ids = {}
+        for j = first, math.min(first + r.chunk_size - 1, #list) do ids[#ids + 1] = list[j] end
+        local job_id = r.batch_id .. ':k:' .. r.now_ms .. ':' .. cid .. ':' .. first
+        redis.call('SET', r.job_prefix .. job_id,
+          head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. r.now_ms .. '}', 'PX', r.job_ttl)
+        redis.call('ZADD', r.queue, r.now_ms, job_id)
+      end
+    elseif not ok then
+      for _, kid in ipairs(list) do
+        dependency_lines = dependency_lines + 1
+        local kid_line = error_line('batch_req_dep_' .. now .. '_' .. dependency_lines, kid,
+          'dependency_failed', 'The request it depends on (' .. cid .. ') did not succeed (' ..
+          code .. ').')
+        end_request(k, kid, kid_line, false, 'dependency_failed', '', nil, now, ttl, batch_keys)
+      end
+    end
+  end
   return 1 + finish_batch_if_done(k.meta, now, ttl, batch_keys)
-end
-
-local function error_line(line_id, cid, code, message)
-  return '{"id":' .. cjson.encode(line_id) .. ',"custom_id":' .. cjson.encode(cid) ..
-    ',"response":null,"error":{"code":' .. cjson.encode(code) .. ',"message":' ..
-    cjson.encode(message) .. '}}'
 end

@@ -1,10 +1,10 @@
 -- Cancel a page of a batch: every request neither finished nor in flight ends as
 -- batch_cancelled; in-flight ones finish normally. The first page flips the status.
--- KEYS: meta, order, res, inflight, then every batch key
+-- KEYS: meta, order, res, inflight, children, then every batch key
 -- ARGV: start, count, now_s, ttl once finished, line id prefix
-local k = {meta = KEYS[1], res = KEYS[3], inflight = KEYS[4]}
+local k = {meta = KEYS[1], res = KEYS[3], inflight = KEYS[4], children = KEYS[5]}
 local batch_keys = {}
-for i = 5, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+for i = 6, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local now, ttl = ARGV[3], tonumber(ARGV[4])
 local status = redis.call('HGET', k.meta, 'status')
 if not status then return -1 end

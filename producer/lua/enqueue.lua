@@ -1,17 +1,29 @@
 -- Store a slice of requests and write (not yet queue) their arq jobs, skipping
 -- custom_ids the batch already has so a repeated submit enqueues nothing twice.
--- KEYS: meta, req, order, pending
+-- A request with a parent (depends_on) gets no job: it waits in the children hash
+-- until its parent succeeds (see release_children in _common.lua).
+-- KEYS: meta, req, order, pending, parent, children
 -- ARGV: batch_id, job_id_prefix, first_chunk_no, chunk_size, now_ms, job_ttl_ms,
---       function name, arq job key prefix, then custom_id, body pairs
+--       function name, arq job key prefix, then custom_id, body, parent ('' = none)
 local meta, req, order, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local parents, children = KEYS[5], KEYS[6]
 local batch_id, prefix = ARGV[1], ARGV[2]
 local chunk_no, chunk_size = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now_ms, job_ttl, fn, job_prefix = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
-local new = {}
-for i = 9, #ARGV, 2 do
-  local cid = ARGV[i]
+local new, runnable = {}, {}
+for i = 9, #ARGV, 3 do
+  local cid, parent = ARGV[i], ARGV[i + 2]
   if redis.call('HSETNX', req, cid, ARGV[i + 1]) == 1 then
     new[#new + 1] = cid
+    if parent == '' then
+      runnable[#runnable + 1] = cid
+    else
+      redis.call('HSET', parents, cid, parent)
+      local kids = redis.call('HGET', children, parent)
+      local list = kids and cjson.decode(kids) or {}
+      list[#list + 1] = cid
+      redis.call('HSET', children, parent, cjson.encode(list))
+    end
   end
 end
 if #new == 0 then return 0 end
@@ -20,9 +32,9 @@ for i = 1, #new, 5000 do
 end
 redis.call('HINCRBY', meta, 'total', #new)
 local head = '{"t":0,"f":' .. cjson.encode(fn) .. ',"a":[' .. cjson.encode(batch_id) .. ','
-for first = 1, #new, chunk_size do
+for first = 1, #runnable, chunk_size do
   local ids = {}
-  for j = first, math.min(first + chunk_size - 1, #new) do ids[#ids + 1] = new[j] end
+  for j = first, math.min(first + chunk_size - 1, #runnable) do ids[#ids + 1] = runnable[j] end
   local job_id = prefix .. chunk_no
   chunk_no = chunk_no + 1
   redis.call('SET', job_prefix .. job_id,

@@ -1,12 +1,16 @@
 -- Re-enqueue the failed requests of a page (optionally only some error codes), undoing
 -- their counts and usage so the totals stay exact. Successes are left alone.
--- KEYS: meta, order, res, owner, req, queue
+-- A request that depends on another is re-run only when its parent succeeded (it is
+-- queued again at once) or is itself being retried (it then waits for the parent again);
+-- while its parent stays failed, it stays failed.
+-- KEYS: meta, order, res, owner, req, queue, parent
 -- ARGV: start, count, codes ("" = all, else ",a,b,"), job id prefix, chunk size, now_ms,
 --       job ttl ms, function name, arq job key prefix, batch_id
 local meta, res, owner, req, queue = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local start, codes = tonumber(ARGV[1]), ARGV[3]
 local cids = redis.call('LRANGE', KEYS[2], start, start + tonumber(ARGV[2]) - 1)
 local picked = {}
+local reset = 0
 local names = {'input_tokens', 'output_tokens', 'total_tokens', 'cached_tokens',
                'reasoning_tokens'}
 for _, cid in ipairs(cids) do
@@ -14,7 +18,19 @@ for _, cid in ipairs(cids) do
   if raw then
     local line = cjson.decode(raw)
     local err = line['error']
-    if type(err) == 'table' and (codes == '' or string.find(codes, ',' .. err.code .. ',', 1, true)) then
+    local wanted = type(err) == 'table' and
+      (codes == '' or string.find(codes, ',' .. err.code .. ',', 1, true) ~= nil)
+    local waits = false
+    local parent = wanted and redis.call('HGET', KEYS[7], cid)
+    if parent then
+      local parent_line = redis.call('HGET', res, parent)
+      if not parent_line then
+        waits = true
+      elseif type(cjson.decode(parent_line)['error']) == 'table' then
+        wanted = false
+      end
+    end
+    if wanted then
       redis.call('HDEL', res, cid)
       redis.call('HINCRBY', meta, 'failed', -1)
       redis.call('HINCRBY', meta, 'err:' .. err.code, -1)
@@ -43,11 +59,12 @@ for _, cid in ipairs(cids) do
           end
         end
       end
-      picked[#picked + 1] = cid
+      reset = reset + 1
+      if not waits then picked[#picked + 1] = cid end
     end
   end
 end
-if #picked == 0 then return 0 end
+if #picked == 0 then return reset end
 local chunk_size, now_ms, job_ttl = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local head = '{"t":0,"f":' .. cjson.encode(ARGV[8]) .. ',"a":[' .. cjson.encode(ARGV[10]) .. ','
 local status = redis.call('HGET', meta, 'status')
@@ -66,4 +83,4 @@ for first = 1, #picked, chunk_size do
     head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. now_ms .. '}', 'PX', job_ttl)
   redis.call('ZADD', queue, now_ms, job_id)
 end
-return #picked
+return reset
