@@ -51,7 +51,9 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
-def response_body(text: str = "ok", *, model: str = "gpt-5.4", tokens: tuple[int, int] = (5, 7)) -> dict[str, Any]:
+def response_body(
+    text: str = "ok", *, model: str = "gpt-5.4", tokens: tuple[int, int] = (5, 7)
+) -> dict[str, Any]:
     """A minimal Responses API body in the seed's shape."""
     return {
         "id": "resp_test",

@@ -11,6 +11,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from producer import InvalidInput
+from producer.cli import app
+from producer.cli.jsonl import check_file, input_file, prepared_requests
+
 from cli_helpers import (
     env_for,
     flush,
@@ -22,10 +27,6 @@ from cli_helpers import (
     unique_queue,
     write_jsonl,
 )
-
-from producer import InvalidInput
-from producer.cli import app
-from producer.cli.jsonl import check_file, input_file, prepared_requests
 
 DB = 12
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from mockapi import MockConfig, MockServer
+
 from cli_helpers import (
     api_lines,
     burst_worker,
@@ -21,8 +24,6 @@ from cli_helpers import (
     unique_queue,
     write_jsonl,
 )
-
-from mockapi import MockConfig, MockServer
 
 pytestmark = pytest.mark.integration
 

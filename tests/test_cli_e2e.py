@@ -12,6 +12,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from mockapi import MockConfig, MockServer
+
 from cli_helpers import (
     RESPQ,
     ROOT,
@@ -26,8 +29,6 @@ from cli_helpers import (
     worker_processes,
     write_jsonl,
 )
-
-from mockapi import MockConfig, MockServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

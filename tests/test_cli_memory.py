@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from cli_helpers import env_for, flush, invoke, redis_up, sync_redis, unique_queue, write_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -6,11 +6,12 @@ from typing import Any
 
 import orjson
 import pytest
-from support import build_worker, run_burst
 
 from mockapi import MockServer
 from producer import BatchClient, BatchStatus, ResponsesRequest
 from worker import WorkerConfig
+
+from support import build_worker, run_burst
 
 pytestmark = pytest.mark.integration
 

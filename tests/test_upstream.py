@@ -10,7 +10,6 @@ import httpx
 import orjson
 import pytest
 
-from support import response_body
 from worker.config import WorkerConfig
 from worker.errors import (
     ClientError,
@@ -24,6 +23,8 @@ from worker.errors import (
     UpstreamTimeout,
 )
 from worker.upstream import UpstreamClient, build_http_client, retry_after_seconds
+
+from support import response_body
 
 BODY = orjson.dumps({"model": "gpt-5.4", "input": "hi"})
 
@@ -75,7 +76,11 @@ async def test_x_api_key_header_style() -> None:
         (httpx.Response(401, text="nope"), ClientError, "invalid_api_key"),
         (error(403, "forbidden"), ClientError, "forbidden"),
         (error(422, None), ClientError, "x"),
-        (error(429, "rate_limit_exceeded", {"retry-after-ms": "250"}), RateLimited, "rate_limit_exceeded"),
+        (
+            error(429, "rate_limit_exceeded", {"retry-after-ms": "250"}),
+            RateLimited,
+            "rate_limit_exceeded",
+        ),
         (error(429, "insufficient_quota"), QuotaExceeded, "insufficient_quota"),
         (error(500, None), ServerError, "x"),
         (httpx.Response(503, text="<html>down</html>"), ServerError, "server_error"),
@@ -83,10 +88,18 @@ async def test_x_api_key_header_style() -> None:
         (error(409, None), ServerError, "x"),
         (error(400, "busy", {"x-should-retry": "true"}), ServerError, "busy"),
         (error(500, "nope", {"x-should-retry": "false"}), ClientError, "nope"),
-        (httpx.Response(200, text="<html>upstream error</html>"), InvalidResponse, "invalid_response"),
+        (
+            httpx.Response(200, text="<html>upstream error</html>"),
+            InvalidResponse,
+            "invalid_response",
+        ),
         (httpx.Response(200, json={"unexpected": True}), InvalidResponse, "invalid_response"),
         (httpx.Response(200, json=[1, 2]), InvalidResponse, "invalid_response"),
-        (httpx.Response(200, content=orjson.dumps(response_body())[:40]), InvalidResponse, "invalid_response"),
+        (
+            httpx.Response(200, content=orjson.dumps(response_body())[:40]),
+            InvalidResponse,
+            "invalid_response",
+        ),
     ],
 )
 async def test_classification(answer: httpx.Response, kind: type[Exception], code: str) -> None:
@@ -149,7 +162,10 @@ def stream_answer(payload: bytes) -> Callable[[httpx.Request], httpx.Response]:
 async def test_stream_takes_the_completed_response() -> None:
     final = response_body("streamed")
     payload = sse(
-        ("response.created", {"type": "response.created", "response": {**final, "status": "in_progress"}}),
+        (
+            "response.created",
+            {"type": "response.created", "response": {**final, "status": "in_progress"}},
+        ),
         ("response.output_text.delta", {"type": "response.output_text.delta", "delta": "str"}),
         ("response.completed", {"type": "response.completed", "response": final}),
     )

@@ -11,11 +11,12 @@ import httpx
 import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
-from support import build_worker, response_body, run_burst
 
 from producer import BatchClient, BatchStatus, InvalidInput
 from producer.constants import ARQ_JOB_PREFIX
 from worker import WorkerConfig
+
+from support import build_worker, response_body, run_burst
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
