@@ -12,6 +12,7 @@ from producer.errors import (
 )
 from producer.lines import InputLine, OutputLine
 from producer.models import Response, ResponsesRequest, Usage
+from producer.prices import BatchCost, PriceTable, PriceTableError
 from producer.settings import ClientSettings
 from producer.status import TERMINAL_STATUSES, BatchStatus
 
@@ -19,6 +20,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "Batch",
     "BatchClient",
+    "BatchCost",
     "BatchInfo",
     "BatchNotFound",
     "BatchStateError",
@@ -28,6 +30,8 @@ __all__ = [
     "InvalidInput",
     "ItemProblem",
     "OutputLine",
+    "PriceTable",
+    "PriceTableError",
     "RedisUnavailable",
     "RequestCounts",
     "Response",

@@ -72,6 +72,10 @@ class BatchInfo(BaseModel):
     metadata: dict[str, Any] | None = None
     in_flight: int = 0
     pause_reason: str | None = None
+    # Budget (USD): set by submit(max_cost=...); spent/reserved are kept by the workers.
+    max_cost: float | None = None
+    cost_spent: float = 0.0
+    cost_reserved: float = 0.0
 
     @property
     def done(self) -> int:
@@ -126,6 +130,9 @@ class BatchInfo(BaseModel):
                 "metadata": metadata,
                 "in_flight": in_flight,
                 "pause_reason": meta.get("pause_reason") or None,
+                "max_cost": float(meta["max_cost"]) if meta.get("max_cost") else None,
+                "cost_spent": float(meta.get("cost_spent") or 0),
+                "cost_reserved": float(meta.get("cost_reserved") or 0),
                 **stamps,
             }
         )

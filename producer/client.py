@@ -19,6 +19,7 @@ from producer.batch_info import BatchInfo
 from producer.constants import ARQ_JOB_PREFIX, BATCHES_KEY, JOB_FUNCTION, BatchKeys
 from producer.errors import BatchNotFound, BatchStateError, RedisUnavailable
 from producer.lines import OutputLine
+from producer.prices import BatchCost, PriceTable, batch_cost
 from producer.redis_conn import connect, redact_url
 from producer.scripts import PRODUCER_SCRIPTS, ScriptSet
 from producer.settings import ClientSettings, parse_window
@@ -98,6 +99,8 @@ class BatchClient:
         batch_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         completion_window: str | None = None,
+        max_cost: float | None = None,
+        check_models: bool = False,
     ) -> Batch:
         """Validate every item, then enqueue them all as one batch.
 
@@ -106,13 +109,26 @@ class BatchClient:
         ``InvalidInput`` error lists every bad item, and then nothing is enqueued.
         Submitting again with the same ``batch_id`` enqueues only custom_ids the batch
         does not have yet.
+
+        ``max_cost`` (USD) is the batch's budget: workers with a price table
+        (``RESPQ_PRICES``) pause it before it would spend more. ``check_models`` first
+        asks ``GET {RESPQ_BASE_URL}/models`` and refuses unknown models (InvalidInput).
         """
         prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
+        if check_models:
+            from producer.models_check import ModelUses
+            from producer.models_check import check_models as check
+
+            uses = ModelUses()
+            for n, item in enumerate(prepared, start=1):
+                uses.add(item.model, f"item {n}", item.custom_id)
+            await check(uses)
         return await self.submit_prepared(
             _aiter(prepared),
             batch_id=batch_id,
             metadata=metadata,
             completion_window=completion_window,
+            max_cost=max_cost,
         )
 
     async def submit_prepared(
@@ -122,8 +138,11 @@ class BatchClient:
         batch_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         completion_window: str | None = None,
+        max_cost: float | None = None,
     ) -> Batch:
         """Enqueue already-validated requests (the CLI streams a file through this)."""
+        if max_cost is not None and not max_cost > 0:
+            raise ValueError(f"max_cost must be a positive number of USD, got {max_cost!r}")
         batch_id = batch_id or new_batch_id()
         window_text = completion_window or self.settings.completion_window
         window = parse_window(window_text)
@@ -145,6 +164,8 @@ class BatchClient:
                     settings.chunk_size,
                 ],
             )
+            if max_cost is not None:  # before any job is queued, so no request escapes it
+                await self.redis.hset(keys.meta, "max_cost", repr(float(max_cost)))  # type: ignore[misc]
             prefix = f"{batch_id}:{int(submit_no)}:"
             chunk_no = 0
             pipe = self.redis.pipeline(transaction=False)
@@ -376,6 +397,30 @@ class Batch:
                 )
                 start += PAGE
         return total
+
+    async def cost(self, prices: PriceTable | None = None) -> BatchCost:
+        """What the batch cost so far, per model, priced by ``prices`` (default: the
+        table named by ``RESPQ_PRICES``; without one ``total`` is None)."""
+        table = prices if prices is not None else PriceTable.from_env()
+        return batch_cost(await self.status(), table)
+
+    async def resume(self, max_cost: float | None = None) -> BatchInfo:
+        """Resume a batch paused by its budget, optionally raising ``max_cost`` (USD)
+        first; its deferred requests then continue. BatchStateError when it is not paused
+        (unless only the budget is being changed on a running batch)."""
+        if max_cost is not None and not max_cost > 0:
+            raise ValueError(f"max_cost must be a positive number of USD, got {max_cost!r}")
+        async with self.client.errors():
+            answer = await self.client.scripts["resume"](
+                keys=[self.keys.meta],
+                args=["" if max_cost is None else repr(float(max_cost)), int(time.time())],
+            )
+        code = answer.decode() if isinstance(answer, bytes) else str(answer)
+        if code == "missing":
+            raise BatchNotFound(self.id)
+        if code.startswith("state:"):
+            raise BatchStateError(f"batch {self.id} is {code[6:]}, not paused")
+        return await self.status()
 
     async def request_body(self, custom_id: str) -> dict[str, Any] | None:
         async with self.client.errors():

@@ -42,7 +42,10 @@ def connect(url: str, *, reconnect_attempts: int = 3, **kwargs: Any) -> Redis:
     """
     options: dict[str, Any] = {
         "retry": _retry(reconnect_attempts),
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+        # OSError too: redis-py retries a (re)connect only on the errors listed here, and a
+        # restarting Redis refuses connections (ConnectionRefusedError) for a while;
+        # without it the first refused connect failed the command at once.
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
         "health_check_interval": 15,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,

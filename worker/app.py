@@ -13,12 +13,15 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from producer.prices import PriceTable
 from producer.redis_conn import redact_url
 from producer.serializer import dumps_job, loads_job
+from worker.budget import Budget
 from worker.config import WorkerConfig
 from worker.lease import LeaseKeeper
 from worker.limiter import RateLimiter
 from worker.logs import setup_logging
+from worker.metrics import Metrics
 from worker.runner import RequestRunner
 from worker.store import WorkerStore
 from worker.tasks import run_requests
@@ -35,7 +38,10 @@ def redis_settings(url: str) -> RedisSettings:
     retry = RedisRetry(ExponentialBackoff(cap=2.0, base=0.05), REDIS_RETRIES)
     common: dict[str, Any] = {
         "retry": retry,
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+        # OSError too: redis-py retries a (re)connect only on the errors listed here, and a
+        # restarting Redis refuses connections (ConnectionRefusedError) for a while;
+        # without it the first refused connect failed the command at once.
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
         "conn_retries": 30,
         "conn_timeout": 5,
     }
@@ -91,9 +97,24 @@ async def startup(ctx: dict[str, Any]) -> None:
         chunk_size=config.chunk_size,
     )
     limiter = RateLimiter(redis)
-    runner = RequestRunner(config, store, UpstreamClient(config, http), limiter)
+    metrics = Metrics(enabled=config.metrics_port > 0)
+    budget = Budget(
+        redis,
+        PriceTable.load(config.prices) if config.prices else None,
+        default_max_output_tokens=config.default_max_output_tokens,
+    )
+    runner = RequestRunner(
+        config, store, UpstreamClient(config, http), limiter, budget=budget, metrics=metrics
+    )
+    metrics.track_in_flight(lambda: runner.in_flight)
+    metrics.start(config.metrics_port, redis, config.queue_name)
+    ctx["respq_metrics"] = metrics
     leases = LeaseKeeper(
-        redis, lease_seconds=config.lease_seconds, in_flight=lambda: runner.in_flight
+        redis,
+        lease_seconds=config.lease_seconds,
+        in_flight=lambda: runner.in_flight,
+        # Lets every worker free jobs a dead worker picked but never claimed.
+        queue_name=config.queue_name,
     )
     leases.start()
     ctx.update(respq_config=config, respq_http=http, respq_runner=runner, respq_leases=leases)
@@ -107,6 +128,9 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    metrics: Metrics | None = ctx.get("respq_metrics")
+    if metrics is not None:
+        await metrics.stop()
     leases: LeaseKeeper | None = ctx.get("respq_leases")
     if leases is not None:
         await leases.stop()

@@ -52,6 +52,8 @@ class WorkerConfig(BaseSettings):
     default_max_output_tokens: int = Field(default=4096, ge=1)
 
     result_ttl: int = Field(default=7 * 24 * 3600, ge=60)
+    # Price table (TOML/JSON, USD per 1M tokens) for batch budgets; "" = budgets off.
+    prices: str = ""
     metrics_port: int = Field(default=0, ge=0, le=65535)
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"

@@ -1,6 +1,13 @@
 """Keep the arq in-progress keys of running jobs alive on a short lease, and advertise
 this worker in Redis. A SIGKILLed worker stops renewing, so its jobs become free for
-another worker within one lease instead of after job_timeout + 10 s."""
+another worker within one lease instead of after job_timeout + 10 s.
+
+Every keeper also cuts the in-progress keys of due jobs in its queue to the lease
+(``PEXPIRE … LT``, which only ever shortens): arq sets that key for job_timeout + 10 s the
+moment it picks a job, and the job's claim cuts it to the lease a few milliseconds later.
+A worker killed between the two left the job stuck for an hour; now any live worker
+shortens it on its next tick. A live owner is unaffected: its claim and renewals keep
+the key alive."""
 
 from __future__ import annotations
 
@@ -27,6 +34,8 @@ class LeaseKeeper:
         lease_seconds: float,
         in_flight: Callable[[], int],
         worker_id: str | None = None,
+        queue_name: str | None = None,
+        sweep_limit: int = 2000,
     ) -> None:
         self.redis = redis
         self.lease_ms = int(lease_seconds * 1000)
@@ -35,6 +44,8 @@ class LeaseKeeper:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = int(time.time())
         self.jobs: set[str] = set()
+        self.queue_name = queue_name
+        self.sweep_limit = sweep_limit
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -71,10 +82,30 @@ class LeaseKeeper:
         pipe.pexpire(info_key, self.lease_ms * 2)
         await pipe.execute()
 
+    async def sweep(self) -> int:
+        """Shorten to the lease the in-progress keys of due jobs that were never claimed
+        (their worker died between arq picking the job and respq claiming it)."""
+        if not self.queue_name:
+            return 0
+        due = await self.redis.zrangebyscore(
+            self.queue_name, "-inf", int(time.time() * 1000), start=0, num=self.sweep_limit
+        )
+        if not due:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for raw in due:
+            job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            pipe.pexpire(ARQ_IN_PROGRESS_PREFIX + job_id, self.lease_ms, lt=True)
+        return sum(1 for cut in await pipe.execute() if cut)
+
     async def _run(self) -> None:
         while True:
             try:
                 await self.renew()
             except RedisError as exc:  # Redis restarting: keep trying, jobs keep running
                 log.warning("lease renewal failed: %s", exc)
+            try:
+                await self.sweep()
+            except RedisError as exc:
+                log.warning("in-progress sweep failed: %s", exc)
             await asyncio.sleep(self.interval)

@@ -16,13 +16,15 @@ from typing import Any
 import orjson
 
 from producer.lines import error_line, success_line
+from worker.budget import Budget
 from worker.config import WorkerConfig
 from worker.errors import RateLimited, RequestTooLargeError, UpstreamError
 from worker.estimate import estimate_tokens
 from worker.limiter import Limits, RateLimiter, RequestTooLarge
 from worker.limits_config import limits_for, parse_model_limits, scope_for
+from worker.metrics import Metrics
 from worker.retry import DeferRequest, make_retrying
-from worker.store import WorkItem, WorkerStore
+from worker.store import WorkerStore, WorkItem
 from worker.upstream import UpstreamClient, UpstreamSuccess
 
 log = logging.getLogger("respq.worker")
@@ -58,8 +60,13 @@ class RequestRunner:
         store: WorkerStore,
         upstream: UpstreamClient,
         limiter: RateLimiter | None,
+        *,
+        budget: Budget | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
+        self.budget = budget or Budget.disabled()
+        self.metrics = metrics or Metrics.disabled()
         self.store = store
         self.upstream = upstream
         self.limiter = limiter
@@ -120,8 +127,11 @@ class RequestRunner:
             model = str(body.get("model") or "")
             if item.previous_response_id or item.has_children:
                 body, raw = chain_body(body, item)
-            result, attempts = await self._send_with_retries(raw, body, model, attempts_used)
+            async with await self.budget.hold(batch_id, model, body) as held:
+                result, attempts = await self._send_with_retries(raw, body, model, attempts_used)
+                held.spent(result.response.usage)
         except DeferRequest as deferral:
+            self.metrics.request("deferred", "", model)
             await store.defer(
                 batch_id,
                 custom_id,
@@ -138,6 +148,7 @@ class RequestRunner:
                 code=RequestTooLargeError.default_code,
                 model=model,
             )
+            self._finished(batch_id, custom_id, model, RequestTooLargeError.default_code)
             return
         except UpstreamError as exc:
             line = error_line(
@@ -149,9 +160,16 @@ class RequestRunner:
                 body=exc.body,
             )
             await store.record(batch_id, custom_id, line, ok=False, code=exc.code, model=model)
+            self._finished(batch_id, custom_id, model, exc.code)
             return
         except Exception as exc:  # a bug must not lose the request: record it
-            log.exception("request %s/%s failed inside the worker", batch_id, custom_id)
+            log.exception(
+                "request %s/%s failed inside the worker",
+                batch_id,
+                custom_id,
+                extra={"batch_id": batch_id, "custom_id": custom_id, "code": "worker_error"},
+            )
+            self.metrics.request("failed", "worker_error", model)
             line = error_line(custom_id, "worker_error", f"{type(exc).__name__}: {exc}")
             await store.record(
                 batch_id, custom_id, line, ok=False, code="worker_error", model=model
@@ -167,7 +185,25 @@ class RequestRunner:
             usage=result.response.usage,
             response_id=result.response.id,
         )
-        log.debug("request %s/%s done after %d attempt(s)", batch_id, custom_id, attempts)
+        self.metrics.used(model, result.response.usage)
+        self._finished(batch_id, custom_id, model, "", attempts)
+
+    def _finished(
+        self, batch_id: str, custom_id: str, model: str, code: str, attempts: int = 0
+    ) -> None:
+        """One log line (DEBUG when it succeeded, INFO when it failed) and the counter."""
+        extra = {"batch_id": batch_id, "custom_id": custom_id, "code": code or "ok", "model": model}
+        if code:
+            log.info("request %s/%s failed: %s", batch_id, custom_id, code, extra=extra)
+        else:
+            log.debug(
+                "request %s/%s done after %d attempt(s)",
+                batch_id,
+                custom_id,
+                attempts,
+                extra=extra,
+            )
+        self.metrics.request("failed" if code else "completed", code, model)
 
     async def _send_with_retries(
         self, raw: bytes, body: dict[str, Any], model: str, attempts_used: int
@@ -193,11 +229,15 @@ class RequestRunner:
                 grant = await limiter.reserve(scope, limits, estimate, max_wait=cfg.defer_threshold)
                 if not grant.granted:
                     raise DeferRequest(grant.wait)
+                self.metrics.waited(grant.wait)
                 if grant.wait > 0:
                     await asyncio.sleep(grant.wait)
             attempts += 1
+            if attempts > 1 or attempts_used:
+                self.metrics.retried()
             try:
-                answer = await self.upstream.send(raw, stream=stream)
+                with self.metrics.upstream_call(model):
+                    answer = await self.upstream.send(raw, stream=stream)
             except RateLimited as exc:
                 if limiter is not None:
                     await limiter.on_rate_limited(scope, exc.retry_after)

@@ -13,11 +13,12 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from producer.cli.app import CliError
+from producer.models_check import ModelUses
 from producer.validation import DEFAULT_MAX_REQUEST_BYTES, ItemPreparer, PreparedRequest
 
 SPOOL_CHUNK = 1 << 20
@@ -30,6 +31,7 @@ class CheckedFile:
     path: Path
     requests: int
     lines: int
+    models: ModelUses = field(default_factory=ModelUses)  # for --check-models
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -47,13 +49,16 @@ def check_file(path: Path, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     preparer = ItemPreparer(max_request_bytes=max_request_bytes)
     requests = 0
     lineno = 0
+    models = ModelUses()
     for lineno, raw in _lines(path):
-        if preparer.add_line(raw, lineno) is not None:
+        ready = preparer.add_line(raw, lineno)
+        if ready is not None:
             requests += 1
+            models.add(ready.model, f"line {lineno}", ready.custom_id)
     preparer.raise_if_bad()
     if requests == 0:
         raise CliError(f"{path} holds no requests")
-    return CheckedFile(path, requests, lineno)
+    return CheckedFile(path, requests, lineno, models)
 
 
 class _Forgetful(set[str]):

@@ -52,6 +52,25 @@ def retry(
     console.print(f"{count} request(s) re-enqueued", markup=False)
 
 
+@app.command()
+def resume(
+    ctx: typer.Context,
+    batch_id: Annotated[str, typer.Argument(help="The batch id.")],
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost", min=0.000001, help="A new budget in USD (e.g. raise it)."),
+    ] = None,
+) -> None:
+    """Resume a batch paused by its budget (--max-cost first raises the budget)."""
+    state = get_state(ctx)
+
+    async def go() -> BatchInfo:
+        async with state.client() as client:
+            return await (await client.get(batch_id)).resume(max_cost=max_cost)
+
+    console.print(status_view(run_async(state, go())))
+
+
 async def live_workers(state: State, now: float) -> list[dict[str, Any]]:
     async with state.client() as client, client.errors():
         redis = client.redis

@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from producer.batch_info import BatchInfo, UsageTotals
+from producer.prices import BatchCost
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,36 @@ def _usage_row(name: str, usage: UsageTotals) -> list[str]:
     ]
 
 
-def status_view(info: BatchInfo, now: float | None = None) -> Group:
-    """The status table, usage per model and errors by code."""
+def usd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
+def cost_table(cost: BatchCost) -> Table | None:
+    """Cost per model (with a price table) and the budget (with max_cost)."""
+    if cost.total is None and cost.max_cost is None:
+        return None
+    table = Table(title=f"cost ({cost.currency})", title_justify="left")
+    table.add_column("model")
+    table.add_column("cost", justify="right")
+    for model, value in cost.by_model.items():
+        table.add_row(model, usd(value))
+    for model in cost.unpriced_models:
+        table.add_row(model, "no price")
+    if cost.total is not None:
+        table.add_row("all", usd(cost.total), style="bold")
+    if cost.max_cost is not None:
+        table.add_row("budget", usd(cost.max_cost))
+        table.add_row("spent (workers)", usd(cost.spent))
+        table.add_row("in flight", usd(cost.reserved))
+    return table
+
+
+def status_view(
+    info: BatchInfo, now: float | None = None, *, cost: BatchCost | None = None
+) -> Group:
+    """The status table, usage per model, cost and errors by code."""
     now = now or time.time()
     counts = info.request_counts
     pace = Pace.of(info, now)
@@ -109,6 +138,9 @@ def status_view(info: BatchInfo, now: float | None = None) -> Group:
         usage.add_row(*_usage_row(model, model_usage))
     usage.add_row(*_usage_row("all", info.usage), style="bold")
     parts.append(usage)
+    costs = cost_table(cost) if cost is not None else None
+    if costs is not None:
+        parts.append(costs)
     if info.errors_by_code:
         errors = Table(title="errors by code", title_justify="left")
         errors.add_column("code")

@@ -14,6 +14,7 @@ from producer.cli.app import app, console, get_state, run_async
 from producer.cli.progress import follow
 from producer.cli.render import duration, percent, status_view, summary_line
 from producer.cli.submit import exit_code_for, print_json
+from producer.prices import BatchCost, PriceTable, batch_cost
 
 
 @app.command()
@@ -27,15 +28,16 @@ def status(
     """Status, counts, rate and ETA, usage totals (per model) and errors by code."""
     state = get_state(ctx)
 
-    async def go() -> BatchInfo:
+    async def go() -> tuple[BatchInfo, BatchCost]:
         async with state.client() as client:
-            return await (await client.get(batch_id)).status()
+            info = await (await client.get(batch_id)).status()
+        return info, batch_cost(info, PriceTable.from_env())
 
-    info = run_async(state, go())
+    info, cost = run_async(state, go())
     if as_json:
-        print_json(info.openai_shape())
+        print_json({**info.openai_shape(), "cost": cost.model_dump(mode="json")})
     else:
-        console.print(status_view(info))
+        console.print(status_view(info, cost=cost))
 
 
 @app.command()

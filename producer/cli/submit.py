@@ -24,6 +24,7 @@ from producer.cli.progress import follow
 from producer.cli.render import status_view
 from producer.cli.results import Written, note_skipped, write_results
 from producer.client import Batch, BatchClient
+from producer.models_check import check_models as check_batch_models
 from producer.settings import ClientSettings, parse_window
 
 # Batch ids become part of Redis keys (inside a {hash tag}), so keep them plain.
@@ -66,6 +67,7 @@ async def enqueue(
     batch_id: str | None,
     metadata: dict[str, Any],
     completion_window: str | None,
+    max_cost: float | None = None,
 ) -> Batch:
     """The second pass: stream the checked file into one batch."""
     await client.ping()
@@ -74,6 +76,7 @@ async def enqueue(
         batch_id=batch_id,
         metadata=metadata,
         completion_window=completion_window,
+        max_cost=max_cost,
     )
 
 
@@ -120,6 +123,22 @@ def submit(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the batch object as JSON instead of the id.")
     ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0.000001,
+            help="Budget in USD: workers pause the batch before spending more (needs "
+            "RESPQ_PRICES on the workers; respq resume continues it).",
+        ),
+    ] = None,
+    check_models: Annotated[
+        bool,
+        typer.Option(
+            "--check-models",
+            help="First GET {RESPQ_BASE_URL}/models; refuse the batch if a model is unknown.",
+        ),
+    ] = False,
 ) -> None:
     """Validate every line (nothing is enqueued if one is bad), then enqueue the batch.
 
@@ -135,6 +154,8 @@ def submit(
         meta = parse_metadata(metadata)
         with input_file(file) as path:
             checked = validate(path)
+            if check_models:
+                await check_batch_models(checked.models)
             async with state.client() as client:
                 batch = await enqueue(
                     client,
@@ -142,6 +163,7 @@ def submit(
                     batch_id=batch_id,
                     metadata=meta,
                     completion_window=completion_window,
+                    max_cost=max_cost,
                 )
                 info = await batch.status()
                 _announce(info, as_json=as_json, to_stderr=results_on_stdout)
