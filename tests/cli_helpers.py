@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import redis
 from typer.testing import CliRunner, Result
 
@@ -46,6 +47,16 @@ def sync_redis(db: int) -> redis.Redis:
 
 def flush(db: int) -> None:
     sync_redis(db).flushdb()
+
+
+def clean_db(db: int) -> Iterator[int]:
+    """Fixture body: a flushed Redis database, flushed again afterwards. CI starts Redis,
+    so a missing server is a failure, not a skip."""
+    if not redis_up():
+        pytest.fail("these tests need Redis on 127.0.0.1:6379 (run scripts/ensure-redis)")
+    flush(db)
+    yield db
+    flush(db)
 
 
 def unique_queue() -> str:

@@ -17,10 +17,9 @@ from producer.cli import app
 from producer.cli.jsonl import check_file, input_file, prepared_requests
 
 from cli_helpers import (
+    clean_db,
     env_for,
-    flush,
     invoke,
-    redis_up,
     redis_url,
     request_line,
     sync_redis,
@@ -33,11 +32,7 @@ DB = 12
 
 @pytest.fixture
 def db() -> Iterator[int]:
-    if not redis_up():
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    flush(DB)
-    yield DB
-    flush(DB)
+    yield from clean_db(DB)
 
 
 def test_version() -> None:

@@ -15,11 +15,10 @@ from mockapi import MockConfig, MockServer
 from cli_helpers import (
     api_lines,
     burst_worker,
+    clean_db,
     env_for,
     file_lines,
-    flush,
     invoke,
-    redis_up,
     sync_redis,
     unique_queue,
     write_jsonl,
@@ -32,11 +31,7 @@ DB = 9
 
 @pytest.fixture
 def db() -> Iterator[int]:
-    if not redis_up():
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    flush(DB)
-    yield DB
-    flush(DB)
+    yield from clean_db(DB)
 
 
 @pytest.fixture

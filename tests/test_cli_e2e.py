@@ -19,9 +19,8 @@ from cli_helpers import (
     RESPQ,
     ROOT,
     api_lines,
+    clean_db,
     file_lines,
-    flush,
-    redis_up,
     subprocess_env,
     sync_redis,
     unique_queue,
@@ -37,11 +36,7 @@ DB = 10
 
 @pytest.fixture
 def db() -> Iterator[int]:
-    if not redis_up():
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    flush(DB)
-    yield DB
-    flush(DB)
+    yield from clean_db(DB)
 
 
 def respq(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

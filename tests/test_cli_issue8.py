@@ -36,7 +36,7 @@ PRICES = ROOT / "examples" / "prices.toml"
 @pytest.fixture
 def db() -> Iterator[int]:
     if not redis_up():
-        pytest.skip("no Redis on 127.0.0.1:6379")
+        pytest.fail("this test needs Redis on 127.0.0.1:6379 (run scripts/ensure-redis)")
     flush(DB)
     DEFAULT_LISTER.clear()
     yield DB

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import env_for, flush, invoke, redis_up, sync_redis, unique_queue, write_jsonl
+from cli_helpers import (
+    clean_db,
+    env_for,
+    flush,
+    invoke,
+    sync_redis,
+    unique_queue,
+    write_jsonl,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -17,11 +25,7 @@ DB = 11
 
 @pytest.fixture
 def db() -> Iterator[int]:
-    if not redis_up():
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    flush(DB)
-    yield DB
-    flush(DB)
+    yield from clean_db(DB)
 
 
 def peak_submit(path: Path, db: int) -> int:

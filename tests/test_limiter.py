@@ -45,7 +45,7 @@ async def _client(kind: str) -> redis.asyncio.Redis:
         await client.ping()
     except (RedisConnectionError, OSError):
         await client.aclose()
-        pytest.skip("no Redis server at 127.0.0.1:6379")
+        pytest.fail("the limiter tests need Redis at 127.0.0.1:6379 (run scripts/ensure-redis)")
     return client
 
 

@@ -182,7 +182,7 @@ def _check(db: int, queue: str) -> int:
 @pytest.mark.integration
 def test_health_check(mock_upstream: MockServer) -> None:
     if not redis_up():
-        pytest.skip("no Redis on 127.0.0.1:6379")
+        pytest.fail("this test needs Redis on 127.0.0.1:6379 (run scripts/ensure-redis)")
     flush(DB)
     queue = unique_queue()
     assert _check(DB, queue) == 1  # no worker
