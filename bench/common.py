@@ -1,0 +1,299 @@
+"""Shared helpers for the respq benchmarks: ports, subprocesses, Redis INFO, tables.
+
+Every benchmark uses Redis DB 7 (flushed before and after) and unique queue names, and only
+loopback traffic. mockapi and workers always run as separate processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+REDIS_HOST = "127.0.0.1"
+REDIS_PORT = 6379
+REDIS_DB = 7
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+LOG_DIR = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/respq-bench"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def unique_queue() -> str:
+    return f"bench:{uuid.uuid4().hex[:10]}:queue"
+
+
+def sync_redis() -> redis.Redis:
+    return redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
+
+
+def flush_db() -> None:
+    """Empty DB 7 (never DB 0)."""
+    sync_redis().flushdb()
+
+
+def redis_info(section: str) -> dict[str, Any]:
+    info: dict[str, Any] = sync_redis().info(section)
+    return info
+
+
+def used_memory() -> int:
+    return int(redis_info("memory")["used_memory"])
+
+
+def commands_processed() -> int:
+    return int(redis_info("stats")["total_commands_processed"])
+
+
+def command_calls() -> dict[str, int]:
+    """Calls per command (INFO commandstats), e.g. {"evalsha": 1234, "zadd": 10}."""
+    stats = redis_info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+def calls_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+
+
+def redis_version() -> str:
+    return str(redis_info("server")["redis_version"])
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def machine_line() -> str:
+    return (
+        f"machine: {os.cpu_count()} cores, {cpu_model()}, Redis {redis_version()}, "
+        f"Python {sys.version.split()[0]}"
+    )
+
+
+def body(i: int, *, max_output_tokens: int | None = None) -> dict[str, Any]:
+    b: dict[str, Any] = {"model": "gpt-5.4", "input": f"Write a one-line caption for item {i}."}
+    if max_output_tokens is not None:
+        b["max_output_tokens"] = max_output_tokens
+    return b
+
+
+def batch_line(i: int, *, max_output_tokens: int | None = None) -> dict[str, Any]:
+    return {
+        "custom_id": f"req-{i}",
+        "method": "POST",
+        "url": "/v1/responses",
+        "body": body(i, max_output_tokens=max_output_tokens),
+    }
+
+
+def write_jsonl(path: Path, n: int) -> None:
+    with path.open("wb") as handle:
+        for start in range(0, n, 10_000):
+            handle.write(
+                b"".join(
+                    orjson.dumps(batch_line(i)) + b"\n"
+                    for i in range(start, min(n, start + 10_000))
+                )
+            )
+
+
+def _log_file(name: str) -> Any:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    return (LOG_DIR / f"{name}.log").open("ab")
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up in {timeout}s")
+        time.sleep(0.05)
+
+
+class MockApi:
+    """``python -m mockapi`` on a free port, as a separate process."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        rpm: int = 0,
+        tpm: int = 0,
+        extra: Sequence[str] = (),
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base_url = self.url + "/v1"
+        args = [PYTHON, "-m", "mockapi", "--port", str(self.port), "--latency", str(latency)]
+        if rpm:
+            args += ["--rpm", str(rpm)]
+        if tpm:
+            args += ["--tpm", str(tpm)]
+        args += ["--store", "false", *extra]
+        env = {**os.environ, "MOCKAPI_LOG_LEVEL": "warning"}
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=_log_file("mockapi")
+        )
+        wait_http(self.url + "/health")
+
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = orjson.loads(httpx.get(self.url + "/_stats", timeout=30).content)
+        data.pop("request_log", None)
+        return data
+
+    def reset(self) -> None:
+        httpx.post(self.url + "/_reset", timeout=10)
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+def worker_env(queue: str, base_url: str, **settings: Any) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "RESPQ_REDIS_URL": REDIS_URL,
+        "RESPQ_BASE_URL": base_url,
+        "RESPQ_API_KEY": "sk-bench",
+        "RESPQ_QUEUE_NAME": queue,
+        "RESPQ_LOG_LEVEL": "WARNING",
+    }
+    for key, value in settings.items():
+        env[f"RESPQ_{key.upper()}"] = str(value)
+    return env
+
+
+def start_workers(
+    n: int, queue: str, base_url: str, *, wrap: Sequence[str] = (), **settings: Any
+) -> list[subprocess.Popen[bytes]]:
+    """Start ``n`` ``python -m worker`` processes and wait until each has registered."""
+    env = worker_env(queue, base_url, **settings)
+    r = sync_redis()
+    before = r.zcard("respq:workers")
+    procs = [
+        subprocess.Popen(
+            [*wrap, PYTHON, "-m", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=_log_file("worker"),
+        )
+        for _ in range(n)
+    ]
+    deadline = time.monotonic() + 30
+    while r.zcard("respq:workers") < before + n:
+        if time.monotonic() > deadline:
+            raise RuntimeError("workers did not start in 30s (see /tmp/respq-bench/worker.log)")
+        for p in procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"worker exited with {p.returncode}")
+        time.sleep(0.05)
+    time.sleep(0.2)  # let arq enter its poll loop
+    return procs
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        stop_process(p)
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def batch_counts(batch_id: str) -> tuple[int, int, int]:
+    """(total, completed, failed) from the batch's meta hash."""
+    raw = sync_redis().hmget(f"respq:{{{batch_id}}}:meta", "total", "completed", "failed")
+    total, completed, failed = (int(v or 0) for v in raw)
+    return total, completed, failed
+
+
+def wait_batch(batch_id: str, timeout: float, interval: float = 0.05) -> float:
+    """Block until every request of the batch ended; returns the monotonic end time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        total, completed, failed = batch_counts(batch_id)
+        if total and completed + failed >= total:
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{batch_id}: {completed + failed}/{total} after {timeout}s")
+        time.sleep(interval)
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 1:
+            return f"{value:,.2f}"
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
+    """A Markdown table (pastes straight into RESULTS.md)."""
+    if title:
+        print(f"\n### {title}\n")
+    cells = [[fmt(c) for c in row] for row in rows]
+    left = [[isinstance(c, str) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row, lefts in zip(cells, left, strict=True):
+        padded = [
+            c.ljust(w) if is_text else c.rjust(w)
+            for c, w, is_text in zip(row, widths, lefts, strict=True)
+        ]
+        print("| " + " | ".join(padded) + " |")
+    sys.stdout.flush()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
