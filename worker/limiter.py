@@ -66,6 +66,8 @@ _SCRIPT = (Path(__file__).with_name("limiter.lua")).read_text(encoding="utf-8")
 # Adaptive behaviour after 429s; one place so the Lua script takes them as arguments.
 BACKOFF_BASE = 1.0  # first cool-down without Retry-After, doubled per 429 episode
 BACKOFF_CAP = 60.0  # longest cool-down we impose, also for "remaining: 0" resets
+# How long a process trusts its last reading of an unlimited scope's cool-down.
+COOL_CACHE_S = 0.25
 MULT_CUT = 0.8  # rate multiplier applied per 429 episode
 MULT_FLOOR = 0.25  # never slow below a quarter of the configured rate
 MULT_STEP = 0.01  # added back per successful request, up to 1.0
@@ -158,12 +160,21 @@ class RateLimiter:
         # Per instance (one per worker process), not module globals: warn once, write rarely.
         self._warned: set[tuple[str, str]] = set()
         self._hdr_written: dict[str, tuple[int, int, float]] = {}
+        self._keys: dict[str, list[str]] = {}
+        # Unlimited scopes only need the shared cool-down; reading it once per
+        # COOL_CACHE_S per process instead of once per request halves a worker's script
+        # calls. scope -> (clock time it was read, clock time the cool-down ends).
+        self._cool_seen: dict[str, tuple[float, float]] = {}
 
     def keys(self, scope: str) -> list[str]:
         """The Redis keys of ``scope``: req, tok, cool, mult, hdr (one Cluster hash tag)."""
-        tag = hashlib.sha256(scope.encode()).hexdigest()[:16]
-        base = f"{self._prefix}:{{{tag}}}"
-        return [f"{base}:req", f"{base}:tok", f"{base}:cool", f"{base}:mult", f"{base}:hdr"]
+        cached = self._keys.get(scope)
+        if cached is None:
+            tag = hashlib.sha256(scope.encode()).hexdigest()[:16]
+            base = f"{self._prefix}:{{{tag}}}"
+            cached = [f"{base}:req", f"{base}:tok", f"{base}:cool", f"{base}:mult", f"{base}:hdr"]
+            self._keys[scope] = cached
+        return cached
 
     def _now_arg(self) -> str:
         return "" if self._server_clock else f"{self._clock():.6f}"
@@ -186,7 +197,7 @@ class RateLimiter:
         max_wait = min(max(max_wait, 0.0), _MAX_WAIT_CAP)
         if limits.unlimited:
             # No budget to track, but a shared cool-down (429s) still holds.
-            wait = float(_text(await self._call(scope, "cool")))
+            wait = await self._cool_down(scope)
             return Reservation(wait <= max_wait, wait)
         status, wait, capacity, limit = await self._call(
             scope,
@@ -235,6 +246,16 @@ class RateLimiter:
         """Record a success without usage (``settle`` already does this)."""
         await self._call(scope, "settle", 0, "0", 0, "0", MULT_STEP, SUCCESS_STREAK)
 
+    async def _cool_down(self, scope: str) -> float:
+        """Seconds left of the scope's shared cool-down, read at most every COOL_CACHE_S."""
+        now = self._clock()
+        seen = self._cool_seen.get(scope)
+        if seen is not None and 0 <= now - seen[0] < COOL_CACHE_S:
+            return max(0.0, seen[1] - now)
+        wait = float(_text(await self._call(scope, "cool")))
+        self._cool_seen[scope] = (now, now + wait)
+        return wait
+
     async def on_rate_limited(self, scope: str, retry_after: float | None) -> float:
         """Record a 429 from the provider and return the cool-down now in force, in seconds.
 
@@ -253,7 +274,10 @@ class RateLimiter:
             "" if retry_after is None else repr(max(float(retry_after), 0.0))
         ]
         args += [MULT_CUT, MULT_FLOOR, BACKOFF_BASE, BACKOFF_CAP]
-        return float(_text(await self._call(scope, "r429", *args)))
+        cool = float(_text(await self._call(scope, "r429", *args)))
+        now = self._clock()
+        self._cool_seen[scope] = (now, now + cool)
+        return cool
 
     async def observe_headers(self, scope: str, limits: Limits, headers: Mapping[str, str]) -> None:
         """Let the provider's ``x-ratelimit-*`` headers tighten (never loosen) the budget.

@@ -27,34 +27,52 @@ class DeferRequest(Exception):
         self.attempts = 0  # upstream attempts spent before deferring
 
 
-class BackoffWait:
-    """tenacity wait: max(Retry-After, full-jitter exponential backoff)."""
+def backoff_delay(exc: BaseException | None, failures: int, base: float, cap: float) -> float:
+    """max(Retry-After, full-jitter exponential backoff) after the ``failures``-th failure."""
+    backoff = random.uniform(0, min(cap, base * 2 ** (failures - 1)))
+    asked = getattr(exc, "retry_after", None) or 0.0
+    return max(float(asked), backoff)
 
-    def __init__(self, base: float, cap: float) -> None:
+
+async def sleep_or_defer(seconds: float, defer_threshold: float) -> None:
+    """Sleep in the worker slot only for short waits; longer ones defer the request."""
+    if seconds > defer_threshold:
+        raise DeferRequest(seconds)
+    await asyncio.sleep(seconds)
+
+
+class BackoffWait:
+    """tenacity wait: ``backoff_delay`` counting failures before this loop started."""
+
+    def __init__(self, base: float, cap: float, failures_before: int = 0) -> None:
         self.base = base
         self.cap = cap
+        self.failures_before = failures_before
 
     def __call__(self, state: RetryCallState) -> float:
-        backoff = random.uniform(0, min(self.cap, self.base * 2 ** (state.attempt_number - 1)))
         exc = state.outcome.exception() if state.outcome else None
-        asked = getattr(exc, "retry_after", None) or 0.0
-        return max(float(asked), backoff)
+        failures = self.failures_before + state.attempt_number
+        return backoff_delay(exc, failures, self.base, self.cap)
 
 
 def make_retrying(
-    *, attempts: int, max_time: float, base: float, cap: float, defer_threshold: float
+    *,
+    attempts: int,
+    max_time: float,
+    base: float,
+    cap: float,
+    defer_threshold: float,
+    failures_before: int = 0,
 ) -> AsyncRetrying:
     """A fresh AsyncRetrying per request: a shared one is corrupted by concurrent use."""
 
-    async def sleep_or_defer(seconds: float) -> None:
-        if seconds > defer_threshold:
-            raise DeferRequest(seconds)
-        await asyncio.sleep(seconds)
+    async def sleep(seconds: float) -> None:
+        await sleep_or_defer(seconds, defer_threshold)
 
     return AsyncRetrying(
         stop=stop_after_attempt(max(1, attempts)) | stop_after_delay(max_time),
-        wait=BackoffWait(base, cap),
+        wait=BackoffWait(base, cap, failures_before),
         retry=retry_if_exception_type(RetryableError),
-        sleep=sleep_or_defer,
+        sleep=sleep,
         reraise=True,
     )
