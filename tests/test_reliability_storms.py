@@ -1,0 +1,227 @@
+"""Upstream storms over real HTTP (MockServer) with in-process burst workers on fakeredis:
+5xx, 429, hangs, resets, truncated SSE and garbage 200s. Each request ends after a bounded
+number of attempts as a success or a recorded error; the worker never dies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fakeredis.aioredis import FakeRedis
+
+from mockapi import MockConfig, MockServer
+from producer import BatchClient, BatchStatus
+from worker import WorkerConfig
+
+from support import build_worker, run_burst
+
+
+@pytest.fixture
+def mock() -> Iterator[MockServer]:
+    with MockServer(MockConfig(api_key="sk-storm", seed=7)) as server:
+        yield server
+
+
+def worker_config(mock: MockServer, queue_name: str, **overrides: Any) -> WorkerConfig:
+    values: dict[str, Any] = {
+        "base_url": mock.base_url,
+        "api_key": "sk-storm",
+        "queue_name": queue_name,
+        "retry_base": 0.05,
+        "retry_cap": 0.2,
+        "max_attempts": 8,
+        "request_timeout": 5.0,
+        "max_jobs": 64,
+        **overrides,
+    }
+    return WorkerConfig(**values)
+
+
+def items(n: int, **body: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "custom_id": f"s{i}",
+            "body": {
+                "model": "gpt-5.4",
+                "input": f"q{i}",
+                "metadata": {"custom_id": f"s{i}"},
+                **body,
+            },
+        }
+        for i in range(n)
+    ]
+
+
+def sends(mock: MockServer) -> Counter[str]:
+    return Counter(
+        e["metadata"]["custom_id"] for e in mock.stats()["request_log"] if e.get("metadata")
+    )
+
+
+async def run(
+    fake_redis: FakeRedis, mock: MockServer, queue_name: str, timeout: float = 60, **overrides: Any
+) -> None:
+    worker = build_worker(worker_config(mock, queue_name, **overrides), redis_pool=fake_redis)
+    await run_burst(worker, timeout=timeout)
+    # The arq job never failed: every job completed (a crash would count as failed).
+    assert worker.jobs_failed == 0
+
+
+async def outcome(client: BatchClient, batch_id: str, n: int) -> list[dict[str, Any]]:
+    batch = await client.get(batch_id)
+    info = await batch.status()
+    assert info.status is BatchStatus.COMPLETED, info
+    lines = [orjson.loads(raw) async for raw in batch.result_lines()]
+    assert sorted(line["custom_id"] for line in lines) == sorted(f"s{i}" for i in range(n))
+    assert info.request_counts.completed + info.request_counts.failed == n
+    return lines
+
+
+async def heal_after(mock: MockServer, status: str, count: int) -> None:
+    """End the storm once mockapi answered ``count`` times with ``status``."""
+    deadline = time.monotonic() + 30
+    while mock.stats()["by_status"].get(status, 0) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError("storm never reached its size")
+        await asyncio.sleep(0.01)
+    mock.control(fail_rate=0.0)
+
+
+async def test_5xx_storm_then_healthy_all_succeed_with_bounded_attempts(
+    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+) -> None:
+    n = 40
+    mock.control(fail_rate=1.0, fail_mix=["500", "503"])
+    batch = await fake_client.submit(items(n))
+    healer = asyncio.create_task(heal_after(mock, "500", 30))
+    await run(fake_redis, mock, queue_name, max_attempts=10)
+    await healer
+    lines = await outcome(fake_client, batch.id, n)
+    assert all(line["error"] is None for line in lines), [x["error"] for x in lines]
+    per_request = sends(mock)
+    assert max(per_request.values()) <= 10
+    print(f"\n5xx storm: {sum(per_request.values())} sends for {n} requests")
+
+
+async def test_5xx_forever_ends_as_recorded_errors(
+    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+) -> None:
+    n = 10
+    mock.control(fail_rate=1.0, fail_mix=["503"])
+    batch = await fake_client.submit(items(n))
+    await run(fake_redis, mock, queue_name, max_attempts=3)
+    lines = await outcome(fake_client, batch.id, n)
+    assert {line["error"]["code"] for line in lines} == {"overloaded"}
+    assert all(line["response"]["status_code"] == 503 for line in lines)
+    assert set(sends(mock).values()) == {3}
+
+
+async def test_429_storm_is_damped_by_the_shared_cool_down(
+    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+) -> None:
+    n, attempts = 40, 10
+    mock.control(fail_rate=1.0, fail_mix=["429"])
+    batch = await fake_client.submit(items(n))
+
+    async def storm_for(seconds: float) -> None:
+        await asyncio.sleep(seconds)  # the storm's length, not a wait for work
+        mock.control(fail_rate=0.0)
+
+    storm_s, retry_after_s, concurrency = 1.0, 0.1, 8
+    healer = asyncio.create_task(storm_for(storm_s))
+    started = time.monotonic()
+    await run(
+        fake_redis, mock, queue_name, max_attempts=attempts, retry_cap=0.1, max_jobs=concurrency
+    )
+    await healer
+    lines = await outcome(fake_client, batch.id, n)
+    limited = mock.stats()["by_status"].get("429", 0)
+    print(
+        f"\n429 storm ({storm_s} s, Retry-After 100 ms, {concurrency} in flight): {limited} "
+        f"upstream 429s for {n} requests (bound {n * attempts}), "
+        f"done in {time.monotonic() - started:.1f}s"
+    )
+    assert all(line["error"] is None for line in lines)
+    assert max(sends(mock).values()) <= attempts
+    # Nobody sends during a cool-down: at most one 429 per request in flight per
+    # cool-down episode, whatever the number of requests waiting.
+    episodes = storm_s / retry_after_s + 2
+    assert limited <= concurrency * episodes
+    assert limited < n * attempts / 2
+
+
+async def test_hangs_past_the_timeout_are_retried_then_succeed_or_time_out(
+    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+) -> None:
+    n = 20
+    mock.control(fail_rate=0.5, fail_mix=["hang"], hang_seconds=30)
+    batch = await fake_client.submit(items(n))
+    await run(fake_redis, mock, queue_name, request_timeout=0.5, max_attempts=3)
+    lines = await outcome(fake_client, batch.id, n)
+    codes = Counter(line["error"]["code"] if line["error"] else "ok" for line in lines)
+    assert set(codes) <= {"ok", "timeout"}, codes
+    assert codes["ok"] >= n // 2
+    assert max(sends(mock).values()) <= 3
+    hung = Counter(e["metadata"]["custom_id"] for e in mock.stats()["request_log"] if e["failure"])
+    for line in lines:
+        if line["error"]:
+            assert hung[line["custom_id"]] == 3  # timed out on every attempt
+
+
+async def test_connection_resets_are_retried(
+    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+) -> None:
+    n = 30
+    mock.control(fail_rate=0.5, fail_mix=["reset"])
+    batch = await fake_client.submit(items(n))
+    await run(fake_redis, mock, queue_name, max_attempts=10)
+    lines = await outcome(fake_client, batch.id, n)
+    assert all(line["error"] is None for line in lines), [x["error"] for x in lines]
+    assert max(sends(mock).values()) <= 10
+    assert mock.stats()["failures_injected"].get("reset", 0) > 0
+
+
+async def test_truncated_sse_streams_are_retried(
+    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+) -> None:
+    n = 30
+    mock.control(fail_rate=0.5, fail_mix=["sse_truncated"])
+    batch = await fake_client.submit(items(n, stream=True))
+    await run(fake_redis, mock, queue_name, max_attempts=10)
+    lines = await outcome(fake_client, batch.id, n)
+    codes = Counter(line["error"]["code"] if line["error"] else "ok" for line in lines)
+    injected = mock.stats()["failures_injected"].get("sse_truncated", 0)
+    print(f"\ntruncated SSE: {injected} cut streams -> {dict(codes)}")
+    assert injected > 0
+    assert max(sends(mock).values()) <= 10
+    assert set(codes) <= {"ok", "invalid_response"}
+    for line in lines:
+        if line["error"] is None:
+            assert line["response"]["body"]["status"] == "completed"
+            assert line["response"]["body"]["usage"]["total_tokens"] > 0
+
+
+@pytest.mark.parametrize("kind", ["garbage", "nonjson", "truncated"])
+async def test_garbage_200_is_recorded_as_invalid_response(
+    fake_client: BatchClient,
+    fake_redis: FakeRedis,
+    mock: MockServer,
+    queue_name: str,
+    kind: str,
+) -> None:
+    n = 6
+    mock.control(fail_rate=1.0, fail_mix=[kind])
+    batch = await fake_client.submit(items(n))
+    await run(fake_redis, mock, queue_name)
+    lines = await outcome(fake_client, batch.id, n)
+    assert {line["error"]["code"] for line in lines} == {"invalid_response"}
+    assert all(line["response"] is None or line["response"]["status_code"] == 200 for line in lines)
+    # A 200 that cannot be parsed is final: sent once, never paid for twice.
+    assert max(sends(mock).values()) <= 8
+    info = await (await fake_client.get(batch.id)).status()
+    assert info.errors_by_code == {"invalid_response": n}
