@@ -31,7 +31,14 @@ def _check_image_url(value: str) -> str:
 
 
 class _Open(BaseModel):
-    """Fields beyond the known ones are kept: the provider passes them through."""
+    """Fields beyond the known ones are kept: the provider passes them through. Strict:
+    a request body is sent as written, so nothing may pass by being coerced."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Received(BaseModel):
+    """What the provider sends back is read leniently: extra fields kept, types coerced."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -156,15 +163,15 @@ class ResponsesRequest(_Open):
         return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
 
 
-class InputTokensDetails(_Open):
+class InputTokensDetails(_Received):
     cached_tokens: int = 0
 
 
-class OutputTokensDetails(_Open):
+class OutputTokensDetails(_Received):
     reasoning_tokens: int = 0
 
 
-class Usage(_Open):
+class Usage(_Received):
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
@@ -181,7 +188,7 @@ class Usage(_Open):
         return d.reasoning_tokens if d else 0
 
 
-class Response(_Open):
+class Response(_Received):
     """A Responses API response; ``output_text`` is derived when the provider omits it."""
 
     id: str

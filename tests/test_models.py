@@ -158,3 +158,13 @@ def test_response_derives_output_text_and_reads_usage() -> None:
 def test_response_keeps_provider_output_text() -> None:
     response = Response.model_validate({"id": "r", "output": [], "output_text": "given"})
     assert response.output_text == "given"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("stream", "yes"), ("store", 1), ("max_output_tokens", "5"), ("temperature", "0.5")],
+)
+def test_values_are_not_coerced(field: str, value: Any) -> None:
+    # The body is sent as the user wrote it, so a value pydantic would coerce ("yes" →
+    # True) would reach the provider unconverted: refuse it instead.
+    assert field in bad(**{field: value})

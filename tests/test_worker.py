@@ -469,3 +469,34 @@ async def test_cancel_ends_waiting_children(
     info = await batch.cancel()
     assert info.status is BatchStatus.CANCELLED
     assert sum(info.errors_by_code.values()) == 5
+
+
+async def test_redis_lost_mid_job_reruns_the_job_without_double_counting(
+    fake_client: BatchClient,
+    fake_redis: FakeRedis,
+    queue_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    import worker.tasks
+    from worker.store import WorkerStore
+
+    monkeypatch.setattr(worker.tasks, "REDIS_LOST_RETRY_S", 0.05)
+    real_record = WorkerStore.record
+    failures = iter([True])
+
+    async def flaky_record(self: WorkerStore, *args: Any, **kwargs: Any) -> int:
+        if next(failures, False):
+            raise RedisConnectionError("Redis went away")
+        return await real_record(self, *args, **kwargs)
+
+    monkeypatch.setattr(WorkerStore, "record", flaky_record)
+    upstream = Upstream()
+    batch = await fake_client.submit([{"model": "gpt-5.4", "input": f"x{i}"} for i in range(3)])
+    await drain(fake_redis, queue_name, upstream)
+    info = await batch.status()
+    assert (info.status, info.request_counts.completed) == ("completed", 3)
+    assert info.usage.total_tokens == 3 * 12
+    assert len(await lines(fake_client, batch.id)) == 3
+    assert len(upstream.calls) == 4  # the unrecorded one was sent again, nothing else

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 
 from producer.lines import error_line, success_line
 from worker.budget import Budget
@@ -100,8 +102,14 @@ class RequestRunner:
         if not claim.work:
             return JobOutcome(claim.mode, 0, 0)
         started = await asyncio.gather(
-            *(self.run_one(batch_id, item, attempts_used) for item in claim.work)
+            *(self.run_one(batch_id, item, attempts_used) for item in claim.work),
+            return_exceptions=True,
         )
+        # Let every request finish (or fail) before giving up on the job, so no send is
+        # left running unowned; then a Redis failure makes arq run the job again later.
+        for outcome in started:
+            if isinstance(outcome, BaseException):
+                raise outcome
         unsent = [item.custom_id for item, ran in zip(claim.work, started, strict=True) if not ran]
         await self.store.release(batch_id, job_id, unsent)
         return JobOutcome(claim.mode, len(started) - len(unsent), len(unsent))
@@ -162,6 +170,10 @@ class RequestRunner:
             await store.record(batch_id, custom_id, line, ok=False, code=exc.code, model=model)
             self._finished(batch_id, custom_id, model, exc.code)
             return
+        except RedisError:
+            # Redis gone for longer than the client's reconnect backoff: nothing can be
+            # recorded now, so the job is retried later instead (see run_job).
+            raise
         except Exception as exc:  # a bug must not lose the request: record it
             log.exception(
                 "request %s/%s failed inside the worker",
@@ -231,7 +243,10 @@ class RequestRunner:
                     raise DeferRequest(grant.wait)
                 self.metrics.waited(grant.wait)
                 if grant.wait > 0:
-                    await asyncio.sleep(grant.wait)
+                    # Without a budget to space them, everyone waiting out a shared 429
+                    # cool-down would fire at the same instant; spread them a little.
+                    spread = 0.0 if limited else random.uniform(0, min(1.0, grant.wait / 4))
+                    await asyncio.sleep(grant.wait + spread)
             attempts += 1
             if attempts > 1 or attempts_used:
                 self.metrics.retried()

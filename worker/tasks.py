@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from arq.worker import Retry
+from redis.exceptions import RedisError
 
 from worker.runner import RequestRunner
 
 # A paused batch (budget reached) is looked at again after this long.
 PAUSED_RECHECK_S = 5.0
+# A job that lost Redis mid-way runs again after this long.
+REDIS_LOST_RETRY_S = 5.0
 
 
 async def run_requests(
@@ -26,6 +29,10 @@ async def run_requests(
     leases.jobs.add(job_id)
     try:
         outcome = await runner.run_job(batch_id, job_id, custom_ids, attempts_used)
+    except RedisError as exc:
+        # Nothing is lost: unrecorded requests are claimed again by the rerun, and the
+        # write-back is exactly once for those that were recorded.
+        raise Retry(defer=REDIS_LOST_RETRY_S) from exc
     finally:
         leases.jobs.discard(job_id)
     if outcome.mode == "paused":
