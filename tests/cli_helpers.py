@@ -25,7 +25,7 @@ from producer.cli import app
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
 ROOT = Path(__file__).resolve().parent.parent
-RESPQ = ROOT / ".venv" / "bin" / "respq"
+RESPQ = Path(sys.executable).parent / "respq"  # the venv running the tests
 
 
 def redis_url(db: int, password: str | None = None) -> str:

@@ -184,14 +184,23 @@ async def test_no_sliding_window_violation(
 
 
 @pytest.mark.parametrize(
-    ("limits", "low", "high", "budget"),
+    ("limits", "low", "high", "budget", "floor"),
     [
-        (Limits(rpm=1000, tpm=60_000), 50, 500, "tpm"),  # costs below the slack (502)
-        (Limits(rpm=300, tpm=1_000_000), 10, 100, "rpm"),
+        (Limits(rpm=1000, tpm=60_000), 50, 500, "tpm", 0.97),  # costs below the slack (502)
+        (Limits(rpm=300, tpm=1_000_000), 10, 100, "rpm", 0.97),
+        # every request far above the slack (1-2 % of TPM each): the rate leaves room for
+        # the largest one instead of every request paying a pre-wait
+        (Limits(rpm=1000, tpm=30_000), 300, 600, "tpm", 0.96),
     ],
 )
 async def test_utilization_under_saturation(
-    make_limiter: LimiterFactory, clock: FakeClock, limits: Limits, low: int, high: int, budget: str
+    make_limiter: LimiterFactory,
+    clock: FakeClock,
+    limits: Limits,
+    low: int,
+    high: int,
+    budget: str,
+    floor: float,
 ) -> None:
     start, duration = clock.now, 240.0
     sends = await simulate(
@@ -205,7 +214,7 @@ async def test_utilization_under_saturation(
     in_run = [s for s in sends if s.at < start + duration]
     used = sum(s.cost for s in in_run) if budget == "tpm" else len(in_run)
     allowed = (limits.tpm if budget == "tpm" else limits.rpm) * duration / 60
-    assert used / allowed >= 0.97
+    assert used / allowed >= floor
     peak_requests, peak_tokens = window_peaks([(s.at, s.cost) for s in sends])
     assert peak_requests <= limits.rpm
     assert peak_tokens <= limits.tpm
@@ -272,10 +281,12 @@ async def test_large_request_is_not_starved(make_limiter: LimiterFactory) -> Non
     assert (await limiter.reserve(SCOPE, limits, 100, max_wait=60)).wait == 0.0
     big = await limiter.reserve(SCOPE, limits, 3_000, max_wait=60)
     assert big.granted
-    # the pre-wait (3000 − 1)/100 s comes after the small request's 1 s
-    assert big.wait == pytest.approx(1 + 29.99)
+    # a cost far above the recent largest pays a one-off pre-wait of about (3000 − slack)
+    # at ~98 tokens/s, after the small request's ~1 s
+    assert 29 < big.wait < 32
     small = await limiter.reserve(SCOPE, limits, 1, max_wait=120)
-    assert small.wait == pytest.approx(big.wait + 30)
+    # the small request queues behind the big one's whole cost
+    assert small.wait > big.wait + 30
 
 
 async def test_request_too_large(make_limiter: LimiterFactory) -> None:
@@ -400,11 +411,11 @@ async def test_settle_charges_excess_and_refunds_only_on_request(
 
     await limiter.reserve(SCOPE, limits, 1, max_wait=1)
     await limiter.settle(SCOPE, limits, estimated=1, actual=501)
-    assert await tok_tat() == pytest.approx(5.01)
+    assert await tok_tat() == pytest.approx(5.01, abs=1e-3)
     await limiter.settle(SCOPE, limits, estimated=301, actual=1)
-    assert await tok_tat() == pytest.approx(5.01)
+    assert await tok_tat() == pytest.approx(5.01, abs=1e-3)
     await limiter.settle(SCOPE, limits, estimated=301, actual=1, refund=True)
-    assert await tok_tat() == pytest.approx(2.01)
+    assert await tok_tat() == pytest.approx(2.01, abs=1e-3)
 
 
 async def test_headers_tighten_and_warn_once(

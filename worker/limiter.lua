@@ -61,6 +61,18 @@ local function slack_of(limit, rate, jitter)
   return s
 end
 
+-- the rate that leaves room, at the end of any window, for the largest cost sent lately
+-- (cmax) plus arrival jitter: then no strict sliding window ever holds more than the limit
+-- without every large request paying a pre-wait (proof in limiter.py)
+local function rate_for(limit, margin, mult, cmax, jitter)
+  local rate = rate_of(limit, margin, mult)
+  local fit = (limit - cmax + 1) / (60 + jitter)
+  if fit < rate then
+    rate = fit
+  end
+  return rate
+end
+
 -- keys outlive their TAT by a minute, so an idle scope costs no memory
 local function set_tat(key, tat, tau)
   local ttl = math.ceil((math.max(tat - now, 0) + tau) * 1000) + 60000
@@ -92,7 +104,11 @@ if op == 'reserve' then
     {KEYS[2], limit_of(tpm, num(hdr[2], 0)), tokens},
   }
   local pending = {}
-  for _, spec in ipairs(specs) do
+  -- the largest token cost sent in the last minute, and when it goes out of every window
+  local cm = redis.call('HMGET', KEYS[4], 'cmax', 'cmax_at')
+  local cmax, cmax_at = num(cm[1], 1), num(cm[2], 0)
+  local new_cmax = cmax
+  for i, spec in ipairs(specs) do
     local key, limit, cost = spec[1], spec[2], spec[3]
     if limit > 0 and cost > 0 then
       local capacity = limit * math.max(burst, 1)
@@ -103,7 +119,22 @@ if op == 'reserve' then
       local tau = burst * limit / rate
       local pre = 0
       if burst <= 0 then
-        pre = math.max(0, cost - slack_of(limit, rate, jitter)) / rate
+        if i == 2 then
+          local largest = cmax
+          if cost > cmax then
+            -- a cost above the recent largest pays the difference once, as a pre-wait;
+            -- from then on the rate leaves room for it
+            new_cmax = cost
+          elseif now - cmax_at > 60 + jitter then
+            -- the largest request has left every window: the rate may rise again
+            new_cmax = cost
+          end
+          rate = rate_for(limit, margin, mult, largest, jitter)
+          pre = math.max(0, cost - slack_of(limit, rate, jitter)) / rate
+          rate = rate_for(limit, margin, mult, math.max(new_cmax, largest), jitter)
+        else
+          pre = math.max(0, cost - slack_of(limit, rate, jitter)) / rate
+        end
       end
       local start = num(redis.call('GET', key), 0) + pre
       send = math.max(send, start - tau)
@@ -118,6 +149,10 @@ if op == 'reserve' then
   for _, p in ipairs(pending) do
     -- both budgets advance from the common send time
     set_tat(p[1], math.max(p[2], send) + p[3], p[4])
+  end
+  if #pending > 0 and burst <= 0 and (new_cmax ~= cmax or (tokens >= cmax and send > cmax_at)) then
+    redis.call('HSET', KEYS[4], 'cmax', new_cmax, 'cmax_at', fmt(send))
+    redis.call('PEXPIRE', KEYS[4], 3600000)
   end
   return {1, fmt(wait), '', ''}
 
