@@ -24,7 +24,7 @@ from producer.redis_conn import connect, redact_url
 from producer.scripts import PRODUCER_SCRIPTS, ScriptSet
 from producer.settings import ClientSettings, parse_window
 from producer.status import TERMINAL_STATUSES, BatchStatus
-from producer.validation import PreparedRequest, prepare_items
+from producer.validation import PreparedRequest, gc_paused, prepare_items
 
 # Requests per enqueue script call, and script calls per pipeline round trip: large
 # enough to amortise round trips, small enough that no single script blocks Redis long.
@@ -114,13 +114,27 @@ class BatchClient:
         (``RESPQ_PRICES``) pause it before it would spend more. ``check_models`` first
         asks ``GET {RESPQ_BASE_URL}/models`` and refuses unknown models (InvalidInput).
         """
+        with gc_paused():
+            return await self._submit(
+                items, batch_id, metadata, completion_window, max_cost, check_models
+            )
+
+    async def _submit(
+        self,
+        items: Iterable[Any],
+        batch_id: str | None,
+        metadata: dict[str, Any] | None,
+        completion_window: str | None,
+        max_cost: float | None,
+        check_models: bool,
+    ) -> Batch:
         prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
         if check_models:
             from producer.models_check import ModelUses
             from producer.models_check import check_models as check
 
             uses = ModelUses()
-            for n, item in enumerate(prepared, start=1):
+            for n, item in enumerate(prepared):
                 uses.add(item.model, f"item {n}", item.custom_id)
             await check(uses)
         return await self.submit_prepared(

@@ -7,7 +7,8 @@ every bad item; nothing is enqueued until all items pass.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -240,18 +241,25 @@ def prepare_items(
     """Validate every item; raise one InvalidInput naming all bad ones."""
     preparer = ItemPreparer(max_request_bytes=max_request_bytes)
     prepared: list[PreparedRequest] = []
-    # Validation allocates millions of small objects that all stay alive; the cyclic
-    # garbage collector would rescan them again and again (2.8x slower at 1M items).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for index, item in enumerate(items):
             where, default = f"item {index}", f"line-{index + 1}"
             ready = preparer.add_object(item, where, default_custom_id=default)
             if ready is not None:
                 prepared.append(ready)
+    preparer.raise_if_bad()
+    return prepared
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector. Validating and enqueueing a big batch allocates
+    millions of small objects that all stay alive, and the collector would rescan them
+    again and again (2-3x slower at a million items); nothing here creates cycles."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if collecting:
             gc.enable()
-    preparer.raise_if_bad()
-    return prepared

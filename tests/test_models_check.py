@@ -124,7 +124,8 @@ async def test_submit_check_models_against_mockapi(
     with pytest.raises(InvalidInput) as info:
         await fake_client.submit(items, batch_id="batch_checked", check_models=True)
     (problem,) = info.value.problems
-    assert (problem.where, problem.custom_id, problem.field) == ("item 2", "x", "body.model")
+    # the same 0-based item numbers as every other validation error
+    assert (problem.where, problem.custom_id, problem.field) == ("item 1", "x", "body.model")
     assert "gpt-9" in problem.message
     assert not await fake_client.redis.exists(BatchKeys("batch_checked").meta)
     batch = await fake_client.submit(items[:1], check_models=True)
