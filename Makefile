@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
+	@scripts/ensure-redis --install-only
 	@mkdir -p out
 	@if [ -z "$$RESPQ_API_KEY" ]; then \
 	  echo "RESPQ_API_KEY is not set: running against the built-in mock upstream (--mock)"; \
