@@ -43,9 +43,15 @@ def setup_logging(config: WorkerConfig) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("respq", "arq"):
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.setLevel(config.log_level.upper())
-        logger.propagate = name == "respq"
+    level = logging.getLevelName(config.log_level.upper())
+    root.addHandler(handler)
+    root.setLevel(level)
+    arq = logging.getLogger("arq")
+    # `arq worker.WorkerSettings` configures arq's logger itself; `python -m worker` does
+    # not. Either way arq logs a line per job start and end at INFO, noise at 60k jobs a
+    # batch: keep it to warnings unless debugging.
+    if not arq.handlers:
+        arq.addHandler(handler)
+        arq.propagate = False
+    arq.setLevel(level if level == logging.DEBUG else max(level, logging.WARNING))
     root._respq_configured = True  # type: ignore[attr-defined]
