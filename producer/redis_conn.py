@@ -3,6 +3,7 @@ a reconnect-with-backoff policy shared by producers and workers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -29,8 +30,16 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _retry(attempts: int) -> Retry:
-    return Retry(ExponentialBackoff(cap=2.0, base=0.05), attempts)
+def reconnect_policy(attempts: int) -> dict[str, Any]:
+    """redis-py options that retry commands through a Redis restart with exponential
+    backoff (up to 2 s between tries), ``attempts`` times."""
+    return {
+        "retry": Retry(ExponentialBackoff(cap=2.0, base=0.05), attempts),
+        # OSError too: redis-py retries a (re)connect only on the errors listed here, and a
+        # restarting Redis refuses connections (ConnectionRefusedError) for a while;
+        # without it the first refused connect failed the command at once.
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+    }
 
 
 def connect(url: str, *, reconnect_attempts: int = 3, **kwargs: Any) -> Redis:
@@ -41,11 +50,7 @@ def connect(url: str, *, reconnect_attempts: int = 3, **kwargs: Any) -> Redis:
     so a Redis restart is ridden out instead of failing the caller.
     """
     options: dict[str, Any] = {
-        "retry": _retry(reconnect_attempts),
-        # OSError too: redis-py retries a (re)connect only on the errors listed here, and a
-        # restarting Redis refuses connections (ConnectionRefusedError) for a while;
-        # without it the first refused connect failed the command at once.
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+        **reconnect_policy(reconnect_attempts),
         "health_check_interval": 15,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
@@ -57,22 +62,37 @@ def connect(url: str, *, reconnect_attempts: int = 3, **kwargs: Any) -> Redis:
     return client
 
 
+@dataclass(frozen=True)
+class SentinelTarget:
+    """What a ``redis+sentinel://[:password@]host[:port][,host[:port]…]/service[/db]`` URL
+    names; shared by the producer client and the workers' arq settings."""
+
+    hosts: list[tuple[str, int]]
+    service: str
+    db: int
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> SentinelTarget:
+        parts = urlsplit(url)
+        hosts: list[tuple[str, int]] = []
+        for item in parts.netloc.rsplit("@", 1)[-1].split(","):
+            host, _, port = item.partition(":")
+            hosts.append((host, int(port or 26379)))
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise ValueError(
+                "a redis+sentinel URL needs the service name: redis+sentinel://host:26379/mymaster"
+            )
+        query = parse_qs(parts.query)
+        password = parts.password or next(iter(query.get("password", [])), None)
+        return cls(hosts, path[0], int(path[1]) if len(path) > 1 else 0, password)
+
+
 def _sentinel_master(url: str, options: dict[str, Any]) -> Redis:
-    parts = urlsplit(url)
-    hosts: list[tuple[str, int]] = []
-    for item in parts.netloc.rsplit("@", 1)[-1].split(","):
-        host, _, port = item.partition(":")
-        hosts.append((host, int(port or 26379)))
-    path = [p for p in parts.path.split("/") if p]
-    if not path:
-        raise ValueError(
-            "a redis+sentinel URL needs the service name: redis+sentinel://host:26379/mymaster"
-        )
-    service = path[0]
-    db = int(path[1]) if len(path) > 1 else 0
-    query = parse_qs(parts.query)
-    password = parts.password or next(iter(query.get("password", [])), None)
+    target = SentinelTarget.parse(url)
+    password = target.password
     sentinel_kwargs: dict[str, Any] | None = {"password": password} if password else None
-    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-    master: Redis = sentinel.master_for(service, db=db, password=password, **options)
+    sentinel = Sentinel(target.hosts, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    master: Redis = sentinel.master_for(target.service, db=target.db, password=password, **options)
     return master

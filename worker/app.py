@@ -8,13 +8,9 @@ import signal
 from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
-from redis.asyncio.retry import Retry as RedisRetry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producer.prices import PriceTable
-from producer.redis_conn import redact_url
+from producer.redis_conn import SENTINEL_SCHEME, SentinelTarget, reconnect_policy, redact_url
 from producer.serializer import dumps_job, loads_job
 from worker.budget import Budget
 from worker.config import WorkerConfig
@@ -35,31 +31,19 @@ REDIS_RETRIES = 40
 
 def redis_settings(url: str) -> RedisSettings:
     """arq RedisSettings for redis://, rediss:// (TLS), unix:// and redis+sentinel:// URLs."""
-    retry = RedisRetry(ExponentialBackoff(cap=2.0, base=0.05), REDIS_RETRIES)
     common: dict[str, Any] = {
-        "retry": retry,
-        # OSError too: redis-py retries a (re)connect only on the errors listed here, and a
-        # restarting Redis refuses connections (ConnectionRefusedError) for a while;
-        # without it the first refused connect failed the command at once.
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+        **reconnect_policy(REDIS_RETRIES),
         "conn_retries": 30,
         "conn_timeout": 5,
     }
-    if url.startswith("redis+sentinel://"):
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        hosts = []
-        for item in parts.netloc.rsplit("@", 1)[-1].split(","):
-            host, _, port = item.partition(":")
-            hosts.append((host, int(port or 26379)))
-        path = [p for p in parts.path.split("/") if p]
+    if url.startswith(SENTINEL_SCHEME + "://"):
+        target = SentinelTarget.parse(url)
         return RedisSettings(
-            host=hosts,
+            host=target.hosts,
             sentinel=True,
-            sentinel_master=path[0] if path else "mymaster",
-            database=int(path[1]) if len(path) > 1 else 0,
-            password=parts.password,
+            sentinel_master=target.service,
+            database=target.db,
+            password=target.password,
             **common,
         )
     settings = RedisSettings.from_dsn(url)
