@@ -145,11 +145,11 @@ async def submit(n: int, queue: str) -> str:
         return (await client.submit(items)).id
 
 
-def run_respq(n: int, rpm: int, tpm: int, workers: int) -> dict[str, Any]:
+def run_respq(n: int, rpm: int, tpm: int, workers: int, algorithm: str) -> dict[str, Any]:
     flush_db()
     mock = MockApi(rpm=rpm, tpm=tpm)
     queue = unique_queue()
-    extra: dict[str, Any] = {"rpm": rpm}
+    extra: dict[str, Any] = {"rpm": rpm, "limit_algorithm": algorithm}
     if tpm:
         extra["tpm"] = tpm
     procs = start_workers(workers, queue, mock.base_url, **extra)
@@ -203,12 +203,14 @@ def main(argv: list[str] | None = None) -> None:
     print(machine_line())
     print(f"requests: {n:,}, mockapi --rpm {args.rpm} --tpm {args.tpm} (sliding 60 s window)")
     peer = run_peer(n, args.rpm, args.tpm)
-    ours = run_respq(n, args.rpm, args.tpm, args.workers)
+    spaced = run_respq(n, args.rpm, args.tpm, args.workers, "gcra")
+    window = run_respq(n, args.rpm, args.tpm, args.workers, "window")
     ideal = 60.0 * ((n - 1) // args.rpm)  # the last window's first request, at best
     rows = []
     for label, r in (
         ("cookbook parallel processor (1 process, asyncio + httpx)", peer),
-        (f"respq ({args.workers} workers, RESPQ_RPM={args.rpm})", ours),
+        (f"respq ({args.workers} workers, RESPQ_RPM={args.rpm}, default gcra)", spaced),
+        (f"respq ({args.workers} workers, RESPQ_LIMIT_ALGORITHM=window)", window),
     ):
         rows.append(
             [

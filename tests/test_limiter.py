@@ -463,7 +463,8 @@ async def test_keys_share_one_cluster_hash_tag(make_limiter: LimiterFactory, pre
     keys = make_limiter().keys(SCOPE)
     tags = {key[key.index("{") : key.index("}") + 1] for key in keys}
     assert len(tags) == 1
-    assert [key.rsplit(":", 1)[1] for key in keys] == ["req", "tok", "cool", "mult", "hdr"]
+    names = ["req", "tok", "cool", "mult", "hdr", "wreq", "wtok", "wst"]
+    assert [key.rsplit(":", 1)[1] for key in keys] == names
     assert all(key.startswith(prefix + ":{") for key in keys)
 
 
@@ -510,3 +511,77 @@ async def test_server_clock_on_fakeredis(prefix: str) -> None:
     assert (await limiter.reserve(SCOPE, limits, 1, max_wait=1)).wait == 0.0
     assert 0.9 < (await limiter.reserve(SCOPE, limits, 1, max_wait=1)).wait <= 1.0
     await conn.aclose()
+
+
+# ---------------------------------------------------------------- sliding-window algorithm
+
+
+@pytest.mark.parametrize(
+    ("limits", "low", "high"),
+    [
+        (Limits(rpm=1000, tpm=30_000, algorithm="window"), 20, 2_000),
+        (Limits(rpm=120, tpm=1_000_000, algorithm="window"), 1, 5_000),
+    ],
+)
+async def test_window_mode_never_overshoots_a_sliding_window(
+    make_limiter: LimiterFactory, clock: FakeClock, limits: Limits, low: int, high: int
+) -> None:
+    def cost(rng: random.Random) -> int:
+        return rng.randint(high // 2, high) if rng.random() < 0.1 else rng.randint(low, high // 10)
+
+    sends = await simulate(make_limiter(), clock, limits, cost, workers=4, duration=300)
+    assert len(sends) > 100
+    jitter = random.Random(7)
+    for delay in (lambda: 0.0, lambda: jitter.uniform(0, 0.1)):
+        peak_requests, peak_tokens = window_peaks([(s.at + delay(), s.cost) for s in sends])
+        assert peak_requests <= limits.rpm
+        assert peak_tokens <= limits.tpm
+
+
+@pytest.mark.parametrize("budget", ["tpm", "rpm"])
+async def test_window_mode_uses_the_budget(
+    make_limiter: LimiterFactory, clock: FakeClock, budget: str
+) -> None:
+    if budget == "tpm":
+        limits, low, high = Limits(rpm=1000, tpm=30_000, algorithm="window"), 300, 600
+    else:
+        limits, low, high = Limits(rpm=300, tpm=1_000_000, algorithm="window"), 10, 100
+    start, duration = clock.now, 240.0
+    sends = await simulate(
+        make_limiter(),
+        clock,
+        limits,
+        lambda rng: rng.randint(low, high),
+        workers=4,
+        duration=duration,
+    )
+    in_run = [s for s in sends if s.at < start + duration]
+    used = sum(s.cost for s in in_run) if budget == "tpm" else len(in_run)
+    allowed = (limits.tpm if budget == "tpm" else limits.rpm) * duration / 60
+    assert used / allowed >= 0.97
+
+
+async def test_window_mode_sends_an_idle_minute_at_once(make_limiter: LimiterFactory) -> None:
+    limiter = make_limiter()
+    limits = Limits(rpm=60, tpm=0, margin=0.0, algorithm="window")
+    waits = [(await limiter.reserve(SCOPE, limits, 1, max_wait=100)).wait for _ in range(61)]
+    assert waits[:60] == [0.0] * 60
+    # the 61st waits for the first to leave the window (60 s + the jitter allowance)
+    assert waits[60] == pytest.approx(60.1)
+    refused = await limiter.reserve(SCOPE, limits, 1, max_wait=10)
+    assert not refused.granted
+    again = await limiter.reserve(SCOPE, limits, 1, max_wait=100)
+    assert again.wait == pytest.approx(60.1)  # the refused call reserved nothing
+
+
+async def test_window_mode_charges_usage_above_the_estimate(
+    make_limiter: LimiterFactory, clock: FakeClock
+) -> None:
+    limiter = make_limiter()
+    limits = Limits(rpm=0, tpm=1_000, margin=0.0, algorithm="window")
+    assert (await limiter.reserve(SCOPE, limits, 400, max_wait=0)).granted
+    await limiter.settle(SCOPE, limits, estimated=400, actual=900)
+    clock.advance(1)
+    blocked = await limiter.reserve(SCOPE, limits, 200, max_wait=0)
+    assert not blocked.granted
+    assert blocked.wait == pytest.approx(59.1)

@@ -73,3 +73,34 @@ def test_two_workers_stay_under_a_strict_upstream_and_use_its_budget(
     )
     assert elapsed <= required * 1.10
     assert elapsed >= required * 0.90  # and the limit was really in force
+
+
+def test_window_algorithm_sends_a_burst_that_fits_without_a_429(db: int) -> None:
+    queue = unique_queue()
+    n, rpm = 50, 60  # 50 requests fit one window of 60: they go at once
+    with (
+        MockServer(MockConfig(rpm=rpm)) as upstream,
+        worker_processes(
+            2,
+            db,
+            queue,
+            upstream.base_url,
+            RESPQ_RPM=str(rpm),
+            RESPQ_LIMIT_ALGORITHM="window",
+        ),
+    ):
+        wait_for(lambda: sync_redis(db).zcard(WORKERS_KEY) >= 2, 30, "two live workers")
+
+        async def submit_and_wait() -> float:
+            async with BatchClient.from_url(redis_url(db), queue_name=queue) as client:
+                batch = await client.submit(items(n))
+                started = time.monotonic()
+                info = await batch.wait(timeout=60, poll_interval=0.05)
+                assert info.request_counts.completed == n, info.errors_by_code
+                return time.monotonic() - started
+
+        elapsed = asyncio.run(submit_and_wait())
+        stats = upstream.stats()
+    assert stats["by_status"].get("429", 0) == 0
+    # evenly spaced, the same job needs 49 s
+    assert elapsed < 10

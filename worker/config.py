@@ -47,6 +47,9 @@ class WorkerConfig(BaseSettings):
     tpm: int = Field(default=0, ge=0)
     burst: float = Field(default=0.0, ge=0, le=1)
     limit_margin: float = Field(default=0.01, ge=0, lt=0.5)
+    # gcra: requests evenly spaced (the default); window: whatever fits the sliding 60 s
+    # window, so an idle scope starts with a whole minute's budget at once.
+    limit_algorithm: Literal["gcra", "window"] = "gcra"
     model_limits: str = ""
     tpm_refund: bool = False
     default_max_output_tokens: int = Field(default=4096, ge=1)

@@ -57,7 +57,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio
 
@@ -92,8 +92,13 @@ class Limits:
     tpm: int
     burst: float = 0.0
     margin: float = 0.01
+    # "gcra" spaces requests evenly; "window" admits whatever fits the sliding 60 s window
+    # ending at the send time, so an idle scope may send a whole minute's budget at once.
+    algorithm: Literal["gcra", "window"] = "gcra"
 
     def __post_init__(self) -> None:
+        if self.algorithm not in ("gcra", "window"):
+            raise ValueError(f"algorithm must be gcra or window, got {self.algorithm!r}")
         if self.rpm < 0 or self.tpm < 0:
             raise ValueError(f"rpm and tpm must be >= 0 (0 = unlimited), got {self}")
         if not (self.burst >= 0 and math.isfinite(self.burst)):
@@ -173,12 +178,14 @@ class RateLimiter:
         self._cool_seen: dict[str, tuple[float, float]] = {}
 
     def keys(self, scope: str) -> list[str]:
-        """The Redis keys of ``scope``: req, tok, cool, mult, hdr (one Cluster hash tag)."""
+        """The Redis keys of ``scope`` (one Cluster hash tag): req, tok, cool, mult, hdr, and
+        wreq, wtok, wst for the sliding-window algorithm."""
         cached = self._keys.get(scope)
         if cached is None:
             tag = hashlib.sha256(scope.encode()).hexdigest()[:16]
             base = f"{self._prefix}:{{{tag}}}"
-            cached = [f"{base}:req", f"{base}:tok", f"{base}:cool", f"{base}:mult", f"{base}:hdr"]
+            names = ("req", "tok", "cool", "mult", "hdr", "wreq", "wtok", "wst")
+            cached = [f"{base}:{name}" for name in names]
             self._keys[scope] = cached
         return cached
 
@@ -205,17 +212,29 @@ class RateLimiter:
             # No budget to track, but a shared cool-down (429s) still holds.
             wait = await self._cool_down(scope)
             return Reservation(wait <= max_wait, wait)
-        status, wait, capacity, limit = await self._call(
-            scope,
-            "reserve",
-            limits.rpm,
-            limits.tpm,
-            repr(float(limits.burst)),
-            repr(float(limits.margin)),
-            tokens,
-            repr(float(max_wait)),
-            repr(float(self._jitter)),
-        )
+        if limits.algorithm == "window":
+            status, wait, capacity, limit = await self._call(
+                scope,
+                "window",
+                limits.rpm,
+                limits.tpm,
+                repr(float(limits.margin)),
+                tokens,
+                repr(float(max_wait)),
+                repr(float(self._jitter)),
+            )
+        else:
+            status, wait, capacity, limit = await self._call(
+                scope,
+                "reserve",
+                limits.rpm,
+                limits.tpm,
+                repr(float(limits.burst)),
+                repr(float(limits.margin)),
+                tokens,
+                repr(float(max_wait)),
+                repr(float(self._jitter)),
+            )
         if int(status) == -1:
             raise RequestTooLarge(tokens, int(_text(capacity)), int(float(_text(limit))))
         return Reservation(int(status) == 1, float(_text(wait)))
@@ -246,11 +265,12 @@ class RateLimiter:
             "1" if refund else "0",
             MULT_STEP if success else 0,
             SUCCESS_STREAK,
+            limits.algorithm,
         )
 
     async def on_success(self, scope: str) -> None:
         """Record a success without usage (``settle`` already does this)."""
-        await self._call(scope, "settle", 0, "0", 0, "0", MULT_STEP, SUCCESS_STREAK)
+        await self._call(scope, "settle", 0, "0", 0, "0", MULT_STEP, SUCCESS_STREAK, "gcra")
 
     async def _cool_down(self, scope: str) -> float:
         """Seconds left of the scope's shared cool-down, read at most every COOL_CACHE_S."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -66,6 +66,7 @@ def limits_for(
     burst: float,
     model_limits: Mapping[str, ModelLimit],
     margin: float = 0.01,
+    algorithm: Literal["gcra", "window"] = "gcra",
 ) -> Limits:
     """The limits for ``model``: its override where set, else the global values."""
     override = model_limits.get(model)
@@ -73,7 +74,7 @@ def limits_for(
         rpm = override.rpm if override.rpm is not None else rpm
         tpm = override.tpm if override.tpm is not None else tpm
         burst = override.burst if override.burst is not None else burst
-    return Limits(rpm=rpm, tpm=tpm, burst=burst, margin=margin)
+    return Limits(rpm=rpm, tpm=tpm, burst=burst, margin=margin, algorithm=algorithm)
 
 
 def scope_for(base_url: str, model: str) -> str:

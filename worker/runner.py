@@ -89,6 +89,7 @@ class RequestRunner:
                 burst=cfg.burst,
                 model_limits=self._model_limits,
                 margin=cfg.limit_margin,
+                algorithm=cfg.limit_algorithm,
             )
             self._limits_cache[model] = cached
         return cached
