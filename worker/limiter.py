@@ -43,6 +43,17 @@ at once (classic GCRA with tolerance ``burst·L/r`` seconds), and the pre-wait i
 bucket holding the request admits it. A request costing more than ``max(burst, 1)·TPM`` tokens
 can never be sent and raises :class:`RequestTooLarge` at once.
 
+The sliding-window algorithm (``Limits(algorithm="window")``)
+-------------------------------------------------------------
+Instead of spacing, keep a sorted set of sends per budget (member ``seq:cost``, score = send
+time) and admit a request at the first time ``s`` (not before the latest reserved send) at
+which the cost sent in ``(s − 60 − D, s]`` plus its own fits ``L·(1 − margin)·multiplier``.
+Send times only increase, so checking the window that ends at each new send checks every
+window; the window's left edge only moves forward, so each entry is subtracted once. An idle
+scope therefore sends a whole minute's budget at once, and no strict sliding window (nor a
+token bucket of the same size) is ever exceeded. A request larger than the reduced budget
+is sent alone in an otherwise empty window.
+
 Everything after the response (usage above the estimate, 429s, ``x-ratelimit-*`` headers)
 feeds back through :meth:`RateLimiter.settle`, :meth:`RateLimiter.on_rate_limited` and
 :meth:`RateLimiter.observe_headers`, each one round trip.
