@@ -34,6 +34,21 @@ def items(n: int) -> list[dict[str, Any]]:
     ]
 
 
+def run_batch(db: int, queue: str, n: int) -> float:
+    """Once two workers are up, submit ``n`` requests; seconds until all completed."""
+    wait_for(lambda: sync_redis(db).zcard(WORKERS_KEY) >= 2, 30, "two live workers")
+
+    async def submit_and_wait() -> float:
+        async with BatchClient.from_url(redis_url(db), queue_name=queue) as client:
+            batch = await client.submit(items(n))
+            started = time.monotonic()
+            info = await batch.wait(timeout=120, poll_interval=0.05)
+            assert info.request_counts.completed == n, info.errors_by_code
+            return time.monotonic() - started
+
+    return asyncio.run(submit_and_wait())
+
+
 @pytest.mark.parametrize(
     ("rpm", "tpm", "n", "per_request"),
     [
@@ -50,17 +65,7 @@ def test_two_workers_stay_under_a_strict_upstream_and_use_its_budget(
         MockServer(MockConfig(rpm=rpm, tpm=tpm)) as upstream,
         worker_processes(2, db, queue, upstream.base_url, RESPQ_RPM=str(rpm), RESPQ_TPM=str(tpm)),
     ):
-        wait_for(lambda: sync_redis(db).zcard(WORKERS_KEY) >= 2, 30, "two live workers")
-
-        async def submit_and_wait() -> float:
-            async with BatchClient.from_url(redis_url(db), queue_name=queue) as client:
-                batch = await client.submit(items(n))
-                started = time.monotonic()
-                info = await batch.wait(timeout=120, poll_interval=0.05)
-                assert info.request_counts.completed == n, info.errors_by_code
-                return time.monotonic() - started
-
-        elapsed = asyncio.run(submit_and_wait())
+        elapsed = run_batch(db, queue, n)
         stats = upstream.stats()
 
     assert stats["by_status"].get("429", 0) == 0
@@ -89,17 +94,7 @@ def test_window_algorithm_sends_a_burst_that_fits_without_a_429(db: int) -> None
             RESPQ_LIMIT_ALGORITHM="window",
         ),
     ):
-        wait_for(lambda: sync_redis(db).zcard(WORKERS_KEY) >= 2, 30, "two live workers")
-
-        async def submit_and_wait() -> float:
-            async with BatchClient.from_url(redis_url(db), queue_name=queue) as client:
-                batch = await client.submit(items(n))
-                started = time.monotonic()
-                info = await batch.wait(timeout=60, poll_interval=0.05)
-                assert info.request_counts.completed == n, info.errors_by_code
-                return time.monotonic() - started
-
-        elapsed = asyncio.run(submit_and_wait())
+        elapsed = run_batch(db, queue, n)
         stats = upstream.stats()
     assert stats["by_status"].get("429", 0) == 0
     # evenly spaced, the same job needs 49 s
