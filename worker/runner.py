@@ -76,13 +76,15 @@ class RequestRunner:
         self.in_flight = 0
         self.draining = False
         self._model_limits = parse_model_limits(config.model_limits or "{}")
-        self._limits_cache: dict[str, Limits] = {}
+        # per model, computed once per process: its limits and its limiter scope
+        self._limits_cache: dict[str, tuple[Limits, str]] = {}
 
-    def limits(self, model: str) -> Limits:
+    def limits(self, model: str) -> tuple[Limits, str]:
+        """The model's limits and the scope they are shared in (base URL + model)."""
         cached = self._limits_cache.get(model)
         if cached is None:
             cfg = self.config
-            cached = limits_for(
+            limits = limits_for(
                 model,
                 rpm=cfg.rpm,
                 tpm=cfg.tpm,
@@ -91,6 +93,7 @@ class RequestRunner:
                 margin=cfg.limit_margin,
                 algorithm=cfg.limit_algorithm,
             )
+            cached = (limits, scope_for(cfg.base_url, model))
             self._limits_cache[model] = cached
         return cached
 
@@ -223,11 +226,10 @@ class RequestRunner:
     ) -> tuple[UpstreamSuccess, int]:
         cfg = self.config
         limiter = self.limiter
-        limits = self.limits(model)
+        limits, scope = self.limits(model)
         # Unlimited scopes still pass through the limiter: it holds the shared 429
         # cool-down that every worker honours.
         limited = limiter is not None and not limits.unlimited
-        scope = scope_for(cfg.base_url, model)
         estimate = (
             estimate_tokens(body, default_max_output_tokens=cfg.default_max_output_tokens)
             if limited
