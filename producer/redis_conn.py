@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -17,17 +17,98 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 SENTINEL_SCHEME = "redis+sentinel"
 
 
+# Query parameters whose value is a credential (redis-py reads ?password= and Sentinel
+# URLs ?sentinel_password=); matched on the lower-cased name.
+_SECRET_PARAM_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey")
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class _UrlParts:
+    """A URL cut by hand, so that no URL, however malformed, makes redaction raise
+    (urlsplit raises on a bad port or IPv6 host, and multi-host Sentinel netlocs have
+    several ports)."""
+
+    head: str  # "scheme://" (or "" for a string without an authority)
+    userinfo: str | None  # before the last "@" of the authority
+    hosts: str
+    path: str
+    query: str | None  # after "?", without it
+    fragment: str | None  # after "#", without it
+
+    @classmethod
+    def cut(cls, url: str) -> _UrlParts:
+        rest, hash_sign, fragment = url.partition("#")
+        rest, qmark, query = rest.partition("?")
+        head, slashes, after = rest.partition("://")
+        if not slashes:
+            head, authority, path = "", "", rest
+        else:
+            head += slashes
+            authority, slash, path = after.partition("/")
+            path = slash + path
+        userinfo: str | None = None
+        if "@" in authority:
+            userinfo, _, authority = authority.rpartition("@")
+        return cls(
+            head,
+            userinfo,
+            authority,
+            path,
+            query if qmark else None,
+            fragment if hash_sign else None,
+        )
+
+    def params(self) -> list[tuple[str, str | None]]:
+        """(name, value) of each query parameter, raw; value None for a bare name."""
+        if self.query is None:
+            return []
+        found: list[tuple[str, str | None]] = []
+        for item in self.query.split("&"):
+            name, eq, value = item.partition("=")
+            found.append((name, value if eq else None))
+        return found
+
+
+def _is_secret_param(name: str) -> bool:
+    name = unquote(name).lower()
+    return any(word in name for word in _SECRET_PARAM_WORDS)
+
+
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (safe to print or log)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{user}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """The URL with every credential replaced by ``***`` (safe to print or log): the
+    password of the userinfo (a userinfo without ``:`` is taken as a token and masked
+    whole) and secret query parameters (``?password=``, ``?sentinel_password=``...).
+    Never raises, whatever the string."""
+    parts = _UrlParts.cut(url)
+    out = parts.head
+    if parts.userinfo is not None:
+        user, colon, _ = parts.userinfo.partition(":")
+        out += (f"{user}:{MASK}" if colon else MASK) + "@"
+    out += parts.hosts + parts.path
+    if parts.query is not None:
+        params = [
+            name if value is None else f"{name}={MASK if _is_secret_param(name) else value}"
+            for name, value in parts.params()
+        ]
+        out += "?" + "&".join(params)
+    if parts.fragment is not None:
+        out += "#" + parts.fragment
+    return out
+
+
+def url_secrets(url: str) -> list[str]:
+    """Every credential in ``url`` as it may appear in a message (raw, percent-decoded and
+    percent-encoded), longest first so that masking one never leaves part of another."""
+    parts = _UrlParts.cut(url)
+    raw: list[str] = []
+    if parts.userinfo is not None:
+        user, colon, password = parts.userinfo.partition(":")
+        raw.append(password if colon else user)
+    raw += [value for name, value in parts.params() if value and _is_secret_param(name)]
+    found = {form for secret in raw for form in (secret, unquote(secret), quote(secret, safe=""))}
+    found.discard("")
+    return sorted(found, key=len, reverse=True)
 
 
 def reconnect_policy(attempts: int) -> dict[str, Any]:

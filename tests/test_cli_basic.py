@@ -14,6 +14,7 @@ import pytest
 
 from producer import InvalidInput
 from producer.cli import app
+from producer.cli.app import scrub
 from producer.cli.jsonl import check_file, input_file, prepared_requests
 
 from cli_helpers import (
@@ -74,6 +75,39 @@ def test_unreachable_redis_exits_3_without_the_password(tmp_path: Path) -> None:
     result = invoke(["submit", str(batch)], env={"RESPQ_REDIS_URL": url})
     assert result.exit_code == 3
     assert "hunter2secret" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:1/0?password=QpwSECRET7",
+        "redis://127.0.0.1:1/0?db=0&password=QpwSECRET7",
+        "redis+sentinel://127.0.0.1:1/mymaster?sentinel_password=QpwSECRET7",
+        "redis+sentinel://:QpwSECRET7@127.0.0.1:1,127.0.0.1:2/mymaster/2",
+        "redis://QpwSECRET7@127.0.0.1:1/0",
+    ],
+)
+def test_unreachable_redis_never_prints_a_password_in_any_url_form(url: str) -> None:
+    for args in (["list"], ["-v", "status", "batch_x"]):
+        result = invoke(["--redis-url", url, *args])
+        assert result.exit_code == 3, result.output
+        assert "QpwSECRET7" not in result.stdout + result.stderr
+        assert "***" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://h:1/0?password=QpwSECRET7",
+        "redis+sentinel://h:1/m?sentinel_password=QpwSECRET7",
+        "redis+sentinel://u:QpwSECRET7@s1:1,s2:2/m/2",
+        "redis://u:QpwSECRET7@[::1:6379/0",
+    ],
+)
+def test_scrub_masks_passwords_of_every_url_form(url: str) -> None:
+    message = "AUTH QpwSECRET7 failed (QpwSECRET7 is wrong)"
+    assert scrub(message, url) == "AUTH *** failed (*** is wrong)"
 
 
 def test_missing_file_exits_2_naming_it(tmp_path: Path) -> None:

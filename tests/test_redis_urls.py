@@ -3,10 +3,13 @@ and a printed URL never shows its password."""
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelConnectionPool
 
-from producer.redis_conn import connect, redact_url
+from producer.redis_conn import connect, redact_url, url_secrets
 from worker import redis_settings
 
 
@@ -61,3 +64,57 @@ def test_worker_settings_for_tls_password_and_sentinel_urls() -> None:
         2,
         "pw",
     )
+
+
+SECRET = "pw-SECRET-91c"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"redis://127.0.0.1:1/0?password={SECRET}", "redis://127.0.0.1:1/0?password=***"),
+        (
+            f"redis+sentinel://s1:26379/mymaster?sentinel_password={SECRET}&db=2",
+            "redis+sentinel://s1:26379/mymaster?sentinel_password=***&db=2",
+        ),
+        (
+            f"redis+sentinel://:{SECRET}@s1:26379,s2:26380/mymaster/2",
+            "redis+sentinel://:***@s1:26379,s2:26380/mymaster/2",
+        ),
+        (f"redis://{SECRET}@host:6379/0", "redis://***@host:6379/0"),
+        (f"https://user:{SECRET}@api.example/v1", "https://user:***@api.example/v1"),
+        (f"redis://u:{SECRET}@[::1:6379/0", "redis://u:***@[::1:6379/0"),  # bad IPv6
+        (f"redis://h/0?Password={SECRET}#frag", "redis://h/0?Password=***#frag"),
+        (f"redis://h/0?password={SECRET[:4]}%2D{SECRET[5:]}", "redis://h/0?password=***"),
+    ],
+)
+def test_redact_hides_query_passwords_and_any_userinfo(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    for secret in url_secrets(url):
+        assert secret not in redact_url(url)
+    assert SECRET in url_secrets(url) or SECRET[:4] + "-" + SECRET[5:] in url_secrets(url)
+
+
+@settings(max_examples=300, deadline=None)
+@given(url=st.text(max_size=80) | st.builds(lambda s: "redis+sentinel://" + s, st.text()))
+def test_redact_never_raises(url: str) -> None:
+    assert isinstance(redact_url(url), str)
+    assert isinstance(url_secrets(url), list)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    password=st.text(
+        alphabet=st.characters(blacklist_characters="/?#&", blacklist_categories=["Cs"]),
+        min_size=1,
+    ),
+    hosts=st.sampled_from(["h:1", "s1:26379,s2:26380", "[::1]:6379", "h"]),
+)
+def test_redacted_url_never_holds_the_password(password: str, hosts: str) -> None:
+    for template in (
+        "redis://:{}@" + hosts + "/0",
+        "redis+sentinel://u:{}@" + hosts + "/m/1",
+        "redis://" + hosts + "/0?password={}",
+        "redis+sentinel://" + hosts + "/m?sentinel_password={}&x=1",
+    ):
+        assert redact_url(template.format(password)) == template.format("***")

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from enum import IntEnum
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, TypeVar
-from urllib.parse import quote, unquote, urlsplit
 
 import typer
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -27,7 +26,7 @@ from producer.errors import (
     RedisUnavailable,
     RespqError,
 )
-from producer.redis_conn import redact_url
+from producer.redis_conn import redact_url, url_secrets
 
 T = TypeVar("T")
 
@@ -96,20 +95,10 @@ def get_state(ctx: typer.Context) -> State:
     return state
 
 
-def secrets_of(url: str) -> list[str]:
-    """The password in ``url`` as it may appear in any message (raw and quoted)."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return []
-    if not password:
-        return []
-    return sorted({password, unquote(password), quote(password, safe="")}, key=len, reverse=True)
-
-
 def scrub(text: str, url: str) -> str:
-    """``text`` with the password of ``url`` masked: a Redis password is never printed."""
-    for secret in secrets_of(url):
+    """``text`` with every credential of ``url`` masked (userinfo and ``?password=``-style
+    parameters): a Redis password is never printed, whatever form the URL takes."""
+    for secret in url_secrets(url):
         text = text.replace(secret, "***")
     return text
 
