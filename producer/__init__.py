@@ -11,8 +11,9 @@ from producer.errors import (
     RespqError,
 )
 from producer.lines import InputLine, OutputLine
-from producer.models import Response, ResponsesRequest, Usage
+from producer.models import ResponsesRequest
 from producer.prices import BatchCost, PriceTable, PriceTableError
+from producer.response import Response, Usage
 from producer.settings import ClientSettings
 from producer.status import TERMINAL_STATUSES, BatchStatus
 

@@ -7,7 +7,13 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
-from producer.constants import ERROR_COUNT_PREFIX, MODEL_USAGE_PREFIX, USAGE_FIELDS, USAGE_PREFIX
+from producer.constants import (
+    ERROR_COUNT_PREFIX,
+    INCOMPLETE_FIELD,
+    MODEL_USAGE_PREFIX,
+    USAGE_FIELDS,
+    USAGE_PREFIX,
+)
 from producer.status import TERMINAL_STATUSES, BatchStatus
 
 
@@ -69,6 +75,8 @@ class BatchInfo(BaseModel):
     usage: UsageTotals = Field(default_factory=UsageTotals)
     usage_by_model: dict[str, UsageTotals] = Field(default_factory=dict)
     errors_by_code: dict[str, int] = Field(default_factory=dict)
+    # Successes whose response has status "incomplete" (e.g. cut by max_output_tokens).
+    incomplete: int = 0
     metadata: dict[str, Any] | None = None
     in_flight: int = 0
     pause_reason: str | None = None
@@ -127,6 +135,7 @@ class BatchInfo(BaseModel):
                 "usage": usage,
                 "usage_by_model": by_model,
                 "errors_by_code": dict(sorted(errors.items(), key=lambda kv: -kv[1])),
+                "incomplete": int(meta.get(INCOMPLETE_FIELD, 0)),
                 "metadata": metadata,
                 "in_flight": in_flight,
                 "pause_reason": meta.get("pause_reason") or None,

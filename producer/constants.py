@@ -22,6 +22,13 @@ key                        type    holds
 ``respq:{B}:prev``         hash    custom_id -> its parent's response id, once known
 =========================  ======  ==================================================
 
+Meta fields beyond status and timestamps: ``total``, ``completed`` (2xx answers),
+``failed``, ``incomplete`` (2xx answers with ``status: "incomplete"``, also in
+``completed``), ``err:<code>``, ``usage:<field>``, ``model:<model>:<field>``, ``max_cost``,
+``cost_spent``, ``cost_reserved``, ``pause_reason``, and ``account_errors`` /
+``account_errors_base`` (the run of account-level failures — bad key, no quota — that
+pauses a batch, counted since the ``completed`` count in the base).
+
 Global: ``respq:batches`` (zset batch_id by created_at) and ``respq:workers`` (zset of
 live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes).
 """
@@ -54,6 +61,7 @@ USAGE_FIELDS: Final = (
 USAGE_PREFIX: Final = "usage:"
 MODEL_USAGE_PREFIX: Final = "model:"
 ERROR_COUNT_PREFIX: Final = "err:"
+INCOMPLETE_FIELD: Final = "incomplete"
 
 
 class BatchKeys:

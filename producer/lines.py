@@ -1,9 +1,11 @@
 """Batch input and output lines in the OpenAI Batch format.
 
 Input: ``{"custom_id", "method": "POST", "url": "/v1/responses", "body": {...}}`` or a bare
-request body (its custom_id is then ``line-<n>``, 1-based). Output:
+request body (its custom_id is then ``line-<n>``, 1-based). Output, exactly OpenAI's:
 ``{"id", "custom_id", "response": {"status_code", "request_id", "body"} | null,
-"error": {"code", "message"} | null}``.
+"error": {"code", "message"} | null}``. A request that ended with an HTTP answer (2xx, 4xx,
+or 5xx after the retries) has ``response`` and ``error: null``; ``error`` with
+``response: null`` is only for failures without a usable HTTP answer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ACCEPTED_URLS: Final = frozenset({"/v1/responses", "/responses", "/api/v1/responses"})
-BATCH_LINE_KEYS: Final = frozenset({"custom_id", "method", "url", "body", "depends_on"})
 
 
 class InputLine(BaseModel):
@@ -55,16 +56,73 @@ class OutputLine(BaseModel):
 
     @property
     def succeeded(self) -> bool:
-        return self.error is None
+        """A 2xx answer; an HTTP failure has ``error: null`` too, with a 4xx/5xx status."""
+        return self.error is None and self.response is not None and is_2xx(self.response)
+
+    @property
+    def code(self) -> str | None:
+        """The failure's code (``error.code``, else the HTTP body's ``error.code``);
+        None for a success."""
+        if self.error is not None:
+            return self.error.code
+        if self.succeeded or self.response is None:
+            return None
+        return body_error_code(self.response.body) or f"http_{self.response.status_code}"
+
+
+def is_2xx(response: ResponseInfo) -> bool:
+    return 200 <= response.status_code < 300
+
+
+def is_success(line: dict[str, Any]) -> bool:
+    """The output-file test, as OpenAI splits output and error files: a line with a 2xx
+    ``response`` and no ``error``; everything else belongs in the error file."""
+    response = line.get("response")
+    return (
+        line.get("error") is None
+        and isinstance(response, dict)
+        and isinstance(response.get("status_code"), int)
+        and 200 <= response["status_code"] < 300
+    )
+
+
+def body_error_code(body: Any) -> str | None:
+    """The code a provider's error body names (``error.code``, else ``error.type``), as a
+    string. The Lua scripts read a stored line's code the same way (``line_code``)."""
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            code = err.get("code") or err.get("type")
+            if isinstance(code, str | int) and not isinstance(code, bool):
+                return str(code)
+    return None
+
+
+def failure_body(body: Any, code: str, message: str) -> Any:
+    """The ``response.body`` of an HTTP failure: the provider's JSON error as received when
+    it names its code; otherwise an OpenAI-style error object carrying respq's code (a
+    non-JSON body, such as a proxy's HTML 502 page, is kept in the message)."""
+    if body_error_code(body) == code:
+        return body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            return {**body, "error": {**err, "code": code}}
+        return {**body, "error": {"message": message, "type": code, "param": None, "code": code}}
+    if isinstance(body, str) and body:
+        message = f"{message}: {body}"
+    return {"error": {"message": message, "type": code, "param": None, "code": code}}
 
 
 def new_line_id() -> str:
     return "batch_req_" + secrets.token_hex(12)
 
 
-def success_line(
+def answer_line(
     custom_id: str, status_code: int, request_id: str | None, body: Any
 ) -> dict[str, Any]:
+    """A request that ended with an HTTP answer, 2xx or not: ``response`` and
+    ``error: null``, as in OpenAI's output and error files."""
     return {
         "id": new_line_id(),
         "custom_id": custom_id,
@@ -73,24 +131,11 @@ def success_line(
     }
 
 
-def error_line(
-    custom_id: str,
-    code: str,
-    message: str,
-    *,
-    status_code: int | None = None,
-    request_id: str | None = None,
-    body: Any = None,
-) -> dict[str, Any]:
-    """An error line; an HTTP error keeps its status and body in ``response`` too."""
-    response = (
-        None
-        if status_code is None
-        else {"status_code": status_code, "request_id": request_id, "body": body}
-    )
+def error_line(custom_id: str, code: str, message: str) -> dict[str, Any]:
+    """A failure without a usable HTTP answer: ``error`` and ``response: null``."""
     return {
         "id": new_line_id(),
         "custom_id": custom_id,
-        "response": response,
+        "response": None,
         "error": {"code": code, "message": message},
     }

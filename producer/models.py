@@ -1,4 +1,5 @@
-"""The job contract: a Responses API request and response, as pydantic v2 models.
+"""The job contract: a Responses API request, as pydantic v2 models (what comes back is
+read by ``producer.response``).
 
 Every request field and bound comes from the provider's API page (``POST /responses``).
 Unknown fields are accepted and passed through unchanged, because the provider forwards
@@ -35,12 +36,6 @@ class _Open(BaseModel):
     a request body is sent as written, so nothing may pass by being coerced."""
 
     model_config = ConfigDict(extra="allow", strict=True)
-
-
-class _Received(BaseModel):
-    """What the provider sends back is read leniently: extra fields kept, types coerced."""
-
-    model_config = ConfigDict(extra="allow")
 
 
 class InputText(_Open):
@@ -161,54 +156,3 @@ class ResponsesRequest(_Open):
     def body(self) -> dict[str, Any]:
         """The JSON body to send: the fields the user set, unknown ones included."""
         return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
-
-
-class InputTokensDetails(_Received):
-    cached_tokens: int = 0
-
-
-class OutputTokensDetails(_Received):
-    reasoning_tokens: int = 0
-
-
-class Usage(_Received):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-    input_tokens_details: InputTokensDetails | None = None
-    output_tokens_details: OutputTokensDetails | None = None
-
-    @property
-    def cached_tokens(self) -> int:
-        return self.input_tokens_details.cached_tokens if self.input_tokens_details else 0
-
-    @property
-    def reasoning_tokens(self) -> int:
-        d = self.output_tokens_details
-        return d.reasoning_tokens if d else 0
-
-
-class Response(_Received):
-    """A Responses API response; ``output_text`` is derived when the provider omits it."""
-
-    id: str
-    object: str = "response"
-    created_at: int | float | None = None
-    status: str | None = None
-    model: str | None = None
-    output: list[dict[str, Any]] = Field(default_factory=list)
-    output_text: str | None = None
-    usage: Usage | None = None
-
-    @model_validator(mode="after")
-    def _derive_output_text(self) -> Response:
-        if self.output_text is None:
-            texts = [
-                part.get("text", "")
-                for item in self.output
-                if item.get("type") == "message"
-                for part in item.get("content") or []
-                if isinstance(part, dict) and part.get("type") == "output_text"
-            ]
-            self.output_text = "".join(texts)
-        return self

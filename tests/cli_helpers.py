@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 
 from producer import BatchClient
 from producer.cli import app
+from producer.lines import is_success
 
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
@@ -176,8 +177,8 @@ def api_lines(db: int, queue: str, batch_id: str) -> tuple[list[bytes], list[byt
             return [raw async for raw in batch.result_lines()]
 
     lines = asyncio.run(go())
-    ok = [raw for raw in lines if orjson.loads(raw)["error"] is None]
-    bad = [raw for raw in lines if orjson.loads(raw)["error"] is not None]
+    ok = [raw for raw in lines if is_success(orjson.loads(raw))]
+    bad = [raw for raw in lines if not is_success(orjson.loads(raw))]
     return ok, bad
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from arq.worker import Worker
 
+from producer.lines import OutputLine
 from worker import WorkerConfig, worker_options
 
 
@@ -78,3 +79,8 @@ def response_body(
             "output_tokens_details": {"reasoning_tokens": 2},
         },
     }
+
+
+def code_of(line: dict[str, Any]) -> str:
+    """A stored output line's failure code (HTTP failures included), or "ok"."""
+    return OutputLine.model_validate(line).code or "ok"

@@ -79,7 +79,9 @@ async def test_submit_work_collect(
     lines = [line async for line in batch.results()]
     assert [line.custom_id for line in lines] == ["line-1", "line-2", "typo", "streamed", "json"]
     by_id = {line.custom_id: line for line in lines}
-    assert by_id["typo"].error is not None and by_id["typo"].error.code == "model_not_found"
+    # An HTTP failure is written as OpenAI writes it: the answer, and error null.
+    assert by_id["typo"].error is None and by_id["typo"].code == "model_not_found"
+    assert not by_id["typo"].succeeded
     assert by_id["typo"].response is not None and by_id["typo"].response.status_code == 404
     streamed = by_id["streamed"].response
     assert streamed is not None and streamed.body["object"] == "response"
@@ -87,7 +89,7 @@ async def test_submit_work_collect(
     assert json_out is not None
     assert "owner" in orjson.loads(json_out.body["output_text"])
 
-    bodies = [line.response.body for line in lines if line.error is None and line.response]
+    bodies = [line.response.body for line in lines if line.succeeded and line.response]
     assert info.usage.total_tokens == sum(b["usage"]["total_tokens"] for b in bodies)
     assert info.usage.input_tokens == sum(b["usage"]["input_tokens"] for b in bodies)
 

@@ -50,7 +50,8 @@ async def test_success_parses_response_and_request_id() -> None:
 
     result = await client_for(handler).send(BODY, stream=False)
     assert result.request_id == "req_1"
-    assert result.response.output_text == "hi"
+    assert result.body == response_body("hi")
+    assert result.facts.usage.total_tokens == 12
     assert seen[0].url == "http://upstream.test/v1/responses"
     assert seen[0].headers["authorization"] == "Bearer sk-test"
     assert seen[0].content == BODY
@@ -122,7 +123,8 @@ async def test_http_error_keeps_status_and_body() -> None:
     ("exc", "kind"),
     [
         (httpx.ReadTimeout("slow"), UpstreamTimeout),
-        (httpx.ConnectTimeout("slow"), UpstreamTimeout),
+        # A connection that could not be made is a connection failure, whatever its cause.
+        (httpx.ConnectTimeout("slow"), ConnectionFailed),
         (httpx.ConnectError("refused"), ConnectionFailed),
         (httpx.RemoteProtocolError("reset"), ConnectionFailed),
         (httpx.ReadError("reset"), ConnectionFailed),
@@ -171,7 +173,7 @@ async def test_stream_takes_the_completed_response() -> None:
     )
     result = await client_for(stream_answer(payload)).send(BODY, stream=True)
     assert result.body == final
-    assert result.response.output_text == "streamed"
+    assert result.body["output_text"] == "streamed"
 
 
 async def test_stream_error_event_is_final() -> None:

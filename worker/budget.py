@@ -25,8 +25,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.constants import BatchKeys
-from producer.models import Usage
 from producer.prices import PriceTable
+from producer.response import Usage
 from producer.scripts import ScriptSet
 from worker.estimate import estimate_tokens
 from worker.retry import DeferRequest

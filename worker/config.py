@@ -41,6 +41,9 @@ class WorkerConfig(BaseSettings):
     retry_base: float = Field(default=0.5, gt=0)
     retry_cap: float = Field(default=60.0, gt=0)
     defer_threshold: float = Field(default=5.0, ge=0)
+    # After this many account-level failures in a row (bad key, no quota), a batch is
+    # paused instead of failed request by request; 0 = never pause.
+    account_error_pause: int = Field(default=3, ge=0)
 
     # Shared rate limit (0 = unlimited).
     rpm: int = Field(default=0, ge=0)

@@ -63,7 +63,7 @@ class ServerError(RetryableError):
 class UpstreamTimeout(RetryableError):
     """No answer within the request timeout."""
 
-    default_code = "timeout"
+    default_code = "request_timeout"
 
 
 class ConnectionFailed(RetryableError):

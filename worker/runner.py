@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
-from producer.lines import error_line, success_line
+from producer.lines import answer_line, error_line
 from worker.budget import Budget
 from worker.config import WorkerConfig
 from worker.errors import RateLimited, RequestTooLargeError, RetryableError, UpstreamError
@@ -25,11 +25,16 @@ from worker.estimate import estimate_tokens
 from worker.limiter import Limits, RateLimiter, RequestTooLarge
 from worker.limits_config import limits_for, parse_model_limits, scope_for
 from worker.metrics import Metrics
+from worker.outcome import failure_line, is_account_failure, pause_reason
 from worker.retry import DeferRequest, backoff_delay, make_retrying, sleep_or_defer
 from worker.store import WorkerStore, WorkItem
 from worker.upstream import UpstreamClient, UpstreamSuccess
 
 log = logging.getLogger("respq.worker")
+
+# A request handed back because its batch was paused for its account runs again after
+# this long; its job then finds the batch paused and waits for `respq resume`.
+ACCOUNT_PAUSE_RECHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +146,7 @@ class RequestRunner:
                 body, raw = chain_body(body, item)
             async with await self.budget.hold(batch_id, model, body) as held:
                 result, attempts = await self._send_with_retries(raw, body, model, attempts_used)
-                held.spent(result.response.usage)
+                held.spent(result.facts.usage)
         except DeferRequest as deferral:
             self.metrics.request("deferred", "", model)
             await store.defer(
@@ -163,14 +168,15 @@ class RequestRunner:
             self._finished(batch_id, custom_id, model, RequestTooLargeError.default_code)
             return
         except UpstreamError as exc:
-            line = error_line(
-                custom_id,
-                exc.code,
-                exc.message,
-                status_code=exc.status_code,
-                request_id=exc.request_id,
-                body=exc.body,
-            )
+            if is_account_failure(exc) and await self._account_paused(batch_id, exc):
+                # The key or quota is at fault, not this request: hand it back to run
+                # after `respq resume` instead of failing it (and the rest of the batch).
+                self.metrics.request("deferred", exc.code, model)
+                await store.defer(
+                    batch_id, custom_id, delay=ACCOUNT_PAUSE_RECHECK_S, attempts_used=0
+                )
+                return
+            line = failure_line(custom_id, exc)
             await store.record(batch_id, custom_id, line, ok=False, code=exc.code, model=model)
             self._finished(batch_id, custom_id, model, exc.code)
             return
@@ -191,18 +197,29 @@ class RequestRunner:
                 batch_id, custom_id, line, ok=False, code="worker_error", model=model
             )
             return
-        line = success_line(custom_id, result.status_code, result.request_id, result.body)
+        facts = result.facts
+        line = answer_line(custom_id, result.status_code, result.request_id, result.body)
         await store.record(
             batch_id,
             custom_id,
             line,
             ok=True,
             model=model,
-            usage=result.response.usage,
-            response_id=result.response.id,
+            usage=facts.usage,
+            response_id=facts.id,
+            incomplete=facts.incomplete,
         )
-        self.metrics.used(model, result.response.usage)
+        self.metrics.used(model, facts.usage)
         self._finished(batch_id, custom_id, model, "", attempts)
+
+    async def _account_paused(self, batch_id: str, exc: UpstreamError) -> bool:
+        """Count an account-level failure; True when the batch is now paused for it."""
+        threshold = self.config.account_error_pause
+        if threshold <= 0:
+            return False
+        return await self.store.account_failure(
+            batch_id, threshold=threshold, reason=pause_reason(exc, threshold)
+        )
 
     def _finished(
         self, batch_id: str, custom_id: str, model: str, code: str, attempts: int = 0
@@ -262,12 +279,12 @@ class RequestRunner:
                 raise
             if limited and limiter is not None:
                 await limiter.observe_headers(scope, limits, answer.headers)
-                usage = answer.response.usage
+                total = answer.facts.usage.total_tokens
                 await limiter.settle(
                     scope,
                     limits,
                     estimated=estimate,
-                    actual=usage.total_tokens if usage else estimate,
+                    actual=total or estimate,
                     refund=cfg.tpm_refund,
                 )
             return answer

@@ -12,10 +12,10 @@ import orjson
 from redis.asyncio import Redis
 
 from producer.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, JOB_FUNCTION, BatchKeys
-from producer.models import Usage
+from producer.response import Usage
 from producer.scripts import ScriptSet
 
-WORKER_SCRIPTS = ["claim", "record", "defer", "release"]
+WORKER_SCRIPTS = ["claim", "record", "defer", "release", "account"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +88,11 @@ class WorkerStore:
         model: str = "",
         usage: Usage | None = None,
         response_id: str = "",
+        incomplete: bool = False,
     ) -> int:
         """Store the output line; 0 when the request already had one (nothing changes).
-        On success, requests that depend on this one are queued with ``response_id``."""
+        On success, requests that depend on this one are queued with ``response_id``;
+        ``incomplete`` counts a success whose response has status "incomplete"."""
         keys = BatchKeys(batch_id)
         u = usage or Usage()
         now = time.time()
@@ -108,7 +110,7 @@ class WorkerStore:
                 args=[
                     custom_id,
                     orjson.dumps(line),
-                    1 if ok else 0,
+                    (2 if incomplete else 1) if ok else 0,
                     code,
                     model,
                     u.input_tokens,
@@ -156,6 +158,14 @@ class WorkerStore:
             ],
         )
         return job_id
+
+    async def account_failure(self, batch_id: str, *, threshold: int, reason: str) -> bool:
+        """Count an account-level failure; True when the batch is paused (now or before),
+        so the request is handed back instead of recorded."""
+        paused = await self.scripts["account"](
+            keys=[BatchKeys(batch_id).meta], args=[threshold, reason, int(time.time())]
+        )
+        return int(paused) == 1
 
     async def release(self, batch_id: str, job_id: str, custom_ids: list[str]) -> None:
         if custom_ids:

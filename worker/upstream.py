@@ -9,11 +9,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
-from pydantic import ValidationError
 
-from producer.models import Response
+from producer.lines import body_error_code
+from producer.response import ResponseFacts, is_response
 from worker.config import WorkerConfig
 from worker.errors import (
     ClientError,
@@ -22,12 +23,17 @@ from worker.errors import (
     QuotaExceeded,
     RateLimited,
     ServerError,
+    StreamInterrupted,
     UpstreamError,
     UpstreamTimeout,
 )
 from worker.sse import final_response
 
 FINAL_CODES = frozenset({"model_not_found", "invalid_api_key", "insufficient_quota"})
+# Where providers put their request id: OpenAI/vLLM, Anthropic-style gateways, LiteLLM's
+# proxy, Azure API Management.
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-litellm-call-id", "apim-request-id")
+REDACTED = b"[redacted]"
 _STATUS_CODES = {
     400: "invalid_request",
     401: "invalid_api_key",
@@ -46,7 +52,7 @@ class UpstreamSuccess:
     status_code: int
     request_id: str | None
     body: dict[str, Any]
-    response: Response
+    facts: ResponseFacts
     headers: httpx.Headers
 
 
@@ -94,15 +100,25 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def request_id_of(headers: httpx.Headers) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return str(value)
+    return None
+
+
 def _error_fields(body: Any) -> tuple[str | None, str | None]:
+    """The code (read as the Lua scripts read a stored line's code) and message of a
+    provider's error body."""
+    code = body_error_code(body)
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):
-            code = err.get("code") or err.get("type")
-            return (str(code) if code else None), (str(err.get("message") or "") or None)
+            return code, (str(err.get("message") or "") or None)
         if isinstance(err, str):
-            return None, err
-    return None, None
+            return code, err
+    return code, None
 
 
 def classify_error(status: int, headers: httpx.Headers, content: bytes) -> UpstreamError:
@@ -120,7 +136,7 @@ def classify_error(status: int, headers: httpx.Headers, content: bytes) -> Upstr
         "code": code,
         "status_code": status,
         "body": body,
-        "request_id": headers.get("x-request-id"),
+        "request_id": request_id_of(headers),
         "retry_after": retry_after_seconds(headers),
     }
     should_retry = (headers.get("x-should-retry") or "").lower()
@@ -138,26 +154,40 @@ def classify_error(status: int, headers: httpx.Headers, content: bytes) -> Upstr
 def parse_success(
     status: int, request_id: str | None, body: Any, headers: httpx.Headers
 ) -> UpstreamSuccess:
-    if not isinstance(body, dict):
+    """A 2xx answer: any Response is a success, stored as received; only a body that is
+    not a Response at all is ``invalid_response``."""
+    if not is_response(body):
+        what = "a JSON object" if isinstance(body, dict) else f"JSON {type(body).__name__}"
         raise InvalidResponse(
-            "the upstream answered 2xx with a body that is not a JSON object",
+            f"the upstream answered {status} with {what} that is not a Response "
+            '(no object: "response" and no output list)',
             status_code=status,
             body=body,
             request_id=request_id,
         )
-    try:
-        response = Response.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidResponse(
-            "the upstream answered 2xx with a body that is not a Response "
-            f"({where}: {first['msg']})",
-            status_code=status,
-            body=body,
-            request_id=request_id,
-        ) from None
-    return UpstreamSuccess(status, request_id, body, response, headers)
+    return UpstreamSuccess(status, request_id, body, ResponseFacts.read(body), headers)
+
+
+def transport_error(exc: httpx.TransportError) -> UpstreamError:
+    """Classify a failed exchange by its cause: no answer in time is ``request_timeout``;
+    a connection that could not be made or broke is ``connection_error``.
+
+    httpx-aiohttp maps every aiohttp ``ClientConnectionError`` (refused, reset, server
+    disconnected) to ``httpx.ConnectTimeout``, so the aiohttp cause decides when there is one.
+    """
+    cause = exc.__cause__
+    what = f"{type(cause or exc).__name__}: {cause or exc}"
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        return ConnectionFailed(what)
+    if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
+        return UpstreamTimeout(f"no answer in time: {what}")
+    if isinstance(cause, aiohttp.ClientError | OSError):
+        return ConnectionFailed(what)
+    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
+        return ConnectionFailed(what)
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"no answer in time: {what}")
+    return ConnectionFailed(what)
 
 
 class UpstreamClient:
@@ -166,22 +196,28 @@ class UpstreamClient:
     def __init__(self, config: WorkerConfig, http: httpx.AsyncClient) -> None:
         self.url = config.responses_url
         self.http = http
+        key = config.api_key.get_secret_value() if config.api_key else ""
+        # A provider that echoes the key in a body must not get it stored in Redis.
+        self._secret = key.encode() if len(key) >= 8 else b""
+
+    def _scrub(self, content: bytes) -> bytes:
+        secret = self._secret
+        return content.replace(secret, REDACTED) if secret and secret in content else content
 
     async def send(self, body: bytes, *, stream: bool) -> UpstreamSuccess:
         try:
             if stream:
                 return await self._send_streamed(body)
             answer = await self.http.post(self.url, content=body)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"no answer in time: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from None
+            raise transport_error(exc) from None
         return self._parse(answer.status_code, answer.headers, answer.content)
 
     def _parse(self, status: int, headers: httpx.Headers, content: bytes) -> UpstreamSuccess:
+        content = self._scrub(content)
         if not 200 <= status < 300:
             raise classify_error(status, headers, content)
-        request_id = headers.get("x-request-id")
+        request_id = request_id_of(headers)
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
@@ -199,11 +235,18 @@ class UpstreamClient:
             "POST", self.url, content=body, headers={"accept": "text/event-stream"}
         ) as answer:
             if not 200 <= answer.status_code < 300:
-                content = await answer.aread()
+                content = self._scrub(await answer.aread())
                 raise classify_error(answer.status_code, answer.headers, content)
-            request_id = answer.headers.get("x-request-id")
+            request_id = request_id_of(answer.headers)
             if "text/event-stream" not in answer.headers.get("content-type", ""):
                 content = await answer.aread()
                 return self._parse(answer.status_code, answer.headers, content)
-            final = await final_response(answer.aiter_lines(), request_id)
+            try:
+                final = await final_response(answer.aiter_lines(), request_id)
+            except httpx.TransportError as exc:
+                # The answer had begun: a connection lost mid-stream interrupts the stream.
+                raise StreamInterrupted(
+                    f"the event stream broke off: {type(exc.__cause__ or exc).__name__}",
+                    request_id=request_id,
+                ) from None
             return parse_success(answer.status_code, request_id, final, answer.headers)

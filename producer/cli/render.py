@@ -119,6 +119,8 @@ def status_view(
     table.add_row("status", str(info.status))
     table.add_row("progress", f"{info.done}/{counts.total} ({percent(info):.1f}%)")
     table.add_row("succeeded", str(counts.completed))
+    if info.incomplete:
+        table.add_row("incomplete", f"{info.incomplete} (of the succeeded)")
     table.add_row("failed", str(counts.failed))
     table.add_row("in flight", str(info.in_flight))
     table.add_row("rate", f"{pace.rate:.2f} requests/s" if pace.rate else "-")

@@ -13,6 +13,7 @@ import typer
 
 from producer.cli.app import app, err_console, get_state, run_async
 from producer.client import Batch
+from producer.lines import is_success
 
 
 @dataclass
@@ -34,7 +35,7 @@ def _open(path: Path | None, stack: ExitStack) -> BinaryIO:
 
 
 def is_failure(raw: bytes) -> bool:
-    return orjson.loads(raw).get("error") is not None
+    return not is_success(orjson.loads(raw))
 
 
 async def write_results(

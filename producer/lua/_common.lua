@@ -26,6 +26,26 @@ local function error_line(line_id, cid, code, message)
     cjson.encode(message) .. '}}'
 end
 
+-- The failure code of a stored output line, nil for a success: error.code, else (an HTTP
+-- failure: response with a non-2xx status, error null) the body's error.code or
+-- error.type, else http_<status>. producer/lines.py reads it the same way (OutputLine.code).
+local function line_code(line)
+  local err = line['error']
+  if type(err) == 'table' then return err.code end
+  local resp = line['response']
+  if type(resp) ~= 'table' then return nil end
+  local status = tonumber(resp.status_code) or 0
+  if status >= 200 and status < 300 then return nil end
+  local body = resp.body
+  if type(body) == 'table' and type(body.error) == 'table' then
+    local c = body.error.code
+    if c == nil or c == cjson.null or c == '' then c = body.error.type end
+    if type(c) == 'string' and c ~= '' then return c end
+    if type(c) == 'number' then return tostring(c) end
+  end
+  return 'http_' .. status
+end
+
 local dependency_lines = 0
 
 -- Store one output line and count it, exactly once per custom_id.

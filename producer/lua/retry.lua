@@ -17,31 +17,31 @@ for _, cid in ipairs(cids) do
   local raw = redis.call('HGET', res, cid)
   if raw then
     local line = cjson.decode(raw)
-    local err = line['error']
-    local wanted = type(err) == 'table' and
-      (codes == '' or string.find(codes, ',' .. err.code .. ',', 1, true) ~= nil)
+    local code = line_code(line)
+    local wanted = code ~= nil and
+      (codes == '' or string.find(codes, ',' .. code .. ',', 1, true) ~= nil)
     local waits = false
     local parent = wanted and redis.call('HGET', KEYS[7], cid)
     if parent then
       local parent_line = redis.call('HGET', res, parent)
       if not parent_line then
         waits = true
-      elseif type(cjson.decode(parent_line)['error']) == 'table' then
+      elseif line_code(cjson.decode(parent_line)) ~= nil then
         wanted = false
       end
     end
     if wanted then
       redis.call('HDEL', res, cid)
       redis.call('HINCRBY', meta, 'failed', -1)
-      redis.call('HINCRBY', meta, 'err:' .. err.code, -1)
+      redis.call('HINCRBY', meta, 'err:' .. code, -1)
       local model = ''
       local body = redis.call('HGET', req, cid)
       if body then
         local ok, parsed = pcall(cjson.decode, body)
         if ok and type(parsed) == 'table' and type(parsed.model) == 'string' then model = parsed.model end
       end
-      if model ~= '' and err.code ~= 'batch_cancelled' and err.code ~= 'batch_expired'
-         and err.code ~= 'dependency_failed' then
+      if model ~= '' and code ~= 'batch_cancelled' and code ~= 'batch_expired'
+         and code ~= 'dependency_failed' then
         redis.call('HINCRBY', meta, 'model:' .. model .. ':requests', -1)
       end
       local resp = line['response']
