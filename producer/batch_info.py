@@ -9,8 +9,10 @@ from pydantic import BaseModel, Field
 
 from producer.constants import (
     ERROR_COUNT_PREFIX,
+    ERROR_FILE_PREFIX,
     INCOMPLETE_FIELD,
     MODEL_USAGE_PREFIX,
+    OUTPUT_FILE_PREFIX,
     USAGE_FIELDS,
     USAGE_PREFIX,
 )
@@ -50,6 +52,7 @@ _TIMESTAMPS = (
     "cancelled_at",
     "expired_at",
     "expires_at",
+    "failed_at",
     "paused_at",
 )
 
@@ -70,7 +73,11 @@ class BatchInfo(BaseModel):
     cancelled_at: int | None = None
     expired_at: int | None = None
     expires_at: int | None = None
+    failed_at: int | None = None
     paused_at: int | None = None
+    # Set for batches made through the Files + Batches API (respq serve).
+    input_file_id: str | None = None
+    errors: dict[str, Any] | None = None
     request_counts: RequestCounts = Field(default_factory=RequestCounts)
     usage: UsageTotals = Field(default_factory=UsageTotals)
     usage_by_model: dict[str, UsageTotals] = Field(default_factory=dict)
@@ -93,11 +100,25 @@ class BatchInfo(BaseModel):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
+    @property
+    def output_file_id(self) -> str | None:
+        """Once the batch has ended: the file of its successful lines (when it has any)."""
+        ended = self.is_terminal and self.request_counts.completed
+        return OUTPUT_FILE_PREFIX + self.id if ended else None
+
+    @property
+    def error_file_id(self) -> str | None:
+        """Once the batch has ended: the file of its failed lines (when it has any)."""
+        ended = self.is_terminal and self.request_counts.failed
+        return ERROR_FILE_PREFIX + self.id if ended else None
+
     def openai_shape(self) -> dict[str, Any]:
         """The OpenAI batch object (plus ``errors_by_code`` and ``usage_by_model``)."""
         data = self.model_dump(mode="json", exclude={"usage", "usage_by_model", "in_flight"})
         data["usage"] = self.usage.openai_shape()
         data["usage_by_model"] = {m: u.model_dump() for m, u in self.usage_by_model.items()}
+        data["output_file_id"] = self.output_file_id
+        data["error_file_id"] = self.error_file_id
         return data
 
     @classmethod
@@ -122,6 +143,7 @@ class BatchInfo(BaseModel):
         if not stamps.get("expires_at"):
             stamps.pop("expires_at", None)
         metadata = orjson.loads(meta["metadata"]) if meta.get("metadata") else None
+        api_errors = orjson.loads(meta["errors"]) if meta.get("errors") else None
         return cls.model_validate(
             {
                 "id": meta["id"],
@@ -137,6 +159,9 @@ class BatchInfo(BaseModel):
                 "errors_by_code": dict(sorted(errors.items(), key=lambda kv: -kv[1])),
                 "incomplete": int(meta.get(INCOMPLETE_FIELD, 0)),
                 "metadata": metadata,
+                "endpoint": meta.get("endpoint") or "/v1/responses",
+                "input_file_id": meta.get("input_file_id") or None,
+                "errors": api_errors,
                 "in_flight": in_flight,
                 "pause_reason": meta.get("pause_reason") or None,
                 "max_cost": float(meta["max_cost"]) if meta.get("max_cost") else None,

@@ -31,6 +31,22 @@ pauses a batch, counted since the ``completed`` count in the base).
 
 Global: ``respq:batches`` (zset batch_id by created_at) and ``respq:workers`` (zset of
 live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes).
+
+Files of the OpenAI Files API (``respq serve``; the bytes of uploads live on disk in
+``RESPQ_FILES_DIR``, named by file id):
+
+=========================  ======  ==================================================
+key                        type    holds
+=========================  ======  ==================================================
+``respq:files``            zset    file_id by created_at (uploads and batch outputs)
+``respq:file:<F>``         hash    id, bytes, created_at, filename, purpose, status;
+                                   an output file adds batch_id and its cached size
+=========================  ======  ==================================================
+
+A batch's output and error files need no stored bytes: their ids are
+``file-out-<B>`` and ``file-err-<B>`` and their content is read from ``respq:{B}:res``
+when asked for. Batches made through the API add ``input_file_id``, ``endpoint``,
+``failed_at`` and ``errors`` (JSON, OpenAI's ``errors`` object) to their meta hash.
 """
 
 from typing import Final
@@ -46,6 +62,12 @@ ARQ_IN_PROGRESS_PREFIX: Final = "arq:in-progress:"
 ARQ_RESULT_PREFIX: Final = "arq:result:"
 ARQ_RETRY_PREFIX: Final = "arq:retry:"
 DEFAULT_QUEUE_NAME: Final = "arq:queue"
+
+# The Files API (respq serve). Upload ids are "file-" + hex, so these prefixes never clash.
+FILES_KEY: Final = f"{PREFIX}:files"
+FILE_PREFIX: Final = f"{PREFIX}:file:"
+OUTPUT_FILE_PREFIX: Final = "file-out-"
+ERROR_FILE_PREFIX: Final = "file-err-"
 
 # The one arq function a worker registers; every respq job runs it.
 JOB_FUNCTION: Final = "run_requests"

@@ -1,0 +1,42 @@
+"""``respq serve``: OpenAI's Files + Batches API and the dashboard (the ``server`` package)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from producer.cli.app import CliError, app, expected_errors, get_state
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="Serve without client keys (warns on every start)."),
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve OpenAI's Files + Batches API (base_url http://HOST:PORT/v1) and a dashboard at /.
+
+    Clients send 'Authorization: Bearer KEY' with a key from RESPQ_SERVER_API_KEYS
+    (comma-separated); uploads are kept in RESPQ_FILES_DIR.
+    """
+    # Imported here: the producer package stays usable without the server's dependencies.
+    from server.run import NoKeysConfigured, serve_forever
+
+    state = get_state(ctx)
+    with expected_errors(state):
+        try:
+            serve_forever(
+                host=host,
+                port=port,
+                no_auth=no_auth,
+                redis_url=state.redis_url_option,
+                log_level=log_level,
+            )
+        except NoKeysConfigured as exc:
+            raise CliError(str(exc)) from None

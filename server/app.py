@@ -1,0 +1,225 @@
+"""The ASGI app of ``respq serve``: OpenAI's Files + Batches endpoints and the dashboard."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from producer.client import BatchClient
+from producer.errors import RedisUnavailable
+from producer.settings import ClientSettings
+from server.auth import KeyRing
+from server.batches import BatchService
+from server.dashboard import dashboard_routes
+from server.errors import ApiError, BadRequest, NotFound, Unauthorized
+from server.files import FileStore, OutputFile
+from server.resume import resume_validating
+from server.settings import ServerSettings
+
+log = logging.getLogger("respq.server")
+
+JSONL = "application/jsonl"
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _service(request: Request) -> tuple[FileStore, BatchService]:
+    return request.app.state.files, request.app.state.batches
+
+
+def _int(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer", param=name) from None
+
+
+# -- files ------------------------------------------------------------------------------
+
+
+async def create_file(request: Request) -> Response:
+    files, _ = _service(request)
+    content_type = request.headers.get("content-type", "")
+    return json_response(await files.upload(content_type, request.stream()))
+
+
+async def list_files(request: Request) -> Response:
+    files, _ = _service(request)
+    query = request.query_params
+    listing = await files.list(
+        after=query.get("after"),
+        limit=_int(request, "limit", 10000),
+        order=query.get("order", "desc"),
+        purpose=query.get("purpose"),
+    )
+    return json_response(listing)
+
+
+async def retrieve_file(request: Request) -> Response:
+    files, _ = _service(request)
+    return json_response(await files.retrieve(request.path_params["file_id"]))
+
+
+async def file_content(request: Request) -> Response:
+    files, _ = _service(request)
+    file_id = request.path_params["file_id"]
+    out = OutputFile.parse(file_id)
+    if out is not None:
+        return StreamingResponse(await files.output_content(out), media_type=JSONL)
+    await files.retrieve(file_id)  # NotFound for unknown ids
+    path = files.path(file_id)
+    if not path.is_file():
+        raise NotFound(f"the bytes of {file_id} are missing from the files directory")
+    return FileResponse(path, media_type=JSONL)
+
+
+async def delete_file(request: Request) -> Response:
+    files, _ = _service(request)
+    return json_response(await files.delete(request.path_params["file_id"]))
+
+
+# -- batches ----------------------------------------------------------------------------
+
+
+async def create_batch(request: Request) -> Response:
+    _, batches = _service(request)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return json_response(await batches.create(body))
+
+
+async def list_batches(request: Request) -> Response:
+    _, batches = _service(request)
+    after = request.query_params.get("after")
+    return json_response(await batches.list(after, _int(request, "limit", 20)))
+
+
+async def retrieve_batch(request: Request) -> Response:
+    _, batches = _service(request)
+    return json_response(await batches.retrieve(request.path_params["batch_id"]))
+
+
+async def cancel_batch(request: Request) -> Response:
+    _, batches = _service(request)
+    return json_response(await batches.cancel(request.path_params["batch_id"]))
+
+
+API_ROUTES = [
+    Route("/v1/files", create_file, methods=["POST"]),
+    Route("/v1/files", list_files, methods=["GET"]),
+    Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
+    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+    Route("/v1/batches", create_batch, methods=["POST"]),
+    Route("/v1/batches", list_batches, methods=["GET"]),
+    Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
+    Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
+]
+
+
+# -- errors and auth --------------------------------------------------------------------
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return json_response(exc.body(), exc.status)
+
+
+async def redis_down(request: Request, exc: Exception) -> Response:
+    log.error("%s", exc)
+    error = ApiError("the server cannot reach its Redis; try again later", code="redis_unavailable")
+    return json_response(error.body(), 503)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/v1"):
+        error = NotFound if exc.status_code == 404 else BadRequest
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return json_response(error(message).body(), exc.status_code)
+    return Response(str(exc.detail), status_code=exc.status_code, media_type="text/plain")
+
+
+class BearerAuth:
+    """Every ``/v1`` request needs ``Authorization: Bearer <one of the keys>``."""
+
+    def __init__(self, app: ASGIApp, keys: KeyRing) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.keys.enabled and scope["path"].startswith("/v1"):
+            header = HTTPConnection(scope).headers.get("authorization")
+            if not self.keys.check_bearer(header):
+                error = Unauthorized(
+                    "Incorrect API key provided. Send one of RESPQ_SERVER_API_KEYS as "
+                    "'Authorization: Bearer <key>'.",
+                    code="invalid_api_key",
+                )
+                await json_response(error.body(), error.status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    settings: ServerSettings | None = None, client_settings: ClientSettings | None = None
+) -> Starlette:
+    """The app; Redis and the files directory are opened when it starts (lifespan)."""
+    settings = settings or ServerSettings()
+    client_settings = client_settings or ClientSettings()
+    keys = KeyRing(settings.api_keys())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = BatchClient.from_url(**client_settings.model_dump())
+        app.state.client = client
+        app.state.files = FileStore(client, settings.files_dir, settings.max_upload_bytes)
+        app.state.batches = BatchService(client, app.state.files)
+        try:
+            await resume_validating(client, app.state.files, app.state.batches)
+            yield
+        finally:
+            await client.close()
+
+    app = Starlette(
+        routes=[
+            *API_ROUTES,
+            *dashboard_routes(),
+            Mount("/static", StaticFiles(packages=[("server", "static")]), name="static"),
+        ],
+        exception_handlers={
+            ApiError: api_error,
+            RedisUnavailable: redis_down,
+            RedisConnectionError: redis_down,
+            RedisTimeoutError: redis_down,
+            HTTPException: http_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.keys = keys
+    app.state.settings = settings
+    app.state.samples = {}
+    app.add_middleware(BearerAuth, keys=keys)
+    return app

@@ -1,0 +1,186 @@
+"""The Batches API: create (validate + enqueue in the background), retrieve, list, cancel.
+
+Every batch in Redis is visible here, however it was made (``respq submit``, Python, or
+``POST /v1/batches``); batch objects are ``BatchInfo.openai_shape()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from producer.batch_info import BatchInfo
+from producer.client import Batch, BatchClient, new_batch_id
+from producer.constants import BATCHES_KEY, BatchKeys
+from producer.errors import BatchNotFound, BatchStateError
+from producer.settings import parse_window
+from producer.status import BatchStatus
+from server.errors import BadRequest, NotFound
+from server.files import FileStore, page
+from server.input_errors import single_error
+from server.pipeline import Job, fail, run_in_thread
+
+log = logging.getLogger("respq.server")
+
+ENDPOINT = "/v1/responses"
+MAX_METADATA_PAIRS = 16
+
+
+def _required(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if value is None or value == "":
+        raise BadRequest(
+            f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter"
+        )
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be a string", param=name, code="invalid_type")
+    return value
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_METADATA_PAIRS:
+        raise BadRequest(
+            f"metadata must be an object of at most {MAX_METADATA_PAIRS} string pairs",
+            param="metadata",
+        )
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise BadRequest("metadata keys and values must be strings", param="metadata")
+    return dict(value)
+
+
+class BatchService:
+    """Batch objects over the producer client; background validation of new batches."""
+
+    def __init__(self, client: BatchClient, files: FileStore) -> None:
+        self.client = client
+        self.files = files
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        input_file_id = _required(body, "input_file_id")
+        endpoint = _required(body, "endpoint")
+        if endpoint != ENDPOINT:
+            raise BadRequest(
+                f"endpoint {endpoint!r} is not supported: this server runs Responses "
+                f"batches only ({ENDPOINT!r})",
+                param="endpoint",
+                code="invalid_value",
+            )
+        window = _required(body, "completion_window")
+        try:
+            seconds = parse_window(window)
+        except ValueError as exc:
+            raise BadRequest(str(exc), param="completion_window", code="invalid_value") from None
+        metadata = _metadata(body.get("metadata"))
+        path = await self.files.input_path(input_file_id)
+        batch_id = new_batch_id()
+        await self._create_record(batch_id, input_file_id, metadata, window, seconds)
+        self.start(Job(batch_id, path, metadata, window))
+        return await self.retrieve(batch_id)
+
+    async def _create_record(
+        self, batch_id: str, input_file_id: str, metadata: dict[str, Any], window: str, seconds: int
+    ) -> None:
+        """The batch record, in ``validating``, before a line is read; the same script
+        and arguments as ``BatchClient.submit_prepared``, which then finds it there."""
+        keys = BatchKeys(batch_id)
+        settings = self.client.settings
+        now = time.time()
+        await self.client.scripts["create"](
+            keys=[keys.meta, BATCHES_KEY],
+            args=[
+                batch_id,
+                int(now),
+                orjson.dumps(metadata),
+                window,
+                int(now + seconds) if seconds else 0,
+                settings.queue_name,
+                settings.chunk_size,
+            ],
+        )
+        await self.client.redis.hset(  # type: ignore[misc]
+            keys.meta, mapping={"input_file_id": input_file_id, "endpoint": ENDPOINT}
+        )
+
+    def start(self, job: Job) -> None:
+        task = asyncio.create_task(self._pipeline(job), name=f"validate {job.batch_id}")
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _pipeline(self, job: Job) -> None:
+        try:
+            await asyncio.to_thread(run_in_thread, self.client.settings, job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("batch %s: validation or enqueue failed", job.batch_id)
+            await fail(self.client, job.batch_id, single_error("server_error", str(exc)))
+
+    async def drain(self) -> None:
+        """Let running pipelines finish (server shutdown)."""
+        if self._jobs:
+            await asyncio.gather(*self._jobs, return_exceptions=True)
+
+    # -- read -----------------------------------------------------------------
+
+    async def info(self, batch_id: str) -> BatchInfo:
+        try:
+            return await Batch(self.client, batch_id).status()
+        except BatchNotFound:
+            raise NotFound(f"No such Batch object: {batch_id}", param="batch_id") from None
+
+    async def retrieve(self, batch_id: str) -> dict[str, Any]:
+        return (await self.info(batch_id)).openai_shape()
+
+    async def infos(self, after: str | None, limit: int) -> tuple[list[BatchInfo], bool]:
+        """Up to ``limit`` batches after ``after``, newest first; and whether more exist."""
+        if not 1 <= limit <= 100:
+            raise BadRequest("limit must be between 1 and 100", param="limit")
+        redis = self.client.redis
+        start = 0
+        if after:
+            rank = await redis.zrevrank(BATCHES_KEY, after)
+            if rank is None:
+                raise NotFound(f"No such Batch object: {after}", param="after")
+            start = int(rank) + 1
+        ids = await redis.zrevrange(BATCHES_KEY, start, start + limit)
+        pipe = redis.pipeline(transaction=False)
+        for raw in ids:
+            keys = BatchKeys(raw.decode())
+            pipe.hgetall(keys.meta)
+            pipe.hlen(keys.inflight)
+        answers = await pipe.execute()
+        infos = [
+            BatchInfo.from_meta(meta, in_flight=int(inflight))
+            for meta, inflight in zip(answers[::2], answers[1::2], strict=True)
+            if meta
+        ]
+        return infos[:limit], len(ids) > limit
+
+    async def list(self, after: str | None, limit: int) -> dict[str, Any]:
+        infos, more = await self.infos(after, limit)
+        data = [info.openai_shape() for info in infos]
+        listing = page(data, limit)
+        listing["has_more"] = more
+        return listing
+
+    async def cancel(self, batch_id: str) -> dict[str, Any]:
+        info = await self.info(batch_id)
+        if info.is_terminal or info.status == BatchStatus.CANCELLING:
+            if info.status == BatchStatus.CANCELLING:
+                return info.openai_shape()
+            raise BadRequest(
+                f"Cannot cancel a batch with status '{info.status}'.",
+                param="batch_id",
+                code="batch_not_cancellable",
+            )
+        try:
+            return (await Batch(self.client, batch_id).cancel()).openai_shape()
+        except BatchStateError as exc:
+            raise BadRequest(str(exc), param="batch_id", code="batch_not_cancellable") from None

@@ -1,0 +1,221 @@
+"""The dashboard: a login form (or ``/?token=KEY``) that sets a cookie, the batches list,
+a batch page with cancel and downloads, and the fragments its script refreshes."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from producer.batch_info import BatchInfo
+from producer.client import Batch
+from producer.prices import BatchCost, PriceTable, batch_cost
+from server import views
+from server.auth import COOKIE_NAME, CSRF_HEADER, KeyRing, session_token
+from server.batches import BatchService
+from server.errors import BadRequest, Unauthorized
+from server.files import FileStore, OutputFile
+
+LIST_LIMIT = 100
+SAMPLES_PER_CODE = 3
+SAMPLE_SCAN_LINES = 20_000
+SAMPLE_CACHE_SIZE = 64
+COOKIE_MAX_AGE = 30 * 24 * 3600
+
+
+def _keys(request: Request) -> KeyRing:
+    keys: KeyRing = request.app.state.keys
+    return keys
+
+
+def signed_in(request: Request) -> bool:
+    keys = _keys(request)
+    return not keys.enabled or keys.check_cookie(request.cookies.get(COOKIE_NAME, ""))
+
+
+def _require(request: Request, *, post: bool = False) -> None:
+    if not signed_in(request):
+        raise Unauthorized("sign in first", code="invalid_api_key")
+    if post and request.headers.get(CSRF_HEADER) != "1":
+        raise BadRequest(f"dashboard actions need the {CSRF_HEADER} header")
+
+
+def _signed_in_redirect(key: str, to: str = "/") -> Response:
+    response = RedirectResponse(to, status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        session_token(key).decode(),
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=False,  # plain http on localhost is the common case; put TLS in front
+    )
+    return response
+
+
+def _prices(request: Request) -> PriceTable | None:
+    state = request.app.state
+    if not hasattr(state, "prices"):
+        path = state.settings.prices.strip()
+        state.prices = PriceTable.load(path) if path else None
+    prices: PriceTable | None = state.prices
+    return prices
+
+
+def _batches(request: Request) -> BatchService:
+    service: BatchService = request.app.state.batches
+    return service
+
+
+def _costed(request: Request, info: BatchInfo) -> tuple[BatchInfo, BatchCost]:
+    return info, batch_cost(info, _prices(request))
+
+
+# -- pages ------------------------------------------------------------------------------
+
+
+async def index(request: Request) -> Response:
+    token = request.query_params.get("token")
+    if token is not None:
+        if _keys(request).check_key(token):
+            return _signed_in_redirect(token)
+        return HTMLResponse(views.login_page("That link's token is not a valid key."), 401)
+    if not signed_in(request):
+        return HTMLResponse(views.login_page())
+    fragment = await _list_fragment(request)
+    body = '<h1>Batches</h1><div id="live" data-src="/fragments/batches">' + fragment + "</div>"
+    return HTMLResponse(views.page("Batches", body, signed_in=_keys(request).enabled))
+
+
+async def login(request: Request) -> Response:
+    form = await request.form()
+    key = form.get("key")
+    if isinstance(key, str) and _keys(request).check_key(key):
+        return _signed_in_redirect(key)
+    return HTMLResponse(views.login_page("That key is not accepted."), 401)
+
+
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE_NAME)
+    return response
+
+
+async def batch_page(request: Request) -> Response:
+    if not signed_in(request):
+        return RedirectResponse("/", status_code=303)
+    batch_id = request.path_params["batch_id"]
+    fragment = await _detail_fragment(request, batch_id)
+    src = f"/fragments/batches/{escape(batch_id)}"
+    body = f'<div id="live" data-src="{src}">{fragment}</div>'
+    return HTMLResponse(views.page(batch_id, body, signed_in=_keys(request).enabled))
+
+
+# -- fragments and actions --------------------------------------------------------------
+
+
+async def _list_fragment(request: Request) -> str:
+    infos, _ = await _batches(request).infos(None, LIST_LIMIT)
+    return views.batches_table([_costed(request, info) for info in infos])
+
+
+async def _detail_fragment(request: Request, batch_id: str) -> str:
+    info = await _batches(request).info(batch_id)
+    samples = await _samples(request, info)
+    _, cost = _costed(request, info)
+    return views.batch_detail(info, cost, samples)
+
+
+async def list_fragment(request: Request) -> Response:
+    _require(request)
+    return HTMLResponse(await _list_fragment(request))
+
+
+async def detail_fragment(request: Request) -> Response:
+    _require(request)
+    return HTMLResponse(await _detail_fragment(request, request.path_params["batch_id"]))
+
+
+async def cancel(request: Request) -> Response:
+    _require(request, post=True)
+    batch = await _batches(request).cancel(request.path_params["batch_id"])
+    return Response(orjson.dumps(batch), media_type="application/json")
+
+
+async def download(request: Request) -> Response:
+    _require(request)
+    batch_id = request.path_params["batch_id"]
+    output = request.path_params["kind"] == "output"
+    out = OutputFile(batch_id, output)
+    files: FileStore = request.app.state.files
+    name = f"{batch_id}_{'output' if output else 'errors'}.jsonl"
+    return StreamingResponse(
+        await files.output_content(out),
+        media_type="application/jsonl",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def line_error(line: dict[str, Any]) -> tuple[str, str]:
+    """(code, message) of a failed output line, whichever of OpenAI's shapes it has."""
+    error = line.get("error")
+    if isinstance(error, dict):
+        return str(error.get("code")), str(error.get("message"))
+    response = line.get("response") or {}
+    body = response.get("body") if isinstance(response, dict) else None
+    inner = body.get("error") if isinstance(body, dict) else None
+    if isinstance(inner, dict) and inner.get("code"):
+        return str(inner["code"]), str(inner.get("message"))
+    return f"http_{response.get('status_code')}", str(body)[:200]
+
+
+async def _samples(request: Request, info: BatchInfo) -> views.Samples:
+    """A few failed lines per error code, from the first lines of the batch; cached until
+    the batch's failure count changes."""
+    if not info.errors_by_code:
+        return {}
+    cache: dict[tuple[str, int], views.Samples] = request.app.state.samples
+    key = (info.id, info.request_counts.failed)
+    if key in cache:
+        return cache[key]
+    samples: views.Samples = {}
+    files: FileStore = request.app.state.files
+    seen = 0
+    async for raw in Batch(files.client, info.id).result_lines():
+        seen += 1
+        if seen > SAMPLE_SCAN_LINES:
+            break
+        line = orjson.loads(raw)
+        if line.get("error") is None and _ok(line):
+            continue
+        code, message = line_error(line)
+        found = samples.setdefault(code, [])
+        if len(found) < SAMPLES_PER_CODE:
+            found.append((str(line.get("custom_id")), message))
+    if len(cache) >= SAMPLE_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = samples
+    return samples
+
+
+def _ok(line: dict[str, Any]) -> bool:
+    response = line.get("response")
+    code = response.get("status_code") if isinstance(response, dict) else None
+    return isinstance(code, int) and 200 <= code < 300
+
+
+def dashboard_routes() -> list[Route]:
+    return [
+        Route("/", index, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/batches/{batch_id}", batch_page, methods=["GET"]),
+        Route("/batches/{batch_id}/cancel", cancel, methods=["POST"]),
+        Route("/batches/{batch_id}/{kind:str}.jsonl", download, methods=["GET"]),
+        Route("/fragments/batches", list_fragment, methods=["GET"]),
+        Route("/fragments/batches/{batch_id}", detail_fragment, methods=["GET"]),
+    ]

@@ -1,0 +1,63 @@
+"""Errors of the API server, answered in OpenAI's error shape.
+
+RespqError (producer.errors)
+ └── ApiError              an HTTP error answered as {"error": {message, type, param, code}}
+      ├── NotFound          unknown file or batch (404)
+      ├── BadRequest        a request OpenAI would refuse (400)
+      │    └── PayloadTooLarge  an upload over the size limit (413)
+      └── Unauthorized      missing or wrong API key (401)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from producer.errors import RespqError
+
+
+class ApiError(RespqError):
+    """An error answered with ``status`` and OpenAI's error body."""
+
+    status = 500
+    type = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.param, self.code = message, param, code
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class NotFound(ApiError):
+    """No such file or batch (404)."""
+
+    status = 404
+    type = "invalid_request_error"
+
+
+class BadRequest(ApiError):
+    """A request OpenAI's API would refuse (400)."""
+
+    status = 400
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(BadRequest):
+    """An upload over ``RESPQ_MAX_UPLOAD_BYTES`` (413)."""
+
+    status = 413
+
+
+class Unauthorized(ApiError):
+    """A missing or wrong API key (401)."""
+
+    status = 401
+    type = "invalid_request_error"

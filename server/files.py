@@ -1,0 +1,289 @@
+"""The Files API's store: uploads on disk, their records in Redis, batch outputs read lazily.
+
+An uploaded file is written once under ``files_dir`` as ``<file_id>.jsonl``; its record
+(``respq:file:<id>``) and the ``respq:files`` index live in Redis. A batch's output and
+error files are not copies: ``file-out-<B>`` / ``file-err-<B>`` are streamed from the
+batch's stored result lines in input order whenever they are downloaded (see
+``bench/server.py`` for why: first byte at once, flat memory, no second copy on disk).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from producer.batch_info import BatchInfo
+from producer.client import Batch, BatchClient
+from producer.constants import ERROR_FILE_PREFIX, FILE_PREFIX, FILES_KEY, OUTPUT_FILE_PREFIX
+from producer.errors import BatchNotFound
+from server.errors import BadRequest, NotFound
+from server.upload import receive_upload
+
+PURPOSE_BATCH = "batch"
+PURPOSE_OUTPUT = "batch_output"
+
+
+def new_file_id() -> str:
+    return "file-" + secrets.token_hex(12)
+
+
+def is_output_line(raw: bytes) -> bool:
+    """OpenAI's split: a line with an HTTP 2xx ``response`` goes to the output file; every
+    other line (``error`` set, or a 4xx/5xx ``response``) goes to the error file."""
+    response = orjson.loads(raw).get("response")
+    if not isinstance(response, dict):
+        return False
+    code = response.get("status_code")
+    return isinstance(code, int) and 200 <= code < 300
+
+
+CHUNK_BYTES = 256 * 1024
+
+
+async def batch_lines(batch: Batch, *, output: bool) -> AsyncIterator[bytes]:
+    """The output (or error) file of ``batch`` in input order, in chunks of ~256 KiB."""
+    parts: list[bytes] = []
+    size = 0
+    async for line in batch.result_lines():
+        if is_output_line(line) != output:
+            continue
+        line = line.rstrip(b"\n") + b"\n"
+        parts.append(line)
+        size += len(line)
+        if size >= CHUNK_BYTES:
+            yield b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A batch's output or error file, named by the batch."""
+
+    batch_id: str
+    output: bool
+
+    @property
+    def id(self) -> str:
+        return (OUTPUT_FILE_PREFIX if self.output else ERROR_FILE_PREFIX) + self.batch_id
+
+    def id_in(self, info: BatchInfo) -> str | None:
+        """This file's id as the batch object shows it: None until the batch has ended."""
+        return info.output_file_id if self.output else info.error_file_id
+
+    @classmethod
+    def parse(cls, file_id: str) -> OutputFile | None:
+        for prefix, output in ((OUTPUT_FILE_PREFIX, True), (ERROR_FILE_PREFIX, False)):
+            if file_id.startswith(prefix) and len(file_id) > len(prefix):
+                return cls(file_id[len(prefix) :], output)
+        return None
+
+
+class FileStore:
+    """Uploaded files and batch output files, in OpenAI's file-object shape."""
+
+    def __init__(self, client: BatchClient, files_dir: Path, max_upload_bytes: int) -> None:
+        self.client = client
+        self.redis: Redis = client.redis
+        self.files_dir = files_dir
+        self.max_upload_bytes = max_upload_bytes
+        files_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, file_id: str) -> Path:
+        return self.files_dir / f"{file_id}.jsonl"
+
+    # -- uploads --------------------------------------------------------------
+
+    async def upload(self, content_type: str, body: AsyncIterator[bytes]) -> dict[str, Any]:
+        file_id = new_file_id()
+        final = self.path(file_id)
+        partial = final.with_suffix(".part")
+        upload = await receive_upload(content_type, body, partial, self.max_upload_bytes)
+        purpose = upload.fields.get("purpose")
+        if purpose != PURPOSE_BATCH:
+            partial.unlink(missing_ok=True)
+            raise BadRequest(
+                f"purpose {purpose!r} is not supported: this server stores batch input "
+                "files only (purpose 'batch')",
+                param="purpose",
+            )
+        partial.rename(final)
+        record: dict[str, str | int] = {
+            "id": file_id,
+            "object": "file",
+            "bytes": upload.size,
+            "created_at": int(time.time()),
+            "filename": upload.filename or "upload.jsonl",
+            "purpose": PURPOSE_BATCH,
+            "status": "processed",
+        }
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(FILE_PREFIX + file_id, mapping=record)
+        pipe.zadd(FILES_KEY, {file_id: record["created_at"]})
+        await pipe.execute()
+        return _shape(record)
+
+    async def input_path(self, file_id: str) -> Path:
+        """The on-disk path of an uploaded batch input file; NotFound / BadRequest."""
+        record = await self._record(file_id)
+        if record is None or OutputFile.parse(file_id):
+            raise NotFound(f"No such File object: {file_id}", param="input_file_id")
+        if record.get("purpose") != PURPOSE_BATCH:
+            raise BadRequest(f"file {file_id} does not have purpose 'batch'", param="input_file_id")
+        path = self.path(file_id)
+        if not path.is_file():
+            raise NotFound(f"the bytes of {file_id} are missing from the files directory")
+        return path
+
+    # -- look up --------------------------------------------------------------
+
+    async def _record(self, file_id: str) -> dict[str, str] | None:
+        raw = await self.redis.hgetall(FILE_PREFIX + file_id)  # type: ignore[misc]
+        return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
+
+    async def retrieve(self, file_id: str) -> dict[str, Any]:
+        out = OutputFile.parse(file_id)
+        if out is not None:
+            return await self._output_object(out)
+        record = await self._record(file_id)
+        if record is None:
+            raise NotFound(f"No such File object: {file_id}", param="id")
+        return _shape(record)
+
+    async def list(
+        self, *, after: str | None, limit: int, order: str, purpose: str | None
+    ) -> dict[str, Any]:
+        """A page of files in OpenAI's list shape, ``order`` by created_at."""
+        if not 1 <= limit <= 10000:
+            raise BadRequest("limit must be between 1 and 10000", param="limit")
+        if order not in ("asc", "desc"):
+            raise BadRequest("order must be 'asc' or 'desc'", param="order")
+        rank = 0
+        if after:
+            found = await (
+                self.redis.zrevrank(FILES_KEY, after)
+                if order == "desc"
+                else self.redis.zrank(FILES_KEY, after)
+            )
+            if found is None:
+                raise NotFound(f"No such File object: {after}", param="after")
+            rank = int(found) + 1
+        data: list[dict[str, Any]] = []
+        while len(data) <= limit:
+            page_size = limit + 1
+            read = self.redis.zrevrange if order == "desc" else self.redis.zrange
+            ids = await read(FILES_KEY, rank, rank + page_size - 1)
+            if not ids:
+                break
+            rank += len(ids)
+            for raw in ids:
+                try:
+                    item = await self.retrieve(raw.decode())
+                except NotFound:  # expired with its batch: tidy the index
+                    await self.redis.zrem(FILES_KEY, raw)
+                    continue
+                if purpose is None or item["purpose"] == purpose:
+                    data.append(item)
+        return page(data, limit)
+
+    async def delete(self, file_id: str) -> dict[str, Any]:
+        out = OutputFile.parse(file_id)
+        if out is not None:
+            await self._output_batch(out)  # NotFound first, as for any unknown file
+            raise BadRequest(
+                "a batch's output and error files live as long as the batch's results "
+                f"(RESPQ_RESULT_TTL); {file_id} cannot be deleted on its own",
+                param="file_id",
+            )
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(FILE_PREFIX + file_id)
+        pipe.zrem(FILES_KEY, file_id)
+        deleted, _ = await pipe.execute()
+        if not deleted:
+            raise NotFound(f"No such File object: {file_id}", param="file_id")
+        self.path(file_id).unlink(missing_ok=True)
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    # -- batch output files ---------------------------------------------------
+
+    async def _output_batch(self, out: OutputFile) -> tuple[Batch, BatchInfo]:
+        try:
+            batch = await self.client.get(out.batch_id)
+            info = await batch.status()
+        except BatchNotFound:
+            raise NotFound(f"No such File object: {out.id}", param="file_id") from None
+        if out.id_in(info) is None:
+            raise NotFound(f"No such File object: {out.id} (the batch has not ended)")
+        return batch, info
+
+    async def _output_object(self, out: OutputFile) -> dict[str, Any]:
+        """The file object; its size is counted once per state of the batch, then cached."""
+        batch, info = await self._output_batch(out)
+        key = FILE_PREFIX + out.id
+        snapshot = f"{info.status}:{info.request_counts.completed}:{info.request_counts.failed}"
+        cached = await self.redis.hmget(key, ["snapshot", "bytes"])  # type: ignore[misc]
+        if cached[0] is not None and cached[0].decode() == snapshot:
+            size = int(cached[1])
+        else:
+            size = 0
+            async for chunk in batch_lines(batch, output=out.output):
+                size += len(chunk)
+        created = info.completed_at or info.created_at or int(time.time())
+        record = {
+            "id": out.id,
+            "object": "file",
+            "bytes": size,
+            "created_at": created,
+            "filename": f"{out.batch_id}_{'output' if out.output else 'error'}.jsonl",
+            "purpose": PURPOSE_OUTPUT,
+            "status": "processed",
+            "batch_id": out.batch_id,
+            "snapshot": snapshot,
+        }
+        if cached[0] is None or cached[0].decode() != snapshot:
+            ttl = await self.redis.ttl(batch.keys.meta)
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(key, mapping=record)
+            if int(ttl) > 0:
+                pipe.expire(key, int(ttl))
+            pipe.zadd(FILES_KEY, {out.id: created}, nx=True)
+            await pipe.execute()
+        return _shape(record)
+
+    async def output_content(self, out: OutputFile) -> AsyncIterator[bytes]:
+        batch, _ = await self._output_batch(out)
+        return batch_lines(batch, output=out.output)
+
+
+def _shape(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": record["id"],
+        "object": "file",
+        "bytes": int(record["bytes"]),
+        "created_at": int(record["created_at"]),
+        "expires_at": None,
+        "filename": record["filename"],
+        "purpose": record["purpose"],
+        "status": record.get("status", "processed"),
+        "status_details": None,
+    }
+
+
+def page(data: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    """OpenAI's cursor-page shape from up to ``limit + 1`` items."""
+    shown = data[:limit]
+    return {
+        "object": "list",
+        "data": shown,
+        "first_id": shown[0]["id"] if shown else None,
+        "last_id": shown[-1]["id"] if shown else None,
+        "has_more": len(data) > limit,
+    }
