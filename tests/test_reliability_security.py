@@ -15,12 +15,13 @@ from typing import Any
 import orjson
 import pytest
 import redis
+from arq.connections import create_pool
 from fakeredis.aioredis import FakeRedis
 
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus
 from producer.constants import ARQ_JOB_PREFIX
-from worker import WorkerConfig
+from worker import WorkerConfig, redis_settings
 
 from processes import (
     RELIABILITY_DB_URL,
@@ -29,11 +30,12 @@ from processes import (
     start_mockapi,
     start_worker,
 )
-from redis_server import RedisServer, make_tls_files
+from redis_server import RedisServer, free_port, make_tls_files
 from support import build_worker, run_burst
 
 API_KEY = "sk-SECRET-4f9a7c1e2b"
 REDIS_PASSWORD = "pw-SECRET-77ad"
+UPSTREAM_PASSWORD = "up-SECRET-0b3e"
 
 
 class Exploit:
@@ -248,3 +250,48 @@ async def test_rediss_url_with_a_tls_redis_server(tmp_path: Path, queue_name: st
         server.kill()
     assert info.request_counts.completed == 5
     assert REDIS_PASSWORD not in log
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(90)
+def test_worker_start_up_logs_hold_no_credentials(tmp_path: Path, queue_name: str) -> None:
+    """arq's RedisSettings repr holds the password: neither arq's start-up nor respq's own
+    start-up line may print it, nor the upstream URL's userinfo, nor the API key."""
+    server = RedisServer(tmp_path / "redis", password=REDIS_PASSWORD).start()
+    sync = server.client()
+    upstream = f"http://user:{UPSTREAM_PASSWORD}@127.0.0.1:{free_port()}/v1"
+    worker = None
+    try:
+        worker = start_worker(
+            tmp_path / "worker.log",
+            redis_url=server.url(0),
+            queue_name=queue_name,
+            base_url=upstream,
+            api_key=API_KEY,
+            log_level="DEBUG",
+            ready_client=sync,
+        )
+        started = worker
+        poll(lambda: "respq worker up" in started.output(), 20, "start-up line")
+        out = worker.output()
+    finally:
+        if worker is not None:
+            worker.kill()
+        sync.close()
+        server.kill()
+    up = next(line for line in out.splitlines() if "respq worker up" in line)
+    assert "user:***@127.0.0.1" in up and ":***@127.0.0.1" in up
+    for secret in (REDIS_PASSWORD, UPSTREAM_PASSWORD, API_KEY, API_KEY[3:]):
+        assert secret not in out, f"{secret} in the worker's output:\n{out[-3000:]}"
+
+
+async def test_arq_connection_retries_log_no_password(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = redis_settings(f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0")
+    assert REDIS_PASSWORD in repr(settings)  # why it must never reach a log line
+    # The worker's own policy retries for about a minute; two quick tries show the path.
+    settings.retry, settings.conn_retries, settings.conn_retry_delay = None, 1, 0
+    with pytest.raises(redis.ConnectionError):
+        await create_pool(settings)
+    assert "redis connection error" in caplog.text
+    assert REDIS_PASSWORD not in caplog.text

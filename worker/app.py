@@ -117,7 +117,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     _install_drain_hook(runner)
     log.info(
         "respq worker up: upstream %s, %d requests in flight max, redis %s",
-        config.responses_url,
+        redact_url(config.responses_url),  # a base URL may carry user:key@
         config.max_jobs,
         redact_url(config.redis_url),
     )
