@@ -15,7 +15,7 @@ import orjson
 
 from producer.batch_info import BatchInfo
 from producer.client import Batch, BatchClient, new_batch_id
-from producer.constants import BATCHES_KEY, BatchKeys
+from producer.constants import BATCHES_KEY, FILES_KEY, BatchKeys
 from producer.errors import BatchNotFound, BatchStateError
 from producer.settings import parse_window
 from producer.status import BatchStatus
@@ -136,7 +136,20 @@ class BatchService:
             raise NotFound(f"No such Batch object: {batch_id}", param="batch_id") from None
 
     async def retrieve(self, batch_id: str) -> dict[str, Any]:
-        return (await self.info(batch_id)).openai_shape()
+        info = await self.info(batch_id)
+        await self._register_outputs([info])
+        return info.openai_shape()
+
+    async def _register_outputs(self, infos: list[BatchInfo]) -> None:
+        """Ended batches' output and error files join the files index (GET /v1/files)."""
+        ended = {
+            file_id: info.completed_at or info.created_at or 0
+            for info in infos
+            for file_id in (info.output_file_id, info.error_file_id)
+            if file_id
+        }
+        if ended:
+            await self.client.redis.zadd(FILES_KEY, ended, nx=True)
 
     async def infos(self, after: str | None, limit: int) -> tuple[list[BatchInfo], bool]:
         """Up to ``limit`` batches after ``after``, newest first; and whether more exist."""
@@ -165,6 +178,7 @@ class BatchService:
 
     async def list(self, after: str | None, limit: int) -> dict[str, Any]:
         infos, more = await self.infos(after, limit)
+        await self._register_outputs(infos)
         data = [info.openai_shape() for info in infos]
         listing = page(data, limit)
         listing["has_more"] = more

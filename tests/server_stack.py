@@ -4,7 +4,6 @@ process and one ``respq serve`` process, on Redis DB 3 and a queue of their own.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import httpx
 import redis
 
 from mockapi import MockConfig, MockServer
+
 from processes import Managed, poll, start_worker
 from redis_server import free_port
 
@@ -32,6 +32,7 @@ class Stack:
     """What a test talks to."""
 
     root: str  # http://127.0.0.1:PORT
+    queue: str
     mock: MockServer
     server: Managed
     files_dir: Path
@@ -106,10 +107,6 @@ def server_stack(tmp: Path, *, latency: float = 0.0) -> Iterator[Stack]:
         )
         server, root = start_server(tmp / "server.log", server_env(queue, files_dir))
         stack.enter_context(server)
-        yield Stack(root, mock, server, files_dir)
+        yield Stack(root, queue, mock, server, files_dir)
     with redis.Redis.from_url(REDIS_URL) as client:
         client.flushdb()
-
-
-def run_quick(args: list[str], env: dict[str, str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
