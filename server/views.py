@@ -74,7 +74,7 @@ def rate_and_eta(info: BatchInfo) -> tuple[str, str]:
 
 def error_codes(info: BatchInfo) -> str:
     if not info.errors_by_code:
-        return '<span class="bar-label">none</span>'
+        return '<span class="quiet">none</span>'
     return (
         '<span class="codes">'
         + "".join(f"<span>{escape(c)} {n:,}</span>" for c, n in info.errors_by_code.items())

@@ -52,6 +52,7 @@ def server_env(queue: str, files_dir: Path, **extra: str) -> dict[str, str]:
             "RESPQ_CHUNK_SIZE": "1",
             "RESPQ_FILES_DIR": str(files_dir),
             "RESPQ_SERVER_API_KEYS": f"{API_KEY},{OTHER_KEY}",
+            "RESPQ_PRICES": str(ROOT / "examples" / "prices.toml"),
             **extra,
         }
     )
