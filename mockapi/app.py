@@ -31,6 +31,7 @@ from .generate import build_response, output_for, read_input, token_cost
 from .ratelimit import Decision, SlidingWindowLimiter, format_duration
 from .stats import ResponseStore, Stats
 from .stream import send_stream
+from .styles import restyle
 
 RESPONSES_PATHS = frozenset({"/v1/responses", "/api/v1/responses", "/responses"})
 RESPONSE_PREFIXES = ("/v1/responses/", "/api/v1/responses/", "/responses/")
@@ -285,8 +286,10 @@ class MockApp:
         elif failure == "sse_truncated" and not stream:
             failure = "truncated"
         status = 200
-        if failure in ("500", "503", "429"):
+        if failure in ("500", "503", "429", "401"):
             status = int(failure)
+        elif failure == "quota":
+            status = 429
         elif failure in ("hang", "reset"):
             status = 0
         stats.record(rid, body, status, failure)
@@ -301,6 +304,7 @@ class MockApp:
         response = build_response(body, body["model"], tokens_in, full_text)
         if self.config.store and body.get("store") is not False:
             self.store.put(response)
+        response = restyle(response, settings.style, self._rng)
         if stream:
             await send_stream(send, response, rid, limit_headers, settings.tokens_per_second)
         else:
@@ -360,6 +364,14 @@ class MockApp:
                 drop_connection(send)
         elif failure == "reset":
             drop_connection(send)
+        elif failure == "401":
+            msg = "Incorrect API key provided (injected by mockapi)."
+            await send_error(send, 401, rid, msg, code="invalid_api_key")
+        elif failure == "quota":
+            msg = "You exceeded your current quota, please check your plan and billing details."
+            await send_error(
+                send, 429, rid, msg, type_="insufficient_quota", code="insufficient_quota"
+            )
         elif failure == "nonjson":
             await send_bytes(send, 200, b"<html>upstream error</html>", rid, HTML_TYPE)
         elif failure == "garbage":

@@ -31,6 +31,7 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("--api-key", "api_key", str),
     ("--models", "models", str),
     ("--seed", "seed", int),
+    ("--style", "style", str),
 ]
 
 

@@ -5,10 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .styles import check_style
+
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-5.4", "gpt-5.4-mini", "gpt-4.1", "o4-mini")
 DEFAULT_FAIL_MIX = "500,503,429,hang,truncated,nonjson"
 FAILURE_KINDS: frozenset[str] = frozenset(
-    {"500", "503", "429", "hang", "truncated", "nonjson", "reset", "garbage", "sse_truncated"}
+    {
+        "500",
+        "503",
+        "429",
+        "hang",
+        "truncated",
+        "nonjson",
+        "reset",
+        "garbage",
+        "sse_truncated",
+        "401",  # invalid_api_key: the key went bad
+        "quota",  # 429 insufficient_quota: the account ran out of credit
+    }
 )
 
 
@@ -46,6 +60,8 @@ class MockConfig:
     models: Sequence[str] = DEFAULT_MODELS
     seed: int | None = None
     store: bool = True
+    # The provider whose response shape to answer in (mockapi/styles.py), or "mixed".
+    style: str = "seed"
 
     def __post_init__(self) -> None:
         models = self.models
@@ -55,6 +71,7 @@ class MockConfig:
         if not self.models:
             raise ValueError("models must not be empty")
         parse_fail_mix(self.fail_mix)  # validate early
+        check_style(self.style)
         if not 0.0 <= self.fail_rate <= 1.0:
             raise ValueError("fail_rate must be within 0..1")
         for name in ("latency", "jitter", "tokens_per_second", "hang_seconds", "rpm", "tpm"):
@@ -74,6 +91,7 @@ class LiveSettings:
     tpm: int
     tokens_per_second: float
     hang_seconds: float
+    style: str
 
     @classmethod
     def from_config(cls, config: MockConfig) -> LiveSettings:
@@ -86,6 +104,7 @@ class LiveSettings:
             tpm=config.tpm,
             tokens_per_second=config.tokens_per_second,
             hang_seconds=config.hang_seconds,
+            style=config.style,
         )
 
     def update(self, changes: dict[str, object]) -> None:
@@ -96,6 +115,10 @@ class LiveSettings:
                 if not isinstance(value, str | list):
                     raise ValueError("fail_mix must be a string or a list")
                 staged[key] = parse_fail_mix(value)
+            elif key == "style":
+                if not isinstance(value, str):
+                    raise ValueError("style must be a string")
+                staged[key] = check_style(value)
             elif key in ("rpm", "tpm"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise ValueError(f"{key} must be an integer >= 0")
@@ -121,4 +144,5 @@ class LiveSettings:
             "tpm": self.tpm,
             "tokens_per_second": self.tokens_per_second,
             "hang_seconds": self.hang_seconds,
+            "style": self.style,
         }

@@ -502,3 +502,30 @@ async def test_redis_lost_mid_job_reruns_the_job_without_double_counting(
     assert info.usage.total_tokens == 3 * 12
     assert len(await lines(fake_client, batch.id)) == 3
     assert len(upstream.calls) == 4  # the unrecorded one was sent again, nothing else
+
+
+async def test_account_errors_pause_the_batch_only_when_they_come_in_a_row(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    # q0 and q2 get a 401, q1 succeeds in between, q3 succeeds: never 3 in a row.
+    bad_key = httpx.Response(401, json={"error": {"message": "bad", "code": "invalid_api_key"}})
+    answers = {"q0": bad_key, "q2": bad_key}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.get(orjson.loads(request.content)["input"]) or httpx.Response(
+            200, json=response_body()
+        )
+
+    batch = await fake_client.submit([{"model": "m", "input": f"q{i}"} for i in range(4)])
+    await drain(fake_redis, queue_name, Upstream(handler), max_jobs=1, account_error_pause=2)
+    info = await batch.status()
+    assert info.status is BatchStatus.COMPLETED
+    assert info.errors_by_code == {"invalid_api_key": 2}
+
+    answers.update({f"r{i}": bad_key for i in range(3)})
+    paused = await fake_client.submit([{"model": "m", "input": f"r{i}"} for i in range(3)])
+    await drain(fake_redis, queue_name, Upstream(handler), max_jobs=1, account_error_pause=2)
+    info = await paused.status()
+    assert info.status is BatchStatus.PAUSED
+    assert info.errors_by_code == {"invalid_api_key": 1}
+    assert info.pause_reason is not None and "respq resume" in info.pause_reason
