@@ -1,4 +1,4 @@
-# respq worker image (also runs mockapi and the respq CLI).
+# respq worker image (also runs `respq serve`, mockapi and the respq CLI).
 #   docker build -t respq:local .
 #   docker run --rm -e RESPQ_REDIS_URL=redis://host:6379/0 -e RESPQ_API_KEY respq:local
 FROM python:3.11-slim
@@ -18,11 +18,14 @@ COPY pyproject.toml README.md ./
 COPY producer/ producer/
 COPY worker/ worker/
 COPY mockapi/ mockapi/
+COPY server/ server/
 RUN pip install --no-cache-dir . \
     && rm -rf /src
 
 WORKDIR /app
 COPY examples/ examples/
+# The API server's files directory; a named volume mounted here inherits this owner.
+RUN mkdir -p /data/files && chown respq:respq /data/files
 
 USER respq
 

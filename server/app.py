@@ -126,6 +126,13 @@ async def cancel_batch(request: Request) -> Response:
     return json_response(await batches.cancel(request.path_params["batch_id"]))
 
 
+async def healthz(request: Request) -> Response:
+    """For container healthchecks: no auth, no data; 503 while Redis does not answer."""
+    client: BatchClient = request.app.state.client
+    await client.ping()
+    return json_response({"status": "ok"})
+
+
 API_ROUTES = [
     Route("/v1/files", create_file, methods=["POST"]),
     Route("/v1/files", list_files, methods=["GET"]),
@@ -206,6 +213,7 @@ def create_app(
     app = Starlette(
         routes=[
             *API_ROUTES,
+            Route("/healthz", healthz, methods=["GET"]),
             *dashboard_routes(),
             Mount("/static", StaticFiles(packages=[("server", "static")]), name="static"),
         ],

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings
 from mockapi.cli import OPTIONS as MOCKAPI_OPTIONS
 from mockapi.config import DEFAULT_MODELS
 from producer.settings import ClientSettings
+from server.settings import ServerSettings
 from worker.config import WorkerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,9 +43,11 @@ TEST_DB = 13
 LOCAL_REDIS = f"redis://127.0.0.1:6379/{TEST_DB}"
 COMPOSE_REDIS = "redis://redis:6379/0"
 COMPOSE_MOCKAPI = "http://mockapi:8400"
-SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (WorkerConfig, ClientSettings)
-RESPQ_IMAGE_SERVICES = ("worker", "mockapi", "worker-demo", "submit")
-DEMO_SERVICES = ("mockapi", "worker-demo", "submit")
+SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (WorkerConfig, ClientSettings, ServerSettings)
+RESPQ_IMAGE_SERVICES = ("worker", "mockapi", "worker-demo", "submit", "api", "api-demo")
+DEMO_SERVICES = ("mockapi", "worker-demo", "submit", "api-demo")
+API_SERVICES = ("api", "api-demo")
+COMPOSE_FILES_DIR = "/data/files"
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}, ${VAR:+alt}; $$ escapes.
 VAR_RE = re.compile(
@@ -181,6 +184,7 @@ def test_compose_spec_has_no_version_and_declares_the_redis_volume(
 ) -> None:
     assert "version" not in compose
     assert "redis-data" in (compose.get("volumes") or {})
+    assert "respq-files" in (compose.get("volumes") or {})
     assert "x-respq-common" in compose
 
 
@@ -197,7 +201,8 @@ def test_redis_persists_with_aof_and_has_a_healthcheck(
     assert "redis-cli" in redis_svc["healthcheck"]["test"]
     assert "ping" in redis_svc["healthcheck"]["test"]
     assert redis_svc["restart"] == "unless-stopped"
-    assert "ports" not in redis_svc
+    # Published for `respq submit` on this machine (the README's commands), loopback only.
+    assert redis_svc["ports"] == ["127.0.0.1:6379:6379"]
 
 
 def test_worker_scales_and_waits_for_a_healthy_redis(
@@ -236,7 +241,7 @@ def test_variables_follow_the_environment(compose: dict[str, Any]) -> None:
     assert int(worker["deploy"]["replicas"]) == 5
 
 
-def test_respq_services_share_one_image_and_no_host_ports(
+def test_respq_services_share_one_image_and_only_api_servers_publish_ports(
     services: dict[str, dict[str, Any]],
 ) -> None:
     images = {services[name]["image"] for name in RESPQ_IMAGE_SERVICES}
@@ -244,9 +249,46 @@ def test_respq_services_share_one_image_and_no_host_ports(
     for name in RESPQ_IMAGE_SERVICES:
         service = services[name]
         assert service["build"] == ".", name
-        assert "ports" not in service, name
         assert "container_name" not in service, name
         assert {"path": ".env", "required": False} in service["env_file"], name
+        if name in API_SERVICES:
+            assert all(port.startswith("127.0.0.1:") for port in service["ports"]), name
+        else:
+            assert "ports" not in service, name
+
+
+def test_api_serves_the_workers_queue_with_keys_and_a_files_volume(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    api = services["api"]
+    command = command_of(api)
+    assert command[:2] == ["respq", "serve"]
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert command[command.index("--port") + 1] == "8000"
+    assert "--no-auth" not in command
+    assert api["ports"] == ["127.0.0.1:8000:8000"]
+    assert f"respq-files:{COMPOSE_FILES_DIR}" in api["volumes"]
+    assert depends_on(api) == {"redis": "service_healthy"}
+    assert "profiles" not in api
+    env = environment_of(api)
+    assert env["RESPQ_REDIS_URL"] == COMPOSE_REDIS
+    assert env["RESPQ_FILES_DIR"] == COMPOSE_FILES_DIR
+    assert env["RESPQ_SERVER_API_KEYS"] == ""  # no default key: set it in .env
+    assert "RESPQ_QUEUE_NAME" not in env  # the regular workers' queue
+    assert "http://127.0.0.1:8000/healthz" in " ".join(api["healthcheck"]["test"])
+    custom = interpolated(
+        compose["services"], {"RESPQ_API_PORT": "9000", "RESPQ_SERVER_API_KEYS": "k1,k2"}
+    )
+    assert custom["api"]["ports"] == ["127.0.0.1:9000:8000"]
+    assert environment_of(custom["api"])["RESPQ_SERVER_API_KEYS"] == "k1,k2"
+    demo = services["api-demo"]
+    assert (
+        environment_of(demo)["RESPQ_QUEUE_NAME"]
+        == environment_of(services["worker-demo"])["RESPQ_QUEUE_NAME"]
+    )
+    assert environment_of(demo)["RESPQ_SERVER_API_KEYS"] == "demo"
+    assert demo["ports"] == ["127.0.0.1:8001:8000"]
+    assert "server/" in " ".join(dockerfile_instruction("COPY"))
 
 
 def test_demo_profile_points_its_workers_at_mockapi(
@@ -345,7 +387,15 @@ def test_dockerfile_builds_a_non_root_worker_image() -> None:
     assert any("PYTHONUNBUFFERED=1" in env for env in dockerfile_instruction("ENV"))
     assert any("pip install --no-cache-dir ." in run for run in dockerfile_instruction("RUN"))
     copied = " ".join(dockerfile_instruction("COPY"))
-    for part in ("pyproject.toml", "README.md", "producer/", "worker/", "mockapi/", "examples/"):
+    for part in (
+        "pyproject.toml",
+        "README.md",
+        "producer/",
+        "worker/",
+        "mockapi/",
+        "server/",
+        "examples/",
+    ):
         assert part in copied, part
     assert json.loads(dockerfile_instruction("CMD")[-1]) == ["arq", "worker.WorkerSettings"]
     health = dockerfile_instruction("HEALTHCHECK")
@@ -361,7 +411,15 @@ def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
     }
     for pattern in (".venv", ".git", "out", ".env", ".mypy_cache", ".pytest_cache", ".ruff_cache"):
         assert pattern in patterns, pattern
-    for needed in ("producer", "worker", "mockapi", "examples", "pyproject.toml", "README.md"):
+    for needed in (
+        "producer",
+        "worker",
+        "mockapi",
+        "server",
+        "examples",
+        "pyproject.toml",
+        "README.md",
+    ):
         assert needed not in patterns, needed
 
 
@@ -388,6 +446,8 @@ class LocalRun:
     def __init__(self, tmp_path: Path, mock_port: int, queue: str) -> None:
         self.out_dir = tmp_path / "out"
         self.out_dir.mkdir()
+        self.files_dir = tmp_path / "files"
+        self.api_port = free_port()
         self.logs = tmp_path / "logs"
         self.logs.mkdir()
         self.mock_port = mock_port
@@ -398,15 +458,22 @@ class LocalRun:
         text = text.replace(COMPOSE_REDIS, LOCAL_REDIS)
         text = text.replace(COMPOSE_MOCKAPI, f"http://127.0.0.1:{self.mock_port}")
         text = text.replace("127.0.0.1:8400", f"127.0.0.1:{self.mock_port}")
-        for container, local in (("/app/examples", EXAMPLES), ("/out", self.out_dir)):
+        text = text.replace("127.0.0.1:8000", f"127.0.0.1:{self.api_port}")
+        mounts = (
+            ("/app/examples", EXAMPLES),
+            ("/out", self.out_dir),
+            (COMPOSE_FILES_DIR, self.files_dir),
+        )
+        for container, local in mounts:
             if text == container or text.startswith(container + "/"):
                 text = str(local) + text[len(container) :]
         return text
 
     def argv(self, command: list[str]) -> list[str]:
         args = [self.value(arg) for arg in command]
-        if "--port" in args:  # mockapi: a free port instead of 8400, loopback only
-            args[args.index("--port") + 1] = str(self.mock_port)
+        if "--port" in args:  # a free port instead of 8400 / 8000, loopback only
+            port = self.api_port if args[args.index("--port") + 1] == "8000" else self.mock_port
+            args[args.index("--port") + 1] = str(port)
         if "--host" in args:
             args[args.index("--host") + 1] = "127.0.0.1"
         program = args[0]
@@ -521,8 +588,52 @@ def test_demo_profile_runs_end_to_end(
         assert all(line["error"] is None for line in results)
         assert all(line["response"]["status_code"] == 200 for line in results)
         assert {line["custom_id"] for line in errors} == bad
-        assert [line["error"]["code"] for line in errors] == ["model_not_found"]
+        # An HTTP failure carries its code in `error`, or (OpenAI's shape) in the body.
+        codes = [(line["error"] or line["response"]["body"]["error"])["code"] for line in errors]
+        assert codes == ["model_not_found"]
         for _, proc in run.procs[:-1]:
             assert proc.poll() is None, "a long-running service exited\n" + run.dump_logs()
+    finally:
+        run.stop_all()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_demo_api_server_runs_the_openai_sdk_batch_workflow(
+    services: dict[str, dict[str, Any]], local_redis: redis.Redis, tmp_path: Path
+) -> None:
+    import openai
+
+    run = LocalRun(tmp_path, free_port(), f"respq-compose-test:{uuid.uuid4().hex[:10]}")
+    try:
+        mockapi = services["mockapi"]
+        run.start("mockapi", mockapi)
+        wait_until(
+            lambda: run.probe(mockapi["healthcheck"]["test"], mockapi), 30, "mockapi healthy"
+        )
+        run.start("worker-demo", services["worker-demo"])
+        api = services["api-demo"]
+        run.start("api-demo", api)
+        wait_until(lambda: run.probe(api["healthcheck"]["test"], api), 30, "api healthy", 0.2)
+
+        key = environment_of(api)["RESPQ_SERVER_API_KEYS"]
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{run.api_port}/v1", api_key=key)
+        with (EXAMPLES / "batch.jsonl").open("rb") as handle:
+            uploaded = client.files.create(file=handle, purpose="batch")
+        batch = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+        )
+        deadline = time.monotonic() + 90
+        while batch.status not in ("completed", "failed", "cancelled", "expired"):
+            assert time.monotonic() < deadline, "batch did not finish\n" + run.dump_logs()
+            time.sleep(0.2)
+            batch = client.batches.retrieve(batch.id)
+        assert batch.status == "completed", run.dump_logs()
+        assert batch.output_file_id and batch.error_file_id
+        results = client.files.content(batch.output_file_id).text.splitlines()
+        errors = client.files.content(batch.error_file_id).text.splitlines()
+        assert len(results) + len(errors) == len(read_jsonl(EXAMPLES / "batch.jsonl"))
+        assert len(errors) == 1 and "model_not_found" in errors[0]
+        assert list(run.files_dir.iterdir()) == [run.files_dir / f"{uploaded.id}.jsonl"]
     finally:
         run.stop_all()
