@@ -21,6 +21,8 @@ from producer.models import ResponsesRequest
 
 DEFAULT_MAX_REQUEST_BYTES: Final = 20 * 1024 * 1024
 MAX_PROBLEMS_KEPT: Final = 1000
+# orjson writes at most this many levels of nested arrays and objects (it reads 1024).
+MAX_JSON_DEPTH: Final = 254
 
 # Loc parts pydantic adds for union branches and discriminator tags; they mean nothing
 # to a user looking for the field they wrote.
@@ -101,21 +103,20 @@ class ItemPreparer:
             if len(self.problems) < MAX_PROBLEMS_KEPT:
                 self.problems.append(ItemProblem(where, cid, field, message))
 
+    def add_oversized(self, lineno: int, size: int) -> None:
+        """Record a line of ``size`` bytes, over the limit (a reader that stops reading a
+        line at the limit calls this instead of ``add_line``)."""
+        message = (
+            f"line is {size} bytes, over the limit of {self.max_request_bytes} bytes per "
+            "request (RESPQ_MAX_REQUEST_BYTES)"
+        )
+        self._fail(f"line {lineno}", None, [("", message)])
+
     def add_line(self, raw: bytes, lineno: int) -> PreparedRequest | None:
         """Validate one JSONL line; ``None`` (and a recorded problem) when it is bad."""
         where = f"line {lineno}"
         if len(raw) > self.max_request_bytes:
-            self._fail(
-                where,
-                None,
-                [
-                    (
-                        "",
-                        f"line is {len(raw)} bytes, over the limit of "
-                        f"{self.max_request_bytes} bytes per request",
-                    )
-                ],
-            )
+            self.add_oversized(lineno, len(raw))
             return None
         try:
             obj = orjson.loads(raw)
@@ -130,7 +131,7 @@ class ItemPreparer:
         depends_on: str | None = None
         try:
             if isinstance(obj, ResponsesRequest):
-                cid, request, body = default_custom_id, obj, obj.body()
+                cid, request, body = default_custom_id, obj, _request_body(obj)
             elif isinstance(obj, InputLine):
                 cid, depends_on, body = obj.custom_id, obj.depends_on, obj.body
                 request = self._validate_line_body(obj, where)
@@ -156,7 +157,15 @@ class ItemPreparer:
         except _LineProblem as problem:
             self._fail(where, cid, self._with_duplicate(cid, [(problem.field, problem.message)]))
             return None
-        encoded = orjson.dumps(body)
+        except _TooDeep as problem:  # a ResponsesRequest object whose body cannot be dumped
+            self._fail(where, cid, self._with_duplicate(cid, [(problem.field, problem.message)]))
+            return None
+        try:
+            encoded = orjson.dumps(body)
+        except TypeError as exc:  # orjson.JSONEncodeError: too deep, or not JSON at all
+            prefix = "body" if isinstance(obj, InputLine) or _is_line_dict(obj) else ""
+            self._fail(where, cid, self._with_duplicate(cid, [_unencodable(body, exc, prefix)]))
+            return None
         if len(encoded) > self.max_request_bytes:
             self._fail(
                 where,
@@ -233,6 +242,56 @@ class ItemPreparer:
 class _LineProblem(Exception):
     def __init__(self, field: str, message: str) -> None:
         self.field, self.message = field, message
+
+
+class _TooDeep(_LineProblem):
+    pass
+
+
+def _is_line_dict(obj: Any) -> bool:
+    return isinstance(obj, dict) and is_batch_line(obj)
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/dicts more than ``limit`` levels (iterative: the
+    values checked here are too deep for recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
+def _too_deep_message(fields: dict[str, Any], prefix: str) -> tuple[str, str]:
+    """(field, message) for a body nested deeper than JSON can be written."""
+    field = next(
+        (name for name, value in fields.items() if _depth_over(value, MAX_JSON_DEPTH - 1)), ""
+    )
+    if prefix:
+        field = f"{prefix}.{field}" if field else prefix
+    return field, f"nested more than {MAX_JSON_DEPTH} levels deep; such JSON cannot be sent"
+
+
+def _unencodable(body: dict[str, Any], exc: TypeError, prefix: str) -> tuple[str, str]:
+    if "Recursion limit" in str(exc):
+        return _too_deep_message(body, prefix)
+    return prefix, f"cannot be encoded as JSON: {exc}"
+
+
+def _request_body(request: ResponsesRequest) -> dict[str, Any]:
+    """The body of a ResponsesRequest object; _TooDeep when pydantic cannot dump it."""
+    try:
+        return request.body()
+    except (ValueError, RecursionError) as exc:  # pydantic's serialization depth limit
+        fields = {**dict(request), **(request.model_extra or {})}
+        if isinstance(exc, RecursionError) or "depth" in str(exc):
+            raise _TooDeep(*_too_deep_message(fields, "")) from None
+        raise _TooDeep("", f"cannot be encoded as JSON: {exc}") from None
 
 
 def prepare_items(

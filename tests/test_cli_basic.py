@@ -224,6 +224,38 @@ def test_run_without_redis_server_binary_exits_2(tmp_path: Path) -> None:
     assert not (tmp_path / "out.jsonl").exists()
 
 
+def same_file_spellings(tmp_path: Path) -> list[tuple[str, str]]:
+    (tmp_path / "sub").mkdir()
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"")
+    (tmp_path / "link.jsonl").symlink_to(out)
+    (tmp_path / "hard.jsonl").hardlink_to(out)
+    return [
+        (str(out), str(out)),
+        (str(out), str(tmp_path / "sub" / ".." / "out.jsonl")),
+        (str(out), str(tmp_path / "link.jsonl")),
+        (str(out), str(tmp_path / "hard.jsonl")),
+        (str(tmp_path / "new.jsonl"), str(tmp_path / "sub" / ".." / "new.jsonl")),
+    ]
+
+
+def test_output_and_errors_naming_one_file_are_refused(tmp_path: Path) -> None:
+    batch = write_jsonl(tmp_path / "in.jsonl", 2)
+    env = {"RESPQ_REDIS_URL": "redis://127.0.0.1:1/0", "RESPQ_API_KEY": "sk-x"}
+    for out, errors in same_file_spellings(tmp_path):
+        for args in (
+            ["results", "batch_x", "-o", out, "--errors", errors],
+            ["submit", str(batch), "--wait", "-o", out, "--errors", errors],
+            ["run", str(batch), "-o", out, "--errors", errors],
+        ):
+            result = invoke(args, env=env)
+            assert result.exit_code == 2, (args, result.output)
+            assert "name the same file" in result.stderr, args
+            assert "cannot reach Redis" not in result.stderr  # refused before connecting
+    assert (tmp_path / "out.jsonl").read_bytes() == b""
+    assert not (tmp_path / "new.jsonl").exists()
+
+
 def test_mock_upstream_passes_arguments_through(capsys: pytest.CaptureFixture[str]) -> None:
     # mockapi's own argparse answers --help (and exits 0): the arguments reached it.
     with pytest.raises(SystemExit) as exit_info:

@@ -16,6 +16,7 @@ import typer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from producer.client import BatchClient
@@ -66,6 +67,14 @@ class CliError(RespqError):
         self.code = code
 
 
+class InvalidFile(InvalidInput):
+    """InvalidInput for the lines of one file: the message names the file."""
+
+    def __init__(self, name: str, exc: InvalidInput) -> None:
+        super().__init__(exc.problems, total_bad=exc.total_bad)
+        self.name = name
+
+
 @dataclass
 class State:
     """The global options, shared by every command through typer's context."""
@@ -110,8 +119,10 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE, *, url: str = "") -> typ
 
 def print_problems(exc: InvalidInput) -> None:
     """Every bad line with line number, custom_id and field (the first 20)."""
+    source = f" in {escape(exc.name)}" if isinstance(exc, InvalidFile) else ""
     err_console.print(
-        f"[red]error:[/red] {exc.total_bad} invalid line(s), nothing was enqueued:", markup=True
+        f"[red]error:[/red] {exc.total_bad} invalid line(s){source}, nothing was enqueued:",
+        markup=True,
     )
     for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
         err_console.print(f"  {problem}", markup=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Annotated, BinaryIO, cast
 import orjson
 import typer
 
-from producer.cli.app import app, err_console, get_state, run_async
+from producer.cli.app import CliError, app, err_console, get_state, run_async
 from producer.client import Batch
 from producer.lines import is_success
 
@@ -32,6 +33,19 @@ def _open(path: Path | None, stack: ExitStack) -> BinaryIO:
         return cast(BinaryIO, sys.stdout.buffer)
     path.parent.mkdir(parents=True, exist_ok=True)
     return stack.enter_context(path.open("wb"))
+
+
+def check_distinct_outputs(output: Path | None, errors: Path | None) -> None:
+    """``-o`` and ``--errors`` must name two files: writing both into one would truncate
+    one stream with the other. Links and other spellings of one path count as the same."""
+    if output is None or errors is None:
+        return
+    try:
+        same = os.path.samefile(output, errors)
+    except OSError:  # one of them does not exist yet
+        same = output.resolve() == errors.resolve()
+    if same:
+        raise CliError(f"-o/--output and --errors name the same file ({output}); give two files")
 
 
 def is_failure(raw: bytes) -> bool:
@@ -107,6 +121,7 @@ def results(
     state = get_state(ctx)
 
     async def go() -> Written:
+        check_distinct_outputs(output, errors)
         async with state.client() as client:
             batch = await client.get(batch_id)
             return await write_results(batch, output, errors, everything=everything)

@@ -27,12 +27,12 @@ from producer.cli.app import (
     get_state,
     run_async,
 )
-from producer.cli.jsonl import input_file
+from producer.cli.jsonl import display_name, input_file
 from producer.cli.local_redis import FoundRedis, find_redis
 from producer.cli.processes import Children, StartError, free_port, http_probe, wait_ready
 from producer.cli.progress import StopFollowing, follow
 from producer.cli.render import status_view
-from producer.cli.results import Written, write_results
+from producer.cli.results import Written, check_distinct_outputs, write_results
 from producer.cli.submit import check_options, enqueue, exit_code_for, parse_metadata, validate
 from producer.client import BatchClient
 from producer.redis_conn import redact_url
@@ -182,9 +182,10 @@ async def _run(
     metadata: list[str] | None,
 ) -> RunOutcome:
     check_options(batch_id, None)
+    check_distinct_outputs(output, errors)
     meta = parse_metadata(metadata)
     with input_file(file) as path:
-        checked = validate(path)
+        checked = validate(path, display_name(file))
         err_console.print(f"{checked.requests} valid requests in {file}", markup=False)
         interrupted = asyncio.Event()
         async with AsyncExitStack() as stack:

@@ -19,16 +19,25 @@ from producer.cli.app import (
     get_state,
     run_async,
 )
-from producer.cli.jsonl import CheckedFile, check_file, input_file, prepared_requests
+from producer.cli.jsonl import (
+    CheckedFile,
+    FileChanged,
+    check_file,
+    display_name,
+    input_file,
+    prepared_requests,
+)
 from producer.cli.progress import follow
 from producer.cli.render import status_view
-from producer.cli.results import Written, note_skipped, write_results
-from producer.client import Batch, BatchClient
+from producer.cli.results import Written, check_distinct_outputs, note_skipped, write_results
+from producer.client import Batch, BatchClient, new_batch_id
+from producer.constants import ARQ_JOB_PREFIX, BATCHES_KEY, BatchKeys
 from producer.models_check import check_models as check_batch_models
 from producer.settings import ClientSettings, parse_window
 
 # Batch ids become part of Redis keys (inside a {hash tag}), so keep them plain.
 BATCH_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+DISCARD_SLICE = 1000  # job keys per DEL when an unsealed batch is removed
 
 
 def parse_metadata(items: list[str] | None) -> dict[str, Any]:
@@ -55,9 +64,9 @@ def check_options(batch_id: str | None, completion_window: str | None) -> None:
             raise CliError(f"--completion-window: {exc}") from None
 
 
-def validate(path: Path) -> CheckedFile:
-    """The first pass; raises InvalidInput (exit 2) naming every bad line."""
-    return check_file(path, max_request_bytes=ClientSettings().max_request_bytes)
+def validate(path: Path, name: str | None = None) -> CheckedFile:
+    """The first pass; raises InvalidInput (exit 2) naming the file and every bad line."""
+    return check_file(path, max_request_bytes=ClientSettings().max_request_bytes, name=name)
 
 
 async def enqueue(
@@ -69,15 +78,58 @@ async def enqueue(
     completion_window: str | None,
     max_cost: float | None = None,
 ) -> Batch:
-    """The second pass: stream the checked file into one batch."""
+    """The second pass: stream the checked file into one batch.
+
+    A file that changed since the first pass raises FileChanged before the first changed
+    line is stored, so the batch is never sealed and no worker sees any of it. A batch this
+    call created is then removed whole; a batch that existed before (``--batch-id`` of an
+    earlier submit) keeps what it had, and the requests this call already stored wait,
+    unqueued, until a later submit with that id seals them.
+    """
     await client.ping()
-    return await client.submit_prepared(
-        prepared_requests(checked.path, max_request_bytes=client.settings.max_request_bytes),
-        batch_id=batch_id,
-        metadata=metadata,
-        completion_window=completion_window,
-        max_cost=max_cost,
-    )
+    batch_id = batch_id or new_batch_id()
+    keys = BatchKeys(batch_id)
+    async with client.errors():
+        existed = bool(await client.redis.exists(keys.meta))
+    try:
+        return await client.submit_prepared(
+            prepared_requests(
+                checked.path, max_request_bytes=client.settings.max_request_bytes, checked=checked
+            ),
+            batch_id=batch_id,
+            metadata=metadata,
+            completion_window=completion_window,
+            max_cost=max_cost,
+        )
+    except FileChanged as exc:
+        if existed:
+            raise FileChanged(
+                f"{exc}. Batch {batch_id} keeps the requests it had; those this submit "
+                "stored are not queued until the same submit runs again on an unchanged file"
+            ) from None
+        await discard_unsealed(client, keys)
+        raise FileChanged(f"{exc}; nothing was enqueued") from None
+
+
+async def discard_unsealed(client: BatchClient, keys: BatchKeys) -> None:
+    """Delete a batch that was created but never sealed: its jobs were written but never
+    queued, so no worker has seen it. A sealed batch is left alone."""
+    redis = client.redis
+    async with client.errors():
+        if await redis.hget(keys.meta, "sealed") not in (b"0", "0"):  # type: ignore[misc]
+            return
+        jobs = await redis.lrange(keys.pending, 0, -1)  # type: ignore[misc]
+        pipe = redis.pipeline(transaction=True)
+        for start in range(0, len(jobs), DISCARD_SLICE):
+            names = [_text(job) for job in jobs[start : start + DISCARD_SLICE]]
+            pipe.delete(*[ARQ_JOB_PREFIX + name for name in names])
+        pipe.delete(*keys.all())
+        pipe.zrem(BATCHES_KEY, keys.batch_id)
+        await pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def exit_code_for(info: BatchInfo) -> ExitCode:
@@ -151,9 +203,11 @@ def submit(
 
     async def go() -> tuple[BatchInfo, Written | None]:
         check_options(batch_id, completion_window)
+        if wait:
+            check_distinct_outputs(output, errors)
         meta = parse_metadata(metadata)
         with input_file(file) as path:
-            checked = validate(path)
+            checked = validate(path, display_name(file))
             if check_models:
                 await check_batch_models(checked.models)
             async with state.client() as client:
