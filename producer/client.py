@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producer.batch_info import BatchInfo
-from producer.constants import ARQ_JOB_PREFIX, BATCHES_KEY, JOB_FUNCTION, BatchKeys
+from producer.constants import ARQ_JOB_PREFIX, BATCHES_KEY, JOB_FUNCTION, BatchKeys, paused_key
 from producer.errors import BatchNotFound, BatchStateError, RedisUnavailable
 from producer.lines import OutputLine
 from producer.prices import BatchCost, PriceTable, batch_cost
@@ -419,15 +419,29 @@ class Batch:
         return batch_cost(await self.status(), table)
 
     async def resume(self, max_cost: float | None = None) -> BatchInfo:
-        """Resume a batch paused by its budget, optionally raising ``max_cost`` (USD)
-        first; its deferred requests then continue. BatchStateError when it is not paused
-        (unless only the budget is being changed on a running batch)."""
+        """Resume a paused batch, optionally raising ``max_cost`` (USD) first; the jobs
+        its workers parked while it was paused are queued again. BatchStateError when it
+        is not paused (unless only the budget is being changed on a running batch)."""
         if max_cost is not None and not max_cost > 0:
             raise ValueError(f"max_cost must be a positive number of USD, got {max_cost!r}")
+        settings = self.client.settings
+        now = time.time()
         async with self.client.errors():
             answer = await self.client.scripts["resume"](
-                keys=[self.keys.meta],
-                args=["" if max_cost is None else repr(float(max_cost)), int(time.time())],
+                keys=[
+                    self.keys.meta,
+                    self.keys.parked,
+                    settings.queue_name,
+                    paused_key(settings.queue_name),
+                ],
+                args=[
+                    "" if max_cost is None else repr(float(max_cost)),
+                    int(now),
+                    ARQ_JOB_PREFIX,
+                    int(now * 1000),
+                    (settings.result_ttl + DAY_S) * 1000,
+                    self.id,
+                ],
             )
         code = answer.decode() if isinstance(answer, bytes) else str(answer)
         if code == "missing":

@@ -15,12 +15,20 @@ key                        type    holds
 ``respq:{B}:order``        list    custom_ids in input order
 ``respq:{B}:res``          hash    custom_id -> output line (JSON, OpenAI batch format)
 ``respq:{B}:owner``        hash    custom_id -> arq job id, when not its first job
-``respq:{B}:inflight``     hash    custom_id -> lease deadline (ms) while being sent
+``respq:{B}:inflight``     hash    custom_id -> the arq job id sending it (claimed)
 ``respq:{B}:pending``      list    arq job ids written but not yet queued (unsealed)
 ``respq:{B}:parent``       hash    custom_id -> the custom_id it depends on
 ``respq:{B}:children``     hash    custom_id -> JSON list of the custom_ids waiting on it
 ``respq:{B}:prev``         hash    custom_id -> its parent's response id, once known
+``respq:{B}:parked``       hash    parked job id -> arq job record, while the batch is
+                                   paused (``resume`` queues them again)
+``respq:{B}:rescued``      hash    custom_id -> times the reconciler re-queued it
 =========================  ======  ==================================================
+
+Meta fields the reconciler keeps (``worker/reconcile.py``): ``audit_done`` (requests
+done when it last saw progress), ``audit_seen_at`` (ms, then), ``audit_pos`` (where its
+walk of ``order`` stands), ``audit_checked`` (1 once the counters of an ended batch were
+checked against its results).
 
 Meta fields beyond status and timestamps: ``total``, ``completed`` (2xx answers),
 ``failed``, ``incomplete`` (2xx answers with ``status: "incomplete"``, also in
@@ -29,8 +37,10 @@ Meta fields beyond status and timestamps: ``total``, ``completed`` (2xx answers)
 ``account_errors_base`` (the run of account-level failures — bad key, no quota — that
 pauses a batch, counted since the ``completed`` count in the base).
 
-Global: ``respq:batches`` (zset batch_id by created_at) and ``respq:workers`` (zset of
-live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes).
+Global: ``respq:batches`` (zset batch_id by created_at), ``respq:workers`` (zset of
+live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes), ``respq:active``
+(zset of batches the reconciler watches, scored by when each is next due, ms) and
+``respq:paused:<queue>`` (set of batch ids with parked jobs: burst workers wait for them).
 
 Files of the OpenAI Files API (``respq serve``; the bytes of uploads live on disk in
 ``RESPQ_FILES_DIR``, named by file id):
@@ -55,6 +65,8 @@ PREFIX: Final = "respq"
 BATCHES_KEY: Final = f"{PREFIX}:batches"
 WORKERS_KEY: Final = f"{PREFIX}:workers"
 WORKER_INFO_PREFIX: Final = f"{PREFIX}:worker:"
+ACTIVE_KEY: Final = f"{PREFIX}:active"
+PAUSED_PREFIX: Final = f"{PREFIX}:paused:"
 
 # arq's key prefixes (arq.constants); repeated here so the layout reads in one place.
 ARQ_JOB_PREFIX: Final = "arq:job:"
@@ -97,10 +109,12 @@ class BatchKeys:
         "order",
         "owner",
         "parent",
+        "parked",
         "pending",
         "prev",
         "req",
         "res",
+        "rescued",
     )
 
     def __init__(self, batch_id: str) -> None:
@@ -116,6 +130,8 @@ class BatchKeys:
         self.parent = base + "parent"
         self.children = base + "children"
         self.prev = base + "prev"
+        self.parked = base + "parked"
+        self.rescued = base + "rescued"
 
     def all(self) -> list[str]:
         """Every key of the batch, for expiry and deletion."""
@@ -130,4 +146,11 @@ class BatchKeys:
             self.parent,
             self.children,
             self.prev,
+            self.parked,
+            self.rescued,
         ]
+
+
+def paused_key(queue_name: str) -> str:
+    """The set of batches with jobs parked off ``queue_name`` (see ``respq:paused:``)."""
+    return PAUSED_PREFIX + queue_name

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from arq.worker import Worker
 
 from producer.lines import OutputLine
 from worker import WorkerConfig, worker_options
+from worker.resilient import ResilientWorker
 
 
 def build_worker(
@@ -21,8 +21,8 @@ def build_worker(
     transport: httpx.AsyncBaseTransport | None = None,
     database: int | None = None,
     burst: bool = True,
-) -> Worker:
-    """An arq Worker wired exactly as production does, built inside the running loop."""
+) -> ResilientWorker:
+    """The worker class and wiring production uses, built inside the running loop."""
     options = worker_options(config)
     options["ctx"] = {"respq_config": config, "respq_transport": transport}
     if database is not None:
@@ -30,10 +30,10 @@ def build_worker(
     if redis_pool is not None:
         options.pop("redis_settings")
         options["redis_pool"] = redis_pool
-    return Worker(**options, burst=burst, handle_signals=False)
+    return ResilientWorker(**options, burst=burst, handle_signals=False)
 
 
-async def run_burst(worker: Worker, timeout: float = 60) -> None:
+async def run_burst(worker: ResilientWorker, timeout: float = 60) -> None:
     """Run a burst worker until the queue is empty, then close it."""
     try:
         await asyncio.wait_for(worker.main(), timeout)

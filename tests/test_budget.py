@@ -40,7 +40,6 @@ def table(prices_file: Path) -> PriceTable:
 
 @pytest.fixture(autouse=True)
 def _fast_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("worker.tasks.PAUSED_RECHECK_S", 0.05)
     monkeypatch.setattr("worker.budget.PAUSED_RECHECK_S", 0.05)
 
 

@@ -98,7 +98,6 @@ def test_budget_pause_resume_and_cost(
     mock: MockServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("worker.tasks.PAUSED_RECHECK_S", 0.1)
     monkeypatch.setattr("worker.budget.PAUSED_RECHECK_S", 0.1)
     path = write_jsonl(tmp_path / "in.jsonl", 12)
     # max_output_tokens 64 at gpt-5.4-mini's $2/M output is $128e-6 per request alone

@@ -1,20 +1,29 @@
-"""``python -m worker``: the same as ``arq worker.WorkerSettings``."""
+"""``python -m worker``: the same as ``arq worker.WorkerSettings`` (a ResilientWorker)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any, cast
 
-from arq.worker import check_health, run_worker
+from arq.worker import get_kwargs
 
 from worker.app import WorkerSettings
+from worker.resilient import check_health, create_worker
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if "--check" in args:
-        return check_health(cast(Any, WorkerSettings))
-    run_worker(cast(Any, WorkerSettings))
+        options: dict[str, Any] = get_kwargs(cast(Any, WorkerSettings))
+        return asyncio.run(
+            check_health(
+                options.get("redis_settings"),
+                options.get("health_check_key"),
+                options.get("queue_name"),
+            )
+        )
+    create_worker(WorkerSettings).run()
     return 0
 
 

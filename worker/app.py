@@ -18,9 +18,11 @@ from worker.lease import LeaseKeeper
 from worker.limiter import RateLimiter
 from worker.logs import setup_logging
 from worker.metrics import Metrics
+from worker.reconcile import Reconciler
+from worker.resilient import RedisHealth, install
 from worker.runner import RequestRunner
 from worker.store import WorkerStore
-from worker.tasks import run_requests
+from worker.tasks import MAX_JOB_RUNS, run_requests
 from worker.upstream import UpstreamClient, build_http_client
 
 log = logging.getLogger("respq.worker")
@@ -105,15 +107,31 @@ async def startup(ctx: dict[str, Any]) -> None:
     metrics.track_in_flight(lambda: runner.in_flight)
     metrics.start(config.metrics_port, redis, config.queue_name)
     ctx["respq_metrics"] = metrics
+    reconciler = Reconciler(
+        redis,
+        queue_name=config.queue_name,
+        lease_seconds=config.lease_seconds,
+        chunk_size=config.chunk_size,
+        result_ttl=config.result_ttl,
+    )
+    health: RedisHealth = ctx.get("respq_redis_health") or RedisHealth()
     leases = LeaseKeeper(
         redis,
         lease_seconds=config.lease_seconds,
         in_flight=lambda: runner.in_flight,
         # Lets every worker free jobs a dead worker picked but never claimed.
         queue_name=config.queue_name,
+        status=lambda: {**health.info(), "requeued": reconciler.requeued},
     )
     leases.start()
-    ctx.update(respq_config=config, respq_http=http, respq_runner=runner, respq_leases=leases)
+    reconciler.start()
+    ctx.update(
+        respq_config=config,
+        respq_http=http,
+        respq_runner=runner,
+        respq_leases=leases,
+        respq_reconciler=reconciler,
+    )
     _install_drain_hook(runner)
     log.info(
         "respq worker up: upstream %s, %d requests in flight max, redis %s",
@@ -127,6 +145,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     metrics: Metrics | None = ctx.get("respq_metrics")
     if metrics is not None:
         await metrics.stop()
+    reconciler: Reconciler | None = ctx.get("respq_reconciler")
+    if reconciler is not None:
+        await reconciler.stop()
     leases: LeaseKeeper | None = ctx.get("respq_leases")
     if leases is not None:
         await leases.stop()
@@ -146,9 +167,10 @@ def worker_options(config: WorkerConfig) -> dict[str, Any]:
         "max_jobs": config.arq_max_jobs,
         "job_timeout": config.job_timeout,
         "poll_delay": config.poll_delay,
-        # respq keeps its own per-request attempt count; arq's try counter also counts
-        # crash reruns and clean requeues, which must not fail a job.
-        "max_tries": 1_000_000,
+        # arq's try counter counts every run (crash reruns, requeues, time-outs); past
+        # MAX_JOB_RUNS the job records its requests as worker_error itself (tasks.py), so
+        # arq's bound is one more: arq would drop the job without recording anything.
+        "max_tries": MAX_JOB_RUNS + 1,
         "keep_result": 0,
         "job_serializer": dumps_job,
         "job_deserializer": loads_job,
@@ -159,8 +181,13 @@ def worker_options(config: WorkerConfig) -> dict[str, Any]:
     }
 
 
+# `arq worker.WorkerSettings` builds a ResilientWorker and uses respq's health check.
+install()
+
+
 class WorkerSettings:
-    """``arq worker.WorkerSettings``: every value comes from RESPQ_* environment variables."""
+    """``arq worker.WorkerSettings``: every value comes from RESPQ_* environment variables.
+    arq's CLI builds a ``ResilientWorker`` from it (see ``worker.resilient.install``)."""
 
     _config = WorkerConfig()
     _options = worker_options(_config)

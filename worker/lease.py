@@ -7,7 +7,11 @@ Every keeper also cuts the in-progress keys of due jobs in its queue to the leas
 moment it picks a job, and the job's claim cuts it to the lease a few milliseconds later.
 A worker killed between the two left the job stuck for an hour; now any live worker
 shortens it on its next tick. A live owner is unaffected: its claim and renewals keep
-the key alive."""
+the key alive.
+
+Renewal writes the key (``SET … PX``) rather than extending it, so a key Redis lost (a
+restart that cut the AOF tail) comes back within a third of a lease and another worker
+does not start the same job meanwhile."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -36,6 +40,7 @@ class LeaseKeeper:
         worker_id: str | None = None,
         queue_name: str | None = None,
         sweep_limit: int = 2000,
+        status: Callable[[], Mapping[str, str | int]] | None = None,
     ) -> None:
         self.redis = redis
         self.lease_ms = int(lease_seconds * 1000)
@@ -46,6 +51,9 @@ class LeaseKeeper:
         self.jobs: set[str] = set()
         self.queue_name = queue_name
         self.sweep_limit = sweep_limit
+        # extra fields for the info hash (the worker's Redis health, the reconciler's work)
+        self.status = status or dict
+        self._failing = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -65,7 +73,7 @@ class LeaseKeeper:
     async def renew(self) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for job_id in self.jobs:
-            pipe.pexpire(ARQ_IN_PROGRESS_PREFIX + job_id, self.lease_ms)
+            pipe.set(ARQ_IN_PROGRESS_PREFIX + job_id, b"1", px=self.lease_ms)
         now = time.time()
         info_key = WORKER_INFO_PREFIX + self.worker_id
         pipe.zadd(WORKERS_KEY, {self.worker_id: now})
@@ -77,6 +85,7 @@ class LeaseKeeper:
                 "seen_at": int(now),
                 "in_flight": self.in_flight(),
                 "jobs": len(self.jobs),
+                **self.status(),
             },
         )
         pipe.pexpire(info_key, self.lease_ms * 2)
@@ -102,10 +111,10 @@ class LeaseKeeper:
         while True:
             try:
                 await self.renew()
-            except RedisError as exc:  # Redis restarting: keep trying, jobs keep running
-                log.warning("lease renewal failed: %s", exc)
-            try:
                 await self.sweep()
-            except RedisError as exc:
-                log.warning("in-progress sweep failed: %s", exc)
+                self._failing = False
+            except RedisError as exc:  # Redis restarting: keep trying, jobs keep running
+                if not self._failing:  # one line per outage
+                    log.warning("lease renewal failed: %s", exc)
+                self._failing = True
             await asyncio.sleep(self.interval)

@@ -11,7 +11,14 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from producer.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, JOB_FUNCTION, BatchKeys
+from producer.constants import (
+    ACTIVE_KEY,
+    ARQ_IN_PROGRESS_PREFIX,
+    ARQ_JOB_PREFIX,
+    JOB_FUNCTION,
+    BatchKeys,
+    paused_key,
+)
 from producer.response import Usage
 from producer.scripts import ScriptSet
 
@@ -31,7 +38,8 @@ class WorkItem:
 
 @dataclass(slots=True)
 class Claim:
-    """What one job run may send: ``mode`` is run, cancel, expire, paused or missing."""
+    """What one job run may send: ``mode`` is run, cancel, expire, paused (its requests
+    were parked until ``resume``) or missing."""
 
     mode: str
     work: list[WorkItem] = field(default_factory=list)
@@ -52,10 +60,17 @@ class WorkerStore:
         self.scripts = ScriptSet(redis, "worker", WORKER_SCRIPTS)
 
     async def claim(
-        self, batch_id: str, job_id: str, custom_ids: list[str], *, lease_ms: int
+        self,
+        batch_id: str,
+        job_id: str,
+        custom_ids: list[str],
+        *,
+        lease_ms: int,
+        attempts_used: int = 0,
     ) -> Claim:
         keys = BatchKeys(batch_id)
-        line_prefix = "batch_req_" + secrets.token_hex(6) + "_"
+        token = secrets.token_hex(6)
+        now_ms = int(time.time() * 1000)
         raw = await self.scripts["claim"](
             keys=[
                 keys.meta,
@@ -66,9 +81,25 @@ class WorkerStore:
                 ARQ_IN_PROGRESS_PREFIX + job_id,
                 keys.children,
                 keys.prev,
+                keys.parked,
+                ACTIVE_KEY,
+                paused_key(self.queue_name),
                 *keys.all(),
             ],
-            args=[job_id, int(time.time()), line_prefix, self.result_ttl, lease_ms, *custom_ids],
+            args=[
+                job_id,
+                now_ms // 1000,
+                "batch_req_" + token + "_",
+                self.result_ttl,
+                lease_ms,
+                f"{batch_id}:p:{token}",  # the parked job, should the batch be paused
+                JOB_FUNCTION,
+                attempts_used,
+                now_ms,
+                batch_id,
+                now_ms + lease_ms,  # first reconciler look at this batch
+                *custom_ids,
+            ],
         )
         work = [
             WorkItem(_text(raw[i]), raw[i + 1], _text(raw[i + 2]), int(raw[i + 3]) == 1)

@@ -4,7 +4,7 @@ whole job on one machine."""
 from __future__ import annotations
 
 # The command modules register themselves on ``app`` when imported.
-from producer.cli import manage, results, run, serve, status, submit, top  # noqa: F401
+from producer.cli import doctor, manage, results, run, serve, status, submit, top  # noqa: F401
 from producer.cli.app import ExitCode, app
 
 

@@ -89,6 +89,12 @@ async def live_workers(state: State, now: float) -> list[dict[str, Any]]:
                 "seen_at": _number(fields.get("seen_at")),
                 "in_flight": int(_number(fields.get("in_flight")) or 0),
                 "jobs": int(_number(fields.get("jobs")) or 0),
+                # written by workers since the Redis-fault work; absent from older ones
+                "redis": fields.get("redis") or "-",
+                "redis_outages": int(_number(fields.get("redis_outages")) or 0),
+                "redis_last_outage_s": (_number(fields.get("redis_last_outage_ms")) or 0) / 1000,
+                "redis_last_error": fields.get("redis_last_error") or "",
+                "requeued": int(_number(fields.get("requeued")) or 0),
             }
         )
     return workers
@@ -106,7 +112,8 @@ def workers(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="JSON list.")] = False,
 ) -> None:
-    """Workers seen in the last 60 seconds."""
+    """Workers seen in the last 60 seconds, with their view of Redis (ok, or down while
+    it is unreachable; outages ridden out) and requests their reconciler re-queued."""
     state = get_state(ctx)
     now = time.time()
     found = run_async(state, live_workers(state, now))
@@ -119,16 +126,22 @@ def workers(
     table = Table()
     # Ids are copied into other commands: never wrap or shorten them.
     table.add_column("id", no_wrap=True, min_width=max(len(w["id"]) for w in found))
-    for column in ("up", "last seen", "in flight", "jobs"):
+    for column in ("up", "last seen", "in flight", "jobs", "redis", "outages", "requeued"):
         table.add_column(column, justify="right")
     for worker in found:
         started, seen = worker["started_at"], worker["seen_at"]
+        outages = str(worker["redis_outages"])
+        if worker["redis_outages"]:
+            outages += f" (last {worker['redis_last_outage_s']:.1f}s)"
         table.add_row(
             worker["id"],
             duration(now - started) if started else "-",
             f"{duration(now - seen)} ago" if seen else "-",
             str(worker["in_flight"]),
             str(worker["jobs"]),
+            worker["redis"],
+            outages,
+            str(worker["requeued"]),
         )
     console.print(table)
 

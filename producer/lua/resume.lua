@@ -1,8 +1,10 @@
--- Resume a batch paused by its budget, optionally setting a new max_cost first.
--- KEYS: meta. ARGV: new max_cost ('' = keep), now.
+-- Resume a batch paused by its budget, optionally setting a new max_cost first, and queue
+-- the jobs its workers parked while it was paused.
+-- KEYS: meta, parked, queue, paused batches set.
+-- ARGV: new max_cost ('' = keep), now, arq job key prefix, now ms, job ttl ms, batch_id.
 -- Returns 'ok', 'missing', or 'state:<status>' when the batch is not paused and no new
 -- budget was given (a new budget on a running batch is simply stored).
-local meta = KEYS[1]
+local meta, parked, queue = KEYS[1], KEYS[2], KEYS[3]
 local status = redis.call('HGET', meta, 'status')
 if not status then return 'missing' end
 local new_max = ARGV[1]
@@ -10,6 +12,13 @@ if status == 'paused' then
   if new_max ~= '' then redis.call('HSET', meta, 'max_cost', new_max) end
   redis.call('HSET', meta, 'status', 'in_progress', 'resumed_at', ARGV[2])
   redis.call('HDEL', meta, 'paused_at', 'pause_reason')
+  local jobs = redis.call('HGETALL', parked)
+  for i = 1, #jobs, 2 do
+    redis.call('SET', ARGV[3] .. jobs[i], jobs[i + 1], 'PX', tonumber(ARGV[5]))
+    redis.call('ZADD', queue, ARGV[4], jobs[i])
+  end
+  redis.call('DEL', parked)
+  redis.call('SREM', KEYS[4], ARGV[6])
   return 'ok'
 end
 if new_max ~= '' and (status == 'in_progress' or status == 'validating') then

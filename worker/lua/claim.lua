@@ -1,22 +1,30 @@
 -- Claim the requests of one job run: skip those already finished or owned by another
--- job; end them at once when the batch is cancelled or past its completion window.
+-- job; end them at once when the batch is cancelled or past its completion window; park
+-- them when the batch is paused.
 -- KEYS: meta, res, req, owner, inflight, arq in-progress key of this job, children,
---       prev, then every batch key
--- ARGV: job_id, now_s, line id prefix, ttl once finished, lease ms, custom_ids...
+--       prev, parked, active batches zset, paused batches set, then every batch key
+-- ARGV: job_id, now_s, line id prefix, ttl once finished, lease ms, parked job id,
+--       function name, attempts used, now ms, batch_id, reconcile due ms, custom_ids...
 -- The in-progress key is cut to the lease (arq set it to job_timeout + 10 s) so a
 -- killed worker's job is retaken within the lease, whatever job_timeout is.
 -- Returns {mode, cid, body, previous_response_id, has_children, ...}; mode is run |
 -- cancel | expire | paused | missing. Only in run mode are requests returned (and marked
 -- in flight). previous_response_id is '' unless the request waited on a parent.
+-- Paused: the requests this job may run move to one parked job record (owner = its id)
+-- that `resume` queues again, so a paused batch costs nothing until then.
 local k = {meta = KEYS[1], res = KEYS[2], inflight = KEYS[5], children = KEYS[7]}
-local prev = KEYS[8]
+local prev, parked, active, paused_set = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local req, owner = KEYS[3], KEYS[4]
 local batch_keys = {}
-for i = 9, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+for i = 12, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local job_id, now, prefix, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local park_id, fn, attempts, now_ms, batch_id = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local first_cid = 12
 local v = redis.call('HMGET', k.meta, 'status', 'expires_at')
 redis.call('PEXPIRE', KEYS[6], tonumber(ARGV[5]))
 if not v[1] then return {'missing'} end
+-- The reconciler watches every batch a worker has touched (NX: never delays its turn).
+redis.call('ZADD', active, 'NX', ARGV[11], batch_id)
 local mode = 'run'
 local expires_at = tonumber(v[2]) or 0
 if v[1] == 'cancelling' or v[1] == 'cancelled' then
@@ -28,7 +36,8 @@ elseif v[1] == 'paused' then
   mode = 'paused'
 end
 local out = {mode}
-for i = 6, #ARGV do
+local park = {}
+for i = first_cid, #ARGV do
   local cid = ARGV[i]
   if redis.call('HEXISTS', k.res, cid) == 0 then
     local who = redis.call('HGET', owner, cid)
@@ -47,8 +56,20 @@ for i = 6, #ARGV do
         end_request(k, cid, error_line(prefix .. i, cid, 'batch_expired',
           'This request could not be executed before the completion window expired.'),
           false, 'batch_expired', '', nil, now, ttl, batch_keys)
+      elseif mode == 'paused' then
+        park[#park + 1] = cid
       end
     end
   end
+end
+if #park > 0 then
+  for _, cid in ipairs(park) do
+    redis.call('HSET', owner, cid, park_id)
+    redis.call('HDEL', k.inflight, cid)
+  end
+  redis.call('HSET', parked, park_id, '{"t":0,"f":' .. cjson.encode(fn) .. ',"a":[' ..
+    cjson.encode(batch_id) .. ',' .. cjson.encode(park) .. ',' .. attempts ..
+    '],"k":{},"et":' .. now_ms .. '}')
+  redis.call('SADD', paused_set, batch_id)
 end
 return out

@@ -1,0 +1,221 @@
+"""The audit of one batch, shared by the workers' reconciler and ``respq doctor``.
+
+Requests (``lua/audit.lua``): every request must be recorded, held by a live lease, or in
+a queued (or parked) job. One held by nothing is *stranded* — its job was lost with a cut
+AOF tail or dropped by arq — and ``repair`` queues it again in a new job that owns it,
+in the same atomic step, so several auditors may run at once.
+
+Counters: ``completed``, ``failed``, ``err:<code>`` and the usage totals (batch and per
+model) are sums over the stored result lines; ``counters()`` derives them and reports
+where the meta hash disagrees, ``repair_counters()`` writes the derived values.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from producer.constants import (
+    ARQ_IN_PROGRESS_PREFIX,
+    ARQ_JOB_PREFIX,
+    ERROR_COUNT_PREFIX,
+    JOB_FUNCTION,
+    MODEL_USAGE_PREFIX,
+    USAGE_FIELDS,
+    USAGE_PREFIX,
+    BatchKeys,
+)
+from producer.lines import OutputLine, is_success
+from producer.response import Usage
+from producer.scripts import ScriptSet
+
+# arq counts every run of a job; past this many the job records its requests as
+# worker_error instead of running again (worker/tasks.py).
+MAX_JOB_RUNS = 20
+# A request re-queued this often by the audit is handed to a job that gives up at once.
+MAX_RESCUES = 5
+# Requests per audit script call: short enough never to block Redis for long.
+SLICE = 500
+STATES = ("recorded", "leased", "queued", "parked", "waiting", "unowned", "stranded")
+
+
+@dataclass(slots=True)
+class RequestAudit:
+    """How a batch's requests are held; ``stranded_ids`` shows the first few."""
+
+    recorded: int = 0
+    leased: int = 0
+    queued: int = 0
+    parked: int = 0
+    waiting: int = 0
+    unowned: int = 0
+    stranded: int = 0
+    requeued: int = 0
+    stranded_ids: list[str] = field(default_factory=list)
+
+    def add(self, other: RequestAudit) -> None:
+        for name in (*STATES, "requeued"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.stranded_ids.extend(other.stranded_ids[: 20 - len(self.stranded_ids)])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (*STATES, "requeued", "stranded_ids")}
+
+
+@dataclass(slots=True)
+class CounterAudit:
+    """Counters derived from the stored results against those in the meta hash."""
+
+    derived: dict[str, int]
+    stored: dict[str, int]
+
+    @property
+    def drift(self) -> dict[str, tuple[int, int]]:
+        """field -> (stored, derived) where they differ."""
+        names = set(self.derived) | set(self.stored)
+        return {
+            name: (self.stored.get(name, 0), self.derived.get(name, 0))
+            for name in sorted(names)
+            if self.stored.get(name, 0) != self.derived.get(name, 0)
+        }
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _counted(name: str) -> bool:
+    """Meta fields that are sums over result lines (per-model request counts are not:
+    requests that were never sent are not counted there)."""
+    if name in ("completed", "failed") or name.startswith(ERROR_COUNT_PREFIX):
+        return True
+    if name.startswith(USAGE_PREFIX):
+        return name[len(USAGE_PREFIX) :] in USAGE_FIELDS
+    if name.startswith(MODEL_USAGE_PREFIX):
+        return name.rpartition(":")[2] in USAGE_FIELDS
+    return False
+
+
+class Auditor:
+    """Runs the audit of a batch; ``queue_name`` is where re-queued jobs go."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        queue_name: str,
+        chunk_size: int = 16,
+        job_ttl_s: int = 8 * 86400,
+    ) -> None:
+        self.redis = redis
+        self.queue_name = queue_name
+        self.chunk_size = chunk_size
+        self.job_ttl_ms = job_ttl_s * 1000
+        self.scripts = ScriptSet(redis, "producer", ["audit"])
+
+    async def slice(
+        self, batch_id: str, *, what: str, start: str, count: int = SLICE, repair: int = 0
+    ) -> tuple[str, RequestAudit]:
+        """One script call: ``what`` is "order" (start = index) or "inflight" (start =
+        HSCAN cursor). Returns where to go on ("0" at the end) and the tally."""
+        keys = BatchKeys(batch_id)
+        raw = await self.scripts["audit"](
+            keys=[
+                keys.meta,
+                keys.order,
+                keys.res,
+                keys.owner,
+                keys.inflight,
+                keys.parked,
+                keys.parent,
+                keys.rescued,
+                self.queue_name,
+            ],
+            args=[
+                what,
+                start,
+                count,
+                repair,
+                int(time.time() * 1000),
+                ARQ_JOB_PREFIX,
+                ARQ_IN_PROGRESS_PREFIX,
+                JOB_FUNCTION,
+                self.chunk_size,
+                self.job_ttl_ms,
+                f"{batch_id}:r:{secrets.token_hex(6)}:",
+                batch_id,
+                MAX_RESCUES,
+                MAX_JOB_RUNS + 1,
+                20,
+            ],
+        )
+        tally = RequestAudit(stranded_ids=[_text(x) for x in raw[9:]])
+        for name, value in zip((*STATES, "requeued"), raw[1:9], strict=True):
+            setattr(tally, name, int(value))
+        return _text(raw[0]), tally
+
+    async def requests(self, batch_id: str, *, repair: int = 0) -> RequestAudit:
+        """Every request of the batch, in input order."""
+        total = RequestAudit()
+        start = "0"
+        while True:
+            start, part = await self.slice(batch_id, what="order", start=start, repair=repair)
+            total.add(part)
+            if start == "0":
+                return total
+
+    async def counters(self, batch_id: str) -> CounterAudit:
+        keys = BatchKeys(batch_id)
+        derived: Counter[str] = Counter()
+        models: dict[str, str] = {}
+        usage_of: dict[str, Usage] = {}
+        async for cid, raw in self.redis.hscan_iter(keys.res, count=1000):
+            line = orjson.loads(raw)
+            if is_success(line):
+                derived["completed"] += 1
+                body = line["response"].get("body")
+                usage = Usage.read(body.get("usage") if isinstance(body, dict) else None)
+                usage_of[_text(cid)] = usage
+                for name in USAGE_FIELDS:
+                    derived[USAGE_PREFIX + name] += getattr(usage, name)
+            else:
+                derived["failed"] += 1
+                try:
+                    code = OutputLine.model_validate(line).code or "unknown"
+                except ValidationError:
+                    code = "unknown"
+                derived[ERROR_COUNT_PREFIX + code] += 1
+        ids = list(usage_of)
+        for first in range(0, len(ids), 1000):
+            chunk = ids[first : first + 1000]
+            bodies = await self.redis.hmget(keys.req, chunk)  # type: ignore[misc]
+            for cid, body in zip(chunk, bodies, strict=True):
+                model = orjson.loads(body).get("model") if body else None
+                if isinstance(model, str) and model:
+                    models[cid] = model
+        for cid, model in models.items():
+            usage = usage_of[cid]
+            for name in USAGE_FIELDS:
+                derived[f"{MODEL_USAGE_PREFIX}{model}:{name}"] += getattr(usage, name)
+        meta = await self.redis.hgetall(keys.meta)  # type: ignore[misc]
+        stored = {
+            _text(k): int(float(v)) for k, v in meta.items() if _counted(_text(k)) and v != b""
+        }
+        return CounterAudit({k: v for k, v in derived.items() if v}, stored)
+
+    async def repair_counters(self, batch_id: str, audit: CounterAudit) -> int:
+        """Write the derived value of every drifted counter; returns how many."""
+        drift = audit.drift
+        if drift:
+            await self.redis.hset(  # type: ignore[misc]
+                BatchKeys(batch_id).meta,
+                mapping={name: derived for name, (_, derived) in drift.items()},
+            )
+        return len(drift)

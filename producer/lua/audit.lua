@@ -1,0 +1,102 @@
+-- Audit a slice of one batch's requests: each must be recorded (res), held by a live
+-- lease (its job's arq in-progress key exists), or in a queued or parked job. Requests
+-- held by nothing are "stranded" (their job is gone: lost by Redis, or dropped by arq);
+-- with repair they are queued again in new jobs that own them, atomically, so several
+-- auditors may run at once. Shared by the workers' reconciler and `respq doctor`.
+-- KEYS: meta, order, res, owner, inflight, parked, parent, rescued, queue
+-- ARGV: what ('order' = a slice of the input order | 'inflight' = an HSCAN page of the
+--       in-flight hash), start index or HSCAN cursor, count, repair (0 = report only,
+--       1 = re-queue stranded requests, 2 = also move "unowned" ones: no owner, not in
+--       flight, so held only by the first job that lists them, if that still exists),
+--       now ms, arq job key prefix, arq in-progress key prefix, function name, chunk
+--       size, job ttl ms, new job id prefix, batch_id, max re-queues per request, the
+--       arq try number given to a request past it (its job then records worker_error),
+--       how many stranded custom_ids to return
+-- Returns {next (index or cursor; '0' at the end), recorded, leased, queued, parked,
+--          waiting, unowned, stranded, requeued, custom_ids...}
+local meta, order, res, owner = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local inflight, parked, parent, rescued, queue = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local what, start, count, repair = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local now_ms, job_prefix, progress_prefix, fn = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local chunk, job_ttl, new_prefix, batch_id = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11],
+  ARGV[12]
+local max_rescues, give_up_try, sample = tonumber(ARGV[13]), ARGV[14], tonumber(ARGV[15])
+
+local function held_by(job)
+  if redis.call('EXISTS', progress_prefix .. job) == 1 then return 'leased' end
+  if redis.call('HEXISTS', parked, job) == 1 then return 'parked' end
+  if redis.call('EXISTS', job_prefix .. job) == 1 and redis.call('ZSCORE', queue, job) then
+    return 'queued'
+  end
+  return nil
+end
+
+local function classify(cid)
+  if redis.call('HEXISTS', res, cid) == 1 then return 'recorded' end
+  -- The owner decides who may claim a request (claim.lua); without one, the job that
+  -- claimed it last (inflight) holds it, else the first job that lists it.
+  local holder = redis.call('HGET', owner, cid) or redis.call('HGET', inflight, cid)
+  if holder then return held_by(holder) or 'stranded' end
+  local p = redis.call('HGET', parent, cid)
+  if p and redis.call('HEXISTS', res, p) == 0 then return 'waiting' end
+  return 'unowned'
+end
+
+local cids, next_pos = {}, '0'
+if what == 'inflight' then
+  local page = redis.call('HSCAN', inflight, start, 'COUNT', count)
+  next_pos = page[1]
+  for i = 1, #page[2], 2 do cids[#cids + 1] = page[2][i] end
+else
+  local first = tonumber(start)
+  cids = redis.call('LRANGE', order, first, first + count - 1)
+  if #cids == count then next_pos = tostring(first + count) end
+end
+
+local tally = {recorded = 0, leased = 0, queued = 0, parked = 0, waiting = 0, unowned = 0,
+               stranded = 0, requeued = 0}
+local found, fresh, doomed = {}, {}, {}
+for _, cid in ipairs(cids) do
+  local state = classify(cid)
+  if state == 'recorded' and what == 'inflight' then
+    redis.call('HDEL', inflight, cid)  -- a stale claim of a finished request
+  end
+  tally[state] = tally[state] + 1
+  if state == 'stranded' and #found < sample then found[#found + 1] = cid end
+  if (state == 'stranded' and repair >= 1) or (state == 'unowned' and repair >= 2) then
+    -- Only stranded requests count towards the re-queue limit: moving an unowned one
+    -- is a precaution, not a sign that its runs keep failing.
+    if state == 'stranded' and redis.call('HINCRBY', rescued, cid, 1) > max_rescues then
+      doomed[#doomed + 1] = cid
+    else
+      fresh[#fresh + 1] = cid
+    end
+  end
+end
+
+local jobs = 0
+local function queue_jobs(list, tries)
+  local head = '{"t":' .. tries .. ',"f":' .. cjson.encode(fn) .. ',"a":[' ..
+    cjson.encode(batch_id) .. ','
+  for first = 1, #list, chunk do
+    local ids = {}
+    jobs = jobs + 1
+    local job_id = new_prefix .. jobs
+    for j = first, math.min(first + chunk - 1, #list) do
+      ids[#ids + 1] = list[j]
+      redis.call('HSET', owner, list[j], job_id)
+      redis.call('HDEL', inflight, list[j])
+    end
+    redis.call('SET', job_prefix .. job_id,
+      head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. now_ms .. '}', 'PX', job_ttl)
+    redis.call('ZADD', queue, now_ms, job_id)
+  end
+end
+queue_jobs(fresh, 0)
+queue_jobs(doomed, give_up_try)
+tally.requeued = #fresh + #doomed
+
+local out = {next_pos, tally.recorded, tally.leased, tally.queued, tally.parked,
+             tally.waiting, tally.unowned, tally.stranded, tally.requeued}
+for _, cid in ipairs(found) do out[#out + 1] = cid end
+return out
