@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
 
+from producer.audit import MAX_JOB_RUNS
 from producer.prices import PriceTable
 from producer.redis_conn import SENTINEL_SCHEME, SentinelTarget, reconnect_policy, redact_url
 from producer.serializer import dumps_job, loads_job
@@ -22,7 +23,7 @@ from worker.reconcile import Reconciler
 from worker.resilient import RedisHealth, install
 from worker.runner import RequestRunner
 from worker.store import WorkerStore
-from worker.tasks import MAX_JOB_RUNS, run_requests
+from worker.tasks import run_requests
 from worker.upstream import UpstreamClient, build_http_client
 
 log = logging.getLogger("respq.worker")
