@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import uvicorn
 
@@ -52,28 +53,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# uvicorn's log levels.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+_KINDS: dict[Callable[[str], Any], str] = {int: "an integer", float: "a number"}
+
+
+def _stop(message: str) -> NoReturn:
+    """A bad ``MOCKAPI_*`` value: one line on stderr, exit status 2, no usage text (the
+    command line was fine)."""
+    print(f"python -m mockapi: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _bad(parser: argparse.ArgumentParser, source: tuple[str, str], problem: str) -> NoReturn:
+    """Report a bad value from its source: a variable stops with one line, a flag with
+    argparse's usage message."""
+    name, raw = source
+    if name.startswith("MOCKAPI_"):
+        _stop(f"bad setting {name}={raw!r}: {problem}")
+    parser.error(f"argument {name}: {problem} (got {raw!r})")
+
+
 def config_from(argv: Sequence[str] | None, env: dict[str, str]) -> tuple[MockConfig, str]:
     """Build the config from flags, falling back to ``MOCKAPI_*`` variables, then defaults."""
     parser = build_parser()
     args = parser.parse_args(argv)
     values: dict[str, Any] = {}
+    sources: dict[str, tuple[str, str]] = {}  # field -> (flag or variable, text as given)
+    flags = {field: flag for flag, field, _ in OPTIONS} | {"store": "--store"}
     fields = [(field, parse) for _, field, parse in OPTIONS] + [("store", _parse_bool)]
     for field, parse in fields:
         value = getattr(args, field)
+        sources[field] = (flags[field], str(value))
         if value is None:
-            raw = env.get("MOCKAPI_" + field.upper())
+            variable = "MOCKAPI_" + field.upper()
+            raw = env.get(variable)
             if raw is not None and raw != "":
+                sources[field] = (variable, raw)
                 try:
                     value = parse(raw)
                 except ValueError:
-                    parser.error(f"bad value for MOCKAPI_{field.upper()}: {raw!r}")
+                    _stop(f"bad setting {variable}={raw!r}: use {_KINDS.get(parse, 'a value')}")
         if value is not None:
             values[field] = value
-    log_level = args.log_level or env.get("MOCKAPI_LOG_LEVEL") or "warning"
+    log_level = _log_level(parser, args.log_level, env)
     try:
-        return MockConfig(**values), log_level.lower()
+        return MockConfig(**values), log_level
     except ValueError as exc:
+        # Each field is checked on its own, so the one at fault can be named.
+        for field, value in values.items():
+            try:
+                MockConfig(**{field: value})
+            except ValueError as problem:
+                _bad(parser, sources[field], str(problem))
         parser.error(str(exc))
+
+
+def _log_level(parser: argparse.ArgumentParser, flag: str | None, env: dict[str, str]) -> str:
+    source = ("--log-level", flag) if flag else ("MOCKAPI_LOG_LEVEL", env.get("MOCKAPI_LOG_LEVEL"))
+    level = (source[1] or "warning").strip().lower()
+    if level not in LOG_LEVELS:
+        _bad(parser, (source[0], source[1] or ""), "use one of " + ", ".join(LOG_LEVELS))
+    return level
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import orjson
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from producer.errors import InvalidInput, ItemProblem, RespqError
 from producer.redis_conn import redact_url
+from producer.settings import AuthHeader, EnvSettings
 
 DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
 CACHE_SECONDS = 60.0
@@ -27,14 +28,14 @@ CACHE_SECONDS = 60.0
 SHOWN_PER_MODEL = 5
 
 
-class ModelCheckSettings(BaseSettings):
+class ModelCheckSettings(EnvSettings):
     """Where the upstream is: the same RESPQ_* variables the workers read."""
 
     model_config = SettingsConfigDict(env_prefix="RESPQ_", extra="ignore")
 
     base_url: str = DEFAULT_BASE_URL
     api_key: SecretStr | None = None
-    auth_header: Literal["authorization", "x-api-key"] = "authorization"
+    auth_header: AuthHeader = "authorization"
     connect_timeout: float = Field(default=10.0, gt=0)
 
     @property

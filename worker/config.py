@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from producer.constants import DEFAULT_QUEUE_NAME
+from producer.settings import AuthHeader, EnvSettings, LogLevel
 
 DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
 
 
-class WorkerConfig(BaseSettings):
+class WorkerConfig(EnvSettings):
     """Everything a worker process needs. The API key is a SecretStr: it is sent in one
-    header and never logged, stored in Redis or written to a result."""
+    header and never logged, stored in Redis or written to a result. A bad RESPQ_* value
+    is a SettingsError: the process stops with one line naming the variable."""
 
     model_config = SettingsConfigDict(env_prefix="RESPQ_", extra="ignore")
 
@@ -22,7 +24,7 @@ class WorkerConfig(BaseSettings):
     queue_name: str = DEFAULT_QUEUE_NAME
     base_url: str = DEFAULT_BASE_URL
     api_key: SecretStr | None = None
-    auth_header: Literal["authorization", "x-api-key"] = "authorization"
+    auth_header: AuthHeader = "authorization"  # any case: X-API-KEY works
 
     # Concurrency: upstream requests in flight per worker process. LLM calls take seconds,
     # so this is sized in hundreds, not arq's default of 10.
@@ -62,7 +64,7 @@ class WorkerConfig(BaseSettings):
     prices: str = ""
     metrics_port: int = Field(default=0, ge=0, le=65535)
     log_format: Literal["text", "json"] = "text"
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"  # any case
 
     @property
     def responses_url(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from producer.settings import SettingsError
 from worker.config import WorkerConfig
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
@@ -43,7 +44,12 @@ def setup_logging(config: WorkerConfig) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    level = logging.getLevelName(config.log_level.upper())
+    level = logging.getLevelNamesMapping().get(str(config.log_level).upper())
+    if level is None:  # only a config built without validation gets here
+        raise SettingsError(
+            f"bad setting RESPQ_LOG_LEVEL={config.log_level!r}: use DEBUG, INFO, WARNING, "
+            "ERROR or CRITICAL"
+        )
     root.addHandler(handler)
     root.setLevel(level)
     arq = logging.getLogger("arq")
