@@ -199,7 +199,11 @@ async def test_api_key_not_in_caplog_with_debug_logging(
     with MockServer(MockConfig(api_key="sk-other", seed=3)) as wrong_key:
         # A wrong key (401, final) and failing paths: errors are where keys leak.
         config = WorkerConfig(
-            base_url=wrong_key.base_url, api_key=API_KEY, queue_name=queue_name, log_level="DEBUG"
+            base_url=wrong_key.base_url,
+            api_key=API_KEY,
+            queue_name=queue_name,
+            log_level="DEBUG",
+            account_error_pause=0,  # every request fails on its own, none is left paused
         )
         batch = await fake_client.submit(items(5))
         await run_burst(build_worker(config, redis_pool=fake_redis), timeout=30)
