@@ -6,6 +6,7 @@ loopback traffic. mockapi and workers always run as separate processes.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -157,18 +158,23 @@ class MockApi:
             args += ["--tpm", str(tpm)]
         args += ["--store", "false", *extra]
         env = {**os.environ, "MOCKAPI_LOG_LEVEL": "warning"}
+        # /_stats and /_reset need the mock's key when it has one.
+        key = next((b for a, b in itertools.pairwise(extra) if a == "--api-key"), None)
+        key = key or env.get("MOCKAPI_API_KEY")
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=_log_file("mockapi")
         )
         wait_http(self.url + "/health")
 
     def stats(self) -> dict[str, Any]:
-        data: dict[str, Any] = orjson.loads(httpx.get(self.url + "/_stats", timeout=30).content)
+        answer = httpx.get(self.url + "/_stats", headers=self.headers, timeout=30)
+        data: dict[str, Any] = orjson.loads(answer.content)
         data.pop("request_log", None)
         return data
 
     def reset(self) -> None:
-        httpx.post(self.url + "/_reset", timeout=10)
+        httpx.post(self.url + "/_reset", headers=self.headers, timeout=10)
 
     def stop(self) -> None:
         stop_process(self.proc)

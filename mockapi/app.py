@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import math
 import random
 import time
@@ -36,6 +37,7 @@ from .styles import restyle
 RESPONSES_PATHS = frozenset({"/v1/responses", "/api/v1/responses", "/responses"})
 RESPONSE_PREFIXES = ("/v1/responses/", "/api/v1/responses/", "/responses/")
 MODELS_PATHS = frozenset({"/v1/models", "/api/v1/models", "/models"})
+CONTROL_PATHS = frozenset({"/_stats", "/_reset", "/_control"})  # need the key when one is set
 SSE_CUT_AFTER = 3  # deltas sent before an injected ``sse_truncated`` stops the stream
 
 
@@ -51,11 +53,7 @@ class MockApp:
         self._rng = random.Random(config.seed)
         self._jitter_rng = random.Random(config.seed)
         self._models = frozenset(config.models)
-        self._auth: frozenset[bytes] = frozenset()
-        if config.api_key:
-            key = config.api_key.encode()
-            self._auth = frozenset({b"Bearer " + key, b"bearer " + key})
-            self._api_key = key
+        self._api_key: bytes | None = config.api_key.encode() if config.api_key else None
         created = int(time.time())
         self._models_body = orjson.dumps(
             {
@@ -116,6 +114,11 @@ class MockApp:
             if method == "GET":
                 await self._retrieve(scope, send, rid, path.rsplit("/", 1)[1])
                 return
+        elif path in CONTROL_PATHS and not self._authorized(scope):
+            # Stats show request bodies and /_control changes behaviour: key holders only.
+            self.stats.auth_failures += 1
+            await self._send_401(send, rid)
+            return
         elif path == "/_stats" and method == "GET":
             await send_json(send, 200, self.stats_dict(), rid)
             return
@@ -137,12 +140,17 @@ class MockApp:
     # -- helpers -----------------------------------------------------------------------------
 
     def _authorized(self, scope: Scope) -> bool:
-        if not self._auth:
+        """``Authorization: Bearer <key>`` or ``x-api-key: <key>``, compared in constant
+        time so response timing tells nothing about how much of a guess was right."""
+        key = self._api_key
+        if key is None:
             return True
         for name, value in scope["headers"]:
-            if name == b"authorization" and value in self._auth:
-                return True
-            if name == b"x-api-key" and value == self._api_key:
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() == b"bearer" and hmac.compare_digest(token, key):
+                    return True
+            elif name == b"x-api-key" and hmac.compare_digest(value, key):
                 return True
         return False
 

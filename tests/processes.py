@@ -137,7 +137,7 @@ def start_mockapi(log_path: Path, *flags: str, ready_timeout: float = 20.0) -> t
         if not proc.alive():
             raise AssertionError(f"mockapi exited early:\n{proc.output()[-3000:]}")
         try:
-            return httpx.get(root + "/_stats", timeout=1).status_code == 200
+            return httpx.get(root + "/health", timeout=1).status_code == 200  # needs no key
         except httpx.HTTPError:
             return False
 
@@ -149,9 +149,11 @@ def start_mockapi(log_path: Path, *flags: str, ready_timeout: float = 20.0) -> t
     return proc, root + "/v1"
 
 
-def mock_stats(base_url: str) -> dict[str, Any]:
+def mock_stats(base_url: str, api_key: str | None = None) -> dict[str, Any]:
+    """mockapi's ``GET /_stats`` (which needs the key when the mock has one)."""
     root = base_url.removesuffix("/v1")
-    data: dict[str, Any] = httpx.get(root + "/_stats", timeout=10).json()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    data: dict[str, Any] = httpx.get(root + "/_stats", headers=headers, timeout=10).json()
     return data
 
 

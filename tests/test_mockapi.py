@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,8 @@ import orjson
 import pytest
 
 from mockapi import MockConfig, MockServer, format_duration
+from mockapi import app as mockapi_app
+from mockapi.app import MockApp
 from mockapi.cli import config_from
 from mockapi.ratelimit import SlidingWindowLimiter
 
@@ -288,6 +291,58 @@ def test_models(srv: MockServer, path: str) -> None:
         assert set(model) == {"id", "object", "created", "owned_by"}
         assert model["object"] == "model"
         assert model["owned_by"] == "mockapi"
+
+
+def test_control_endpoints_need_the_key_when_one_is_set() -> None:
+    with MockServer(MockConfig(api_key="sk-secret")) as srv:
+        calls = [
+            ("GET", "/_stats", None),
+            ("POST", "/_reset", None),
+            ("GET", "/_control", None),
+            ("POST", "/_control", {"fail_rate": 1.0}),
+        ]
+        for method, path, body in calls:
+            for headers in (
+                {},
+                {"Authorization": "Bearer nope"},
+                {"Authorization": "Bearer sk-secre"},  # a prefix of the key
+                {"Authorization": "sk-secret"},  # no scheme
+                {"X-API-KEY": "sk-secretX"},
+            ):
+                answer = httpx.request(method, srv.url + path, json=body, headers=headers)
+                assert answer.status_code == 401, (method, path, headers)
+                assert answer.json()["error"]["code"] == "invalid_api_key"
+        assert srv.app.settings.fail_rate == 0.0  # the refused /_control changed nothing
+        for headers in ({"Authorization": "Bearer sk-secret"}, {"x-api-key": "sk-secret"}):
+            for method, path, body in calls[:3]:
+                answer = httpx.request(method, srv.url + path, json=body, headers=headers)
+                assert answer.status_code == 200, (method, path, headers)
+        assert httpx.get(srv.url + "/health").status_code == 200  # probes need no key
+    with MockServer(MockConfig()) as open_srv:  # no key set: open as before
+        assert httpx.get(open_srv.url + "/_stats").status_code == 200
+
+
+def test_keys_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(mockapi_app.hmac, "compare_digest", spy)
+    app = MockApp(MockConfig(api_key="sk-secret"))
+    for header, value, allowed in (
+        (b"authorization", b"Bearer sk-secret", True),
+        (b"authorization", b"bearer sk-secret", True),
+        (b"authorization", b"Bearer sk-nope", False),
+        (b"x-api-key", b"sk-secret", True),
+        (b"x-api-key", b"sk-secre", False),
+    ):
+        compared.clear()
+        assert app._authorized({"headers": [(header, value)]}) is allowed
+        assert compared, (header, value)
+        assert all(b"sk-secret" in pair for pair in compared)
 
 
 def test_request_id_on_every_response(srv: MockServer) -> None:

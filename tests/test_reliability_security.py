@@ -23,6 +23,7 @@ from producer import BatchClient, BatchStatus
 from producer.constants import ARQ_JOB_PREFIX
 from worker import WorkerConfig, redis_settings
 
+from cli_helpers import RESPQ, flush, subprocess_env, unique_queue, write_jsonl
 from processes import (
     RELIABILITY_DB_URL,
     flush_reliability_db,
@@ -299,3 +300,30 @@ async def test_arq_connection_retries_log_no_password(caplog: pytest.LogCaptureF
         await create_pool(settings)
     assert "redis connection error" in caplog.text
     assert REDIS_PASSWORD not in caplog.text
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_run_mock_with_a_mock_key_sends_it_and_never_prints_it(tmp_path: Path) -> None:
+    """``respq run --mock`` under MOCKAPI_API_KEY: the mock's readiness probe and the workers
+    get past its auth, and the key is printed nowhere."""
+    mock_key = "sk-mock-SECRET-a81d"
+    queue = unique_queue()
+    env = subprocess_env(7, queue, MOCKAPI_API_KEY=mock_key)
+    flush(7)
+    path = write_jsonl(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out.jsonl"
+    try:
+        done = subprocess.run(
+            [str(RESPQ), "-v", "run", str(path), "-o", str(out), "--mock", "-w", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=100,
+            check=False,
+        )
+    finally:
+        flush(7)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(out.read_bytes().splitlines()) == 20
+    assert mock_key not in done.stdout + done.stderr

@@ -91,6 +91,9 @@ def _worker_env(redis_url: str, base_url: str | None) -> dict[str, str]:
     env.setdefault("RESPQ_SHUTDOWN_GRACE", RUN_SHUTDOWN_GRACE)
     if base_url is not None:
         env["RESPQ_BASE_URL"] = base_url
+        mock_key = os.environ.get("MOCKAPI_API_KEY")
+        if mock_key:  # the mock started with a key: the workers must send that one
+            env["RESPQ_API_KEY"] = mock_key
     return env
 
 
@@ -253,7 +256,8 @@ async def _start_mock(children: Children) -> str:
         log_name="mockapi.log",
     )
     root = f"http://127.0.0.1:{port}"
-    await wait_ready(child, http_probe(root + "/v1/models"), what=f"GET {root}/v1/models")
+    # /health answers without the key MOCKAPI_API_KEY may have given the mock.
+    await wait_ready(child, http_probe(root + "/health"), what=f"GET {root}/health")
     return root + "/v1"
 
 
