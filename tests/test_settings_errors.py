@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from producer.models_check import ModelCheckSettings
 from producer.settings import ClientSettings, SettingsError
@@ -73,7 +74,7 @@ def test_settings_error_names_every_bad_variable_but_no_secret(
 def test_a_bad_keyword_argument_stays_a_validation_error() -> None:
     # Only values from the environment are the operator's to fix; a bad argument in code
     # keeps pydantic's error for the programmer.
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValidationError) as caught:
         ClientSettings(chunk_size=0)
     assert not isinstance(caught.value, SettingsError)
 
