@@ -123,11 +123,14 @@ def start_worker(
     return proc
 
 
-def start_mockapi(log_path: Path, *flags: str, ready_timeout: float = 20.0) -> tuple[Managed, str]:
-    """``python -m mockapi --port <free> <flags>``; returns (process, base_url)."""
+def start_mockapi(
+    log_path: Path, *flags: str, ready_timeout: float = 20.0, port: int | None = None
+) -> tuple[Managed, str]:
+    """``python -m mockapi --port <port, else a free one> <flags>``; returns (process,
+    base_url)."""
     from redis_server import free_port
 
-    port = free_port()
+    port = port or free_port()
     proc = Managed(
         [sys.executable, "-m", "mockapi", "--port", str(port), *flags], _env({}), log_path
     )

@@ -1,6 +1,7 @@
 """A private ``redis-server`` for reliability tests: its own free port and tmp dir, AOF on
-(``appendfsync always``), optional password and TLS; stop, kill and restart it on the same
-port and directory."""
+(``appendfsync always`` unless told otherwise: ``everysec`` is what docker-compose runs),
+optional password and TLS; stop, kill and restart it on the same port and directory, and
+cut the tail off its AOF as an OS crash under ``everysec`` would."""
 
 from __future__ import annotations
 
@@ -68,8 +69,10 @@ class RedisServer:
         password: str | None = None,
         tls: TlsFiles | None = None,
         port: int | None = None,
+        appendfsync: str = "always",
     ) -> None:
         self.directory = directory
+        self.appendfsync = appendfsync
         self.password = password
         self.tls = tls
         self.port = port or free_port()
@@ -93,7 +96,7 @@ class RedisServer:
             "--appendonly",
             "yes",
             "--appendfsync",
-            "always",
+            self.appendfsync,
             "--save",
             "",
             "--daemonize",
@@ -175,6 +178,28 @@ class RedisServer:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(5)
         self.proc = None
+
+    def aof_tail(self) -> Path:
+        """The AOF file Redis appends to now (Redis 7: the last incr file of the
+        manifest in appendonlydir/)."""
+        folder = self.directory / "appendonlydir"
+        manifest = next(folder.glob("*.manifest"))
+        incr = [
+            line.split()[1]
+            for line in manifest.read_text().splitlines()
+            if line.split()[-1:] == ["i"]
+        ]
+        return folder / incr[-1]
+
+    def cut_aof(self, size: int) -> int:
+        """Truncate the (stopped) server's AOF tail to ``size`` bytes, as an OS crash
+        loses the writes not yet fsynced; returns how many bytes were cut."""
+        assert self.proc is None, "stop or kill the server first"
+        tail = self.aof_tail()
+        cut = tail.stat().st_size - size
+        with tail.open("r+b") as f:
+            f.truncate(size)
+        return cut
 
     def restart(self, timeout: float = 15.0) -> None:
         self.stop()

@@ -21,7 +21,7 @@ from worker.reconcile import Reconciler
 
 from support import build_worker, response_body, run_burst, wait_for
 
-LEASE_S = 0.4  # the reconciler's periods scale with it: stall 0.2 s, turn 0.1 s
+LEASE_S = 0.4  # the reconciler's periods scale with it: stall 0.1 s, turn 0.07 s
 
 
 def items(n: int) -> list[dict[str, object]]:

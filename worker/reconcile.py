@@ -10,15 +10,18 @@ Per batch (``producer/audit.py`` does the audit, in bounded script calls):
 1. In-flight claims: a request claimed by a job that has neither a lease (arq
    in-progress key) nor a queue entry is stranded — its job was lost with a cut AOF tail
    or dropped by arq — and is queued again at once, in a new job that owns it.
-2. When the batch has made no progress for half a lease and nothing of it is leased, the
+2. When the batch has made no progress for a quarter lease and nothing of it is leased, the
    whole input order is walked: requests held by nothing are queued again, and so are
    those held only by the first job that listed them (that job may be the one Redis
    lost; if it still exists it finds them owned elsewhere and skips them).
 3. An ended batch has its counters checked against its stored results (and repaired),
    then leaves the schedule.
 
-So a stranded request is queued again within about ``lease / 2 + period`` of becoming
-stranded, well inside the 2 × ``RESPQ_LEASE_SECONDS`` the README promises.
+So a stranded request is queued again within about a period (``lease / 6``) of becoming
+stranded when it was claimed, and within about ``lease / 4 + lease / 6`` of its batch
+running dry when its job vanished before it was claimed: inside the 2 ×
+``RESPQ_LEASE_SECONDS`` the README promises. A false alarm (a batch that merely waits
+behind others) only moves its unclaimed requests to new jobs, once.
 
 A worker that finds a new Redis server (restart with a new run id, failover) or has
 just started adds every unfinished batch to the schedule once.
@@ -67,8 +70,8 @@ class Reconciler:
             redis, queue_name=queue_name, chunk_size=chunk_size, job_ttl_s=result_ttl + 86400
         )
         lease_ms = int(lease_seconds * 1000)
-        self.period_ms = lease_ms // 4
-        self.stall_ms = lease_ms // 2
+        self.period_ms = lease_ms // 6
+        self.stall_ms = lease_ms // 4
         self.interval = lease_seconds / 6
         self.scripts = ScriptSet(redis, "worker", ["take_due"])
         self.requeued = 0
