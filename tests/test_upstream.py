@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import orjson
@@ -17,6 +17,7 @@ from worker.errors import (
     InvalidResponse,
     QuotaExceeded,
     RateLimited,
+    RetryableError,
     ServerError,
     StreamFailed,
     StreamInterrupted,
@@ -190,10 +191,45 @@ async def test_stream_failed_event() -> None:
         await client_for(stream_answer(payload)).send(BODY, stream=True)
 
 
-async def test_truncated_stream_is_retryable() -> None:
-    payload = sse(("response.created", {"type": "response.created", "response": response_body()}))
-    with pytest.raises(StreamInterrupted):
-        await client_for(stream_answer(payload)).send(BODY, stream=True)
+CREATED = sse(("response.created", {"type": "response.created", "response": response_body()}))
+
+
+class BrokenOffStream(httpx.AsyncByteStream):
+    """An event stream whose connection drops after its first bytes."""
+
+    def __init__(self, first: bytes) -> None:
+        self.first = first
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.first
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
+
+
+def broken_off(first: bytes) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(_: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, stream=BrokenOffStream(first))
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        stream_answer(CREATED),  # ends cleanly before response.completed
+        stream_answer(CREATED + b"data: [DONE]\n\n"),  # says it is done, never completed
+        stream_answer(CREATED + b'event: response.completed\ndata: {"type": "resp'),  # cut mid-line
+        broken_off(CREATED),  # the connection drops mid-stream
+    ],
+    ids=["clean-end", "done-early", "mid-line", "connection-drop"],
+)
+async def test_truncated_stream_is_retryable_stream_interrupted(
+    answer: Callable[[httpx.Request], httpx.Response],
+) -> None:
+    with pytest.raises(StreamInterrupted) as info:
+        await client_for(answer).send(BODY, stream=True)
+    assert info.value.code == "stream_interrupted"
+    assert isinstance(info.value, RetryableError)
 
 
 async def test_stream_request_answered_with_error_status() -> None:
