@@ -31,6 +31,10 @@ pytestmark = [pytest.mark.integration]
 
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 DRAIN_API_KEY = "sk-drain-SECRET-5e1c"
+# Slack on top of a configured time (lease, shutdown grace) for a worker's start-up, arq's
+# poll and a loaded machine. A dead worker's job without the lease waits job_timeout + 10 s
+# (an hour here), far beyond lease + SLACK_S.
+SLACK_S = 20.0
 
 
 def items(n: int, prefix: str = "c") -> list[dict[str, Any]]:
@@ -124,7 +128,12 @@ async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
                         return True
                     return None not in sync.hmget(batch.keys.res, sorted(victim_in_flight))
 
-                poll(in_flight_recorded, 60, "victim's in-flight requests retaken", 0.05)
+                poll(
+                    in_flight_recorded,
+                    lease + SLACK_S,
+                    "victim's in-flight requests retaken within one lease",
+                    0.05,
+                )
                 retaken_s = time.monotonic() - killed_at
                 info = await batch.wait(timeout=60, poll_interval=0.05)
                 completed_s = time.monotonic() - killed_at
@@ -156,9 +165,12 @@ async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
     assert set(all_sends) == {f"c{i}" for i in range(n)}
     duplicates = {cid: count for cid, count in all_sends.items() if count > 1}
     assert all(count == 2 for count in duplicates.values()), duplicates
-    assert set(duplicates) <= victim_in_flight, "a request with a result was sent again"
-    assert len(duplicates) <= len(victim_in_flight)
-    assert retaken_s < 60 and completed_s < 60
+    assert victim_in_flight, "nothing was in flight on the killed worker"
+    # Exactly what was in flight on the dead worker was sent again, nothing else.
+    assert set(duplicates) == victim_in_flight, "a request with a result was sent again"
+    # Retaken once the lease lapsed (it had at least 2/3 of a lease left at the kill),
+    # well before job_timeout + 10 s.
+    assert lease / 2 <= retaken_s <= lease + SLACK_S
 
 
 @pytest.mark.slow
@@ -190,7 +202,7 @@ async def test_picked_but_unclaimed_job_of_a_killed_worker_is_retaken_within_lea
                     lease_seconds=lease,
                     job_timeout=3600,
                 )
-                info = await batch.wait(timeout=60, poll_interval=0.05)
+                info = await batch.wait(timeout=lease + SLACK_S, poll_interval=0.05)
                 took = time.monotonic() - started
         finally:
             if worker is not None:
@@ -198,7 +210,8 @@ async def test_picked_but_unclaimed_job_of_a_killed_worker_is_retaken_within_lea
             sync.close()
     print(f"\npicked-but-unclaimed job retaken after {took:.1f}s (lease {lease}s)")
     assert info.request_counts.completed == 8
-    assert took < 3 * lease
+    # The key arq set for an hour was cut to the lease by the worker's sweep.
+    assert took <= lease + SLACK_S
 
 
 @pytest.mark.slow
@@ -232,7 +245,7 @@ async def test_sigterm_drains_in_flight_and_leaves_the_rest_queued(
             sent_before = set(sends(mock_stats(base_url)["request_log"]))
             first.signal(signal.SIGTERM)
             termed = time.monotonic()
-            code = first.wait(grace + 5)
+            code = first.wait(grace + SLACK_S)
             exit_s = time.monotonic() - termed
             out = first.output()
             after_exit = set(sends(mock_stats(base_url)["request_log"]))
@@ -253,7 +266,9 @@ async def test_sigterm_drains_in_flight_and_leaves_the_rest_queued(
         sync.close()
     print(f"\nSIGTERM: worker exited {code} after {exit_s:.1f}s; {len(done)} finished, rest queued")
     assert code == 0, out[-3000:]
-    assert exit_s < grace + 3
+    # In-flight requests take 1.5 s, well inside the grace; the bound only says the drain
+    # ends (the slack covers a loaded machine), the assertions below say what it did.
+    assert exit_s < grace + SLACK_S
     # In-flight requests were finished (recorded), not cut off; nothing new was started.
     assert sent_before <= done
     assert after_exit == done
