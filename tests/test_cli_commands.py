@@ -4,7 +4,9 @@ mock upstream and in-process burst workers."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -21,6 +23,7 @@ from cli_helpers import (
     invoke,
     sync_redis,
     unique_queue,
+    wait_for,
     write_jsonl,
 )
 
@@ -114,26 +117,67 @@ def test_submit_from_stdin_with_batch_id_and_json(env: dict[str, str], tmp_path:
     assert "errors_by_code" in shape
 
 
-def test_cancel_mid_batch(tmp_path: Path, env: dict[str, str], db: int, queue: str) -> None:
-    path = write_jsonl(tmp_path / "in.jsonl", 40)
-    batch_id = submit(path, env)  # no worker runs: everything is still queued
-    result = invoke(["cancel", batch_id], env=env)
-    assert result.exit_code == 0, result.output
-    assert "cancelled" in result.stdout
+def test_cancel_mid_batch(tmp_path: Path, db: int, queue: str) -> None:
+    """A worker is sending (slow upstream) when the batch is cancelled: what it had taken
+    finishes and is recorded as a success, everything still queued ends batch_cancelled
+    and is never sent."""
+    n = 40
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b"".join(
+            orjson.dumps(
+                {
+                    "custom_id": f"req-{i}",
+                    "body": {
+                        "model": "gpt-5.4-mini",
+                        "input": f"q{i}",
+                        "metadata": {"custom_id": f"req-{i}"},
+                    },
+                }
+            )
+            + b"\n"
+            for i in range(n)
+        )
+    )
+    # One request per job, so the worker takes only a few at a time.
+    env = env_for(db, queue, RESPQ_CHUNK_SIZE="1")
+    with (
+        MockServer(MockConfig(latency=1.0, seed=3)) as slow,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        batch_id = submit(path, env)
+        worker = pool.submit(burst_worker, db, queue, slow.base_url, max_jobs=4)
+        wait_for(lambda: slow.stats()["in_flight"] > 0, 30, "requests in flight")
+        result = invoke(["cancel", batch_id], env=env)
+        assert result.exit_code == 0, result.output
+        assert "cancel" in result.stdout
+        worker.result(timeout=60)  # the burst worker drained the rest; its errors surface
+        sent = Counter(e["metadata"]["custom_id"] for e in slow.stats()["request_log"])
 
     status = orjson.loads(invoke(["status", batch_id, "--json"], env=env).stdout)
     assert status["status"] == "cancelled"
-    assert status["errors_by_code"] == {"batch_cancelled": 40}
-
     everything = invoke(["results", batch_id, "--all"], env=env)
-    lines = [orjson.loads(x) for x in file_lines_from(everything.stdout_bytes)]
-    assert len(lines) == 40
-    assert {x["error"]["code"] for x in lines} == {"batch_cancelled"}
+    lines = {x["custom_id"]: x for x in map(orjson.loads, file_lines_from(everything.stdout_bytes))}
+    assert len(lines) == n
+    finished = {cid for cid, line in lines.items() if line["error"] is None}
+    cancelled = {cid for cid, line in lines.items() if line["error"]}
+    print(f"\ncancel mid-batch: {len(finished)} finished, {len(cancelled)} cancelled")
+    assert 0 < len(finished) < n, "the cancel did not land mid-batch"
+    assert set(sent) == finished and set(sent.values()) == {1}  # in flight: finished
+    assert {lines[cid]["error"]["code"] for cid in cancelled} == {"batch_cancelled"}
+    assert status["request_counts"] == {
+        "total": n,
+        "completed": len(finished),
+        "failed": len(cancelled),
+    }
+    assert status["errors_by_code"] == {"batch_cancelled": len(cancelled)}
 
     # Without --errors the failures are only counted, with a hint on stderr.
     plain = invoke(["results", batch_id], env=env)
-    assert plain.stdout == ""
-    assert "40 request(s) failed" in plain.stderr
+    assert file_lines_from(plain.stdout_bytes) == [
+        orjson.dumps(lines[f"req-{i}"]) for i in range(n) if f"req-{i}" in finished
+    ]
+    assert f"{len(cancelled)} request(s) failed" in plain.stderr
     assert "--errors" in plain.stderr
 
     again = invoke(["cancel", batch_id], env=env)
@@ -177,35 +221,28 @@ def test_retry_only_server_errors(tmp_path: Path, env: dict[str, str], db: int, 
 def test_submit_wait_writes_results(
     tmp_path: Path, env: dict[str, str], db: int, queue: str, mock: MockServer
 ) -> None:
-    import threading
-
     path = write_jsonl(tmp_path / "in.jsonl", 10)
     out, err = tmp_path / "o.jsonl", tmp_path / "e.jsonl"
-    # A worker in a thread drains the queue once submit has enqueued it.
     redis = sync_redis(db)
-    worker = threading.Thread(
-        target=lambda: (_wait_queue(redis, queue), burst_worker(db, queue, mock.base_url))
-    )
-    worker.start()
-    try:
+
+    def drain_once_enqueued() -> None:
+        wait_for(lambda: bool(redis.zcard(queue)), 30, "submit to enqueue")
+        burst_worker(db, queue, mock.base_url)
+
+    # A worker in a thread drains the queue once submit has enqueued it; result() raises
+    # here whatever failed in the thread.
+    with ThreadPoolExecutor(1) as pool:
+        worker = pool.submit(drain_once_enqueued)
         result = invoke(
             ["submit", str(path), "--wait", "-o", str(out), "--errors", str(err)], env=env
         )
-    finally:
-        worker.join(60)
+        worker.result(timeout=60)
     assert result.exit_code == 0, result.output
     batch_id = result.stdout.strip()
     ok, bad = api_lines(db, queue, batch_id)
     assert file_lines(out) == ok
     assert len(ok) == 10
     assert file_lines(err) == bad == []
-
-
-def _wait_queue(redis: object, queue: str) -> None:
-    deadline = time.monotonic() + 30
-    while not redis.zcard(queue):  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
 
 def test_workers_lists_only_recent_heartbeats(env: dict[str, str], db: int) -> None:
