@@ -3,7 +3,9 @@ exactly once, with the right code, counts and usage."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -13,11 +15,11 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from producer import BatchClient, BatchStatus, InvalidInput
-from producer.constants import ARQ_JOB_PREFIX
+from producer.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX
 from producer.lines import is_success
 from worker import WorkerConfig
 
-from support import build_worker, response_body, run_burst
+from support import build_worker, response_body, run_burst, wait_for
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -263,6 +265,67 @@ async def test_job_executed_twice_records_once_and_calls_once(
     info = await batch.status()
     assert (info.request_counts.completed, info.usage.total_tokens) == (4, 48)
     assert len(await lines(fake_client, batch.id)) == 4
+
+
+async def test_a_job_rerun_while_its_first_run_is_still_sending_counts_each_request_once(
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+) -> None:
+    """The at-least-once window: a live worker's lease lapses (it lost Redis for longer
+    than the lease) and its job runs again while the first run's requests are still out.
+    Both runs send; the first answer recorded counts and the late one changes nothing."""
+    release = asyncio.Event()
+    sent: Counter[str] = Counter()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        cid = orjson.loads(request.content)["input"]
+        sent[cid] += 1
+        if sent[cid] == 1:  # the first run's answers arrive only after the rerun's
+            await release.wait()
+            return httpx.Response(200, json=response_body("late", tokens=(50, 70)))
+        return httpx.Response(200, json=response_body("rerun"))
+
+    n = 4
+    batch = await fake_client.submit([{"model": "gpt-5.4", "input": f"x{i}"} for i in range(n)])
+    transport = httpx.MockTransport(handler)
+    cfg = config(queue_name)
+    # A worker never runs a job twice at once itself: a second worker takes the rerun.
+    first = build_worker(cfg, redis_pool=fake_redis, transport=transport, burst=False)
+    running = asyncio.create_task(first.main())
+
+    async def first_run_sending() -> bool:
+        return len(sent) == n
+
+    async def first_run_done() -> bool:
+        return first.jobs_complete == 1
+
+    try:
+        await wait_for(first_run_sending)
+        # The first worker loses Redis: its lease renewals stop, the lease lapses and
+        # arq's in-progress key is gone, so the job is free to run again.
+        await first.ctx["respq_leases"].stop()
+        job_id = (await fake_redis.hget(batch.keys.inflight, "line-1")).decode()
+        await fake_redis.delete(ARQ_IN_PROGRESS_PREFIX + job_id)
+        # Another worker takes the job and runs it to the end.
+        await run_burst(build_worker(cfg, redis_pool=fake_redis, transport=transport))
+        assert (await batch.status()).request_counts.completed == n
+        release.set()
+        await wait_for(first_run_done)
+    finally:
+        release.set()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await first.close()
+    assert sent == {f"x{i}": 2 for i in range(n)}  # the window: each was sent twice
+    info = await batch.status()
+    assert (info.status, info.request_counts.completed, info.request_counts.failed) == (
+        BatchStatus.COMPLETED,
+        n,
+        0,
+    )
+    assert info.usage.total_tokens == n * 12  # the rerun's answers, counted once
+    assert info.usage_by_model["gpt-5.4"].requests == n
+    out = await lines(fake_client, batch.id)
+    assert [line["response"]["body"]["output_text"] for line in out] == ["rerun"] * n
 
 
 async def test_invalid_item_enqueues_nothing(
