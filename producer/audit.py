@@ -5,9 +5,11 @@ a queued (or parked) job. One held by nothing is *stranded* — its job was lost
 AOF tail or dropped by arq — and ``repair`` queues it again in a new job that owns it,
 in the same atomic step, so several auditors may run at once.
 
-Counters: ``completed``, ``failed``, ``err:<code>`` and the usage totals (batch and per
-model) are sums over the stored result lines; ``counters()`` derives them and reports
-where the meta hash disagrees, ``repair_counters()`` writes the derived values.
+Counters: ``completed``, ``failed``, ``err:<code>`` and the batch's usage totals are sums
+over the stored result lines; ``counters()`` derives them and reports where the meta
+hash disagrees, ``repair_counters()`` writes the derived values. Per-model counters are
+not checked: a succeeded request's body (which names its model) is emptied once its
+result is stored, and a response's own ``model`` may differ from the one asked for.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from producer.constants import (
     ARQ_JOB_PREFIX,
     ERROR_COUNT_PREFIX,
     JOB_FUNCTION,
-    MODEL_USAGE_PREFIX,
     USAGE_FIELDS,
     USAGE_PREFIX,
     BatchKeys,
@@ -92,14 +93,11 @@ def _text(value: Any) -> str:
 
 
 def _counted(name: str) -> bool:
-    """Meta fields that are sums over result lines (per-model request counts are not:
-    requests that were never sent are not counted there)."""
+    """Meta fields that are sums over the result lines alone."""
     if name in ("completed", "failed") or name.startswith(ERROR_COUNT_PREFIX):
         return True
     if name.startswith(USAGE_PREFIX):
         return name[len(USAGE_PREFIX) :] in USAGE_FIELDS
-    if name.startswith(MODEL_USAGE_PREFIX):
-        return name.rpartition(":")[2] in USAGE_FIELDS
     return False
 
 
@@ -174,15 +172,12 @@ class Auditor:
     async def counters(self, batch_id: str) -> CounterAudit:
         keys = BatchKeys(batch_id)
         derived: Counter[str] = Counter()
-        models: dict[str, str] = {}
-        usage_of: dict[str, Usage] = {}
-        async for cid, raw in self.redis.hscan_iter(keys.res, count=1000):
+        async for _, raw in self.redis.hscan_iter(keys.res, count=1000):
             line = orjson.loads(raw)
             if is_success(line):
                 derived["completed"] += 1
                 body = line["response"].get("body")
                 usage = Usage.read(body.get("usage") if isinstance(body, dict) else None)
-                usage_of[_text(cid)] = usage
                 for name in USAGE_FIELDS:
                     derived[USAGE_PREFIX + name] += getattr(usage, name)
             else:
@@ -192,18 +187,6 @@ class Auditor:
                 except ValidationError:
                     code = "unknown"
                 derived[ERROR_COUNT_PREFIX + code] += 1
-        ids = list(usage_of)
-        for first in range(0, len(ids), 1000):
-            chunk = ids[first : first + 1000]
-            bodies = await self.redis.hmget(keys.req, chunk)  # type: ignore[misc]
-            for cid, body in zip(chunk, bodies, strict=True):
-                model = orjson.loads(body).get("model") if body else None
-                if isinstance(model, str) and model:
-                    models[cid] = model
-        for cid, model in models.items():
-            usage = usage_of[cid]
-            for name in USAGE_FIELDS:
-                derived[f"{MODEL_USAGE_PREFIX}{model}:{name}"] += getattr(usage, name)
         meta = await self.redis.hgetall(keys.meta)  # type: ignore[misc]
         stored = {
             _text(k): int(float(v)) for k, v in meta.items() if _counted(_text(k)) and v != b""

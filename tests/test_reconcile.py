@@ -171,12 +171,12 @@ async def test_counters_of_an_ended_batch_are_checked_against_results(
     assert (await auditor.counters(batch.id)).drift == {}
     meta = batch.keys.meta
     await fake_redis.hset(meta, mapping={"completed": 2, "usage:total_tokens": 7})
-    await fake_redis.hset(meta, "model:gpt-5.4:input_tokens", 1)
+    await fake_redis.hset(meta, "err:server_error", 1)
     drift = (await auditor.counters(batch.id)).drift
     assert drift == {
         "completed": (2, 3),
         "usage:total_tokens": (7, 36),
-        "model:gpt-5.4:input_tokens": (1, 15),
+        "err:server_error": (1, 0),
     }
     await fake_redis.zadd(ACTIVE_KEY, {batch.id: 0})
     rec = reconciler(fake_redis, queue_name)
@@ -184,6 +184,7 @@ async def test_counters_of_an_ended_batch_are_checked_against_results(
     assert (await auditor.counters(batch.id)).drift == {}
     info = await batch.status()
     assert info.request_counts.completed == 3 and info.usage.total_tokens == 36
+    assert info.errors_by_code == {}
     assert await fake_redis.zscore(ACTIVE_KEY, batch.id) is None  # ended: off the schedule
 
 
