@@ -129,9 +129,10 @@ async def test_429_storm_is_damped_by_the_shared_cool_down(
     """A long 429 storm against many waiting requests. Each 429 asks for 100 ms
     (``retry-after-ms``), longer than the defer threshold, so a limited request gives its
     slot to the next one. With the shared cool-down that next one waits the cool-down out
-    without sending: at most one 429 per slot per cool-down. Without it every waiting
-    request would take its turn at the upstream (about 350 429s here instead of about 50)."""
-    n, attempts, slots = 40, 20, 4
+    without sending: at most one 429 per slot per cool-down (under 50 here, bound 68).
+    Without it every waiting request takes its turn at the upstream: each of the 80 meets a
+    429 at least once, 120-350 in all."""
+    n, attempts, slots = 80, 20, 4
     storm_s, retry_after_s = 1.5, 0.1
     mock.control(fail_rate=1.0, fail_mix=["429"])
     batch = await fake_client.submit(items(n))
