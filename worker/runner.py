@@ -26,7 +26,9 @@ from worker.limiter import Limits, RateLimiter, RequestTooLarge
 from worker.limits_config import limits_for, parse_model_limits, scope_for
 from worker.metrics import Metrics
 from worker.outcome import failure_line, is_account_failure, pause_reason
+from worker.results import Result, ResultWriter
 from worker.retry import DeferRequest, backoff_delay, make_retrying, sleep_or_defer
+from worker.slots import FairSlots
 from worker.store import WorkerStore, WorkItem
 from worker.upstream import UpstreamClient, UpstreamSuccess
 
@@ -75,9 +77,11 @@ class RequestRunner:
         self.budget = budget or Budget.disabled()
         self.metrics = metrics or Metrics.disabled()
         self.store = store
+        # Results go to Redis in groups (one script call for all that finished meanwhile).
+        self.results = ResultWriter(store)
         self.upstream = upstream
         self.limiter = limiter
-        self.slots = asyncio.Semaphore(config.max_jobs)
+        self.slots = FairSlots(config.max_jobs)
         self.in_flight = 0
         self.draining = False
         self._model_limits = parse_model_limits(config.model_limits or "{}")
@@ -125,7 +129,7 @@ class RequestRunner:
 
     async def run_one(self, batch_id: str, item: WorkItem, attempts_used: int) -> bool:
         """Send one request; False when it was not started because the worker is draining."""
-        async with self.slots:
+        async with self.slots.hold(batch_id):
             if self.draining:
                 return False
             self.in_flight += 1
@@ -157,13 +161,10 @@ class RequestRunner:
             )
             return
         except RequestTooLarge as exc:
-            await store.record(
-                batch_id,
-                custom_id,
-                error_line(custom_id, RequestTooLargeError.default_code, str(exc)),
-                ok=False,
-                code=RequestTooLargeError.default_code,
-                model=model,
+            code = RequestTooLargeError.default_code
+            line = error_line(custom_id, code, str(exc))
+            await self.results.record(
+                batch_id, Result(custom_id, line, ok=False, code=code, model=model)
             )
             self._finished(batch_id, custom_id, model, RequestTooLargeError.default_code)
             return
@@ -177,7 +178,9 @@ class RequestRunner:
                 )
                 return
             line = failure_line(custom_id, exc)
-            await store.record(batch_id, custom_id, line, ok=False, code=exc.code, model=model)
+            await self.results.record(
+                batch_id, Result(custom_id, line, ok=False, code=exc.code, model=model)
+            )
             self._finished(batch_id, custom_id, model, exc.code)
             return
         except RedisError:
@@ -193,21 +196,23 @@ class RequestRunner:
             )
             self.metrics.request("failed", "worker_error", model)
             line = error_line(custom_id, "worker_error", f"{type(exc).__name__}: {exc}")
-            await store.record(
-                batch_id, custom_id, line, ok=False, code="worker_error", model=model
+            await self.results.record(
+                batch_id, Result(custom_id, line, ok=False, code="worker_error", model=model)
             )
             return
         facts = result.facts
         line = answer_line(custom_id, result.status_code, result.request_id, result.body)
-        await store.record(
+        await self.results.record(
             batch_id,
-            custom_id,
-            line,
-            ok=True,
-            model=model,
-            usage=facts.usage,
-            response_id=facts.id,
-            incomplete=facts.incomplete,
+            Result(
+                custom_id,
+                line,
+                ok=True,
+                model=model,
+                usage=facts.usage,
+                response_id=facts.id,
+                incomplete=facts.incomplete,
+            ),
         )
         self.metrics.used(model, facts.usage)
         self._finished(batch_id, custom_id, model, "", attempts)

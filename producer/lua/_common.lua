@@ -48,58 +48,93 @@ end
 
 local dependency_lines = 0
 
--- Store one output line and count it, exactly once per custom_id.
--- Returns 0 when the request already had a result, 1 when stored, 2 when it also ended
--- the batch. A request with children (depends_on) hands them on: on success they are
--- queued with the parent's response id (k.release set by record.lua); on failure they
--- end as dependency_failed, and so on down the chain.
-local function end_request(k, cid, line, ok, code, model, usage, now, ttl, batch_keys)
-  if redis.call('HSETNX', k.res, cid, line) == 0 then return 0 end
-  redis.call('HDEL', k.inflight, cid)
+local usage_names = {'input_tokens', 'output_tokens', 'total_tokens', 'cached_tokens',
+                     'reasoning_tokens'}
+
+-- Field names of a model's counters, built once per script call.
+local model_fields = {}
+local function fields_of(model)
+  local f = model_fields[model]
+  if not f then
+    local prefix = 'model:' .. model .. ':'
+    f = {requests = prefix .. 'requests'}
+    for i, name in ipairs(usage_names) do f[i] = prefix .. name end
+    model_fields[model] = f
+  end
+  return f
+end
+
+-- Add one ended request's counts to `acc` (meta field -> increment). Requests ended in
+-- one script call sum their counts here, so each meta field costs one HINCRBY per call.
+local function count_result(acc, ok, code, model, usage)
   if ok then
-    redis.call('HINCRBY', k.meta, 'completed', 1)
+    acc['completed'] = (acc['completed'] or 0) + 1
   else
-    redis.call('HINCRBY', k.meta, 'failed', 1)
-    redis.call('HINCRBY', k.meta, 'err:' .. code, 1)
+    acc['failed'] = (acc['failed'] or 0) + 1
+    local field = 'err:' .. code
+    acc[field] = (acc[field] or 0) + 1
   end
-  if model ~= '' then
-    redis.call('HINCRBY', k.meta, 'model:' .. model .. ':requests', 1)
-  end
+  local mf = model ~= '' and fields_of(model)
+  if mf then acc[mf.requests] = (acc[mf.requests] or 0) + 1 end
   if usage then
-    local names = {'input_tokens', 'output_tokens', 'total_tokens', 'cached_tokens',
-                   'reasoning_tokens'}
-    for i, name in ipairs(names) do
+    for i, name in ipairs(usage_names) do
       local n = tonumber(usage[i]) or 0
       if n ~= 0 then
-        redis.call('HINCRBY', k.meta, 'usage:' .. name, n)
-        if model ~= '' then redis.call('HINCRBY', k.meta, 'model:' .. model .. ':' .. name, n) end
+        local field = 'usage:' .. name
+        acc[field] = (acc[field] or 0) + n
+        if mf then acc[mf[i]] = (acc[mf[i]] or 0) + n end
       end
     end
   end
+end
+
+local function flush_counts(meta, acc)
+  for field, n in pairs(acc) do
+    if n ~= 0 then redis.call('HINCRBY', meta, field, n) end
+  end
+end
+
+local end_request
+
+-- A request with children (depends_on) hands them on: on success they are queued with
+-- the parent's response id (k.release, set by the record scripts); on failure they end as
+-- dependency_failed, and so on down the chain.
+local function hand_on_children(k, cid, ok, code, now, ttl, batch_keys)
   local kids = k.children and redis.call('HGET', k.children, cid)
-  if kids then
-    local list = cjson.decode(kids)
-    if ok and k.release then
-      local r = k.release
-      for _, kid in ipairs(list) do redis.call('HSET', k.prev, kid, r.resp_id) end
-      local head = '{"t":0,"f":' .. cjson.encode(r.fn) .. ',"a":[' .. cjson.encode(r.batch_id) .. ','
-      for first = 1, #list, r.chunk_size do
-        local ids = {}
-        for j = first, math.min(first + r.chunk_size - 1, #list) do ids[#ids + 1] = list[j] end
-        local job_id = r.batch_id .. ':k:' .. r.now_ms .. ':' .. cid .. ':' .. first
-        redis.call('SET', r.job_prefix .. job_id,
-          head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. r.now_ms .. '}', 'PX', r.job_ttl)
-        redis.call('ZADD', r.queue, r.now_ms, job_id)
-      end
-    elseif not ok then
-      for _, kid in ipairs(list) do
-        dependency_lines = dependency_lines + 1
-        local kid_line = error_line('batch_req_dep_' .. now .. '_' .. dependency_lines, kid,
-          'dependency_failed', 'The request it depends on (' .. cid .. ') did not succeed (' ..
-          code .. ').')
-        end_request(k, kid, kid_line, false, 'dependency_failed', '', nil, now, ttl, batch_keys)
-      end
+  if not kids then return end
+  local list = cjson.decode(kids)
+  if ok and k.release then
+    local r = k.release
+    for _, kid in ipairs(list) do redis.call('HSET', k.prev, kid, r.resp_id) end
+    local head = '{"t":0,"f":' .. cjson.encode(r.fn) .. ',"a":[' .. cjson.encode(r.batch_id) .. ','
+    for first = 1, #list, r.chunk_size do
+      local ids = {}
+      for j = first, math.min(first + r.chunk_size - 1, #list) do ids[#ids + 1] = list[j] end
+      local job_id = r.batch_id .. ':k:' .. r.now_ms .. ':' .. cid .. ':' .. first
+      redis.call('SET', r.job_prefix .. job_id,
+        head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. r.now_ms .. '}', 'PX', r.job_ttl)
+      redis.call('ZADD', r.queue, r.now_ms, job_id)
+    end
+  elseif not ok then
+    for _, kid in ipairs(list) do
+      dependency_lines = dependency_lines + 1
+      local kid_line = error_line('batch_req_dep_' .. now .. '_' .. dependency_lines, kid,
+        'dependency_failed', 'The request it depends on (' .. cid .. ') did not succeed (' ..
+        code .. ').')
+      end_request(k, kid, kid_line, false, 'dependency_failed', '', nil, now, ttl, batch_keys)
     end
   end
+end
+
+-- Store one output line and count it, exactly once per custom_id.
+-- Returns 0 when the request already had a result, 1 when stored, 2 when it also ended
+-- the batch. Its children are handed on (hand_on_children).
+end_request = function(k, cid, line, ok, code, model, usage, now, ttl, batch_keys)
+  if redis.call('HSETNX', k.res, cid, line) == 0 then return 0 end
+  redis.call('HDEL', k.inflight, cid)
+  local acc = {}
+  count_result(acc, ok, code, model, usage)
+  flush_counts(k.meta, acc)
+  hand_on_children(k, cid, ok, code, now, ttl, batch_keys)
   return 1 + finish_batch_if_done(k.meta, now, ttl, batch_keys)
 end

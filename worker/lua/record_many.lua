@@ -1,0 +1,60 @@
+-- Store the output lines of several requests of one batch in one atomic step: the same
+-- effects as record.lua once per request (exactly once per custom_id: a request that
+-- already has a result changes nothing), but each meta counter is written once per call
+-- and the batch's end is checked once. A succeeded request's body in `req` is emptied
+-- (only failed requests are ever sent again, by `respq retry`); the field stays, so a
+-- resubmit of the same batch still finds its custom_id taken.
+-- KEYS: meta, res, inflight, children, prev, queue, req, then every batch key
+-- ARGV: now_s, ttl once finished, batch_id, function name, arq job key prefix, chunk size,
+--       now_ms, job ttl ms, then per request 11 fields: custom_id, line, ok (1, or 2 for a
+--       success whose response is incomplete; 0 for a failure), error code, model, input,
+--       output, total, cached, reasoning tokens, response id
+-- Returns {ended (1 when this call ended the batch), stored (0|1) per request...}
+local k = {meta = KEYS[1], res = KEYS[2], inflight = KEYS[3], children = KEYS[4],
+           prev = KEYS[5]}
+local req = KEYS[7]
+local now, ttl = ARGV[1], tonumber(ARGV[2])
+k.release = {queue = KEYS[6], resp_id = '', batch_id = ARGV[3], fn = ARGV[4],
+             job_prefix = ARGV[5], chunk_size = tonumber(ARGV[6]), now_ms = ARGV[7],
+             job_ttl = tonumber(ARGV[8])}
+local batch_keys = {}
+for i = 8, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+local FIELDS, FIRST = 11, 9
+-- Most batches have no depends_on: then nobody's children need looking up.
+local has_children = redis.call('EXISTS', k.children) == 1
+local acc = {}
+local out = {0}
+local parents = {}
+local done = {}
+local dropped = {}
+for base = FIRST, #ARGV, FIELDS do
+  local cid = ARGV[base]
+  local stored = redis.call('HSETNX', k.res, cid, ARGV[base + 1])
+  out[#out + 1] = stored
+  if stored == 1 then
+    done[#done + 1] = cid
+    local ok = ARGV[base + 2] ~= '0'
+    count_result(acc, ok, ARGV[base + 3], ARGV[base + 4],
+      {ARGV[base + 5], ARGV[base + 6], ARGV[base + 7], ARGV[base + 8], ARGV[base + 9]})
+    if ARGV[base + 2] == '2' then acc['incomplete'] = (acc['incomplete'] or 0) + 1 end
+    if ok then dropped[#dropped + 1] = cid end
+    if has_children then parents[#parents + 1] = base end
+  end
+end
+if #done > 0 then redis.call('HDEL', k.inflight, unpack(done)) end
+if #dropped > 0 then
+  -- emptied, not deleted: submit's HSETNX must still see the custom_id as taken
+  local emptied = {}
+  for _, cid in ipairs(dropped) do
+    emptied[#emptied + 1] = cid
+    emptied[#emptied + 1] = ''
+  end
+  redis.call('HSET', req, unpack(emptied))
+end
+flush_counts(k.meta, acc)
+for _, base in ipairs(parents) do
+  k.release.resp_id = ARGV[base + 10]
+  hand_on_children(k, ARGV[base], ARGV[base + 2] ~= '0', ARGV[base + 3], now, ttl, batch_keys)
+end
+out[1] = finish_batch_if_done(k.meta, now, ttl, batch_keys)
+return out
