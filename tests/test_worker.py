@@ -545,18 +545,20 @@ async def test_redis_lost_mid_job_reruns_the_job_without_double_counting(
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     import worker.tasks
-    from worker.store import WorkerStore
+    from worker.results import Result, ResultWriter
 
     monkeypatch.setattr(worker.tasks, "REDIS_LOST_RETRY_S", 0.05)
-    real_record = WorkerStore.record
+    real_write = ResultWriter.write
     failures = iter([True])
+    lost: list[Result] = []
 
-    async def flaky_record(self: WorkerStore, *args: Any, **kwargs: Any) -> int:
+    async def flaky_write(self: ResultWriter, batch_id: str, results: list[Result]) -> list[int]:
         if next(failures, False):
+            lost.extend(results)
             raise RedisConnectionError("Redis went away")
-        return await real_record(self, *args, **kwargs)
+        return await real_write(self, batch_id, results)
 
-    monkeypatch.setattr(WorkerStore, "record", flaky_record)
+    monkeypatch.setattr(ResultWriter, "write", flaky_write)
     upstream = Upstream()
     batch = await fake_client.submit([{"model": "gpt-5.4", "input": f"x{i}"} for i in range(3)])
     await drain(fake_redis, queue_name, upstream)
@@ -564,7 +566,8 @@ async def test_redis_lost_mid_job_reruns_the_job_without_double_counting(
     assert (info.status, info.request_counts.completed) == ("completed", 3)
     assert info.usage.total_tokens == 3 * 12
     assert len(await lines(fake_client, batch.id)) == 3
-    assert len(upstream.calls) == 4  # the unrecorded one was sent again, nothing else
+    assert lost
+    assert len(upstream.calls) == 3 + len(lost)  # the unrecorded were sent again, nothing else
 
 
 async def test_account_errors_pause_the_batch_only_when_they_come_in_a_row(
