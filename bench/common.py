@@ -1,17 +1,24 @@
 """Shared helpers for the respq benchmarks: ports, subprocesses, Redis INFO, tables.
 
-Every benchmark uses Redis DB 7 (flushed before and after) and unique queue names, and only
-loopback traffic. mockapi and workers always run as separate processes.
+Every benchmark runs against a private ``redis-server`` that this module starts on a free
+port in a temporary directory (no persistence, like the shared server's ``appendonly no``)
+and stops at exit, so a benchmark never touches anyone's Redis and that server's CPU time
+is the benchmark's alone. Child processes that import this module reuse the same server
+(``RESPQ_BENCH_REDIS_PORT``). DB 7 is flushed before and after, queue names are unique,
+and all traffic is loopback. mockapi and workers always run as separate processes.
 """
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,10 +32,10 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 REDIS_HOST = "127.0.0.1"
-REDIS_PORT = 6379
 REDIS_DB = 7
-REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
 LOG_DIR = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/respq-bench"))
+PORT_ENV = "RESPQ_BENCH_REDIS_PORT"
+PID_ENV = "RESPQ_BENCH_REDIS_PID"
 
 
 def free_port() -> int:
@@ -36,6 +43,58 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _start_private_redis() -> tuple[int, int]:
+    """Start ``redis-server`` on a free port in a temp dir; returns (port, pid). It is
+    stopped (and its directory removed) when this process exits."""
+    folder = tempfile.mkdtemp(prefix="respq-bench-redis-")
+    port = free_port()
+    args = ["redis-server", "--bind", REDIS_HOST, "--port", str(port), "--dir", folder]
+    args += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+    args += ["--logfile", str(Path(folder) / "redis.log")]
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(stop)
+    client = redis.Redis(host=REDIS_HOST, port=port, socket_timeout=1)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if client.ping():
+                break
+        except redis.RedisError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"private redis-server did not start (see {folder})") from None
+            time.sleep(0.02)
+    client.close()
+    os.environ[PORT_ENV] = str(port)
+    os.environ[PID_ENV] = str(proc.pid)
+    return port, proc.pid
+
+
+def _private_redis() -> tuple[int, int]:
+    inherited = os.environ.get(PORT_ENV)
+    if inherited:
+        return int(inherited), int(os.environ.get(PID_ENV) or 0)
+    return _start_private_redis()
+
+
+REDIS_PORT, REDIS_PID = _private_redis()
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
 
 
 def unique_queue() -> str:
@@ -47,7 +106,7 @@ def sync_redis() -> redis.Redis:
 
 
 def flush_db() -> None:
-    """Empty DB 7 (never DB 0)."""
+    """Empty DB 7 of the private server."""
     sync_redis().flushdb()
 
 
@@ -68,6 +127,13 @@ def command_calls() -> dict[str, int]:
     """Calls per command (INFO commandstats), e.g. {"evalsha": 1234, "zadd": 10}."""
     stats = redis_info("commandstats")
     return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+def command_usec() -> dict[str, tuple[int, int]]:
+    """(calls, microseconds) per command from INFO commandstats; a script's time counts
+    under EVALSHA and again under each command it runs."""
+    stats = redis_info("commandstats")
+    return {k.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for k, v in stats.items()}
 
 
 def calls_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -303,3 +369,56 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def redis_cpu_seconds() -> float:
+    """CPU time the private Redis server has used so far (all its threads)."""
+    return cpu_seconds(REDIS_PID)
+
+
+def script_names() -> dict[str, str]:
+    """SHA1 -> name of every respq Lua script (as loaded: _common.lua prepended)."""
+    import hashlib
+
+    from producer.scripts import lua_source
+
+    names = {}
+    for package in ("producer", "worker"):
+        for path in sorted((ROOT / package / "lua").glob("*.lua")):
+            if path.name.startswith("_"):
+                continue
+            text = lua_source(package, path.name)
+            names[hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()] = path.stem
+    limiter = (ROOT / "worker" / "limiter.lua").read_text(encoding="utf-8")
+    names[hashlib.sha1(limiter.encode(), usedforsecurity=False).hexdigest()] = "limiter"
+    return names
+
+
+def slowlog_start(max_len: int = 200_000) -> None:
+    """Log every command with its duration (SLOWLOG), from now on."""
+    r = sync_redis()
+    r.config_set("slowlog-max-len", max_len)
+    r.config_set("slowlog-log-slower-than", 0)
+    r.slowlog_reset()
+
+
+def slowlog_by_command(requests: int) -> list[tuple[str, float, float]]:
+    """(command or script name, calls/request, µs/request) since slowlog_start, most
+    time first; EVALSHA is split by script. Stops logging."""
+    r = sync_redis()
+    entries = r.slowlog_get(r.slowlog_len())
+    r.config_set("slowlog-log-slower-than", 10_000)
+    names = script_names()
+    calls: dict[str, int] = {}
+    usec: dict[str, int] = {}
+    for entry in entries:
+        parts = entry["command"].split()
+        name = parts[0].decode().lower() if parts else "?"
+        if name in ("evalsha", "eval") and len(parts) > 1:
+            name = "script " + names.get(parts[1].decode(), parts[1].decode()[:8])
+        calls[name] = calls.get(name, 0) + 1
+        usec[name] = usec.get(name, 0) + int(entry["duration"])
+    return sorted(
+        ((name, calls[name] / requests, usec[name] / requests) for name in calls),
+        key=lambda row: -row[2],
+    )

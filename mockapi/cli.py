@@ -13,7 +13,7 @@ import uvicorn
 
 from .app import create_app
 from .config import MockConfig
-from .server import uvicorn_config
+from .server import reuse_port_socket, uvicorn_config
 
 log = logging.getLogger("mockapi")
 
@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(flag, dest=field, type=parse, default=None)
     parser.add_argument("--store", dest="store", type=_parse_bool, default=None)
     parser.add_argument("--log-level", dest="log_level", default=None)
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind with SO_REUSEPORT, so several mockapi processes share one port "
+        "(the kernel spreads connections over them)",
+    )
     return parser
 
 
@@ -137,4 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         "on" if config.api_key else "off",
         uv_config.http,
     )
-    uvicorn.Server(uv_config).run()
+    if build_parser().parse_args(argv).reuse_port:
+        uvicorn.Server(uv_config).run(sockets=[reuse_port_socket(config.host, config.port)])
+    else:
+        uvicorn.Server(uv_config).run()

@@ -45,6 +45,16 @@ def uvicorn_config(app: MockApp, host: str, port: int, log_level: str) -> uvicor
     )
 
 
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket with SO_REUSEPORT: processes that bind the same port share it."""
+    # IPPROTO_TCP: see MockServer.start (TCP_NODELAY on accepted sockets).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
 class MockServer:
     """Run the mock on a free port in a daemon thread.
 

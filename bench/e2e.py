@@ -1,0 +1,228 @@
+"""End to end: ``respq submit FILE`` → workers → ``respq results``, one batch of N.
+
+Each stage runs as its own process(es) against the private Redis and a mockapi upstream
+at zero latency. Reported per stage: seconds, requests/s, the peak RSS of every process
+(from ``wait4`` for the CLI, ``VmHWM`` for workers and mockapi) and Redis ``used_memory``
+per request once the stage is over (queued, finished). Then where the finished batch's
+bytes are (``MEMORY USAGE`` per key), and what compressing the stored output lines one by
+one would save (zlib with a dictionary cut from the batch itself; a measurement only).
+
+    .venv/bin/python -m bench.e2e [--n 1000000] [--workers 2] [--prompt-bytes 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import orjson
+
+from bench.common import (
+    PYTHON,
+    REDIS_URL,
+    ROOT,
+    MockApi,
+    batch_counts,
+    flush_db,
+    machine_line,
+    print_table,
+    start_workers,
+    stop_all,
+    sync_redis,
+    unique_queue,
+    used_memory,
+    wait_batch,
+)
+from producer.constants import BatchKeys
+
+RESPQ = str(Path(PYTHON).with_name("respq"))
+
+
+def write_batch(path: Path, n: int, prompt_bytes: int) -> None:
+    pad = "x" * max(0, prompt_bytes - 40)
+    with path.open("wb") as handle:
+        for start in range(0, n, 10_000):
+            handle.write(
+                b"".join(
+                    orjson.dumps(
+                        {
+                            "custom_id": f"req-{i}",
+                            "method": "POST",
+                            "url": "/v1/responses",
+                            "body": {
+                                "model": "gpt-5.4",
+                                "input": f"Write a one-line caption for item {i}.{pad}",
+                            },
+                        }
+                    )
+                    + b"\n"
+                    for i in range(start, min(n, start + 10_000))
+                )
+            )
+
+
+def run_cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, int, bytes]:
+    """Run ``respq ARGS``; (seconds, peak RSS KiB, stdout)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [RESPQ, "--redis-url", REDIS_URL, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"respq {args[0]} failed: {err.decode()[-2000:]}")
+    return elapsed, int(usage.ru_maxrss), out
+
+
+def peak_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def key_bytes(batch_id: str) -> dict[str, int]:
+    r = sync_redis()
+    keys = BatchKeys(batch_id)
+    sizes = {}
+    for name in ("meta", "req", "order", "res", "owner", "inflight", "children", "prev"):
+        size = r.memory_usage(getattr(keys, name), samples=0)
+        if size:
+            sizes[name] = int(size)
+    return sizes
+
+
+def compression(batch_id: str, sample: int = 2_000) -> dict[str, float]:
+    """Bytes of ``sample`` stored output lines, raw and compressed one by one."""
+    r = sync_redis()
+    res = BatchKeys(batch_id).res
+    lines: list[bytes] = []
+    for _, value in r.hscan_iter(res, count=1000):
+        lines.append(value)
+        if len(lines) >= sample:
+            break
+    raw = sum(len(line) for line in lines)
+    plain = sum(len(zlib.compress(line, 6)) for line in lines)
+    # A preset dictionary: the ends of a few lines from the same batch.
+    zdict = b"".join(lines[i][-600:] for i in range(0, min(len(lines), 64), 4))
+    with_dict = 0
+    for line in lines:
+        packer = zlib.compressobj(6, zdict=zdict)
+        with_dict += len(packer.compress(line) + packer.flush())
+    return {"lines": len(lines), "raw": raw / len(lines), "zlib": plain / len(lines)} | {
+        "zlib_dict": with_dict / len(lines)
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench.e2e", description=__doc__)
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--max-jobs", type=int, default=256)
+    parser.add_argument("--prompt-bytes", type=int, default=0, help="pad each input to this")
+    parser.add_argument("--timeout", type=float, default=7200)
+    args = parser.parse_args(argv)
+    n = args.n
+    print(machine_line())
+    flush_db()
+    queue = unique_queue()
+    env = {**os.environ, "RESPQ_QUEUE_NAME": queue, "RESPQ_REDIS_URL": REDIS_URL}
+    rows: list[list[Any]] = []
+    with tempfile.TemporaryDirectory(prefix="respq-e2e-") as tmp:
+        path = Path(tmp) / "batch.jsonl"
+        write_batch(path, n, args.prompt_bytes)
+        mb = path.stat().st_size / 1e6
+        print(f"{n:,} requests, {mb:,.0f} MB input ({path.stat().st_size / n:.0f} B/line)")
+        mem0 = used_memory()
+        submit_s, submit_rss, out = run_cli(["submit", str(path)], env)
+        batch_id = out.decode().strip().splitlines()[-1]
+        queued = (used_memory() - mem0) / n
+        rows.append(["submit (respq submit FILE)", submit_s, n / submit_s, submit_rss, queued])
+
+        mock = MockApi(latency=0.0)
+        try:
+            t0 = time.monotonic()
+            procs = start_workers(args.workers, queue, mock.base_url, max_jobs=args.max_jobs)
+            try:
+                t1 = wait_batch(batch_id, args.timeout, interval=0.2)
+                worker_peaks = [peak_kib(p.pid) for p in procs]
+                mock_peak = peak_kib(mock.proc.pid)
+            finally:
+                stop_all(procs)
+        finally:
+            mock.stop()
+        total, completed, failed = batch_counts(batch_id)
+        finished = (used_memory() - mem0) / n
+        rss = " / ".join(f"{kib / 1024:,.0f}" for kib in worker_peaks)
+        rows.append(
+            [
+                f"dispatch ({args.workers} workers, mockapi peak {mock_peak / 1024:,.0f} MiB)",
+                t1 - t0,
+                n / (t1 - t0),
+                rss,
+                finished,
+            ]
+        )
+        out_path, err_path = Path(tmp) / "out.jsonl", Path(tmp) / "err.jsonl"
+        results_s, results_rss, _ = run_cli(
+            ["results", batch_id, "-o", str(out_path), "--errors", str(err_path)], env
+        )
+        with out_path.open("rb") as handle:
+            written = sum(1 for _ in handle)
+        rows.append(
+            [
+                f"results (respq results -o, {written:,} lines)",
+                results_s,
+                n / results_s,
+                results_rss,
+                (used_memory() - mem0) / n,
+            ]
+        )
+        sizes = key_bytes(batch_id)
+        packed = compression(batch_id)
+    flush_db()
+    print_table(
+        ["stage", "seconds", "requests/s", "peak RSS MiB", "Redis used_memory B/request after"],
+        [
+            [label, s, rate, rss if isinstance(rss, str) else f"{rss / 1024:,.0f}", mem]
+            for label, s, rate, rss, mem in rows
+        ],
+        f"End to end, {n:,} requests (prompts padded to {args.prompt_bytes} B)"
+        if args.prompt_bytes
+        else f"End to end, {n:,} requests (short prompts)",
+    )
+    print(f"\ncompleted {completed:,}, failed {failed:,} of {total:,}")
+    print_table(
+        ["key of the finished batch", "bytes", "bytes/request"],
+        [[name, size, size / n] for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])],
+        "Where a finished batch's bytes are (MEMORY USAGE)",
+    )
+    print(
+        f"\nstored output line: {packed['raw']:.0f} B on average; zlib per line "
+        f"{packed['zlib']:.0f} B ({packed['zlib'] / packed['raw']:.2f}), with a preset "
+        f"dictionary from the batch {packed['zlib_dict']:.0f} B "
+        f"({packed['zlib_dict'] / packed['raw']:.2f}) — {packed['lines']:,} lines sampled"
+    )
+
+
+if __name__ == "__main__":
+    main()
