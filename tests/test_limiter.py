@@ -465,6 +465,28 @@ async def test_unlimited_scope_is_free_but_honours_cooldown(make_limiter: Limite
     assert await limiter.reserve(SCOPE, Limits(0, 0), 1, max_wait=1) == Reservation(False, 3.0)
 
 
+async def test_requests_that_find_the_cooldown_stale_together_share_one_read(
+    make_limiter: LimiterFactory,
+) -> None:
+    limiter = make_limiter()
+    await limiter.on_rate_limited(SCOPE, 3.0)
+    limiter._cool_seen.clear()  # stale: the next requests must read it from Redis
+    reads = 0
+    call = limiter._call
+
+    async def counted(scope: str, op: str, *args: str | int | float) -> object:
+        nonlocal reads
+        reads += op == "cool"
+        return await call(scope, op, *args)
+
+    limiter._call = counted  # type: ignore[method-assign]
+    grants = await asyncio.gather(
+        *(limiter.reserve(SCOPE, Limits(0, 0), 1, max_wait=10) for _ in range(50))
+    )
+    assert reads == 1
+    assert all(g.granted and 2.9 <= g.wait <= 3.0 for g in grants)
+
+
 async def test_keys_share_one_cluster_hash_tag(make_limiter: LimiterFactory, prefix: str) -> None:
     keys = make_limiter().keys(SCOPE)
     tags = {key[key.index("{") : key.index("}") + 1] for key in keys}

@@ -61,6 +61,7 @@ feeds back through :meth:`RateLimiter.settle`, :meth:`RateLimiter.on_rate_limite
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -187,6 +188,10 @@ class RateLimiter:
         # COOL_CACHE_S per process instead of once per request halves a worker's script
         # calls. scope -> (clock time it was read, clock time the cool-down ends).
         self._cool_seen: dict[str, tuple[float, float]] = {}
+        # One read at a time per scope: when the cached value lapses, the hundreds of
+        # requests that find it stale together share one round trip instead of each
+        # sending its own.
+        self._cool_reading: dict[str, asyncio.Future[float]] = {}
 
     def keys(self, scope: str) -> list[str]:
         """The Redis keys of ``scope`` (one Cluster hash tag): req, tok, cool, mult, hdr, and
@@ -289,8 +294,28 @@ class RateLimiter:
         seen = self._cool_seen.get(scope)
         if seen is not None and 0 <= now - seen[0] < COOL_CACHE_S:
             return max(0.0, seen[1] - now)
-        wait = float(_text(await self._call(scope, "cool")))
+        reading = self._cool_reading.get(scope)
+        if reading is not None:
+            await asyncio.wait([reading])
+            if not reading.cancelled() and reading.exception() is None:
+                return max(0.0, reading.result() - (self._clock() - now))
+            # the shared read failed: this request reads for itself
+            return float(_text(await self._call(scope, "cool")))
+        reading = asyncio.get_running_loop().create_future()
+        self._cool_reading[scope] = reading
+        try:
+            wait = float(_text(await self._call(scope, "cool")))
+        except asyncio.CancelledError:
+            reading.cancel()
+            raise
+        except Exception as exc:
+            reading.set_exception(exc)
+            reading.exception()  # marked as retrieved: the waiters read for themselves
+            raise
+        finally:
+            del self._cool_reading[scope]
         self._cool_seen[scope] = (now, now + wait)
+        reading.set_result(wait)
         return wait
 
     async def on_rate_limited(self, scope: str, retry_after: float | None) -> float:
