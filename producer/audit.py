@@ -135,6 +135,7 @@ class Auditor:
                 keys.parent,
                 keys.rescued,
                 self.queue_name,
+                keys.jobs,
             ],
             args=[
                 what,

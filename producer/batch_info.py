@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -87,6 +88,10 @@ class BatchInfo(BaseModel):
     metadata: dict[str, Any] | None = None
     in_flight: int = 0
     pause_reason: str | None = None
+    # Scheduling (producer.scheduling): 2 ** priority is the batch's weight, or "urgent".
+    priority: int | str = 0
+    max_in_flight: int | None = None
+    queue_name: str | None = None
     # Budget (USD): set by submit(max_cost=...); spent/reserved are kept by the workers.
     max_cost: float | None = None
     cost_spent: float = 0.0
@@ -164,9 +169,19 @@ class BatchInfo(BaseModel):
                 "errors": api_errors,
                 "in_flight": in_flight,
                 "pause_reason": meta.get("pause_reason") or None,
+                "priority": _priority(meta),
+                "max_in_flight": int(meta.get("max_in_flight") or 0) or None,
+                "queue_name": meta.get("queue_name") or None,
                 "max_cost": float(meta["max_cost"]) if meta.get("max_cost") else None,
                 "cost_spent": float(meta.get("cost_spent") or 0),
                 "cost_reserved": float(meta.get("cost_reserved") or 0),
                 **stamps,
             }
         )
+
+
+def _priority(meta: dict[str, str]) -> int | str:
+    if meta.get("urgent") == "1":
+        return "urgent"
+    weight = float(meta.get("weight") or 1)
+    return round(math.log2(weight)) if weight > 0 else 0

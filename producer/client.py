@@ -16,11 +16,19 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producer.batch_info import BatchInfo
-from producer.constants import ARQ_JOB_PREFIX, BATCHES_KEY, JOB_FUNCTION, BatchKeys, paused_key
-from producer.errors import BatchNotFound, BatchStateError, RedisUnavailable
+from producer.constants import (
+    ARQ_JOB_PREFIX,
+    BATCHES_KEY,
+    JOB_FUNCTION,
+    BatchKeys,
+    paused_key,
+    schedule_keys,
+)
+from producer.errors import BatchNotFound, BatchStateError, InvalidOption, RedisUnavailable
 from producer.lines import OutputLine
 from producer.prices import BatchCost, PriceTable, batch_cost
 from producer.redis_conn import connect, redact_url
+from producer.scheduling import Priority, Scheduling
 from producer.scripts import PRODUCER_SCRIPTS, ScriptSet
 from producer.settings import ClientSettings, parse_window
 from producer.status import TERMINAL_STATUSES, BatchStatus
@@ -101,6 +109,8 @@ class BatchClient:
         completion_window: str | None = None,
         max_cost: float | None = None,
         check_models: bool = False,
+        priority: Priority = 0,
+        max_in_flight: int | None = None,
     ) -> Batch:
         """Validate every item, then enqueue them all as one batch.
 
@@ -113,10 +123,16 @@ class BatchClient:
         ``max_cost`` (USD) is the batch's budget: workers with a price table
         (``RESPQ_PRICES``) pause it before it would spend more. ``check_models`` first
         asks ``GET {RESPQ_BASE_URL}/models`` and refuses unknown models (InvalidInput).
+
+        ``priority`` sets the batch's share of the workers against other batches: weight
+        ``2 ** priority`` (-10..10), or ``"urgent"`` to go before every other batch;
+        ``max_in_flight`` caps its requests in flight across all workers (see
+        ``producer.scheduling``).
         """
+        scheduling = Scheduling.of(priority, max_in_flight)
         with gc_paused():
             return await self._submit(
-                items, batch_id, metadata, completion_window, max_cost, check_models
+                items, batch_id, metadata, completion_window, max_cost, check_models, scheduling
             )
 
     async def _submit(
@@ -127,6 +143,7 @@ class BatchClient:
         completion_window: str | None,
         max_cost: float | None,
         check_models: bool,
+        scheduling: Scheduling,
     ) -> Batch:
         prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
         if check_models:
@@ -143,6 +160,7 @@ class BatchClient:
             metadata=metadata,
             completion_window=completion_window,
             max_cost=max_cost,
+            scheduling=scheduling,
         )
 
     async def submit_prepared(
@@ -153,10 +171,12 @@ class BatchClient:
         metadata: dict[str, Any] | None = None,
         completion_window: str | None = None,
         max_cost: float | None = None,
+        scheduling: Scheduling | None = None,
     ) -> Batch:
         """Enqueue already-validated requests (the CLI streams a file through this)."""
+        scheduling = scheduling or Scheduling()
         if max_cost is not None and not max_cost > 0:
-            raise ValueError(f"max_cost must be a positive number of USD, got {max_cost!r}")
+            raise InvalidOption(f"max_cost must be a positive number of USD, got {max_cost!r}")
         batch_id = batch_id or new_batch_id()
         window_text = completion_window or self.settings.completion_window
         window = parse_window(window_text)
@@ -166,17 +186,8 @@ class BatchClient:
         running_ttl = window + settings.result_ttl if window else settings.result_ttl + DAY_S
         job_ttl_ms = running_ttl * 1000
         async with self.errors():
-            _, submit_no, _ = await self.scripts["create"](
-                keys=[keys.meta, BATCHES_KEY],
-                args=[
-                    batch_id,
-                    int(now),
-                    orjson.dumps(metadata or {}),
-                    window_text,
-                    int(now + window) if window else 0,
-                    settings.queue_name,
-                    settings.chunk_size,
-                ],
+            submit_no = await self.create_record(
+                batch_id, metadata=metadata, completion_window=window_text, scheduling=scheduling
             )
             if max_cost is not None:  # before any job is queued, so no request escapes it
                 await self.redis.hset(keys.meta, "max_cost", repr(float(max_cost)))  # type: ignore[misc]
@@ -185,6 +196,8 @@ class BatchClient:
             pipe = self.redis.pipeline(transaction=False)
             queued_slices = 0
             batch: list[PreparedRequest] = []
+            # A job never carries more requests than the batch may have in flight.
+            job_size = min(settings.chunk_size, scheduling.max_in_flight or settings.chunk_size)
 
             async def add_slice(chunk: list[PreparedRequest]) -> None:
                 nonlocal chunk_no
@@ -192,11 +205,9 @@ class BatchClient:
                     batch_id,
                     prefix,
                     chunk_no,
-                    settings.chunk_size,
+                    job_size,
                     int(now * 1000),
-                    job_ttl_ms,
                     JOB_FUNCTION,
-                    ARQ_JOB_PREFIX,
                 ]
                 for item in chunk:
                     args.append(item.custom_id)
@@ -207,14 +218,14 @@ class BatchClient:
                         keys.meta,
                         keys.req,
                         keys.order,
-                        keys.pending,
+                        keys.jobs,
                         keys.parent,
                         keys.children,
                     ],
                     args=args,
                     client=pipe,
                 )
-                chunk_no += len(chunk) // settings.chunk_size + 1
+                chunk_no += len(chunk) // job_size + 1
 
             async for item in prepared:
                 batch.append(item)
@@ -228,23 +239,11 @@ class BatchClient:
             if batch:
                 await add_slice(batch)
             await pipe.execute()
-            await self._seal(keys, running_ttl)
-        return Batch(self, batch_id)
-
-    async def _seal(self, keys: BatchKeys, running_ttl: int) -> None:
-        while True:
-            left = await self.scripts["seal"](
-                keys=[keys.meta, keys.pending, self.settings.queue_name, *keys.all()],
-                args=[
-                    int(time.time() * 1000),
-                    2000,
-                    int(time.time()),
-                    running_ttl,
-                    self.settings.result_ttl,
-                ],
+            await self.scripts["seal"](
+                keys=[keys.meta, keys.jobs, *schedule_keys(settings.queue_name), *keys.all()],
+                args=[int(time.time()), running_ttl, settings.result_ttl, job_ttl_ms, batch_id],
             )
-            if int(left) == 0:
-                return
+        return Batch(self, batch_id)
 
     # -- look up --------------------------------------------------------------
 
@@ -254,6 +253,57 @@ class BatchClient:
             if not await self.redis.exists(BatchKeys(batch_id).meta):
                 raise BatchNotFound(batch_id)
         return Batch(self, batch_id)
+
+    async def create_record(
+        self,
+        batch_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        completion_window: str | None = None,
+        scheduling: Scheduling | None = None,
+    ) -> int:
+        """The batch's record, in ``validating``, unless it exists; returns how many
+        submits the batch has seen, this one included (job ids are unique per submit).
+        ``respq serve`` calls this before it reads an uploaded file."""
+        window_text = completion_window or self.settings.completion_window
+        window = parse_window(window_text)
+        now = time.time()
+        settings = self.settings
+        async with self.errors():
+            _, submit_no, _ = await self.scripts["create"](
+                keys=[BatchKeys(batch_id).meta, BATCHES_KEY],
+                args=[
+                    batch_id,
+                    int(now),
+                    orjson.dumps(metadata or {}),
+                    window_text,
+                    int(now + window) if window else 0,
+                    settings.queue_name,
+                    settings.chunk_size,
+                    *(scheduling or Scheduling()).meta_args(),
+                ],
+            )
+        return int(submit_no)
+
+    async def shares(self, queue_name: str | None = None) -> dict[str, str]:
+        """Each scheduled batch's share of dispatch on ``queue_name`` (default: this
+        client's queue), by weight among the batches with jobs waiting: "50%", or
+        "urgent" for the urgent class, which goes first."""
+        normal, urgent = schedule_keys(queue_name or self.settings.queue_name)
+        async with self.errors():
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zrange(normal, 0, -1)
+            pipe.zrange(urgent, 0, -1)
+            waiting, first = await pipe.execute()
+            names = [_text(b) for b in waiting]
+            pipe = self.redis.pipeline(transaction=False)
+            for name in names:
+                pipe.hget(BatchKeys(name).meta, "weight")
+            weights = [float(w or 1) for w in await pipe.execute()]
+        total = sum(weights) or 1.0
+        out = {name: f"{w / total:.0%}" for name, w in zip(names, weights, strict=True)}
+        out.update({_text(b): "urgent" for b in first})
+        return out
 
     async def list_batches(self, limit: int = 100) -> list[BatchInfo]:
         """The newest batches first."""
@@ -276,6 +326,10 @@ class BatchClient:
             async with self.errors():
                 await self.redis.zrem(BATCHES_KEY, *gone)
         return infos
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def _aiter(items: Iterable[PreparedRequest]) -> AsyncIterator[PreparedRequest]:
@@ -423,7 +477,7 @@ class Batch:
         its workers parked while it was paused are queued again. BatchStateError when it
         is not paused (unless only the budget is being changed on a running batch)."""
         if max_cost is not None and not max_cost > 0:
-            raise ValueError(f"max_cost must be a positive number of USD, got {max_cost!r}")
+            raise InvalidOption(f"max_cost must be a positive number of USD, got {max_cost!r}")
         settings = self.client.settings
         now = time.time()
         async with self.client.errors():
@@ -433,6 +487,8 @@ class Batch:
                     self.keys.parked,
                     settings.queue_name,
                     paused_key(settings.queue_name),
+                    self.keys.jobs,
+                    *schedule_keys(settings.queue_name),
                 ],
                 args=[
                     "" if max_cost is None else repr(float(max_cost)),

@@ -16,7 +16,10 @@ key                        type    holds
 ``respq:{B}:res``          hash    custom_id -> output line (JSON, OpenAI batch format)
 ``respq:{B}:owner``        hash    custom_id -> arq job id, when not its first job
 ``respq:{B}:inflight``     hash    custom_id -> the arq job id sending it (claimed)
-``respq:{B}:pending``      list    arq job ids written but not yet queued (unsealed)
+``respq:{B}:jobs``         list    jobs waiting for dispatch: "<job id>\n<requests>\n<arq
+                                   job record>" (dispatch.lua moves them to arq's queue)
+``respq:{B}:dispatched``   hash    job id -> requests, for jobs dispatched and not yet
+                                   claimed (only for a batch with max_in_flight)
 ``respq:{B}:parent``       hash    custom_id -> the custom_id it depends on
 ``respq:{B}:children``     hash    custom_id -> JSON list of the custom_ids waiting on it
 ``respq:{B}:prev``         hash    custom_id -> its parent's response id, once known
@@ -40,7 +43,13 @@ pauses a batch, counted since the ``completed`` count in the base).
 Global: ``respq:batches`` (zset batch_id by created_at), ``respq:workers`` (zset of
 live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes), ``respq:active``
 (zset of batches the reconciler watches, scored by when each is next due, ms) and
-``respq:paused:<queue>`` (set of batch ids with parked jobs: burst workers wait for them).
+``respq:paused:<queue>`` (set of batch ids with parked jobs: burst workers wait for them),
+``respq:schedule:<queue>`` and ``respq:schedule-urgent:<queue>`` (zsets of the batches
+with jobs waiting for dispatch, by virtual time: see ``producer/lua/dispatch.lua``).
+
+Scheduling fields of a batch's meta: ``weight`` (2 ** priority; its share of dispatch),
+``urgent`` (1: served before every normal batch), ``max_in_flight`` (0 = no cap),
+``job_ttl_ms`` (the arq job records' ttl, set at dispatch).
 
 Files of the OpenAI Files API (``respq serve``; the bytes of uploads live on disk in
 ``RESPQ_FILES_DIR``, named by file id):
@@ -67,6 +76,8 @@ WORKERS_KEY: Final = f"{PREFIX}:workers"
 WORKER_INFO_PREFIX: Final = f"{PREFIX}:worker:"
 ACTIVE_KEY: Final = f"{PREFIX}:active"
 PAUSED_PREFIX: Final = f"{PREFIX}:paused:"
+SCHEDULE_PREFIX: Final = f"{PREFIX}:schedule:"
+URGENT_SCHEDULE_PREFIX: Final = f"{PREFIX}:schedule-urgent:"
 
 # arq's key prefixes (arq.constants); repeated here so the layout reads in one place.
 ARQ_JOB_PREFIX: Final = "arq:job:"
@@ -104,13 +115,14 @@ class BatchKeys:
     __slots__ = (
         "batch_id",
         "children",
+        "dispatched",
         "inflight",
+        "jobs",
         "meta",
         "order",
         "owner",
         "parent",
         "parked",
-        "pending",
         "prev",
         "req",
         "res",
@@ -126,7 +138,8 @@ class BatchKeys:
         self.res = base + "res"
         self.owner = base + "owner"
         self.inflight = base + "inflight"
-        self.pending = base + "pending"
+        self.jobs = base + "jobs"
+        self.dispatched = base + "dispatched"
         self.parent = base + "parent"
         self.children = base + "children"
         self.prev = base + "prev"
@@ -142,13 +155,20 @@ class BatchKeys:
             self.res,
             self.owner,
             self.inflight,
-            self.pending,
+            self.jobs,
+            self.dispatched,
             self.parent,
             self.children,
             self.prev,
             self.parked,
             self.rescued,
         ]
+
+
+def schedule_keys(queue_name: str) -> tuple[str, str]:
+    """The fair schedules of ``queue_name``: (normal, urgent) zsets of batch_id by virtual
+    time, holding the batches with jobs waiting for dispatch (see dispatch.lua)."""
+    return SCHEDULE_PREFIX + queue_name, URGENT_SCHEDULE_PREFIX + queue_name
 
 
 def paused_key(queue_name: str) -> str:

@@ -2,6 +2,8 @@
 
 RespqError
  ├── InvalidInput          one or more batch items failed validation (lists every one)
+ ├── InvalidOption         a submit option (priority, max_in_flight, max_cost) is out of
+ │                         range; also a ValueError
  ├── BatchNotFound         no batch with that id in Redis
  ├── RedisUnavailable      Redis did not answer (URL shown without its password)
  └── BatchStateError       the batch is not in a state that allows the operation
@@ -43,6 +45,10 @@ class InvalidInput(RespqError):
         super().__init__(
             f"{self.total_bad} invalid item(s), nothing was enqueued:\n  {shown}{tail}"
         )
+
+
+class InvalidOption(RespqError, ValueError):
+    """A submit option is out of range; nothing was enqueued."""
 
 
 class BatchNotFound(RespqError):

@@ -33,4 +33,4 @@ class ScriptSet:
         return self._scripts[name]
 
 
-PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume"]
+PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume", "dispatch"]

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
-
-import orjson
 
 from producer.batch_info import BatchInfo
 from producer.client import Batch, BatchClient, new_batch_id
@@ -74,38 +71,25 @@ class BatchService:
             )
         window = _required(body, "completion_window")
         try:
-            seconds = parse_window(window)
+            parse_window(window)  # a bad window is a 400 here, not a failed batch later
         except ValueError as exc:
             raise BadRequest(str(exc), param="completion_window", code="invalid_value") from None
         metadata = _metadata(body.get("metadata"))
         path = await self.files.input_path(input_file_id)
         batch_id = new_batch_id()
-        await self._create_record(batch_id, input_file_id, metadata, window, seconds)
+        await self._create_record(batch_id, input_file_id, metadata, window)
         self.start(Job(batch_id, path, metadata, window))
         return await self.retrieve(batch_id)
 
     async def _create_record(
-        self, batch_id: str, input_file_id: str, metadata: dict[str, Any], window: str, seconds: int
+        self, batch_id: str, input_file_id: str, metadata: dict[str, Any], window: str
     ) -> None:
-        """The batch record, in ``validating``, before a line is read; the same script
-        and arguments as ``BatchClient.submit_prepared``, which then finds it there."""
-        keys = BatchKeys(batch_id)
-        settings = self.client.settings
-        now = time.time()
-        await self.client.scripts["create"](
-            keys=[keys.meta, BATCHES_KEY],
-            args=[
-                batch_id,
-                int(now),
-                orjson.dumps(metadata),
-                window,
-                int(now + seconds) if seconds else 0,
-                settings.queue_name,
-                settings.chunk_size,
-            ],
-        )
+        """The batch record, in ``validating``, before a line is read; the submit that
+        follows finds it there."""
+        await self.client.create_record(batch_id, metadata=metadata, completion_window=window)
         await self.client.redis.hset(  # type: ignore[misc]
-            keys.meta, mapping={"input_file_id": input_file_id, "endpoint": ENDPOINT}
+            BatchKeys(batch_id).meta,
+            mapping={"input_file_id": input_file_id, "endpoint": ENDPOINT},
         )
 
     def start(self, job: Job) -> None:

@@ -143,10 +143,10 @@ def worker_processes(
 
 
 def burst_worker(db: int, queue: str, base_url: str, **config: Any) -> None:
-    """Run an arq worker in this process until the queue is empty."""
-    from arq.worker import Worker
-
+    """Run a worker (the class production runs) in this process until its queue and its
+    batches' waiting jobs are done."""
     from worker import WorkerConfig, worker_options
+    from worker.resilient import ResilientWorker
 
     cfg = WorkerConfig(
         redis_url=redis_url(db),
@@ -159,7 +159,7 @@ def burst_worker(db: int, queue: str, base_url: str, **config: Any) -> None:
     async def go() -> None:
         opts = worker_options(cfg)
         assert opts["redis_settings"].database == db
-        w = Worker(**opts, burst=True, handle_signals=False)
+        w = ResilientWorker(**opts, burst=True, handle_signals=False)
         try:
             await asyncio.wait_for(w.main(), 60)
         finally:

@@ -11,6 +11,7 @@ import httpx
 
 from producer.lines import OutputLine
 from worker import WorkerConfig, worker_options
+from worker.dispatch import Dispatcher
 from worker.resilient import ResilientWorker
 
 
@@ -84,3 +85,10 @@ def response_body(
 def code_of(line: dict[str, Any]) -> str:
     """A stored output line's failure code (HTTP failures included), or "ok"."""
     return OutputLine.model_validate(line).code or "ok"
+
+
+async def dispatch_all(redis: Any, queue_name: str) -> list[str]:
+    """Hand every waiting job of the queue's scheduled batches to arq's queue, as workers
+    do a few at a time; returns the ids of the jobs then in the queue."""
+    await Dispatcher(redis, queue_name).refill(1_000_000)
+    return [raw.decode() for raw in await redis.zrange(queue_name, 0, -1)]

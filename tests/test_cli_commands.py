@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from mockapi import MockConfig, MockServer
+from producer.constants import schedule_keys
 
 from cli_helpers import (
     api_lines,
@@ -226,7 +227,8 @@ def test_submit_wait_writes_results(
     redis = sync_redis(db)
 
     def drain_once_enqueued() -> None:
-        wait_for(lambda: bool(redis.zcard(queue)), 30, "submit to enqueue")
+        schedule, _ = schedule_keys(queue)
+        wait_for(lambda: bool(redis.zcard(schedule)), 30, "submit to enqueue")
         burst_worker(db, queue, mock.base_url)
 
     # A worker in a thread drains the queue once submit has enqueued it; result() raises

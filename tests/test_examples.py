@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from arq.worker import Worker
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from mockapi import MockConfig, MockServer
 from mockapi.config import DEFAULT_MODELS
-from producer.constants import BATCHES_KEY
+from producer.constants import BATCHES_KEY, schedule_keys
 from producer.validation import ItemPreparer
 from worker import WorkerConfig, worker_options
+from worker.resilient import ResilientWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -116,9 +116,10 @@ async def redis_db() -> AsyncIterator[Redis]:
 
 
 async def wait_until_queued(redis: Redis, queue: str, proc: asyncio.subprocess.Process) -> None:
-    """Until the example's batch is sealed into the queue (or the script has died)."""
+    """Until the example's batch is sealed onto the schedule (or the script has died)."""
     deadline = time.monotonic() + 30
-    while not (await redis.zcard(BATCHES_KEY) and await redis.zcard(queue)):
+    schedule, _ = schedule_keys(queue)
+    while not (await redis.zcard(BATCHES_KEY) and await redis.zcard(schedule)):
         if proc.returncode is not None:
             return
         assert time.monotonic() < deadline, "submit_example.py enqueued nothing within 30s"
@@ -147,7 +148,7 @@ async def test_submit_example_runs_end_to_end(redis_db: Redis) -> None:
             )
             opts = worker_options(config)
             opts["redis_settings"].database = TEST_DB
-            worker = Worker(**opts, burst=True, handle_signals=False)
+            worker = ResilientWorker(**opts, burst=True, handle_signals=False)
             try:
                 await asyncio.wait_for(worker.main(), 60)
             finally:

@@ -19,7 +19,7 @@ from producer.constants import ACTIVE_KEY, ARQ_JOB_PREFIX, BatchKeys
 from worker import WorkerConfig
 from worker.reconcile import Reconciler
 
-from support import build_worker, response_body, run_burst, wait_for
+from support import build_worker, dispatch_all, response_body, run_burst, wait_for
 
 LEASE_S = 0.4  # the reconciler's periods scale with it: stall 0.1 s, turn 0.07 s
 
@@ -39,6 +39,7 @@ def reconciler(redis: FakeRedis, queue_name: str) -> Reconciler:
 async def jobs_of(redis: FakeRedis, queue_name: str) -> dict[str, list[str]]:
     """job id -> the custom_ids its record carries, for every queued job."""
     out: dict[str, list[str]] = {}
+    await dispatch_all(redis, queue_name)
     for raw in await redis.zrange(queue_name, 0, -1):
         record = await redis.get(ARQ_JOB_PREFIX + raw.decode())
         if record is not None:

@@ -8,21 +8,23 @@ from typing import Any
 
 import orjson
 import pytest
-from arq.worker import Worker
 from fakeredis.aioredis import FakeRedis
 
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus
 from worker import WorkerConfig, worker_options
+from worker.resilient import ResilientWorker
 
 from support import run_burst
 
 
-def burst_worker(fake_redis: FakeRedis, config: WorkerConfig, **kwargs: Any) -> Worker:
+def burst_worker(fake_redis: FakeRedis, config: WorkerConfig, **kwargs: Any) -> ResilientWorker:
     options = worker_options(config)
     options.pop("redis_settings")
     options["ctx"] = {"respq_config": config}
-    return Worker(**options, redis_pool=fake_redis, burst=True, handle_signals=False, **kwargs)
+    return ResilientWorker(
+        **options, redis_pool=fake_redis, burst=True, handle_signals=False, **kwargs
+    )
 
 
 @pytest.mark.slow

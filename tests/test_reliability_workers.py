@@ -26,6 +26,7 @@ from processes import (
     start_mockapi,
     start_worker,
 )
+from support import dispatch_all
 
 pytestmark = [pytest.mark.integration]
 
@@ -190,7 +191,7 @@ async def test_picked_but_unclaimed_job_of_a_killed_worker_is_retaken_within_lea
                 RELIABILITY_DB_URL, queue_name=queue_name, chunk_size=4
             ) as client:
                 batch = await client.submit(items(8))
-                job_ids = [j.decode() for j in sync.zrange(queue_name, 0, -1)]
+                job_ids = await dispatch_all(client.redis, queue_name)  # as a worker would
                 # What arq's start_jobs does just before the (dead) worker would have run it.
                 sync.psetex(ARQ_IN_PROGRESS_PREFIX + job_ids[0], 3610 * 1000, b"1")
                 started = time.monotonic()

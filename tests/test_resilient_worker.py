@@ -25,7 +25,7 @@ from worker.resilient import UnsupportedRedis, check_server
 from worker.store import WorkerStore
 
 from redis_server import free_port
-from support import build_worker, response_body, run_burst, wait_for
+from support import build_worker, dispatch_all, response_body, run_burst, wait_for
 
 
 def items(n: int) -> list[dict[str, Any]]:
@@ -121,7 +121,7 @@ async def test_a_job_past_its_run_limit_records_worker_error(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
     batch = await fake_client.submit(items(2))
-    (job_id,) = [raw.decode() for raw in await fake_redis.zrange(queue_name, 0, -1)]
+    (job_id,) = await dispatch_all(fake_redis, queue_name)
     record = orjson.loads(await fake_redis.get(ARQ_JOB_PREFIX + job_id))
     record["t"] = 21  # arq takes the record's try number when it is higher
     await fake_redis.set(ARQ_JOB_PREFIX + job_id, orjson.dumps(record))
@@ -170,6 +170,8 @@ async def test_a_paused_batch_parks_its_jobs_until_resume(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     batch = await fake_client.submit(items(8))  # chunk size 4: two jobs
+    # Both jobs were dispatched when the batch paused (waiting ones are never dispatched).
+    assert len(await dispatch_all(fake_redis, queue_name)) == 2
     await fake_redis.hset(batch.keys.meta, mapping={"status": "paused", "pause_reason": "t"})
     claims: list[str] = []
     real_claim = WorkerStore.claim

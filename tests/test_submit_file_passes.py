@@ -125,25 +125,32 @@ async def test_a_file_changed_between_the_passes_enqueues_nothing(
     assert await redis.dbsize() == 0
 
 
-async def test_a_file_changed_under_a_resubmit_leaves_the_batch_unqueued(
+async def waiting_requests(redis: FakeRedis, batch_id: str) -> int:
+    """Requests in the batch's jobs waiting for dispatch (no worker ran here)."""
+    entries = await redis.lrange(BatchKeys(batch_id).jobs, 0, -1)
+    return sum(int(entry.split(b"\n")[1]) for entry in entries)
+
+
+async def test_a_file_changed_under_a_resubmit_keeps_only_the_lines_before_the_change(
     tmp_path: Path,
 ) -> None:
     redis = FakeRedis(server=FakeServer())
+    client = BatchClient(redis, ClientSettings(queue_name="q"))
     first = batch_file(tmp_path / "first.jsonl", 3)
     await submit_checked(redis, check_file(first), "b1")
-    queued = await redis.zcard("q")
     path = batch_file(tmp_path / "more.jsonl", 5000)
     checked = check_file(path)
     same_size_edit(path, 4600)
     with pytest.raises(FileChanged) as caught:
         await submit_checked(redis, checked, "b1")
     assert "Batch b1 keeps the requests it had" in str(caught.value)
-    assert await redis.zcard("q") == queued  # nothing of the changed submit reached a worker
-    # Running the same submit again on the restored file seals and queues all of it.
+    stored = (await (await client.get("b1")).status()).request_counts.total
+    assert 3 < stored < 4600  # the validated lines before the change; none from it on
+    assert await waiting_requests(redis, "b1") == stored  # all of them in the batch's jobs
+    # Running the same submit again on the restored file adds the rest.
     batch_file(path, 5000)
     await submit_checked(redis, check_file(path), "b1")
-    client = BatchClient(redis, ClientSettings(queue_name="q"))
     info = await (await client.get("b1")).status()
     await client.close()
     assert info.request_counts.total == 5000
-    assert await redis.llen(BatchKeys("b1").pending) == 0
+    assert await waiting_requests(redis, "b1") == 5000

@@ -15,11 +15,11 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from producer import BatchClient, BatchStatus, InvalidInput
-from producer.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX
+from producer.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, BatchKeys
 from producer.lines import is_success
 from worker import WorkerConfig
 
-from support import build_worker, response_body, run_burst, wait_for
+from support import build_worker, dispatch_all, response_body, run_burst, wait_for
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -227,10 +227,10 @@ async def test_resubmit_with_same_batch_id_enqueues_nothing_twice(
 ) -> None:
     items = [{"custom_id": f"c{i}", "body": {"model": "gpt-5.4", "input": "x"}} for i in range(10)]
     first = await fake_client.submit(items, batch_id="batch_same")
-    queued = await fake_redis.zcard(queue_name)
+    waiting = await fake_redis.llen(BatchKeys("batch_same").jobs)
     again = await fake_client.submit(items, batch_id="batch_same")
     assert again.id == first.id
-    assert await fake_redis.zcard(queue_name) == queued
+    assert await fake_redis.llen(BatchKeys("batch_same").jobs) == waiting
     assert (await again.status()).request_counts.total == 10
     upstream = Upstream()
     await drain(fake_redis, queue_name, upstream)
@@ -253,7 +253,7 @@ async def test_job_executed_twice_records_once_and_calls_once(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
     batch = await fake_client.submit([{"model": "gpt-5.4", "input": f"x{i}"} for i in range(4)])
-    (job_id,) = await fake_redis.zrange(queue_name, 0, -1)
+    (job_id,) = [j.encode() for j in await dispatch_all(fake_redis, queue_name)]
     record = await fake_redis.get(ARQ_JOB_PREFIX + job_id.decode())
     upstream = Upstream()
     await drain(fake_redis, queue_name, upstream)
@@ -590,8 +590,24 @@ async def test_account_errors_pause_the_batch_only_when_they_come_in_a_row(
 
     answers.update({f"r{i}": bad_key for i in range(3)})
     paused = await fake_client.submit([{"model": "m", "input": f"r{i}"} for i in range(3)])
-    await drain(fake_redis, queue_name, Upstream(handler), max_jobs=1, account_error_pause=2)
+    # A burst worker would wait for the paused batch: run one until it has paused.
+    worker = build_worker(
+        config(queue_name, max_jobs=1, account_error_pause=2),
+        redis_pool=fake_redis,
+        transport=Upstream(handler).transport(),
+        burst=False,
+    )
+    running = asyncio.create_task(worker.main())
+
+    async def is_paused() -> bool:
+        return (await paused.status()).status is BatchStatus.PAUSED
+
+    try:
+        await wait_for(is_paused, timeout=20)
+    finally:
+        await worker.close()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
     info = await paused.status()
-    assert info.status is BatchStatus.PAUSED
     assert info.errors_by_code == {"invalid_api_key": 1}
     assert info.pause_reason is not None and "respq resume" in info.pause_reason

@@ -34,9 +34,10 @@ from arq.utils import poll, timestamp_ms
 from arq.worker import Worker
 from redis.exceptions import RedisError, ResponseError, WatchError
 
-from producer.constants import BatchKeys, paused_key
+from producer.constants import BatchKeys, paused_key, schedule_keys
 from producer.errors import RespqError
 from producer.status import TERMINAL_STATUSES
+from worker.dispatch import Dispatcher
 
 log = logging.getLogger("respq.worker")
 
@@ -131,6 +132,16 @@ class ResilientWorker(Worker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.redis_health = RedisHealth()
         self.ctx["respq_redis_health"] = self.redis_health
+        self.dispatcher: Dispatcher | None = None
+
+    async def _poll_iteration(self) -> None:
+        """arq's poll, after handing the queue as many of the scheduled batches' waiting
+        jobs as this worker has free slots (fair turns: worker/dispatch.py)."""
+        if self.allow_pick_jobs:
+            if self.dispatcher is None:
+                self.dispatcher = Dispatcher(self.pool, self.queue_name)
+            await self.dispatcher.refill(self.max_jobs - self.job_counter)
+        await super()._poll_iteration()
 
     def run(self) -> None:
         try:
@@ -188,17 +199,27 @@ class ResilientWorker(Worker):  # type: ignore[misc]
         if 0 <= self.max_burst_jobs <= self._jobs_started():
             await asyncio.gather(*self.tasks.values())
             return True
-        if await self.pool.zcard(self.queue_name):
-            return False
         paused = paused_key(self.queue_name)
         pool: Any = self.pool
-        for raw in await pool.smembers(paused):
+        # One snapshot: a resume between separate reads would empty the paused set after
+        # the queue was read empty, and the worker would leave the resumed jobs behind.
+        pipe = pool.pipeline(transaction=True)
+        pipe.zcard(self.queue_name)
+        pipe.smembers(paused)
+        for schedule in schedule_keys(self.queue_name):
+            pipe.zcard(schedule)
+        queued, parked_batches, *waiting = await pipe.execute()
+        if queued or any(waiting):
+            return False
+        for raw in parked_batches:
             batch_id = raw.decode() if isinstance(raw, bytes) else str(raw)
             status = await pool.hget(BatchKeys(batch_id).meta, "status")
-            if status == b"paused":
-                return False
             if status is None or status.decode() in TERMINAL_STATUSES:
                 await pool.srem(paused, batch_id)
+            else:
+                # Paused: wait for its resume. Running: it was resumed after the snapshot
+                # above, and its jobs are queued now.
+                return False
         if self.tasks and not all(t.done() for t in self.tasks.values()):
             # a running job may still queue more (a rerun, a parked batch's resume)
             await asyncio.gather(*self.tasks.values())

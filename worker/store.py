@@ -84,6 +84,7 @@ class WorkerStore:
                 keys.parked,
                 ACTIVE_KEY,
                 paused_key(self.queue_name),
+                keys.dispatched,
                 *keys.all(),
             ],
             args=[

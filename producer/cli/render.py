@@ -107,9 +107,14 @@ def cost_table(cost: BatchCost) -> Table | None:
 
 
 def status_view(
-    info: BatchInfo, now: float | None = None, *, cost: BatchCost | None = None
+    info: BatchInfo,
+    now: float | None = None,
+    *,
+    cost: BatchCost | None = None,
+    share: str | None = None,
 ) -> Group:
-    """The status table, usage per model, cost and errors by code."""
+    """The status table, usage per model, cost and errors by code. ``share`` is the
+    batch's share of dispatch while it has jobs waiting (``BatchClient.shares``)."""
     now = now or time.time()
     counts = info.request_counts
     pace = Pace.of(info, now)
@@ -130,6 +135,7 @@ def status_view(
         table.add_row("age", duration(now - info.created_at))
     if info.pause_reason:
         table.add_row("paused", info.pause_reason)
+    table.add_row("priority", _priority_text(info, share))
     if info.metadata:
         table.add_row("metadata", ", ".join(f"{k}={v}" for k, v in info.metadata.items()))
     parts: list[Table] = [table]
@@ -151,3 +157,17 @@ def status_view(
             errors.add_row(code, str(count))
         parts.append(errors)
     return Group(*parts)
+
+
+def _priority_text(info: BatchInfo, share: str | None) -> str:
+    """e.g. "1 (weight 2), share 67%, max 50 in flight"."""
+    if info.priority == "urgent":
+        text = "urgent (goes before every other batch)"
+    else:
+        weight = 2.0 ** int(info.priority)
+        text = f"{info.priority} (weight {weight:g})"
+        if share and not info.is_terminal:
+            text += f", share {share}"
+    if info.max_in_flight:
+        text += f", at most {info.max_in_flight} in flight"
+    return text

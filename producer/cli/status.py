@@ -28,16 +28,17 @@ def status(
     """Status, counts, rate and ETA, usage totals (per model) and errors by code."""
     state = get_state(ctx)
 
-    async def go() -> tuple[BatchInfo, BatchCost]:
+    async def go() -> tuple[BatchInfo, BatchCost, str | None]:
         async with state.client() as client:
             info = await (await client.get(batch_id)).status()
-        return info, batch_cost(info, PriceTable.from_env())
+            share = (await client.shares(info.queue_name)).get(info.id)
+        return info, batch_cost(info, PriceTable.from_env()), share
 
-    info, cost = run_async(state, go())
+    info, cost, share = run_async(state, go())
     if as_json:
-        print_json({**info.openai_shape(), "cost": cost.model_dump(mode="json")})
+        print_json({**info.openai_shape(), "cost": cost.model_dump(mode="json"), "share": share})
     else:
-        console.print(status_view(info, cost=cost))
+        console.print(status_view(info, cost=cost, share=share))
 
 
 @app.command()

@@ -31,13 +31,13 @@ from producer.cli.progress import follow
 from producer.cli.render import status_view
 from producer.cli.results import Written, check_distinct_outputs, note_skipped, write_results
 from producer.client import Batch, BatchClient, new_batch_id
-from producer.constants import ARQ_JOB_PREFIX, BATCHES_KEY, BatchKeys
+from producer.constants import BATCHES_KEY, BatchKeys
 from producer.models_check import check_models as check_batch_models
+from producer.scheduling import Scheduling, parse_priority
 from producer.settings import ClientSettings, parse_window
 
 # Batch ids become part of Redis keys (inside a {hash tag}), so keep them plain.
 BATCH_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
-DISCARD_SLICE = 1000  # job keys per DEL when an unsealed batch is removed
 
 
 def parse_metadata(items: list[str] | None) -> dict[str, Any]:
@@ -77,14 +77,15 @@ async def enqueue(
     metadata: dict[str, Any],
     completion_window: str | None,
     max_cost: float | None = None,
+    scheduling: Scheduling | None = None,
 ) -> Batch:
     """The second pass: stream the checked file into one batch.
 
     A file that changed since the first pass raises FileChanged before the first changed
-    line is stored, so the batch is never sealed and no worker sees any of it. A batch this
-    call created is then removed whole; a batch that existed before (``--batch-id`` of an
-    earlier submit) keeps what it had, and the requests this call already stored wait,
-    unqueued, until a later submit with that id seals them.
+    line is stored. A batch this call created is then removed whole: it was never sealed,
+    so it never joined the schedule and no worker saw any of it. A batch that existed
+    before (``--batch-id`` of an earlier submit) keeps what it had and the requests this
+    call stored before the change (all validated by the first pass): they run with it.
     """
     await client.ping()
     batch_id = batch_id or new_batch_id()
@@ -100,29 +101,27 @@ async def enqueue(
             metadata=metadata,
             completion_window=completion_window,
             max_cost=max_cost,
+            scheduling=scheduling,
         )
     except FileChanged as exc:
         if existed:
             raise FileChanged(
-                f"{exc}. Batch {batch_id} keeps the requests it had; those this submit "
-                "stored are not queued until the same submit runs again on an unchanged file"
+                f"{exc}. Batch {batch_id} keeps the requests it had and those this submit "
+                "stored before the change (they run with the batch); run the same submit "
+                "again on the unchanged file to add the rest"
             ) from None
         await discard_unsealed(client, keys)
         raise FileChanged(f"{exc}; nothing was enqueued") from None
 
 
 async def discard_unsealed(client: BatchClient, keys: BatchKeys) -> None:
-    """Delete a batch that was created but never sealed: its jobs were written but never
-    queued, so no worker has seen it. A sealed batch is left alone."""
+    """Delete a batch that was created but never sealed: its jobs wait in its own list and
+    were never dispatched, so no worker has seen it. A sealed batch is left alone."""
     redis = client.redis
     async with client.errors():
         if await redis.hget(keys.meta, "sealed") not in (b"0", "0"):  # type: ignore[misc]
             return
-        jobs = await redis.lrange(keys.pending, 0, -1)  # type: ignore[misc]
         pipe = redis.pipeline(transaction=True)
-        for start in range(0, len(jobs), DISCARD_SLICE):
-            names = [_text(job) for job in jobs[start : start + DISCARD_SLICE]]
-            pipe.delete(*[ARQ_JOB_PREFIX + name for name in names])
         pipe.delete(*keys.all())
         pipe.zrem(BATCHES_KEY, keys.batch_id)
         await pipe.execute()
@@ -191,6 +190,22 @@ def submit(
             help="First GET {RESPQ_BASE_URL}/models; refuse the batch if a model is unknown.",
         ),
     ] = False,
+    priority: Annotated[
+        str,
+        typer.Option(
+            "--priority",
+            help="Share of the workers against other batches: N from -10 to 10 is weight "
+            "2**N (1 doubles the default share, -1 halves it); 'urgent' goes first.",
+        ),
+    ] = "0",
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option(
+            "--max-in-flight",
+            min=1,
+            help="At most this many of the batch's requests in flight, across all workers.",
+        ),
+    ] = None,
 ) -> None:
     """Validate every line (nothing is enqueued if one is bad), then enqueue the batch.
 
@@ -203,6 +218,7 @@ def submit(
 
     async def go() -> tuple[BatchInfo, Written | None]:
         check_options(batch_id, completion_window)
+        scheduling = Scheduling.of(parse_priority(priority), max_in_flight)
         if wait:
             check_distinct_outputs(output, errors)
         meta = parse_metadata(metadata)
@@ -218,6 +234,7 @@ def submit(
                     metadata=meta,
                     completion_window=completion_window,
                     max_cost=max_cost,
+                    scheduling=scheduling,
                 )
                 info = await batch.status()
                 _announce(info, as_json=as_json, to_stderr=results_on_stdout)

@@ -80,7 +80,11 @@ def _rate(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def frame(rows: list[Row], *, workers: int, tpm_limit: int) -> Table:
+def frame(
+    rows: list[Row], *, workers: int, tpm_limit: int, shares: dict[str, str] | None = None
+) -> Table:
+    """One frame; ``shares`` gives each scheduled batch's share of dispatch."""
+    shares = shares or {}
     active = [r for r in rows if not r.info.is_terminal]
     tokens_now = sum(r.tokens_per_min or 0 for r in active)
     limit = f" of RESPQ_TPM {tpm_limit:,}" if tpm_limit else ""
@@ -101,14 +105,15 @@ def frame(rows: list[Row], *, workers: int, tpm_limit: int) -> Table:
                 _rate(row.tokens_per_min, ",.0f"),
                 str(counts.failed),
                 str(info.in_flight),
+                shares.get(info.id, "-"),
             ]
         )
     if not cells:
-        cells.append(["no batches", "", "", "", "", "", ""])
+        cells.append(["no batches", "", "", "", "", "", "", ""])
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     # Numbers and ids are never wrapped or cut (ids are copied into other commands); only
     # the status may be shortened on a narrow terminal.
-    for i, name in enumerate(("id", "status", "done", "req/s", "tok/min", "err", "infl")):
+    for i, name in enumerate(("id", "status", "done", "req/s", "tok/min", "err", "infl", "share")):
         width = max(len(name), *(len(c[i]) for c in cells))
         table.add_column(
             name,
@@ -121,11 +126,12 @@ def frame(rows: list[Row], *, workers: int, tpm_limit: int) -> Table:
     return table
 
 
-async def _snapshot(state: State, limit: int) -> tuple[list[BatchInfo], int]:
+async def _snapshot(state: State, limit: int) -> tuple[list[BatchInfo], int, dict[str, str]]:
     async with state.client() as client:
         infos = await client.list_batches(limit)
+        shares = await client.shares()
     workers = await live_workers(state, time.time())
-    return infos, len(workers)
+    return infos, len(workers), shares
 
 
 @app.command()
@@ -142,18 +148,19 @@ def top(
     state = get_state(ctx)
     tpm_limit = configured_tpm()
     if once:
-        infos, workers = run_async(state, _snapshot(state, limit))
+        infos, workers, shares = run_async(state, _snapshot(state, limit))
         rows, _ = rows_for(infos, {}, time.time())
-        console.print(frame(rows, workers=workers, tpm_limit=tpm_limit))
+        console.print(frame(rows, workers=workers, tpm_limit=tpm_limit, shares=shares))
         return
 
     async def loop() -> None:
         previous: dict[str, Sample] = {}
         with Live(console=console, auto_refresh=False) as live:
             while True:
-                infos, workers = await _snapshot(state, limit)
+                infos, workers, shares = await _snapshot(state, limit)
                 rows, previous = rows_for(infos, previous, time.time())
-                live.update(frame(rows, workers=workers, tpm_limit=tpm_limit), refresh=True)
+                table = frame(rows, workers=workers, tpm_limit=tpm_limit, shares=shares)
+                live.update(table, refresh=True)
                 await asyncio.sleep(interval)
 
     try:

@@ -3,7 +3,8 @@
 -- held by nothing are "stranded" (their job is gone: lost by Redis, or dropped by arq);
 -- with repair they are queued again in new jobs that own them, atomically, so several
 -- auditors may run at once. Shared by the workers' reconciler and `respq doctor`.
--- KEYS: meta, order, res, owner, inflight, parked, parent, rescued, queue
+-- KEYS: meta, order, res, owner, inflight, parked, parent, rescued, queue, jobs (the
+--       batch's jobs waiting for dispatch)
 -- ARGV: what ('order' = a slice of the input order | 'inflight' = an HSCAN page of the
 --       in-flight hash), start index or HSCAN cursor, count, repair (0 = report only,
 --       1 = re-queue stranded requests, 2 = also move "unowned" ones: no owner, not in
@@ -16,6 +17,10 @@
 --          waiting, unowned, stranded, requeued, custom_ids...}
 local meta, order, res, owner = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local inflight, parked, parent, rescued, queue = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+-- While the batch has jobs waiting for dispatch (its turn on the fair schedule), a
+-- request no job owns yet is taken to be in one of them, not stranded: moving it would
+-- jump the schedule. Once they are all dispatched, the walk finds any that were lost.
+local scheduled = redis.call('LLEN', KEYS[10]) > 0
 local what, start, count, repair = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local now_ms, job_prefix, progress_prefix, fn = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local chunk, job_ttl, new_prefix, batch_id = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11],
@@ -39,6 +44,7 @@ local function classify(cid)
   if holder then return held_by(holder) or 'stranded' end
   local p = redis.call('HGET', parent, cid)
   if p and redis.call('HEXISTS', res, p) == 0 then return 'waiting' end
+  if scheduled then return 'queued' end
   return 'unowned'
 end
 

@@ -1,12 +1,14 @@
 -- Create a batch record unless it exists; count this submit call.
 -- KEYS: meta, batches index. ARGV: batch_id, now, metadata json, window seconds,
--- expires_at (0 = none), queue name, chunk size
+-- expires_at (0 = none), queue name, chunk size, weight, urgent (1/0), max in flight
+-- (0 = no cap)
 local meta = KEYS[1]
 local created = 0
 if redis.call('EXISTS', meta) == 0 then
   redis.call('HSET', meta, 'id', ARGV[1], 'status', 'validating', 'created_at', ARGV[2],
     'metadata', ARGV[3], 'completion_window', ARGV[4], 'expires_at', ARGV[5],
-    'queue_name', ARGV[6], 'total', 0, 'completed', 0, 'failed', 0, 'sealed', 0)
+    'queue_name', ARGV[6], 'total', 0, 'completed', 0, 'failed', 0, 'sealed', 0,
+    'weight', ARGV[8], 'urgent', ARGV[9], 'max_in_flight', ARGV[10])
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
   created = 1
 end

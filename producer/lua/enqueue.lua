@@ -1,17 +1,18 @@
--- Store a slice of requests and write (not yet queue) their arq jobs, skipping
--- custom_ids the batch already has so a repeated submit enqueues nothing twice.
+-- Store a slice of requests and write their jobs into the batch's list of waiting jobs,
+-- skipping custom_ids the batch already has so a repeated submit enqueues nothing twice.
+-- Nothing reaches arq's queue here: dispatch.lua hands the batches' jobs to it in turns.
 -- A request with a parent (depends_on) gets no job: it waits in the children hash
--- until its parent succeeds (see release_children in _common.lua).
--- KEYS: meta, req, order, pending, parent, children
--- ARGV: batch_id, job_id_prefix, first_chunk_no, chunk_size, now_ms, job_ttl_ms,
---       function name, arq job key prefix, then custom_id, body, parent ('' = none)
-local meta, req, order, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- until its parent succeeds (see end_request in _common.lua).
+-- KEYS: meta, req, order, jobs, parent, children
+-- ARGV: batch_id, job_id_prefix, first_chunk_no, chunk_size, now_ms, function name,
+--       then custom_id, body, parent ('' = none) for each request
+local meta, req, order, jobs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local parents, children = KEYS[5], KEYS[6]
 local batch_id, prefix = ARGV[1], ARGV[2]
 local chunk_no, chunk_size = tonumber(ARGV[3]), tonumber(ARGV[4])
-local now_ms, job_ttl, fn, job_prefix = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local now_ms, fn = ARGV[5], ARGV[6]
 local new, runnable = {}, {}
-for i = 9, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   local cid, parent = ARGV[i], ARGV[i + 2]
   if redis.call('HSETNX', req, cid, ARGV[i + 1]) == 1 then
     new[#new + 1] = cid
@@ -32,13 +33,14 @@ for i = 1, #new, 5000 do
 end
 redis.call('HINCRBY', meta, 'total', #new)
 local head = '{"t":0,"f":' .. cjson.encode(fn) .. ',"a":[' .. cjson.encode(batch_id) .. ','
+local waiting = {}
 for first = 1, #runnable, chunk_size do
   local ids = {}
   for j = first, math.min(first + chunk_size - 1, #runnable) do ids[#ids + 1] = runnable[j] end
-  local job_id = prefix .. chunk_no
+  -- "<job id>\n<requests>\n<arq job record>", as dispatch.lua reads it
+  waiting[#waiting + 1] = prefix .. chunk_no .. '\n' .. #ids .. '\n' .. head ..
+    cjson.encode(ids) .. ',0],"k":{},"et":' .. now_ms .. '}'
   chunk_no = chunk_no + 1
-  redis.call('SET', job_prefix .. job_id,
-    head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. now_ms .. '}', 'PX', job_ttl)
-  redis.call('RPUSH', pending, job_id)
 end
+if #waiting > 0 then redis.call('RPUSH', jobs, unpack(waiting)) end
 return #new

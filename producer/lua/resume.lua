@@ -1,6 +1,6 @@
 -- Resume a batch paused by its budget, optionally setting a new max_cost first, and queue
 -- the jobs its workers parked while it was paused.
--- KEYS: meta, parked, queue, paused batches set.
+-- KEYS: meta, parked, queue, paused batches set, jobs, schedule, urgent schedule.
 -- ARGV: new max_cost ('' = keep), now, arq job key prefix, now ms, job ttl ms, batch_id.
 -- Returns 'ok', 'missing', or 'state:<status>' when the batch is not paused and no new
 -- budget was given (a new budget on a running batch is simply stored).
@@ -19,6 +19,12 @@ if status == 'paused' then
   end
   redis.call('DEL', parked)
   redis.call('SREM', KEYS[4], ARGV[6])
+  -- Dispatch left the schedule when it found the batch paused: take the turn back.
+  if redis.call('LLEN', KEYS[5]) > 0 then
+    local schedule = redis.call('HGET', meta, 'urgent') == '1' and KEYS[7] or KEYS[6]
+    local lowest = redis.call('ZRANGE', schedule, 0, 0, 'WITHSCORES')
+    redis.call('ZADD', schedule, 'NX', lowest[2] or 0, ARGV[6])
+  end
   return 'ok'
 end
 if new_max ~= '' and (status == 'in_progress' or status == 'validating') then

@@ -1,29 +1,27 @@
--- Queue written jobs a page at a time; when none are left, mark the batch sealed (every
--- request is in) and in progress, and finish it if its requests already all ended.
--- KEYS: meta, pending, queue, then every batch key (for expiry)
--- ARGV: now_ms, page size, now_s, ttl while running, ttl once finished
--- Returns 1 when it queued a page (call again), 0 once sealed.
-local meta, pending, queue = KEYS[1], KEYS[2], KEYS[3]
-local ids = redis.call('LRANGE', pending, 0, tonumber(ARGV[2]) - 1)
-if #ids > 0 then
-  local args = {}
-  for _, id in ipairs(ids) do args[#args + 1] = ARGV[1]; args[#args + 1] = id end
-  redis.call('ZADD', queue, unpack(args))
-  redis.call('LTRIM', pending, #ids, -1)
-  return 1
-end
+-- Seal a batch once every request is in: mark it sealed and in progress, set its keys'
+-- expiry, finish it if its requests already all ended, and put it on the schedule
+-- (urgent or normal, by its meta) when it has waiting jobs. It joins at the schedule's
+-- lowest virtual time: it goes next, without credit for the time it was not there.
+-- KEYS: meta, jobs, schedule, urgent schedule, then every batch key (for expiry)
+-- ARGV: now_s, ttl while running, ttl once finished, arq job ttl ms, batch_id
+local meta, jobs = KEYS[1], KEYS[2]
 local batch_keys = {}
-for i = 4, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
-local v = redis.call('HMGET', meta, 'status', 'total', 'completed', 'failed')
+for i = 5, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+local v = redis.call('HMGET', meta, 'status', 'total', 'completed', 'failed', 'urgent')
 local status = v[1]
 local unfinished = (tonumber(v[2]) or 0) > (tonumber(v[3]) or 0) + (tonumber(v[4]) or 0)
-redis.call('HSET', meta, 'sealed', 1)
+redis.call('HSET', meta, 'sealed', 1, 'job_ttl_ms', ARGV[4])
 if status == 'validating' or (status == 'completed' and unfinished) then
   redis.call('HSET', meta, 'status', 'in_progress')
   if redis.call('HEXISTS', meta, 'in_progress_at') == 0 then
-    redis.call('HSET', meta, 'in_progress_at', ARGV[3])
+    redis.call('HSET', meta, 'in_progress_at', ARGV[1])
   end
 end
-for _, k in ipairs(batch_keys) do redis.call('EXPIRE', k, tonumber(ARGV[4])) end
-finish_batch_if_done(meta, ARGV[3], tonumber(ARGV[5]), batch_keys)
+for _, k in ipairs(batch_keys) do redis.call('EXPIRE', k, tonumber(ARGV[2])) end
+finish_batch_if_done(meta, ARGV[1], tonumber(ARGV[3]), batch_keys)
+if redis.call('LLEN', jobs) > 0 then
+  local schedule = v[5] == '1' and KEYS[4] or KEYS[3]
+  local lowest = redis.call('ZRANGE', schedule, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', schedule, 'NX', lowest[2] or 0, ARGV[5])
+end
 return 0

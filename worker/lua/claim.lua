@@ -2,7 +2,8 @@
 -- job; end them at once when the batch is cancelled or past its completion window; park
 -- them when the batch is paused.
 -- KEYS: meta, res, req, owner, inflight, arq in-progress key of this job, children,
---       prev, parked, active batches zset, paused batches set, then every batch key
+--       prev, parked, active batches zset, paused batches set, dispatched (jobs of a
+--       capped batch not yet claimed), then every batch key
 -- ARGV: job_id, now_s, line id prefix, ttl once finished, lease ms, parked job id,
 --       function name, attempts used, now ms, batch_id, reconcile due ms, custom_ids...
 -- The in-progress key is cut to the lease (arq set it to job_timeout + 10 s) so a
@@ -16,12 +17,14 @@ local k = {meta = KEYS[1], res = KEYS[2], inflight = KEYS[5], children = KEYS[7]
 local prev, parked, active, paused_set = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local req, owner = KEYS[3], KEYS[4]
 local batch_keys = {}
-for i = 12, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+for i = 13, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local job_id, now, prefix, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local park_id, fn, attempts, now_ms, batch_id = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local first_cid = 12
 local v = redis.call('HMGET', k.meta, 'status', 'expires_at')
 redis.call('PEXPIRE', KEYS[6], tonumber(ARGV[5]))
+-- Claimed: its requests now count as in flight, not as dispatched (max_in_flight).
+redis.call('HDEL', KEYS[12], job_id)
 if not v[1] then return {'missing'} end
 -- The reconciler watches every batch a worker has touched (NX: never delays its turn).
 redis.call('ZADD', active, 'NX', ARGV[11], batch_id)

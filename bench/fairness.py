@@ -1,0 +1,108 @@
+"""Fair scheduling: a small batch behind a large backlog vs alone, and the large batch's
+throughput with and without the small one.
+
+One worker (RESPQ_MAX_JOBS slots), mockapi answering in ``--latency`` seconds. The large
+batch A is submitted first; ``--gap`` seconds later the small batch B. B's time is from its
+submit until its last request is recorded.
+
+    .venv/bin/python -m bench.fairness [--big 1500] [--small 5] [--max-jobs 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    REDIS_URL,
+    MockApi,
+    body,
+    flush_db,
+    machine_line,
+    print_table,
+    start_workers,
+    stop_all,
+    unique_queue,
+    wait_batch,
+)
+from producer.client import BatchClient
+
+
+async def submit(queue: str, n: int, tag: str, **options: Any) -> tuple[str, float]:
+    async with BatchClient.from_url(REDIS_URL, queue_name=queue) as client:
+        batch = await client.submit(
+            [{**body(i), "input": f"{tag} {i}"} for i in range(n)], **options
+        )
+    return batch.id, time.monotonic()
+
+
+def scenario(mock: MockApi, args: argparse.Namespace, *, big: int, small: int) -> dict[str, float]:
+    """Submit ``big`` then (after the gap) ``small`` requests; the times of each."""
+    queue = unique_queue()
+    procs = start_workers(1, queue, mock.base_url, max_jobs=args.max_jobs)
+    try:
+        out: dict[str, float] = {}
+        if big:
+            big_id, big_at = asyncio.run(submit(queue, big, "big"))
+        if small:
+            if big:
+                time.sleep(args.gap)
+            small_id, small_at = asyncio.run(submit(queue, small, "small"))
+            out["small_s"] = wait_batch(small_id, 600) - small_at
+        if big:
+            out["big_s"] = wait_batch(big_id, 600) - big_at
+            out["big_rps"] = big / out["big_s"]
+        return out
+    finally:
+        stop_all(procs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--big", type=int, default=1500)
+    parser.add_argument("--small", type=int, default=5)
+    parser.add_argument("--max-jobs", type=int, default=16)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--gap", type=float, default=1.0)
+    args = parser.parse_args()
+    flush_db()
+    mock = MockApi(latency=args.latency)
+    try:
+        alone = scenario(mock, args, big=0, small=args.small)
+        big_alone = scenario(mock, args, big=args.big, small=0)
+        both = scenario(mock, args, big=args.big, small=args.small)
+    finally:
+        mock.stop()
+    print(machine_line())
+    print_table(
+        ["measure", "alone", "with the other batch", "ratio"],
+        [
+            [
+                f"small batch ({args.small} requests): time to done, s",
+                alone["small_s"],
+                both["small_s"],
+                both["small_s"] / alone["small_s"],
+            ],
+            [
+                f"large batch ({args.big} requests): requests/s",
+                big_alone["big_rps"],
+                both["big_rps"],
+                both["big_rps"] / big_alone["big_rps"],
+            ],
+        ],
+        title=(
+            f"fairness: 1 worker, {args.max_jobs} slots, {args.latency} s latency, small batch "
+            f"submitted {args.gap} s after the large one"
+        ),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""The worker's half of fair scheduling: before each poll of arq's queue, hand it as many
+waiting jobs of the scheduled batches as this worker has free slots, in fair turns
+(``producer/lua/dispatch.lua``). arq's queue so stays short, so a batch submitted behind a
+backlog is picked within about one job's time instead of after the whole backlog."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+
+from producer.constants import ARQ_JOB_PREFIX, PREFIX, schedule_keys
+from producer.scripts import ScriptSet
+
+# Batches looked at per pick when the first ones are at their in-flight cap.
+SCAN = 16
+
+
+class Dispatcher:
+    def __init__(self, redis: Redis, queue_name: str) -> None:
+        self.keys = [*schedule_keys(queue_name), queue_name]
+        self.scripts = ScriptSet(redis, "producer", ["dispatch"])
+
+    async def refill(self, free_slots: int) -> int:
+        """Make up to ``free_slots`` jobs ready in the queue; returns how many it added."""
+        if free_slots <= 0:
+            return 0
+        args: list[int | str] = [int(time.time() * 1000), free_slots, PREFIX, ARQ_JOB_PREFIX, SCAN]
+        return int(await self.scripts["dispatch"](keys=self.keys, args=args))
