@@ -66,7 +66,9 @@ async def _run(settings: ClientSettings, job: Job) -> None:
             await _close_cancelled(client, keys)
             return
         await client.submit_prepared(
-            prepared_requests(checked.path, max_request_bytes=settings.max_request_bytes),
+            prepared_requests(
+                checked.path, max_request_bytes=settings.max_request_bytes, checked=checked
+            ),
             batch_id=job.batch_id,
             metadata=job.metadata,
             completion_window=job.completion_window,

@@ -56,6 +56,15 @@ def test_worker_settings_for_tls_password_and_sentinel_urls() -> None:
     )
     assert tls.ssl_cert_reqs == "none"
 
+    # The producer's client (redis-py's from_url) honours ?password=; the worker too.
+    query = redis_settings("redis://db.example:6379/1?password=q-pw&username=app")
+    assert (query.host, query.database, query.password, query.username) == (
+        "db.example",
+        1,
+        "q-pw",
+        "app",
+    )
+
     sentinel = redis_settings("redis+sentinel://:pw@s1:26379,s2/mymaster/2")
     assert sentinel.sentinel is True
     assert sentinel.host == [("s1", 26379), ("s2", 26379)]

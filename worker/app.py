@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 from arq.connections import RedisSettings
 
@@ -52,13 +53,16 @@ def redis_settings(url: str) -> RedisSettings:
     settings = RedisSettings.from_dsn(url)
     for key, value in common.items():
         setattr(settings, key, value)
-    # arq's from_dsn drops the query string, so a rediss:// URL naming its CA
-    # (?ssl_ca_certs=...) or ?ssl_cert_reqs=none failed verification and the worker hung
-    # at start-up; take the TLS options redis-py's from_url understands.
+    # arq's from_dsn drops the query string: take the options redis-py's from_url (the
+    # producer's client) understands, so both sides read one URL alike. Without them a
+    # rediss:// URL naming its CA (?ssl_ca_certs=...) hung the worker at start-up, and a
+    # ?password= was ignored.
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+    if "password" in query and not settings.password:
+        settings.password = query["password"]
+    if "username" in query and not settings.username:
+        settings.username = query["username"]
     if url.startswith("rediss://"):
-        from urllib.parse import parse_qs, urlsplit
-
-        query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
         for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
             if key in query:
                 setattr(settings, key, query[key])
