@@ -54,13 +54,19 @@ async def test_a_key_that_goes_bad_pauses_the_batch_and_resume_finishes_it(
             return (await batch.status()).status is BatchStatus.PAUSED
 
         await wait_for(paused, timeout=30)
+        recorded = config.account_error_pause - 1
+
+        async def failures_written() -> bool:  # the write-back runs behind the pause
+            return (await batch.status()).request_counts.failed >= recorded
+
+        await wait_for(failures_written, timeout=10)
         info = await batch.status()
         assert info.pause_reason is not None and "invalid_api_key" in info.pause_reason
         # Only the answers before the pause are failures; the rest of the batch waits.
-        assert info.errors_by_code == {"invalid_api_key": config.account_error_pause - 1}
+        assert info.errors_by_code == {"invalid_api_key": recorded}
         await asyncio.sleep(0.5)  # the pause holds: in-flight ones were handed back
         held = await batch.status()
-        assert held.done == info.done
+        assert held.done == info.done and held.errors_by_code == info.errors_by_code
         sends_while_paused = upstream.stats()["requests"]
         await asyncio.sleep(0.5)
         assert upstream.stats()["requests"] == sends_while_paused  # nothing more is sent
