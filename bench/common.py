@@ -380,17 +380,16 @@ def script_names() -> dict[str, str]:
     """SHA1 -> name of every respq Lua script (as loaded: _common.lua prepended)."""
     import hashlib
 
-    from producer.scripts import lua_source
+    from contract.scripts import lua_source
 
     names = {}
-    for package in ("producer", "worker"):
+    for package in ("contract", "producer", "worker"):
         for path in sorted((ROOT / package / "lua").glob("*.lua")):
             if path.name.startswith("_"):
                 continue
-            text = lua_source(package, path.name)
+            standalone = path.name == "limiter.lua"
+            text = lua_source(package, path.name, with_common=not standalone)
             names[hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()] = path.stem
-    limiter = (ROOT / "worker" / "limiter.lua").read_text(encoding="utf-8")
-    names[hashlib.sha1(limiter.encode(), usedforsecurity=False).hexdigest()] = "limiter"
     return names
 
 

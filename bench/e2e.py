@@ -44,7 +44,7 @@ from bench.common import (
     used_memory,
     wait_batch,
 )
-from producer.constants import BatchKeys
+from contract.constants import BatchKeys
 
 RESPQ = str(Path(PYTHON).with_name("respq"))
 

@@ -43,8 +43,8 @@ from bench.common import (
     wait_http,
     write_jsonl,
 )
+from contract.constants import FILE_PREFIX, FILES_KEY, BatchKeys
 from producer.cli.jsonl import check_file
-from producer.constants import FILE_PREFIX, FILES_KEY, BatchKeys
 
 KEY = "bench-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -39,8 +39,8 @@ from bench.common import (
     used_memory,
     write_jsonl,
 )
+from contract.serializer import dumps_job, loads_job
 from producer.client import BatchClient
-from producer.serializer import dumps_job, loads_job
 from producer.validation import prepare_items
 
 

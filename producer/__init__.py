@@ -1,21 +1,23 @@
 """respq's producer side: the job contract, the Redis layout and the client API."""
 
+from contract.errors import RespqError
+from contract.lines import InputLine, OutputLine
+from contract.prices import PriceTable, PriceTableError
+from contract.request import ResponsesRequest
+from contract.response import Response, Usage
+from contract.status import TERMINAL_STATUSES, BatchStatus
+from producer.batch import Batch
 from producer.batch_info import BatchInfo, RequestCounts, UsageTotals
-from producer.client import Batch, BatchClient
+from producer.client import BatchClient
+from producer.costs import BatchCost
 from producer.errors import (
     BatchNotFound,
     BatchStateError,
     InvalidInput,
     ItemProblem,
     RedisUnavailable,
-    RespqError,
 )
-from producer.lines import InputLine, OutputLine
-from producer.models import ResponsesRequest
-from producer.prices import BatchCost, PriceTable, PriceTableError
-from producer.response import Response, Usage
 from producer.settings import ClientSettings
-from producer.status import TERMINAL_STATUSES, BatchStatus
 
 __all__ = [
     "TERMINAL_STATUSES",

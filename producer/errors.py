@@ -1,21 +1,21 @@
-"""Errors raised by the producer side.
+"""Errors raised by the producer side; every one is a ``contract.errors.RespqError``
+(the whole tree is drawn there).
 
 RespqError
  ├── InvalidInput          one or more batch items failed validation (lists every one)
  ├── InvalidOption         a submit option (priority, max_in_flight, max_cost) is out of
  │                         range; also a ValueError
  ├── BatchNotFound         no batch with that id in Redis
- ├── RedisUnavailable      Redis did not answer (URL shown without its password)
- └── BatchStateError       the batch is not in a state that allows the operation
+ ├── BatchStateError       the batch is not in a state that allows the operation
+ ├── BatchTimeout          Batch.wait ran out of time; also a TimeoutError
+ └── RedisUnavailable      Redis did not answer (URL shown without its password)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-class RespqError(Exception):
-    """Base class of every error respq raises on purpose."""
+from contract.errors import RespqError
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,7 @@ class RedisUnavailable(RespqError):
 
 class BatchStateError(RespqError):
     """The batch's status does not allow the operation."""
+
+
+class BatchTimeout(RespqError, TimeoutError):
+    """``Batch.wait`` gave up before the batch reached a terminal status."""

@@ -18,9 +18,10 @@ import orjson
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from producer.errors import InvalidInput, ItemProblem, RespqError
-from producer.redis_conn import redact_url
-from producer.settings import AuthHeader, EnvSettings
+from contract.errors import RespqError
+from contract.redis_conn import redact_url
+from contract.settings import AuthHeader, EnvSettings
+from producer.errors import InvalidInput, ItemProblem
 
 DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
 CACHE_SECONDS = 60.0

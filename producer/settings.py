@@ -2,87 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal, get_args
+from pydantic import Field
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from producer.constants import DEFAULT_QUEUE_NAME
-from producer.errors import RespqError
+from contract.constants import DEFAULT_QUEUE_NAME
+from contract.settings import EnvSettings
+from producer.errors import InvalidOption
 from producer.validation import DEFAULT_MAX_REQUEST_BYTES
-
-ENV_PREFIX: Final = "RESPQ_"
-SHOWN_VALUE_CHARS: Final = 60
-
-
-class SettingsError(RespqError, SystemExit):
-    """A ``RESPQ_*`` environment variable holds a bad value; the message is one line naming
-    each bad variable and what it allows.
-
-    Also a SystemExit, so a process that has no handler for it stops with that one line
-    and status 1 instead of a traceback: ``arq worker.WorkerSettings`` reads the settings
-    while arq imports it, before any respq code could catch anything."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.code = message  # what the interpreter prints when nothing catches it
-
-
-def _lower_stripped(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
-def _upper_stripped(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
-
-
-# RESPQ_AUTH_HEADER=X-API-KEY works: HTTP header names are case-insensitive.
-AuthHeader = Annotated[Literal["authorization", "x-api-key"], BeforeValidator(_lower_stripped)]
-# RESPQ_LOG_LEVEL=debug works too; anything else is refused at start-up, not at the first
-# log line.
-LogLevel = Annotated[
-    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper_stripped)
-]
-
-
-class EnvSettings(BaseSettings):
-    """Base of respq's settings classes: values from ``RESPQ_*`` variables. A bad value
-    from the environment raises SettingsError naming the variable; a bad keyword argument
-    stays pydantic's ValidationError (a programming error, not an operator's)."""
-
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
-
-    def __init__(self, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            from_env = [e for e in exc.errors(include_url=False) if _field(e) not in values]
-            if not from_env:
-                raise
-            raise SettingsError(self._describe(from_env)) from None
-
-    @classmethod
-    def _describe(cls, errors: list[Any]) -> str:
-        prefix = str(cls.model_config.get("env_prefix") or "")
-        parts = []
-        for error in errors:
-            name = _field(error)
-            shown = ""
-            field = cls.model_fields.get(name)
-            kinds = (field.annotation, *get_args(field.annotation)) if field else ()
-            secret = SecretStr in kinds
-            if not secret and "key" not in name and isinstance(error.get("input"), str):
-                text = error["input"]
-                if len(text) > SHOWN_VALUE_CHARS:
-                    text = text[:SHOWN_VALUE_CHARS] + "…"
-                shown = f"={text!r}"
-            parts.append(f"{prefix}{name.upper()}{shown}: {error['msg']}")
-        return "bad setting " + "; ".join(parts)
-
-
-def _field(error: Any) -> str:
-    loc = error.get("loc") or ("",)
-    return str(loc[0])
 
 
 class ClientSettings(EnvSettings):
@@ -106,9 +31,9 @@ def parse_window(text: str) -> int:
         else:
             value = float(text)
     except ValueError:
-        raise ValueError(
+        raise InvalidOption(
             f"completion window {text!r} is not a duration like 24h, 90m or 3600s"
         ) from None
     if value < 0:
-        raise ValueError("completion window must not be negative")
+        raise InvalidOption("completion window must not be negative")
     return int(value)

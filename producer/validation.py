@@ -15,9 +15,9 @@ from typing import Any, Final
 import orjson
 from pydantic import ValidationError
 
+from contract.lines import ACCEPTED_URLS, InputLine, is_batch_line
+from contract.request import ResponsesRequest
 from producer.errors import InvalidInput, ItemProblem
-from producer.lines import ACCEPTED_URLS, InputLine, is_batch_line
-from producer.models import ResponsesRequest
 
 DEFAULT_MAX_REQUEST_BYTES: Final = 20 * 1024 * 1024
 MAX_PROBLEMS_KEPT: Final = 1000

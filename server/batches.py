@@ -10,12 +10,13 @@ import asyncio
 import logging
 from typing import Any
 
+from contract.constants import BATCHES_KEY, FILES_KEY, BatchKeys
+from contract.status import BatchStatus
+from producer.batch import Batch
 from producer.batch_info import BatchInfo
-from producer.client import Batch, BatchClient, new_batch_id
-from producer.constants import BATCHES_KEY, FILES_KEY, BatchKeys
+from producer.client import BatchClient, new_batch_id
 from producer.errors import BatchNotFound, BatchStateError
 from producer.settings import parse_window
-from producer.status import BatchStatus
 from server.errors import BadRequest, NotFound
 from server.files import FileStore, page
 from server.input_errors import single_error

@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from contract.prices import PriceTable
+from producer.batch import Batch
 from producer.batch_info import BatchInfo
-from producer.client import Batch
-from producer.prices import BatchCost, PriceTable, batch_cost
+from producer.costs import BatchCost, batch_cost
 from server import views
 from server.auth import COOKIE_NAME, CSRF_HEADER, KeyRing, session_token
 from server.batches import BatchService

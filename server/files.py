@@ -19,9 +19,10 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from contract.constants import ERROR_FILE_PREFIX, FILE_PREFIX, FILES_KEY, OUTPUT_FILE_PREFIX
+from producer.batch import Batch
 from producer.batch_info import BatchInfo
-from producer.client import Batch, BatchClient
-from producer.constants import ERROR_FILE_PREFIX, FILE_PREFIX, FILES_KEY, OUTPUT_FILE_PREFIX
+from producer.client import BatchClient
 from producer.errors import BatchNotFound
 from server.errors import BadRequest, NotFound
 from server.upload import receive_upload

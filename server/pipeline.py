@@ -19,13 +19,14 @@ from typing import Any
 
 import orjson
 
+from contract.constants import BatchKeys
+from contract.status import BatchStatus
+from producer.batch import Batch
 from producer.cli.app import CliError
 from producer.cli.jsonl import check_file, prepared_requests
-from producer.client import Batch, BatchClient
-from producer.constants import BatchKeys
+from producer.client import BatchClient
 from producer.errors import BatchStateError, InvalidInput
 from producer.settings import ClientSettings
-from producer.status import BatchStatus
 from server.input_errors import batch_errors, single_error
 
 log = logging.getLogger("respq.server")

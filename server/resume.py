@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from contract.constants import BATCHES_KEY, BatchKeys
 from producer.client import BatchClient
-from producer.constants import BATCHES_KEY, BatchKeys
 from server.batches import BatchService
 from server.errors import ApiError
 from server.files import FileStore

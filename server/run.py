@@ -8,7 +8,7 @@ from typing import TextIO
 
 import uvicorn
 
-from producer.errors import RespqError
+from contract.errors import RespqError
 from producer.settings import ClientSettings
 from server.app import create_app
 from server.auth import RedactTokens

@@ -9,10 +9,10 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+from contract.status import ACTIVE_STATUSES, BatchStatus
 from producer.batch_info import BatchInfo
 from producer.cli.render import Pace, duration
-from producer.prices import BatchCost
-from producer.status import ACTIVE_STATUSES, BatchStatus
+from producer.costs import BatchCost
 
 Samples = dict[str, list[tuple[str, str]]]
 CANCELLABLE = (ACTIVE_STATUSES | {BatchStatus.PAUSED}) - {BatchStatus.CANCELLING}

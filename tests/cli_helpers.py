@@ -19,9 +19,9 @@ import pytest
 import redis
 from typer.testing import CliRunner, Result
 
+from contract.lines import is_success
 from producer import BatchClient
 from producer.cli import app
-from producer.lines import is_success
 
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379

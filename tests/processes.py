@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import redis
 
-from producer.constants import WORKERS_KEY
+from contract.constants import WORKERS_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from producer.lines import OutputLine
+from contract.lines import OutputLine
 from worker import WorkerConfig, worker_options
 from worker.dispatch import Dispatcher
 from worker.resilient import ResilientWorker

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from contract.prices import PriceTable
 from producer import BatchClient, BatchStatus
 from producer.errors import BatchStateError
-from producer.prices import PriceTable
 from worker import WorkerConfig
 from worker.budget import Budget, estimate_cost
 from worker.retry import DeferRequest

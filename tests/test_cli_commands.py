@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from contract.constants import schedule_keys
 from mockapi import MockConfig, MockServer
-from producer.constants import schedule_keys
 
 from cli_helpers import (
     api_lines,

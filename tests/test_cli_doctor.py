@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from contract.constants import ARQ_JOB_PREFIX, BatchKeys
 from mockapi import MockConfig, MockServer
-from producer.constants import ARQ_JOB_PREFIX, BatchKeys
 
 from cli_helpers import (
     burst_worker,

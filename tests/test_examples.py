@@ -17,9 +17,9 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from contract.constants import BATCHES_KEY, schedule_keys
 from mockapi import MockConfig, MockServer
 from mockapi.config import DEFAULT_MODELS
-from producer.constants import BATCHES_KEY, schedule_keys
 from producer.validation import ItemPreparer
 from worker import WorkerConfig, worker_options
 from worker.resilient import ResilientWorker

@@ -20,7 +20,8 @@ import pytest
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from worker.limiter import Limits, RateLimiter, RequestTooLarge, Reservation
+from worker.errors import RequestTooLarge
+from worker.limiter import Limits, RateLimiter, Reservation
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 SCOPE = "https://api.example.test/v1|gpt-test"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from contract.constants import WORKERS_KEY
 from mockapi import MockConfig, MockServer
 from producer import BatchClient
-from producer.constants import WORKERS_KEY
 
 from cli_helpers import clean_db, redis_url, sync_redis, unique_queue, wait_for, worker_processes
 

@@ -19,9 +19,9 @@ import orjson
 import pytest
 from openai_shapes import check_line
 
+from contract.lines import OutputLine, is_success
+from contract.response import Usage
 from producer import BatchClient, BatchStatus
-from producer.lines import OutputLine, is_success
-from producer.response import Usage
 from worker import WorkerConfig
 
 from conftest import CORE_DB

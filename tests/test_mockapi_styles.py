@@ -12,11 +12,11 @@ import orjson
 import pytest
 from openai_shapes import check_line
 
+from contract.lines import is_success
+from contract.response import Usage
 from mockapi import MockConfig, MockServer
 from mockapi.styles import STYLES
 from producer import BatchClient, BatchStatus
-from producer.lines import is_success
-from producer.response import Usage
 from worker import WorkerConfig
 
 from conftest import CORE_DB

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from contract.constants import BatchKeys
 from mockapi import MockServer
 from producer import BatchClient, InvalidInput
-from producer.constants import BatchKeys
 from producer.models_check import (
     DEFAULT_LISTER,
     ModelCheckError,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from contract.prices import PriceTable, PriceTableError
 from producer import BatchClient
 from producer.batch_info import UsageTotals
-from producer.prices import PriceTable, PriceTableError, batch_cost
+from producer.costs import batch_cost
 
 ROOT = Path(__file__).resolve().parent.parent
 

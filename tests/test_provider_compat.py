@@ -14,8 +14,8 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 from openai_shapes import check_line
 
+from contract.lines import OutputLine, is_success
 from producer import BatchClient, BatchStatus
-from producer.lines import OutputLine, is_success
 from worker import WorkerConfig
 from worker.errors import ConnectionFailed, InvalidResponse
 from worker.upstream import UpstreamClient, build_http_client

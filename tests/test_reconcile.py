@@ -13,9 +13,9 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from contract.audit import MAX_RESCUES, Auditor
+from contract.constants import ACTIVE_KEY, ARQ_JOB_PREFIX, BatchKeys
 from producer import BatchClient, BatchStatus
-from producer.audit import MAX_RESCUES, Auditor
-from producer.constants import ACTIVE_KEY, ARQ_JOB_PREFIX, BatchKeys
 from worker import WorkerConfig
 from worker.reconcile import Reconciler
 

@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 import pytest
 
+from contract.audit import Auditor
+from contract.constants import WORKER_INFO_PREFIX, WORKERS_KEY
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchInfo, BatchStatus
-from producer.audit import Auditor
-from producer.constants import WORKER_INFO_PREFIX, WORKERS_KEY
 
 from processes import Managed, poll, start_mockapi, start_worker
 from redis_server import RedisServer, free_port

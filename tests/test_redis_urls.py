@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelConnectionPool
 
-from producer.redis_conn import connect, redact_url, url_secrets
+from contract.redis_conn import connect, redact_url, url_secrets
 from worker import redis_settings
 
 

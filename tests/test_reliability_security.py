@@ -18,9 +18,9 @@ import redis
 from arq.connections import create_pool
 from fakeredis.aioredis import FakeRedis
 
+from contract.constants import ARQ_JOB_PREFIX
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus
-from producer.constants import ARQ_JOB_PREFIX
 from worker import WorkerConfig, redis_settings
 
 from cli_helpers import RESPQ, flush, subprocess_env, unique_queue, write_jsonl

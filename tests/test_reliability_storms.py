@@ -14,9 +14,9 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from contract.lines import is_success
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus
-from producer.lines import is_success
 from worker import WorkerConfig
 from worker.errors import ConnectionFailed, StreamInterrupted, UpstreamTimeout
 

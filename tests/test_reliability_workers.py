@@ -14,9 +14,9 @@ import orjson
 import pytest
 import redis
 
+from contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus
-from producer.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX
 
 from processes import (
     RELIABILITY_DB_URL,

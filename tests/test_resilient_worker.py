@@ -18,8 +18,8 @@ from fakeredis.aioredis import FakeRedis
 from redis.exceptions import BusyLoadingError, ReadOnlyError, WatchError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, paused_key
 from producer import BatchClient, BatchStatus
-from producer.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, paused_key
 from worker import WorkerConfig
 from worker.resilient import UnsupportedRedis, check_server
 from worker.store import WorkerStore

@@ -11,10 +11,10 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from contract.constants import BatchKeys
+from contract.lines import answer_line, error_line
+from contract.response import Usage
 from producer import BatchClient, BatchStatus
-from producer.constants import BatchKeys
-from producer.lines import answer_line, error_line
-from producer.response import Usage
 from worker.results import Result, ResultWriter
 from worker.store import WorkerStore
 

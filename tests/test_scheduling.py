@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from contract.constants import ARQ_JOB_PREFIX, BatchKeys, schedule_keys
 from producer import BatchClient, BatchStatus
-from producer.constants import ARQ_JOB_PREFIX, BatchKeys, schedule_keys
 from producer.errors import InvalidOption
 from producer.scheduling import Scheduling, parse_priority
 from worker.dispatch import Dispatcher

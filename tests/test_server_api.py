@@ -16,8 +16,8 @@ import orjson
 import pytest
 import redis
 
+from contract.constants import BatchKeys
 from producer import BatchClient, ResponsesRequest
-from producer.constants import BatchKeys
 
 from cli_helpers import request_line, write_jsonl
 from processes import Managed, poll

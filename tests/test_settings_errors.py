@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from contract.settings import SettingsError
 from producer.models_check import ModelCheckSettings
-from producer.settings import ClientSettings, SettingsError
+from producer.settings import ClientSettings
 from worker import WorkerConfig
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,10 +15,10 @@ import pytest
 from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 
+from contract.constants import BatchKeys
 from producer import BatchClient, ClientSettings, InvalidInput
 from producer.cli.jsonl import LINE_SLACK, CheckedFile, FileChanged, check_file, read_lines
 from producer.cli.submit import enqueue
-from producer.constants import BatchKeys
 
 from cli_helpers import clean_db, env_for, invoke, sync_redis, unique_queue
 

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, BatchKeys
+from contract.lines import is_success
 from producer import BatchClient, BatchStatus, InvalidInput
-from producer.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, BatchKeys
-from producer.lines import is_success
 from worker import WorkerConfig
 
 from support import build_worker, dispatch_all, response_body, run_burst, wait_for

@@ -6,16 +6,14 @@ import asyncio
 import logging
 import signal
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
-from arq.connections import RedisSettings
-
-from producer.audit import MAX_JOB_RUNS
-from producer.prices import PriceTable
-from producer.redis_conn import SENTINEL_SCHEME, SentinelTarget, reconnect_policy, redact_url
-from producer.serializer import dumps_job, loads_job
+from contract.audit import MAX_JOB_RUNS
+from contract.prices import PriceTable
+from contract.redis_conn import redact_url
+from contract.serializer import dumps_job, loads_job
 from worker.budget import Budget
 from worker.config import WorkerConfig
+from worker.connection import redis_settings
 from worker.lease import LeaseKeeper
 from worker.limiter import RateLimiter
 from worker.logs import setup_logging
@@ -28,47 +26,6 @@ from worker.tasks import run_requests
 from worker.upstream import UpstreamClient, build_http_client
 
 log = logging.getLogger("respq.worker")
-
-# Redis restarts are ridden out by retrying commands with backoff (~1 minute in all).
-REDIS_RETRIES = 40
-
-
-def redis_settings(url: str) -> RedisSettings:
-    """arq RedisSettings for redis://, rediss:// (TLS), unix:// and redis+sentinel:// URLs."""
-    common: dict[str, Any] = {
-        **reconnect_policy(REDIS_RETRIES),
-        "conn_retries": 30,
-        "conn_timeout": 5,
-    }
-    if url.startswith(SENTINEL_SCHEME + "://"):
-        target = SentinelTarget.parse(url)
-        return RedisSettings(
-            host=target.hosts,
-            sentinel=True,
-            sentinel_master=target.service,
-            database=target.db,
-            password=target.password,
-            **common,
-        )
-    settings = RedisSettings.from_dsn(url)
-    for key, value in common.items():
-        setattr(settings, key, value)
-    # arq's from_dsn drops the query string: take the options redis-py's from_url (the
-    # producer's client) understands, so both sides read one URL alike. Without them a
-    # rediss:// URL naming its CA (?ssl_ca_certs=...) hung the worker at start-up, and a
-    # ?password= was ignored.
-    query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
-    if "password" in query and not settings.password:
-        settings.password = query["password"]
-    if "username" in query and not settings.username:
-        settings.username = query["username"]
-    if url.startswith("rediss://"):
-        for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
-            if key in query:
-                setattr(settings, key, query[key])
-        if "ssl_check_hostname" in query:
-            settings.ssl_check_hostname = query["ssl_check_hostname"].lower() in ("1", "true")
-    return settings
 
 
 def _install_drain_hook(runner: RequestRunner) -> None:

@@ -24,10 +24,10 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from producer.constants import BatchKeys
-from producer.prices import PriceTable
-from producer.response import Usage
-from producer.scripts import ScriptSet
+from contract.constants import BatchKeys
+from contract.prices import PriceTable
+from contract.response import Usage
+from contract.scripts import ScriptSet
 from worker.estimate import estimate_tokens
 from worker.retry import DeferRequest
 

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from producer.constants import DEFAULT_QUEUE_NAME
-from producer.settings import AuthHeader, EnvSettings, LogLevel
+from contract.constants import DEFAULT_QUEUE_NAME
+from contract.settings import AuthHeader, EnvSettings, LogLevel
 
 DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
 

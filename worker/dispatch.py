@@ -9,8 +9,8 @@ import time
 
 from redis.asyncio import Redis
 
-from producer.constants import ARQ_JOB_PREFIX, PREFIX, schedule_keys
-from producer.scripts import ScriptSet
+from contract.constants import ARQ_JOB_PREFIX, PREFIX, schedule_keys
+from contract.scripts import ScriptSet
 
 # Batches looked at per pick when the first ones are at their in-flight cap.
 SCAN = 16
@@ -19,7 +19,7 @@ SCAN = 16
 class Dispatcher:
     def __init__(self, redis: Redis, queue_name: str) -> None:
         self.keys = [*schedule_keys(queue_name), queue_name]
-        self.scripts = ScriptSet(redis, "producer", ["dispatch"])
+        self.scripts = ScriptSet(redis, "worker", ["dispatch"])
 
     async def refill(self, free_slots: int) -> int:
         """Make up to ``free_slots`` jobs ready in the queue; returns how many it added."""

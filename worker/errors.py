@@ -1,4 +1,5 @@
-"""Errors of an upstream call, translated at the edge from httpx and HTTP statuses.
+"""Errors of an upstream call, translated at the edge from httpx and HTTP statuses; every
+one is a ``contract.errors.RespqError`` (the whole tree is drawn there).
 
 UpstreamError                 code, message, and the HTTP status/body when there was one
  ├── RetryableError           worth another attempt (tenacity retries these)
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.errors import RespqError
 
-class UpstreamError(Exception):
+
+class UpstreamError(RespqError):
     """A failed upstream call, with what the provider said."""
 
     default_code = "upstream_error"
@@ -106,7 +109,17 @@ class StreamFailed(FinalError):
     default_code = "response_failed"
 
 
-class RequestTooLargeError(FinalError):
-    """The request's token estimate exceeds what the token limit can ever admit."""
+class RequestTooLarge(FinalError):
+    """The request's token estimate exceeds what the token limit can ever admit (raised
+    by the limiter before anything is sent)."""
 
     default_code = "request_too_large"
+
+    def __init__(self, tokens: int, capacity: int, tpm: int) -> None:
+        self.tokens = tokens
+        self.capacity = capacity
+        self.tpm = tpm
+        super().__init__(
+            f"request needs ~{tokens} tokens but the token limit admits at most {capacity} "
+            f"per request (TPM={tpm})"
+        )

@@ -68,18 +68,20 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import redis.asyncio
 
+from contract.scripts import lua_source
+from worker.errors import RequestTooLarge
 from worker.ratelimit_headers import parse_ratelimit_headers
 
-__all__ = ["Limits", "RateLimiter", "RequestTooLarge", "Reservation"]
+__all__ = ["Limits", "RateLimiter", "Reservation"]
 
 log = logging.getLogger(__name__)
 
-_SCRIPT = (Path(__file__).with_name("limiter.lua")).read_text(encoding="utf-8")
+# Standalone (not about batches): loaded without the shared batch helpers.
+_SCRIPT = lua_source("worker", "limiter.lua", with_common=False)
 
 # Adaptive behaviour after 429s; one place so the Lua script takes them as arguments.
 BACKOFF_BASE = 1.0  # first cool-down without Retry-After, doubled per 429 episode
@@ -134,21 +136,6 @@ class Reservation:
 
     granted: bool
     wait: float
-
-
-class RequestTooLarge(Exception):
-    """A request whose token estimate can never fit the token budget; final, not retried."""
-
-    code = "request_too_large"
-
-    def __init__(self, tokens: int, capacity: int, tpm: int) -> None:
-        self.tokens = tokens
-        self.capacity = capacity
-        self.tpm = tpm
-        super().__init__(
-            f"request needs ~{tokens} tokens but the token limit admits at most {capacity} "
-            f"per request (TPM={tpm})"
-        )
 
 
 def _text(value: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from producer.settings import SettingsError
+from contract.settings import SettingsError
 from worker.config import WorkerConfig
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}

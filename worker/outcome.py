@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from producer.lines import answer_line, error_line, failure_body
+from contract.lines import answer_line, error_line, failure_body
 from worker.errors import FinalError, UpstreamError
 
 # Codes that say the key or the account is at fault: every other request would get the

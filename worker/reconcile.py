@@ -37,10 +37,10 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from producer.audit import Auditor, RequestAudit
-from producer.constants import ACTIVE_KEY, BATCHES_KEY, BatchKeys, paused_key
-from producer.scripts import ScriptSet
-from producer.status import TERMINAL_STATUSES
+from contract.audit import Auditor, RequestAudit
+from contract.constants import ACTIVE_KEY, BATCHES_KEY, BatchKeys, paused_key
+from contract.scripts import ScriptSet
+from contract.status import TERMINAL_STATUSES
 
 log = logging.getLogger("respq.worker")
 

@@ -34,9 +34,9 @@ from arq.utils import poll, timestamp_ms
 from arq.worker import Worker
 from redis.exceptions import RedisError, ResponseError, WatchError
 
-from producer.constants import BatchKeys, paused_key, schedule_keys
-from producer.errors import RespqError
-from producer.status import TERMINAL_STATUSES
+from contract.constants import BatchKeys, paused_key, schedule_keys
+from contract.errors import RespqError
+from contract.status import TERMINAL_STATUSES
 from worker.dispatch import Dispatcher
 
 log = logging.getLogger("respq.worker")

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from producer.constants import ARQ_JOB_PREFIX, JOB_FUNCTION, BatchKeys
-from producer.response import Usage
-from producer.scripts import ScriptSet
+from contract.constants import ARQ_JOB_PREFIX, JOB_FUNCTION, BatchKeys
+from contract.response import Usage
+from contract.scripts import ScriptSet
 from worker.store import WorkerStore
 
 # Results per script call; a bigger group would hold Redis for longer in one go.

@@ -17,12 +17,12 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
-from producer.lines import answer_line, error_line
+from contract.lines import answer_line, error_line
 from worker.budget import Budget
 from worker.config import WorkerConfig
-from worker.errors import RateLimited, RequestTooLargeError, RetryableError, UpstreamError
+from worker.errors import RateLimited, RetryableError, UpstreamError
 from worker.estimate import estimate_tokens
-from worker.limiter import Limits, RateLimiter, RequestTooLarge
+from worker.limiter import Limits, RateLimiter
 from worker.limits_config import limits_for, parse_model_limits, scope_for
 from worker.metrics import Metrics
 from worker.outcome import failure_line, is_account_failure, pause_reason
@@ -159,14 +159,6 @@ class RequestRunner:
                 delay=deferral.delay,
                 attempts_used=attempts_used + deferral.attempts,
             )
-            return
-        except RequestTooLarge as exc:
-            code = RequestTooLargeError.default_code
-            line = error_line(custom_id, code, str(exc))
-            await self.results.record(
-                batch_id, Result(custom_id, line, ok=False, code=code, model=model)
-            )
-            self._finished(batch_id, custom_id, model, RequestTooLargeError.default_code)
             return
         except UpstreamError as exc:
             if is_account_failure(exc) and await self._account_paused(batch_id, exc):

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from producer.constants import (
+from contract.constants import (
     ACTIVE_KEY,
     ARQ_IN_PROGRESS_PREFIX,
     ARQ_JOB_PREFIX,
@@ -19,8 +19,8 @@ from producer.constants import (
     BatchKeys,
     paused_key,
 )
-from producer.response import Usage
-from producer.scripts import ScriptSet
+from contract.response import Usage
+from contract.scripts import ScriptSet
 
 WORKER_SCRIPTS = ["claim", "record", "defer", "release", "account"]
 

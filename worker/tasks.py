@@ -9,8 +9,8 @@ from typing import Any
 from arq.worker import Retry
 from redis.exceptions import RedisError
 
-from producer.audit import MAX_JOB_RUNS
-from producer.lines import error_line
+from contract.audit import MAX_JOB_RUNS
+from contract.lines import error_line
 from worker.runner import RequestRunner
 
 log = logging.getLogger("respq.worker")

@@ -13,8 +13,8 @@ import aiohttp
 import httpx
 import orjson
 
-from producer.lines import body_error_code
-from producer.response import ResponseFacts, is_response
+from contract.lines import body_error_code
+from contract.response import ResponseFacts, is_response
 from worker.config import WorkerConfig
 from worker.errors import (
     ClientError,

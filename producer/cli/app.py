@@ -19,15 +19,15 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from contract.errors import RespqError
+from contract.redis_conn import redact_url, url_secrets
 from producer.client import BatchClient
 from producer.errors import (
     BatchNotFound,
     BatchStateError,
     InvalidInput,
     RedisUnavailable,
-    RespqError,
 )
-from producer.redis_conn import redact_url, url_secrets
 
 T = TypeVar("T")
 

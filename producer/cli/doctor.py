@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from producer.audit import Auditor
+from contract.audit import Auditor
+from contract.status import TERMINAL_STATUSES
 from producer.cli.app import ExitCode, app, console, get_state, run_async
 from producer.cli.submit import print_json
-from producer.status import TERMINAL_STATUSES
 
 MEANING = {
     "recorded": "has its output line",

@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.redis_conn import redact_url
 from producer.cli.app import CliError, ExitCode, State, err_console
 from producer.cli.processes import (
     Child,
@@ -17,7 +18,6 @@ from producer.cli.processes import (
     redis_probe,
     wait_ready,
 )
-from producer.redis_conn import redact_url
 
 LOCAL_URL = "redis://127.0.0.1:6379/0"
 # Set to 1 to skip looking at localhost:6379 and always start a private server.

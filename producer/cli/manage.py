@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from contract.constants import WORKER_INFO_PREFIX, WORKERS_KEY
 from producer.batch_info import BatchInfo
 from producer.cli.app import State, app, console, get_state, run_async
 from producer.cli.render import duration, status_view
 from producer.cli.submit import print_json
-from producer.constants import WORKER_INFO_PREFIX, WORKERS_KEY
 
 # A worker renews its heartbeat every few seconds; one silent for this long is gone.
 WORKER_STALE_S = 60

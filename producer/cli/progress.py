@@ -17,9 +17,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from producer.batch import Batch
 from producer.batch_info import BatchInfo
 from producer.cli.render import Pace, duration
-from producer.client import Batch
 
 POLL_INTERVAL = 0.5
 

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from producer.batch_info import BatchInfo, UsageTotals
-from producer.prices import BatchCost
+from producer.costs import BatchCost
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from contract.redis_conn import redact_url
 from producer.batch_info import BatchInfo
 from producer.cli.app import (
     CliError,
@@ -35,7 +36,6 @@ from producer.cli.render import status_view
 from producer.cli.results import Written, check_distinct_outputs, write_results
 from producer.cli.submit import check_options, enqueue, exit_code_for, parse_metadata, validate
 from producer.client import BatchClient
-from producer.redis_conn import redact_url
 
 T = TypeVar("T")
 

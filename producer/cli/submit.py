@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from contract.constants import BATCHES_KEY, BatchKeys
+from producer.batch import Batch
 from producer.batch_info import BatchInfo
 from producer.cli.app import (
     CliError,
@@ -30,8 +32,7 @@ from producer.cli.jsonl import (
 from producer.cli.progress import follow
 from producer.cli.render import status_view
 from producer.cli.results import Written, check_distinct_outputs, note_skipped, write_results
-from producer.client import Batch, BatchClient, new_batch_id
-from producer.constants import BATCHES_KEY, BatchKeys
+from producer.client import BatchClient, new_batch_id
 from producer.models_check import check_models as check_batch_models
 from producer.scheduling import Scheduling, parse_priority
 from producer.settings import ClientSettings, parse_window

@@ -17,7 +17,7 @@ def lua_source(package: str, name: str, *, with_common: bool = True) -> str:
     body = resources.files(package).joinpath("lua", name).read_text(encoding="utf-8")
     if not with_common:
         return body
-    common = resources.files("producer").joinpath("lua", _COMMON).read_text(encoding="utf-8")
+    common = resources.files("contract").joinpath("lua", _COMMON).read_text(encoding="utf-8")
     return common + "\n" + body
 
 
@@ -31,6 +31,3 @@ class ScriptSet:
 
     def __getitem__(self, name: str) -> AsyncScript:
         return self._scripts[name]
-
-
-PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume", "dispatch"]

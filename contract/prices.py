@@ -25,8 +25,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from producer.batch_info import BatchInfo
-from producer.errors import RespqError
+from contract.errors import RespqError
 
 PRICES_ENV = "RESPQ_PRICES"
 CURRENCY = "USD"
@@ -192,50 +191,10 @@ def _toml(source: str, text: str) -> Any:
         raise PriceTableError(f"{source}: not valid TOML: {exc}") from None
 
 
-class BatchCost(BaseModel):
-    """What a batch cost so far: priced from its usage totals, plus its budget state."""
-
-    total: float | None = None
-    by_model: dict[str, float] = Field(default_factory=dict)
-    currency: str = CURRENCY
-    unpriced_models: list[str] = Field(default_factory=list)
-    max_cost: float | None = None
-    spent: float | None = None
-    reserved: float | None = None
-
-
-def batch_cost(info: BatchInfo, prices: PriceTable | None) -> BatchCost:
-    """Price ``info``'s usage per model. ``total`` is None without a price table.
-
-    ``spent``/``reserved`` are the workers' budget bookkeeping (only for batches with a
-    ``max_cost``)."""
-    by_model: dict[str, float] = {}
-    unpriced: list[str] = []
-    for model, usage in sorted(info.usage_by_model.items()):
-        cost = prices.cost(model, usage) if prices is not None else None
-        if cost is None:
-            if usage.input_tokens or usage.output_tokens:
-                unpriced.append(model)
-        else:
-            by_model[model] = round(cost, 9)
-    total = round(sum(by_model.values()), 9) if prices is not None else None
-    budget = info.max_cost is not None
-    return BatchCost(
-        total=total,
-        by_model=by_model,
-        unpriced_models=unpriced,
-        max_cost=info.max_cost,
-        spent=round(info.cost_spent, 9) if budget else None,
-        reserved=round(max(info.cost_reserved, 0.0), 9) if budget else None,
-    )
-
-
 __all__ = [
     "PRICES_ENV",
-    "BatchCost",
     "ModelPrice",
     "PriceTable",
     "PriceTableError",
     "TokenCounts",
-    "batch_cost",
 ]

@@ -24,7 +24,7 @@ import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from producer.constants import (
+from contract.constants import (
     ARQ_IN_PROGRESS_PREFIX,
     ARQ_JOB_PREFIX,
     ERROR_COUNT_PREFIX,
@@ -33,9 +33,9 @@ from producer.constants import (
     USAGE_PREFIX,
     BatchKeys,
 )
-from producer.lines import OutputLine, is_success
-from producer.response import Usage
-from producer.scripts import ScriptSet
+from contract.lines import OutputLine, is_success
+from contract.response import Usage
+from contract.scripts import ScriptSet
 
 # arq counts every run of a job; past this many the job records its requests as
 # worker_error instead of running again (worker/tasks.py).
@@ -116,7 +116,7 @@ class Auditor:
         self.queue_name = queue_name
         self.chunk_size = chunk_size
         self.job_ttl_ms = job_ttl_s * 1000
-        self.scripts = ScriptSet(redis, "producer", ["audit"])
+        self.scripts = ScriptSet(redis, "contract", ["audit"])
 
     async def slice(
         self, batch_id: str, *, what: str, start: str, count: int = SLICE, repair: int = 0

@@ -1,0 +1,195 @@
+"""Batch: the handle on one submitted batch — follow it, collect its results, cancel,
+retry, resume, price it."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING
+
+from contract.constants import ARQ_JOB_PREFIX, JOB_FUNCTION, BatchKeys, paused_key, schedule_keys
+from contract.lines import OutputLine
+from contract.prices import PriceTable
+from contract.status import TERMINAL_STATUSES
+from producer.batch_info import BatchInfo
+from producer.costs import BatchCost, batch_cost
+from producer.errors import BatchNotFound, BatchStateError, BatchTimeout, InvalidOption
+
+if TYPE_CHECKING:
+    from producer.client import BatchClient
+
+# Custom ids per script call when a batch is walked in input order.
+PAGE = 1000
+DAY_S = 86400
+
+
+class Batch:
+    """A handle on one submitted batch."""
+
+    def __init__(self, client: BatchClient, batch_id: str) -> None:
+        self.client = client
+        self.id = batch_id
+        self.keys = BatchKeys(batch_id)
+
+    def __repr__(self) -> str:
+        return f"Batch({self.id!r})"
+
+    async def status(self) -> BatchInfo:
+        """Counts, usage totals (batch and per model) and errors by code."""
+        redis = self.client.redis
+        async with self.client.errors():
+            pipe = redis.pipeline(transaction=False)
+            pipe.hgetall(self.keys.meta)
+            pipe.hlen(self.keys.inflight)
+            meta, inflight = await pipe.execute()
+        if not meta:
+            raise BatchNotFound(self.id)
+        return BatchInfo.from_meta(meta, in_flight=int(inflight))
+
+    async def wait(self, timeout: float | None = None, poll_interval: float = 0.25) -> BatchInfo:
+        """Poll until the batch reaches a terminal status; TimeoutError after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = await self.status()
+            if info.status in TERMINAL_STATUSES:
+                return info
+            if deadline is not None and time.monotonic() >= deadline:
+                raise BatchTimeout(
+                    f"batch {self.id} still {info.status} after {timeout}s "
+                    f"({info.done}/{info.request_counts.total} done)"
+                )
+            await asyncio.sleep(poll_interval)
+
+    async def result_lines(self) -> AsyncIterator[bytes]:
+        """Output lines as stored (JSON bytes), in input order; only finished requests."""
+        redis = self.client.redis
+        start = 0
+        while True:
+            async with self.client.errors():
+                cids = await redis.lrange(self.keys.order, start, start + PAGE - 1)  # type: ignore[misc]
+                if not cids:
+                    return
+                lines = await redis.hmget(self.keys.res, cids)  # type: ignore[misc]
+            for line in lines:
+                if line is not None:
+                    yield line
+            start += PAGE
+
+    async def results(self) -> AsyncIterator[OutputLine]:
+        """Output lines in input order (what has finished so far)."""
+        async for raw in self.result_lines():
+            yield OutputLine.model_validate_json(raw)
+
+    async def cancel(self) -> BatchInfo:
+        """Queued requests end as ``batch_cancelled``; in-flight ones finish."""
+        settings = self.client.settings
+        line_prefix = "batch_req_" + secrets.token_hex(6) + "_"
+        start = 0
+        async with self.client.errors():
+            while True:
+                scanned = int(
+                    await self.client.scripts["cancel"](
+                        keys=[
+                            self.keys.meta,
+                            self.keys.order,
+                            self.keys.res,
+                            self.keys.inflight,
+                            self.keys.children,
+                            *self.keys.all(),
+                        ],
+                        args=[start, PAGE, int(time.time()), settings.result_ttl, line_prefix],
+                    )
+                )
+                if scanned == -1:
+                    raise BatchNotFound(self.id)
+                if scanned == -2:
+                    if start == 0:
+                        raise BatchStateError(f"batch {self.id} has already ended")
+                    break  # the pages so far ended its last requests
+                if scanned == 0:
+                    break
+                start += scanned
+        return await self.status()
+
+    async def retry(self, codes: Iterable[str] | None = None) -> int:
+        """Re-enqueue failed requests (only those with ``codes`` when given); returns how
+        many. Successes are left alone; counts and usage stay exact."""
+        settings = self.client.settings
+        wanted = "," + ",".join(codes) + "," if codes else ""
+        prefix = f"{self.id}:retry-{secrets.token_hex(4)}:"
+        total = 0
+        start = 0
+        async with self.client.errors():
+            if not await self.client.redis.exists(self.keys.meta):
+                raise BatchNotFound(self.id)
+            length = await self.client.redis.llen(self.keys.order)  # type: ignore[misc]
+            while start < length:
+                total += int(
+                    await self.client.scripts["retry"](
+                        keys=[
+                            self.keys.meta,
+                            self.keys.order,
+                            self.keys.res,
+                            self.keys.owner,
+                            self.keys.req,
+                            settings.queue_name,
+                            self.keys.parent,
+                        ],
+                        args=[
+                            start,
+                            PAGE,
+                            wanted,
+                            prefix,
+                            settings.chunk_size,
+                            int(time.time() * 1000),
+                            (settings.result_ttl + DAY_S) * 1000,
+                            JOB_FUNCTION,
+                            ARQ_JOB_PREFIX,
+                            self.id,
+                        ],
+                    )
+                )
+                start += PAGE
+        return total
+
+    async def cost(self, prices: PriceTable | None = None) -> BatchCost:
+        """What the batch cost so far, per model, priced by ``prices`` (default: the
+        table named by ``RESPQ_PRICES``; without one ``total`` is None)."""
+        table = prices if prices is not None else PriceTable.from_env()
+        return batch_cost(await self.status(), table)
+
+    async def resume(self, max_cost: float | None = None) -> BatchInfo:
+        """Resume a paused batch, optionally raising ``max_cost`` (USD) first; the jobs
+        its workers parked while it was paused are queued again. BatchStateError when it
+        is not paused (unless only the budget is being changed on a running batch)."""
+        if max_cost is not None and not max_cost > 0:
+            raise InvalidOption(f"max_cost must be a positive number of USD, got {max_cost!r}")
+        settings = self.client.settings
+        now = time.time()
+        async with self.client.errors():
+            answer = await self.client.scripts["resume"](
+                keys=[
+                    self.keys.meta,
+                    self.keys.parked,
+                    settings.queue_name,
+                    paused_key(settings.queue_name),
+                    self.keys.jobs,
+                    *schedule_keys(settings.queue_name),
+                ],
+                args=[
+                    "" if max_cost is None else repr(float(max_cost)),
+                    int(now),
+                    ARQ_JOB_PREFIX,
+                    int(now * 1000),
+                    (settings.result_ttl + DAY_S) * 1000,
+                    self.id,
+                ],
+            )
+        code = answer.decode() if isinstance(answer, bytes) else str(answer)
+        if code == "missing":
+            raise BatchNotFound(self.id)
+        if code.startswith("state:"):
+            raise BatchStateError(f"batch {self.id} is {code[6:]}, not paused")
+        return await self.status()
