@@ -111,6 +111,8 @@ async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
                     lambda: (
                         int(sync.hget(batch.keys.meta, "completed") or 0) >= 250
                         and len(mock_killed.stats()["request_log"]) >= 100
+                        # the kill must land while the victim has requests out
+                        and mock_killed.stats()["in_flight"] >= 4
                     ),
                     30,
                     "first results",
