@@ -51,6 +51,18 @@ Scheduling fields of a batch's meta: ``weight`` (2 ** priority; its share of dis
 ``urgent`` (1: served before every normal batch), ``max_in_flight`` (0 = no cap),
 ``job_ttl_ms`` (the arq job records' ttl, set at dispatch).
 
+Shared rate limits, per scope ``S`` (base URL + model; the tag is a hash of it):
+``respq:limit:{S}:req`` / ``:tok`` (GCRA theoretical arrival times), ``:cool`` (the shared
+429 cool-down), ``:mult`` (the adaptive rate multiplier), ``:hdr`` (limits read from
+``x-ratelimit-*`` headers), and for the sliding-window algorithm ``:wreq`` / ``:wtok``
+(zsets of sends) and ``:wst`` (its state). See ``worker/limiter.py``.
+
+arq job ids respq writes (``arq:job:<id>``; JSON records built by ``contract/jobs.py``
+and the Lua ``job_record``): ``<B>:<submit>:<n>`` (the n-th job of a submit),
+``<B>:retry-<hex>:<page>-<n>`` (``respq retry``), ``<B>:d:<hex>`` (a deferred request),
+``<B>:k:<ms>:<parent>:<n>`` (children released by a parent), ``<B>:p:<hex>`` (a paused
+batch's parked requests), ``<B>:r:<hex>:<n>`` (re-queued by the reconciler).
+
 Files of the OpenAI Files API (``respq serve``; the bytes of uploads live on disk in
 ``RESPQ_FILES_DIR``, named by file id):
 
@@ -82,8 +94,6 @@ URGENT_SCHEDULE_PREFIX: Final = f"{PREFIX}:schedule-urgent:"
 # arq's key prefixes (arq.constants); repeated here so the layout reads in one place.
 ARQ_JOB_PREFIX: Final = "arq:job:"
 ARQ_IN_PROGRESS_PREFIX: Final = "arq:in-progress:"
-ARQ_RESULT_PREFIX: Final = "arq:result:"
-ARQ_RETRY_PREFIX: Final = "arq:retry:"
 DEFAULT_QUEUE_NAME: Final = "arq:queue"
 
 # The Files API (respq serve). Upload ids are "file-" + hex, so these prefixes never clash.
@@ -91,6 +101,8 @@ FILES_KEY: Final = f"{PREFIX}:files"
 FILE_PREFIX: Final = f"{PREFIX}:file:"
 OUTPUT_FILE_PREFIX: Final = "file-out-"
 ERROR_FILE_PREFIX: Final = "file-err-"
+
+LIMIT_PREFIX: Final = f"{PREFIX}:limit"
 
 # The one arq function a worker registers; every respq job runs it.
 JOB_FUNCTION: Final = "run_requests"

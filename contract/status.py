@@ -9,7 +9,6 @@ class BatchStatus(StrEnum):
 
     VALIDATING = "validating"
     IN_PROGRESS = "in_progress"
-    FINALIZING = "finalizing"
     COMPLETED = "completed"
     CANCELLING = "cancelling"
     CANCELLED = "cancelled"
@@ -21,11 +20,5 @@ class BatchStatus(StrEnum):
 TERMINAL_STATUSES: Final = frozenset(
     {BatchStatus.COMPLETED, BatchStatus.CANCELLED, BatchStatus.FAILED, BatchStatus.EXPIRED}
 )
-ACTIVE_STATUSES: Final = frozenset(
-    {
-        BatchStatus.VALIDATING,
-        BatchStatus.IN_PROGRESS,
-        BatchStatus.FINALIZING,
-        BatchStatus.CANCELLING,
-    }
-)
+# Every status a batch can still leave: it has requests to run, or is paused or cancelling.
+ACTIVE_STATUSES: Final = frozenset(set(BatchStatus) - TERMINAL_STATUSES)

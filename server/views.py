@@ -15,7 +15,7 @@ from producer.cli.render import Pace, duration
 from producer.costs import BatchCost
 
 Samples = dict[str, list[tuple[str, str]]]
-CANCELLABLE = (ACTIVE_STATUSES | {BatchStatus.PAUSED}) - {BatchStatus.CANCELLING}
+CANCELLABLE = ACTIVE_STATUSES - {BatchStatus.CANCELLING}
 
 
 @cache

@@ -72,6 +72,7 @@ from typing import Any, Literal
 
 import redis.asyncio
 
+from contract.constants import LIMIT_PREFIX
 from contract.scripts import lua_source
 from worker.errors import RequestTooLarge
 from worker.ratelimit_headers import parse_ratelimit_headers
@@ -156,7 +157,7 @@ class RateLimiter:
         self,
         redis: redis.asyncio.Redis,
         *,
-        key_prefix: str = "respq:limit",
+        key_prefix: str = LIMIT_PREFIX,
         server_clock: bool = True,
         clock: Callable[[], float] = time.time,
         jitter_allowance: float = 0.1,

@@ -21,6 +21,7 @@ from contract.constants import (
 )
 from contract.response import Usage
 from contract.scripts import ScriptSet
+from contract.serializer import job_record
 
 WORKER_SCRIPTS = ["claim", "record", "defer", "release", "account"]
 
@@ -170,14 +171,8 @@ class WorkerStore:
         keys = BatchKeys(batch_id)
         job_id = f"{batch_id}:d:{secrets.token_hex(6)}"
         now_ms = int(time.time() * 1000)
-        record = orjson.dumps(
-            {
-                "t": 0,
-                "f": JOB_FUNCTION,
-                "a": [batch_id, [custom_id], attempts_used],
-                "k": {},
-                "et": now_ms,
-            }
+        record = job_record(
+            batch_id, [custom_id], enqueued_ms=now_ms, attempts_used=attempts_used
         )
         await self.scripts["defer"](
             keys=[keys.owner, keys.inflight, self.queue_name, ARQ_JOB_PREFIX + job_id],

@@ -1,5 +1,15 @@
--- Shared by every script that ends a request. Prepended to each script by scripts.py.
--- meta field names are documented in producer/constants.py.
+-- Shared by every script that ends a request. Prepended to each script by scripts.py,
+-- after the generated prelude (STATUS, USAGE_FIELDS, the meta field prefixes and
+-- JOB_FUNCTION, from contract/constants.py and status.py). Meta fields are documented in
+-- contract/constants.py.
+
+-- The record of one respq job in arq's layout, as JSON: run_requests(batch_id, ids,
+-- attempts). contract/serializer.py's job_record writes the same bytes in Python.
+local function job_record(batch_id, ids, attempts, enqueued_ms, tries)
+  return '{"t":' .. (tries or 0) .. ',"f":' .. cjson.encode(JOB_FUNCTION) .. ',"a":[' ..
+    cjson.encode(batch_id) .. ',' .. cjson.encode(ids) .. ',' .. (attempts or 0) ..
+    '],"k":{},"et":' .. enqueued_ms .. '}'
+end
 
 local function finish_batch_if_done(meta, now, ttl, batch_keys)
   local v = redis.call('HMGET', meta, 'total', 'completed', 'failed', 'sealed', 'status',
@@ -8,12 +18,14 @@ local function finish_batch_if_done(meta, now, ttl, batch_keys)
   local done = (tonumber(v[2]) or 0) + (tonumber(v[3]) or 0)
   if v[4] ~= '1' or done < total then return 0 end
   local status = v[5]
-  if status == 'completed' or status == 'cancelled' or status == 'expired' then return 0 end
-  local final = 'completed'
-  if status == 'cancelling' then final = 'cancelled'
-  elseif v[6] == '1' then final = 'expired' end
+  if status == STATUS.COMPLETED or status == STATUS.CANCELLED or status == STATUS.EXPIRED then
+    return 0
+  end
+  local final = STATUS.COMPLETED
+  if status == STATUS.CANCELLING then final = STATUS.CANCELLED
+  elseif v[6] == '1' then final = STATUS.EXPIRED end
   redis.call('HSET', meta, 'status', final, final .. '_at', now)
-  if final ~= 'completed' then redis.call('HSET', meta, 'completed_at', now) end
+  if final ~= STATUS.COMPLETED then redis.call('HSET', meta, 'completed_at', now) end
   if ttl > 0 then
     for _, k in ipairs(batch_keys) do redis.call('EXPIRE', k, ttl) end
   end
@@ -28,7 +40,7 @@ end
 
 -- The failure code of a stored output line, nil for a success: error.code, else (an HTTP
 -- failure: response with a non-2xx status, error null) the body's error.code or
--- error.type, else http_<status>. producer/lines.py reads it the same way (OutputLine.code).
+-- error.type, else http_<status>. contract/lines.py reads it the same way (OutputLine.code).
 local function line_code(line)
   local err = line['error']
   if type(err) == 'table' then return err.code end
@@ -48,17 +60,14 @@ end
 
 local dependency_lines = 0
 
-local usage_names = {'input_tokens', 'output_tokens', 'total_tokens', 'cached_tokens',
-                     'reasoning_tokens'}
-
 -- Field names of a model's counters, built once per script call.
 local model_fields = {}
 local function fields_of(model)
   local f = model_fields[model]
   if not f then
-    local prefix = 'model:' .. model .. ':'
+    local prefix = MODEL_PREFIX .. model .. ':'
     f = {requests = prefix .. 'requests'}
-    for i, name in ipairs(usage_names) do f[i] = prefix .. name end
+    for i, name in ipairs(USAGE_FIELDS) do f[i] = prefix .. name end
     model_fields[model] = f
   end
   return f
@@ -71,16 +80,16 @@ local function count_result(acc, ok, code, model, usage)
     acc['completed'] = (acc['completed'] or 0) + 1
   else
     acc['failed'] = (acc['failed'] or 0) + 1
-    local field = 'err:' .. code
+    local field = ERR_PREFIX .. code
     acc[field] = (acc[field] or 0) + 1
   end
   local mf = model ~= '' and fields_of(model)
   if mf then acc[mf.requests] = (acc[mf.requests] or 0) + 1 end
   if usage then
-    for i, name in ipairs(usage_names) do
+    for i, name in ipairs(USAGE_FIELDS) do
       local n = tonumber(usage[i]) or 0
       if n ~= 0 then
-        local field = 'usage:' .. name
+        local field = USAGE_PREFIX .. name
         acc[field] = (acc[field] or 0) + n
         if mf then acc[mf[i]] = (acc[mf[i]] or 0) + n end
       end
@@ -106,13 +115,12 @@ local function hand_on_children(k, cid, ok, code, now, ttl, batch_keys)
   if ok and k.release then
     local r = k.release
     for _, kid in ipairs(list) do redis.call('HSET', k.prev, kid, r.resp_id) end
-    local head = '{"t":0,"f":' .. cjson.encode(r.fn) .. ',"a":[' .. cjson.encode(r.batch_id) .. ','
     for first = 1, #list, r.chunk_size do
       local ids = {}
       for j = first, math.min(first + r.chunk_size - 1, #list) do ids[#ids + 1] = list[j] end
       local job_id = r.batch_id .. ':k:' .. r.now_ms .. ':' .. cid .. ':' .. first
-      redis.call('SET', r.job_prefix .. job_id,
-        head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. r.now_ms .. '}', 'PX', r.job_ttl)
+      redis.call('SET', r.job_prefix .. job_id, job_record(r.batch_id, ids, 0, r.now_ms), 'PX',
+        r.job_ttl)
       redis.call('ZADD', r.queue, r.now_ms, job_id)
     end
   elseif not ok then

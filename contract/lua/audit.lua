@@ -82,8 +82,6 @@ end
 
 local jobs = 0
 local function queue_jobs(list, tries)
-  local head = '{"t":' .. tries .. ',"f":' .. cjson.encode(fn) .. ',"a":[' ..
-    cjson.encode(batch_id) .. ','
   for first = 1, #list, chunk do
     local ids = {}
     jobs = jobs + 1
@@ -93,8 +91,8 @@ local function queue_jobs(list, tries)
       redis.call('HSET', owner, list[j], job_id)
       redis.call('HDEL', inflight, list[j])
     end
-    redis.call('SET', job_prefix .. job_id,
-      head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. now_ms .. '}', 'PX', job_ttl)
+    redis.call('SET', job_prefix .. job_id, job_record(batch_id, ids, 0, now_ms, tries), 'PX',
+      job_ttl)
     redis.call('ZADD', queue, now_ms, job_id)
   end
 end

@@ -8,9 +8,9 @@ for i = 6, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local now, ttl = ARGV[3], tonumber(ARGV[4])
 local status = redis.call('HGET', k.meta, 'status')
 if not status then return -1 end
-if status == 'completed' or status == 'cancelled' or status == 'expired' then return -2 end
-if status ~= 'cancelling' then
-  redis.call('HSET', k.meta, 'status', 'cancelling', 'cancelling_at', now)
+if status == STATUS.COMPLETED or status == STATUS.CANCELLED or status == STATUS.EXPIRED then return -2 end
+if status ~= STATUS.CANCELLING then
+  redis.call('HSET', k.meta, 'status', STATUS.CANCELLING, 'cancelling_at', now)
 end
 local start = tonumber(ARGV[1])
 local cids = redis.call('LRANGE', KEYS[2], start, start + tonumber(ARGV[2]) - 1)

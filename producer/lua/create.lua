@@ -5,7 +5,7 @@
 local meta = KEYS[1]
 local created = 0
 if redis.call('EXISTS', meta) == 0 then
-  redis.call('HSET', meta, 'id', ARGV[1], 'status', 'validating', 'created_at', ARGV[2],
+  redis.call('HSET', meta, 'id', ARGV[1], 'status', STATUS.VALIDATING, 'created_at', ARGV[2],
     'metadata', ARGV[3], 'completion_window', ARGV[4], 'expires_at', ARGV[5],
     'queue_name', ARGV[6], 'total', 0, 'completed', 0, 'failed', 0, 'sealed', 0,
     'weight', ARGV[8], 'urgent', ARGV[9], 'max_in_flight', ARGV[10])

@@ -32,14 +32,13 @@ for i = 1, #new, 5000 do
   redis.call('RPUSH', order, unpack(new, i, math.min(i + 4999, #new)))
 end
 redis.call('HINCRBY', meta, 'total', #new)
-local head = '{"t":0,"f":' .. cjson.encode(fn) .. ',"a":[' .. cjson.encode(batch_id) .. ','
 local waiting = {}
 for first = 1, #runnable, chunk_size do
   local ids = {}
   for j = first, math.min(first + chunk_size - 1, #runnable) do ids[#ids + 1] = runnable[j] end
   -- "<job id>\n<requests>\n<arq job record>", as dispatch.lua reads it
-  waiting[#waiting + 1] = prefix .. chunk_no .. '\n' .. #ids .. '\n' .. head ..
-    cjson.encode(ids) .. ',0],"k":{},"et":' .. now_ms .. '}'
+  waiting[#waiting + 1] = prefix .. chunk_no .. '\n' .. #ids .. '\n' ..
+    job_record(batch_id, ids, 0, now_ms)
   chunk_no = chunk_no + 1
 end
 if #waiting > 0 then redis.call('RPUSH', jobs, unpack(waiting)) end

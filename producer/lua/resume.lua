@@ -8,9 +8,9 @@ local meta, parked, queue = KEYS[1], KEYS[2], KEYS[3]
 local status = redis.call('HGET', meta, 'status')
 if not status then return 'missing' end
 local new_max = ARGV[1]
-if status == 'paused' then
+if status == STATUS.PAUSED then
   if new_max ~= '' then redis.call('HSET', meta, 'max_cost', new_max) end
-  redis.call('HSET', meta, 'status', 'in_progress', 'resumed_at', ARGV[2])
+  redis.call('HSET', meta, 'status', STATUS.IN_PROGRESS, 'resumed_at', ARGV[2])
   redis.call('HDEL', meta, 'paused_at', 'pause_reason')
   local jobs = redis.call('HGETALL', parked)
   for i = 1, #jobs, 2 do
@@ -27,7 +27,7 @@ if status == 'paused' then
   end
   return 'ok'
 end
-if new_max ~= '' and (status == 'in_progress' or status == 'validating') then
+if new_max ~= '' and (status == STATUS.IN_PROGRESS or status == STATUS.VALIDATING) then
   redis.call('HSET', meta, 'max_cost', new_max)
   return 'ok'
 end

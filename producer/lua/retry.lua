@@ -11,8 +11,6 @@ local start, codes = tonumber(ARGV[1]), ARGV[3]
 local cids = redis.call('LRANGE', KEYS[2], start, start + tonumber(ARGV[2]) - 1)
 local picked = {}
 local reset = 0
-local names = {'input_tokens', 'output_tokens', 'total_tokens', 'cached_tokens',
-               'reasoning_tokens'}
 for _, cid in ipairs(cids) do
   local raw = redis.call('HGET', res, cid)
   if raw then
@@ -33,7 +31,7 @@ for _, cid in ipairs(cids) do
     if wanted then
       redis.call('HDEL', res, cid)
       redis.call('HINCRBY', meta, 'failed', -1)
-      redis.call('HINCRBY', meta, 'err:' .. code, -1)
+      redis.call('HINCRBY', meta, ERR_PREFIX .. code, -1)
       local model = ''
       local body = redis.call('HGET', req, cid)
       if body then
@@ -42,7 +40,7 @@ for _, cid in ipairs(cids) do
       end
       if model ~= '' and code ~= 'batch_cancelled' and code ~= 'batch_expired'
          and code ~= 'dependency_failed' then
-        redis.call('HINCRBY', meta, 'model:' .. model .. ':requests', -1)
+        redis.call('HINCRBY', meta, MODEL_PREFIX .. model .. ':requests', -1)
       end
       local resp = line['response']
       if type(resp) == 'table' and type(resp.body) == 'table' and type(resp.body.usage) == 'table' then
@@ -51,11 +49,13 @@ for _, cid in ipairs(cids) do
         local d_out = type(u.output_tokens_details) == 'table' and u.output_tokens_details or {}
         local vals = {u.input_tokens, u.output_tokens, u.total_tokens, d_in.cached_tokens,
                       d_out.reasoning_tokens}
-        for i, name in ipairs(names) do
+        for i, name in ipairs(USAGE_FIELDS) do
           local n = tonumber(vals[i]) or 0
           if n ~= 0 then
-            redis.call('HINCRBY', meta, 'usage:' .. name, -n)
-            if model ~= '' then redis.call('HINCRBY', meta, 'model:' .. model .. ':' .. name, -n) end
+            redis.call('HINCRBY', meta, USAGE_PREFIX .. name, -n)
+            if model ~= '' then
+              redis.call('HINCRBY', meta, MODEL_PREFIX .. model .. ':' .. name, -n)
+            end
           end
         end
       end
@@ -66,10 +66,9 @@ for _, cid in ipairs(cids) do
 end
 if #picked == 0 then return reset end
 local chunk_size, now_ms, job_ttl = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-local head = '{"t":0,"f":' .. cjson.encode(ARGV[8]) .. ',"a":[' .. cjson.encode(ARGV[10]) .. ','
 local status = redis.call('HGET', meta, 'status')
-if status ~= 'in_progress' then
-  redis.call('HSET', meta, 'status', 'in_progress')
+if status ~= STATUS.IN_PROGRESS then
+  redis.call('HSET', meta, 'status', STATUS.IN_PROGRESS)
   redis.call('HDEL', meta, 'completed_at', 'cancelled_at', 'expired_at', 'expire_requested')
 end
 for first = 1, #picked, chunk_size do
@@ -79,8 +78,7 @@ for first = 1, #picked, chunk_size do
     ids[#ids + 1] = picked[j]
     redis.call('HSET', owner, picked[j], job_id)
   end
-  redis.call('SET', ARGV[9] .. job_id,
-    head .. cjson.encode(ids) .. ',0],"k":{},"et":' .. now_ms .. '}', 'PX', job_ttl)
+  redis.call('SET', ARGV[9] .. job_id, job_record(ARGV[10], ids, 0, now_ms), 'PX', job_ttl)
   redis.call('ZADD', queue, now_ms, job_id)
 end
 return reset

@@ -11,8 +11,8 @@ local v = redis.call('HMGET', meta, 'status', 'total', 'completed', 'failed', 'u
 local status = v[1]
 local unfinished = (tonumber(v[2]) or 0) > (tonumber(v[3]) or 0) + (tonumber(v[4]) or 0)
 redis.call('HSET', meta, 'sealed', 1, 'job_ttl_ms', ARGV[4])
-if status == 'validating' or (status == 'completed' and unfinished) then
-  redis.call('HSET', meta, 'status', 'in_progress')
+if status == STATUS.VALIDATING or (status == STATUS.COMPLETED and unfinished) then
+  redis.call('HSET', meta, 'status', STATUS.IN_PROGRESS)
   if redis.call('HEXISTS', meta, 'in_progress_at') == 0 then
     redis.call('HSET', meta, 'in_progress_at', ARGV[1])
   end

@@ -6,10 +6,10 @@
 -- Returns 1 when the batch is (now or already) paused: the request is to be handed back,
 -- not recorded; 0 when it is to be recorded as a failure.
 local meta = KEYS[1]
-local v = redis.call('HMGET', meta, 'status', 'completed', 'account_errors_base')
+local v = redis.call('HMGET', meta, 'status', STATUS.COMPLETED, 'account_errors_base')
 local status = v[1]
-if status == 'paused' then return 1 end
-if status ~= 'in_progress' and status ~= 'validating' then return 0 end
+if status == STATUS.PAUSED then return 1 end
+if status ~= STATUS.IN_PROGRESS and status ~= STATUS.VALIDATING then return 0 end
 local completed = v[2] or '0'
 local run = 1
 if v[3] == completed then
@@ -18,5 +18,5 @@ else
   redis.call('HSET', meta, 'account_errors', 1, 'account_errors_base', completed)
 end
 if run < tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', meta, 'status', 'paused', 'paused_at', ARGV[3], 'pause_reason', ARGV[2])
+redis.call('HSET', meta, 'status', STATUS.PAUSED, 'paused_at', ARGV[3], 'pause_reason', ARGV[2])
 return 1

@@ -25,14 +25,14 @@ local v = redis.call('HMGET', meta, 'status', 'max_cost', 'cost_spent', 'cost_re
                      'pause_reason')
 local max_cost = tonumber(v[2])
 if not max_cost then return {'none'} end
-if v[1] == 'paused' then return {'paused', v[5] or 'paused'} end
+if v[1] == STATUS.PAUSED then return {'paused', v[5] or 'paused'} end
 local spent = tonumber(v[3]) or 0
 local reserved = tonumber(v[4]) or 0
 if spent + reserved + estimate > max_cost then
   local reason = 'budget of $' .. usd(max_cost) .. ' reached: $' .. usd(spent) ..
     ' spent, $' .. usd(math.max(reserved, 0)) .. ' in flight'
-  if v[1] == 'in_progress' or v[1] == 'validating' then
-    redis.call('HSET', meta, 'status', 'paused', 'paused_at', ARGV[4], 'pause_reason', reason)
+  if v[1] == STATUS.IN_PROGRESS or v[1] == STATUS.VALIDATING then
+    redis.call('HSET', meta, 'status', STATUS.PAUSED, 'paused_at', ARGV[4], 'pause_reason', reason)
   end
   return {'paused', reason}
 end

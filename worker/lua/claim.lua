@@ -30,12 +30,12 @@ if not v[1] then return {'missing'} end
 redis.call('ZADD', active, 'NX', ARGV[11], batch_id)
 local mode = 'run'
 local expires_at = tonumber(v[2]) or 0
-if v[1] == 'cancelling' or v[1] == 'cancelled' then
+if v[1] == STATUS.CANCELLING or v[1] == STATUS.CANCELLED then
   mode = 'cancel'
 elseif expires_at > 0 and tonumber(now) > expires_at then
   mode = 'expire'
   redis.call('HSET', k.meta, 'expire_requested', 1)
-elseif v[1] == 'paused' then
+elseif v[1] == STATUS.PAUSED then
   mode = 'paused'
 end
 local out = {mode}
@@ -59,7 +59,7 @@ for i = first_cid, #ARGV do
         end_request(k, cid, error_line(prefix .. i, cid, 'batch_expired',
           'This request could not be executed before the completion window expired.'),
           false, 'batch_expired', '', nil, now, ttl, batch_keys)
-      elseif mode == 'paused' then
+      elseif mode == STATUS.PAUSED then
         park[#park + 1] = cid
       end
     end
@@ -70,9 +70,7 @@ if #park > 0 then
     redis.call('HSET', owner, cid, park_id)
     redis.call('HDEL', k.inflight, cid)
   end
-  redis.call('HSET', parked, park_id, '{"t":0,"f":' .. cjson.encode(fn) .. ',"a":[' ..
-    cjson.encode(batch_id) .. ',' .. cjson.encode(park) .. ',' .. attempts ..
-    '],"k":{},"et":' .. now_ms .. '}')
+  redis.call('HSET', parked, park_id, job_record(batch_id, park, attempts, now_ms))
   redis.call('SADD', paused_set, batch_id)
 end
 return out

@@ -36,7 +36,7 @@ local function take(zset, b)
   local base = prefix .. ':{' .. b .. '}:'
   local v = redis.call('HMGET', base .. 'meta', 'status', 'weight', 'max_in_flight',
                        'job_ttl_ms')
-  if v[1] ~= 'in_progress' then
+  if v[1] ~= STATUS.IN_PROGRESS then
     -- paused, cancelling or ended (or gone): resume puts a paused batch back
     redis.call('ZREM', zset, b)
     return 'gone'

@@ -17,5 +17,5 @@ for i = 7, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local usage = {ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]}
 local stored = end_request(k, ARGV[1], ARGV[2], ARGV[3] ~= '0', ARGV[4], ARGV[5], usage,
   ARGV[11], tonumber(ARGV[12]), batch_keys)
-if stored > 0 and ARGV[3] == '2' then redis.call('HINCRBY', k.meta, 'incomplete', 1) end
+if stored > 0 and ARGV[3] == '2' then redis.call('HINCRBY', k.meta, INCOMPLETE_FIELD, 1) end
 return stored

@@ -36,7 +36,7 @@ for base = FIRST, #ARGV, FIELDS do
     local ok = ARGV[base + 2] ~= '0'
     count_result(acc, ok, ARGV[base + 3], ARGV[base + 4],
       {ARGV[base + 5], ARGV[base + 6], ARGV[base + 7], ARGV[base + 8], ARGV[base + 9]})
-    if ARGV[base + 2] == '2' then acc['incomplete'] = (acc['incomplete'] or 0) + 1 end
+    if ARGV[base + 2] == '2' then acc[INCOMPLETE_FIELD] = (acc[INCOMPLETE_FIELD] or 0) + 1 end
     if ok then dropped[#dropped + 1] = cid end
     if has_children then parents[#parents + 1] = base end
   end
