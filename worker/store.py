@@ -171,9 +171,7 @@ class WorkerStore:
         keys = BatchKeys(batch_id)
         job_id = f"{batch_id}:d:{secrets.token_hex(6)}"
         now_ms = int(time.time() * 1000)
-        record = job_record(
-            batch_id, [custom_id], enqueued_ms=now_ms, attempts_used=attempts_used
-        )
+        record = job_record(batch_id, [custom_id], enqueued_ms=now_ms, attempts_used=attempts_used)
         await self.scripts["defer"](
             keys=[keys.owner, keys.inflight, self.queue_name, ARQ_JOB_PREFIX + job_id],
             args=[
