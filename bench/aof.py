@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,29 +21,14 @@ from typing import Any
 
 import redis
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import (
-    PYTHON,
-    ROOT,
-    MockApi,
-    body,
-    free_port,
-    machine_line,
-    print_table,
-    stop_all,
-    stop_process,
-    unique_queue,
-    worker_env,
-)
+from bench import common
 from producer.client import BatchClient
 
 POLICIES = ("everysec", "always", "off")
 
 
 def start_redis(directory: Path, policy: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+    port = common.free_port()
     aof = ["--appendonly", "no"] if policy == "off" else ["--appendonly", "yes"]
     if policy != "off":
         aof += ["--appendfsync", policy]
@@ -68,22 +52,22 @@ def start_redis(directory: Path, policy: str) -> tuple[subprocess.Popen[bytes], 
 async def submit(url: str, queue: str, n: int) -> tuple[str, float]:
     async with BatchClient.from_url(url, queue_name=queue) as client:
         started = time.perf_counter()
-        batch = await client.submit([body(i) for i in range(n)])
+        batch = await client.submit([common.body(i) for i in range(n)])
         return batch.id, time.perf_counter() - started
 
 
-def run(policy: str, n: int, workers: int, mock: MockApi) -> dict[str, Any]:
+def run(policy: str, n: int, workers: int, mock: common.MockApi) -> dict[str, Any]:
     # /tmp is ext4 on this machine (not tmpfs), so fsync costs what it costs on disk.
     with tempfile.TemporaryDirectory(prefix="respq-aof-") as tmp:
         server, port = start_redis(Path(tmp), policy)
         url = f"redis://127.0.0.1:{port}/0"
         sync = redis.Redis(port=port)
-        queue = unique_queue()
-        env = {**worker_env(queue, mock.base_url), "RESPQ_REDIS_URL": url}
+        queue = common.unique_queue()
+        env = {**common.worker_env(queue, mock.base_url), "RESPQ_REDIS_URL": url}
         procs = [
             subprocess.Popen(
-                [PYTHON, "-m", "worker"],
-                cwd=ROOT,
+                [common.PYTHON, "-m", "worker"],
+                cwd=common.ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -109,9 +93,9 @@ def run(policy: str, n: int, workers: int, mock: MockApi) -> dict[str, Any]:
                 f.stat().st_size for f in Path(tmp).glob("appendonlydir/*") if f.is_file()
             )
         finally:
-            stop_all(procs)
+            common.stop_all(procs)
             sync.close()
-            stop_process(server)
+            common.stop_process(server)
     return {
         "policy": policy,
         "submit": n / submit_s,
@@ -126,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    mock = MockApi(latency=0.0)
+    mock = common.MockApi(latency=0.0)
     runs: dict[str, list[dict[str, Any]]] = {policy: [] for policy in POLICIES}
     try:
         # Interleaved rounds, medians: other load on the machine hits every policy alike.
@@ -144,12 +128,12 @@ def main(argv: list[str] | None = None) -> None:
         for policy, results in runs.items()
     ]
     base = rows[0]
-    print(machine_line())
+    print(common.machine_line())
     print(
         f"{args.n} requests, {args.workers} workers, zero-latency mockapi, private Redis, "
         f"median of {args.rounds} interleaved rounds\n"
     )
-    print_table(
+    common.print_table(
         ["appendfsync", "submit req/s", "ratio", "dispatch req/s", "ratio", "AOF MiB"],
         [
             [

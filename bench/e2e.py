@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import zlib
@@ -23,30 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import orjson
 
-from bench.common import (
-    PYTHON,
-    REDIS_URL,
-    ROOT,
-    MockApi,
-    batch_counts,
-    flush_db,
-    machine_line,
-    print_table,
-    start_workers,
-    stop_all,
-    sync_redis,
-    unique_queue,
-    used_memory,
-    wait_batch,
-)
+from bench import common
 from contract.constants import BatchKeys
 
-RESPQ = str(Path(PYTHON).with_name("respq"))
+RESPQ = str(Path(common.PYTHON).with_name("respq"))
 
 
 def write_batch(path: Path, n: int, prompt_bytes: int) -> None:
@@ -76,8 +57,8 @@ def run_cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, int, bytes
     """Run ``respq ARGS``; (seconds, peak RSS KiB, stdout)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [RESPQ, "--redis-url", REDIS_URL, *args],
-        cwd=ROOT,
+        [RESPQ, "--redis-url", common.REDIS_URL, *args],
+        cwd=common.ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -101,7 +82,7 @@ def peak_kib(pid: int) -> int:
 
 
 def key_bytes(batch_id: str) -> dict[str, int]:
-    r = sync_redis()
+    r = common.sync_redis()
     keys = BatchKeys(batch_id)
     sizes = {}
     for name in ("meta", "req", "order", "res", "owner", "inflight", "children", "prev"):
@@ -113,7 +94,7 @@ def key_bytes(batch_id: str) -> dict[str, int]:
 
 def compression(batch_id: str, sample: int = 2_000) -> dict[str, float]:
     """Bytes of ``sample`` stored output lines, raw and compressed one by one."""
-    r = sync_redis()
+    r = common.sync_redis()
     res = BatchKeys(batch_id).res
     lines: list[bytes] = []
     for _, value in r.hscan_iter(res, count=1000):
@@ -142,36 +123,36 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=7200)
     args = parser.parse_args(argv)
     n = args.n
-    print(machine_line())
-    flush_db()
-    queue = unique_queue()
-    env = {**os.environ, "RESPQ_QUEUE_NAME": queue, "RESPQ_REDIS_URL": REDIS_URL}
+    print(common.machine_line())
+    common.flush_db()
+    queue = common.unique_queue()
+    env = {**os.environ, "RESPQ_QUEUE_NAME": queue, "RESPQ_REDIS_URL": common.REDIS_URL}
     rows: list[list[Any]] = []
     with tempfile.TemporaryDirectory(prefix="respq-e2e-") as tmp:
         path = Path(tmp) / "batch.jsonl"
         write_batch(path, n, args.prompt_bytes)
         mb = path.stat().st_size / 1e6
         print(f"{n:,} requests, {mb:,.0f} MB input ({path.stat().st_size / n:.0f} B/line)")
-        mem0 = used_memory()
+        mem0 = common.used_memory()
         submit_s, submit_rss, out = run_cli(["submit", str(path)], env)
         batch_id = out.decode().strip().splitlines()[-1]
-        queued = (used_memory() - mem0) / n
+        queued = (common.used_memory() - mem0) / n
         rows.append(["submit (respq submit FILE)", submit_s, n / submit_s, submit_rss, queued])
 
-        mock = MockApi(latency=0.0)
+        mock = common.MockApi(latency=0.0)
         try:
             t0 = time.monotonic()
-            procs = start_workers(args.workers, queue, mock.base_url, max_jobs=args.max_jobs)
+            procs = common.start_workers(args.workers, queue, mock.base_url, max_jobs=args.max_jobs)
             try:
-                t1 = wait_batch(batch_id, args.timeout, interval=0.2)
+                t1 = common.wait_batch(batch_id, args.timeout, interval=0.2)
                 worker_peaks = [peak_kib(p.pid) for p in procs]
                 mock_peak = peak_kib(mock.proc.pid)
             finally:
-                stop_all(procs)
+                common.stop_all(procs)
         finally:
             mock.stop()
-        total, completed, failed = batch_counts(batch_id)
-        finished = (used_memory() - mem0) / n
+        total, completed, failed = common.batch_counts(batch_id)
+        finished = (common.used_memory() - mem0) / n
         rss = " / ".join(f"{kib / 1024:,.0f}" for kib in worker_peaks)
         rows.append(
             [
@@ -194,14 +175,20 @@ def main(argv: list[str] | None = None) -> None:
                 results_s,
                 n / results_s,
                 results_rss,
-                (used_memory() - mem0) / n,
+                (common.used_memory() - mem0) / n,
             ]
         )
         sizes = key_bytes(batch_id)
         packed = compression(batch_id)
-    flush_db()
-    print_table(
-        ["stage", "seconds", "requests/s", "peak RSS MiB", "Redis used_memory B/request after"],
+    common.flush_db()
+    common.print_table(
+        [
+            "stage",
+            "seconds",
+            "requests/s",
+            "peak RSS MiB",
+            "Redis common.used_memory B/request after",
+        ],
         [
             [label, s, rate, rss if isinstance(rss, str) else f"{rss / 1024:,.0f}", mem]
             for label, s, rate, rss, mem in rows
@@ -211,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         else f"End to end, {n:,} requests (short prompts)",
     )
     print(f"\ncompleted {completed:,}, failed {failed:,} of {total:,}")
-    print_table(
+    common.print_table(
         ["key of the finished batch", "bytes", "bytes/request"],
         [[name, size, size / n] for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])],
         "Where a finished batch's bytes are (MEMORY USAGE)",

@@ -12,41 +12,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import (
-    REDIS_URL,
-    MockApi,
-    body,
-    flush_db,
-    machine_line,
-    print_table,
-    start_workers,
-    stop_all,
-    unique_queue,
-    wait_batch,
-)
+from bench import common
 from producer.client import BatchClient
 
 
 async def submit(queue: str, n: int, tag: str, **options: Any) -> tuple[str, float]:
-    async with BatchClient.from_url(REDIS_URL, queue_name=queue) as client:
+    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
         batch = await client.submit(
-            [{**body(i), "input": f"{tag} {i}"} for i in range(n)], **options
+            [{**common.body(i), "input": f"{tag} {i}"} for i in range(n)], **options
         )
     return batch.id, time.monotonic()
 
 
-def scenario(mock: MockApi, args: argparse.Namespace, *, big: int, small: int) -> dict[str, float]:
+def scenario(
+    mock: common.MockApi, args: argparse.Namespace, *, big: int, small: int
+) -> dict[str, float]:
     """Submit ``big`` then (after the gap) ``small`` requests; the times of each."""
-    queue = unique_queue()
-    procs = start_workers(1, queue, mock.base_url, max_jobs=args.max_jobs)
+    queue = common.unique_queue()
+    procs = common.start_workers(1, queue, mock.base_url, max_jobs=args.max_jobs)
     try:
         out: dict[str, float] = {}
         if big:
@@ -55,13 +41,13 @@ def scenario(mock: MockApi, args: argparse.Namespace, *, big: int, small: int) -
             if big:
                 time.sleep(args.gap)
             small_id, small_at = asyncio.run(submit(queue, small, "small"))
-            out["small_s"] = wait_batch(small_id, 600) - small_at
+            out["small_s"] = common.wait_batch(small_id, 600) - small_at
         if big:
-            out["big_s"] = wait_batch(big_id, 600) - big_at
+            out["big_s"] = common.wait_batch(big_id, 600) - big_at
             out["big_rps"] = big / out["big_s"]
         return out
     finally:
-        stop_all(procs)
+        common.stop_all(procs)
 
 
 def main() -> None:
@@ -72,16 +58,16 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--gap", type=float, default=1.0)
     args = parser.parse_args()
-    flush_db()
-    mock = MockApi(latency=args.latency)
+    common.flush_db()
+    mock = common.MockApi(latency=args.latency)
     try:
         alone = scenario(mock, args, big=0, small=args.small)
         big_alone = scenario(mock, args, big=args.big, small=0)
         both = scenario(mock, args, big=args.big, small=args.small)
     finally:
         mock.stop()
-    print(machine_line())
-    print_table(
+    print(common.machine_line())
+    common.print_table(
         ["measure", "alone", "with the other batch", "ratio"],
         [
             [

@@ -11,73 +11,52 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import (
-    REDIS_URL,
-    MockApi,
-    body,
-    calls_delta,
-    command_calls,
-    commands_processed,
-    cpu_seconds,
-    flush_db,
-    machine_line,
-    print_table,
-    rss_kb,
-    start_workers,
-    stop_all,
-    unique_queue,
-    wait_batch,
-)
+from bench import common
 from producer.client import BatchClient
 
 
 async def submit(n: int, queue: str) -> str:
-    async with BatchClient.from_url(REDIS_URL, queue_name=queue) as client:
-        return (await client.submit([body(i) for i in range(n)])).id
+    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+        return (await client.submit([common.body(i) for i in range(n)])).id
 
 
 def run(max_jobs: int, n: int, latency: float) -> dict[str, Any]:
-    flush_db()
-    mock = MockApi(latency=latency)
-    queue = unique_queue()
-    (proc,) = start_workers(1, queue, mock.base_url, max_jobs=max_jobs)
-    peak = [rss_kb(proc.pid)]
+    common.flush_db()
+    mock = common.MockApi(latency=latency)
+    queue = common.unique_queue()
+    (proc,) = common.start_workers(1, queue, mock.base_url, max_jobs=max_jobs)
+    peak = [common.rss_kb(proc.pid)]
     idle_rss = peak[0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.1):
-            peak[0] = max(peak[0], rss_kb(proc.pid))
+            peak[0] = max(peak[0], common.rss_kb(proc.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
         mock.reset()
-        cpu0 = cpu_seconds(proc.pid)
-        cmd0 = commands_processed()
-        calls0 = command_calls()
+        cpu0 = common.cpu_seconds(proc.pid)
+        cmd0 = common.commands_processed()
+        calls0 = common.command_calls()
         batch_id = asyncio.run(submit(n, queue))
         queued = time.monotonic()
-        done = wait_batch(batch_id, timeout=max(120.0, 5 * n * latency / max_jobs))
-        cpu = cpu_seconds(proc.pid) - cpu0
-        cmds = commands_processed() - cmd0
-        calls = calls_delta(calls0, command_calls())
+        done = common.wait_batch(batch_id, timeout=max(120.0, 5 * n * latency / max_jobs))
+        cpu = common.cpu_seconds(proc.pid) - cpu0
+        cmds = common.commands_processed() - cmd0
+        calls = common.calls_delta(calls0, common.command_calls())
         stats = mock.stats()
     finally:
         stop.set()
         sampler.join()
-        stop_all([proc])
+        common.stop_all([proc])
         mock.stop()
-        flush_db()
+        common.flush_db()
     return {
         "seconds": done - queued,
         "cpu": cpu,
@@ -96,11 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--latency", type=float, default=1.0)
     args = parser.parse_args(argv)
-    print(machine_line())
+    print(common.machine_line())
     r = run(args.max_jobs, args.n, args.latency)
     ideal = args.max_jobs / args.latency
     rate = args.n / r["seconds"]
-    print_table(
+    common.print_table(
         [
             "max_jobs",
             "latency s",

@@ -14,46 +14,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import (
-    REDIS_URL,
-    MockApi,
-    body,
-    flush_db,
-    machine_line,
-    print_table,
-    start_workers,
-    stop_all,
-    unique_queue,
-)
+from bench import common
 from producer.client import BatchClient
 
 MAX_OUTPUT = 50
 
 
 async def submit(n: int, queue: str) -> str:
-    items = [body(i, max_output_tokens=MAX_OUTPUT) for i in range(n)]
-    async with BatchClient.from_url(REDIS_URL, queue_name=queue) as client:
+    items = [common.body(i, max_output_tokens=MAX_OUTPUT) for i in range(n)]
+    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
         return (await client.submit(items)).id
 
 
 async def cancel(batch_id: str, queue: str) -> None:
-    async with BatchClient.from_url(REDIS_URL, queue_name=queue) as client:
+    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
         await (await client.get(batch_id)).cancel()
 
 
 def run(workers: int, rpm: int, tpm: int, seconds: float, max_jobs: int) -> dict[str, Any]:
-    flush_db()
-    mock = MockApi(latency=0.0, rpm=rpm, tpm=tpm)
-    queue = unique_queue()
-    procs = start_workers(workers, queue, mock.base_url, rpm=rpm, tpm=tpm, max_jobs=max_jobs)
+    common.flush_db()
+    mock = common.MockApi(latency=0.0, rpm=rpm, tpm=tpm)
+    queue = common.unique_queue()
+    procs = common.start_workers(workers, queue, mock.base_url, rpm=rpm, tpm=tpm, max_jobs=max_jobs)
     try:
         # enough for the whole window at the higher of the two limits, plus slack
         per_request = MAX_OUTPUT + 12
@@ -67,9 +52,9 @@ def run(workers: int, rpm: int, tpm: int, seconds: float, max_jobs: int) -> dict
         elapsed = time.monotonic() - started
         asyncio.run(cancel(batch_id, queue))
     finally:
-        stop_all(procs)
+        common.stop_all(procs)
         mock.stop()
-        flush_db()
+        common.flush_db()
     admitted = stats["requests"] - stats["rate_limited"]
     return {
         "n": n,
@@ -89,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--max-jobs", type=int, default=64)
     args = parser.parse_args(argv)
-    print(machine_line())
+    print(common.machine_line())
     rows: list[list[Any]] = []
     for w in args.workers:
         r = run(w, args.rpm, args.tpm, args.seconds, args.max_jobs)
@@ -115,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
                 r["rate_limited"],
             ]
         )
-    print_table(
+    common.print_table(
         [
             "workers",
             "RPM set",

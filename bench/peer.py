@@ -17,31 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 import orjson
 
-from bench.common import (
-    REDIS_URL,
-    MockApi,
-    batch_counts,
-    body,
-    flush_db,
-    machine_line,
-    print_table,
-    start_workers,
-    stop_all,
-    unique_queue,
-    wait_batch,
-)
+from bench import common
 from producer.client import BatchClient
 
 MAX_OUTPUT = 50
@@ -77,7 +60,7 @@ async def cookbook(base_url: str, n: int, rpm: int, tpm: int) -> Tracker:
     headers = {"authorization": "Bearer sk-bench", "content-type": "application/json"}
     pending = []
     for i in range(n):
-        b = body(i, max_output_tokens=MAX_OUTPUT)
+        b = common.body(i, max_output_tokens=MAX_OUTPUT)
         pending.append(Request(i, orjson.dumps(b), estimate(b)))
     pending.reverse()
     retry_queue: asyncio.Queue[Request] = asyncio.Queue()
@@ -140,30 +123,30 @@ async def cookbook(base_url: str, n: int, rpm: int, tpm: int) -> Tracker:
 
 
 async def submit(n: int, queue: str) -> str:
-    items = [body(i, max_output_tokens=MAX_OUTPUT) for i in range(n)]
-    async with BatchClient.from_url(REDIS_URL, queue_name=queue) as client:
+    items = [common.body(i, max_output_tokens=MAX_OUTPUT) for i in range(n)]
+    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
         return (await client.submit(items)).id
 
 
 def run_respq(n: int, rpm: int, tpm: int, workers: int, algorithm: str) -> dict[str, Any]:
-    flush_db()
-    mock = MockApi(rpm=rpm, tpm=tpm)
-    queue = unique_queue()
+    common.flush_db()
+    mock = common.MockApi(rpm=rpm, tpm=tpm)
+    queue = common.unique_queue()
     extra: dict[str, Any] = {"rpm": rpm, "limit_algorithm": algorithm}
     if tpm:
         extra["tpm"] = tpm
-    procs = start_workers(workers, queue, mock.base_url, **extra)
+    procs = common.start_workers(workers, queue, mock.base_url, **extra)
     try:
         mock.reset()
         t0 = time.monotonic()
         batch_id = asyncio.run(submit(n, queue))
-        done = wait_batch(batch_id, timeout=600)
-        _, completed, failed = batch_counts(batch_id)
+        done = common.wait_batch(batch_id, timeout=600)
+        _, completed, failed = common.batch_counts(batch_id)
         stats = mock.stats()
     finally:
-        stop_all(procs)
+        common.stop_all(procs)
         mock.stop()
-        flush_db()
+        common.flush_db()
     return {
         "seconds": done - t0,
         "ok": completed,
@@ -174,7 +157,7 @@ def run_respq(n: int, rpm: int, tpm: int, workers: int, algorithm: str) -> dict[
 
 
 def run_peer(n: int, rpm: int, tpm: int) -> dict[str, Any]:
-    mock = MockApi(rpm=rpm, tpm=tpm)
+    mock = common.MockApi(rpm=rpm, tpm=tpm)
     try:
         mock.reset()
         t0 = time.monotonic()
@@ -200,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     n = args.n or args.rpm * 4 // 3
-    print(machine_line())
+    print(common.machine_line())
     print(f"requests: {n:,}, mockapi --rpm {args.rpm} --tpm {args.tpm} (sliding 60 s window)")
     peer = run_peer(n, args.rpm, args.tpm)
     spaced = run_respq(n, args.rpm, args.tpm, args.workers, "gcra")
@@ -223,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
                 r["max_req"],
             ]
         )
-    print_table(
+    common.print_table(
         [
             "processor",
             "seconds to finish",

@@ -16,56 +16,31 @@ import argparse
 import asyncio
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import (
-    PYTHON,
-    REDIS_URL,
-    ROOT,
-    batch_counts,
-    body,
-    command_usec,
-    commands_processed,
-    cpu_seconds,
-    flush_db,
-    free_port,
-    machine_line,
-    print_table,
-    redis_cpu_seconds,
-    slowlog_by_command,
-    slowlog_start,
-    start_workers,
-    stop_all,
-    unique_queue,
-    wait_batch,
-    wait_http,
-)
+from bench import common
 from producer.client import BatchClient
 
 
 def start_upstream(procs: int, latency: float) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """``procs`` mockapi processes on one port; returns (base_url, processes)."""
-    port = free_port()
+    port = common.free_port()
     env = {**os.environ, "MOCKAPI_LOG_LEVEL": "warning"}
-    cmd = [PYTHON, "-m", "mockapi", "--port", str(port), "--reuse-port"]
+    cmd = [common.PYTHON, "-m", "mockapi", "--port", str(port), "--reuse-port"]
     cmd += ["--latency", str(latency), "--store", "false"]
     started = [
-        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL) for _ in range(procs)
+        subprocess.Popen(cmd, cwd=common.ROOT, env=env, stdout=subprocess.DEVNULL)
+        for _ in range(procs)
     ]
-    wait_http(f"http://127.0.0.1:{port}/health")
+    common.wait_http(f"http://127.0.0.1:{port}/health")
     time.sleep(0.5 + 0.2 * procs)  # let every process reach its accept loop
     return f"http://127.0.0.1:{port}/v1", started
 
 
 async def submit(n: int, queue: str) -> str:
-    async with BatchClient.from_url(REDIS_URL, queue_name=queue) as client:
-        batch = await client.submit([body(i) for i in range(n)])
+    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+        batch = await client.submit([common.body(i) for i in range(n)])
         return batch.id
 
 
@@ -74,25 +49,33 @@ def run(
 ) -> dict[str, Any]:
     """One batch of ``n`` through ``workers`` workers; the window starts after submit.
     ``slowlog`` logs every Redis command of the window (slower: a profile, not a rate)."""
-    flush_db()
-    queue = unique_queue()
-    procs = start_workers(workers, queue, base_url, max_jobs=max_jobs)
+    common.flush_db()
+    queue = common.unique_queue()
+    procs = common.start_workers(workers, queue, base_url, max_jobs=max_jobs)
     try:
         batch_id = asyncio.run(submit(n, queue))
-        _, completed, failed = batch_counts(batch_id)
+        _, completed, failed = common.batch_counts(batch_id)
         start_done = completed + failed
-        redis0, cmds0, stats0 = redis_cpu_seconds(), commands_processed(), command_usec()
-        cpu0 = [cpu_seconds(p.pid) for p in procs]
+        redis0, cmds0, stats0 = (
+            common.redis_cpu_seconds(),
+            common.commands_processed(),
+            common.command_usec(),
+        )
+        cpu0 = [common.cpu_seconds(p.pid) for p in procs]
         if slowlog:
-            slowlog_start()
+            common.slowlog_start()
         t0 = time.monotonic()
-        t1 = wait_batch(batch_id, timeout, interval=0.02)
-        redis1, cmds1, stats1 = redis_cpu_seconds(), commands_processed(), command_usec()
-        cpu1 = [cpu_seconds(p.pid) for p in procs]
-        _, completed, failed = batch_counts(batch_id)
-        profile = slowlog_by_command(n - start_done) if slowlog else []
+        t1 = common.wait_batch(batch_id, timeout, interval=0.02)
+        redis1, cmds1, stats1 = (
+            common.redis_cpu_seconds(),
+            common.commands_processed(),
+            common.command_usec(),
+        )
+        cpu1 = [common.cpu_seconds(p.pid) for p in procs]
+        _, completed, failed = common.batch_counts(batch_id)
+        profile = common.slowlog_by_command(n - start_done) if slowlog else []
     finally:
-        stop_all(procs)
+        common.stop_all(procs)
     done = n - start_done
     seconds = t1 - t0
     return {
@@ -131,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.workers.split(",") if c.strip()]
-    print(machine_line())
+    print(common.machine_line())
     print(
         f"upstream: {args.mock_procs} mockapi processes on one port (SO_REUSEPORT), "
         f"latency {args.latency:g} s; RESPQ_MAX_JOBS {args.max_jobs}"
@@ -148,8 +131,8 @@ def main(argv: list[str] | None = None) -> None:
             n = max(args.n, args.per_worker * w)
             profile = run(base_url, w, n, args.max_jobs, args.timeout, slowlog=True)["slowlog"]
     finally:
-        stop_all(mocks)
-        flush_db()
+        common.stop_all(mocks)
+        common.flush_db()
     base = results[0][1]["rate"]
     rows = [
         [
@@ -165,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         for w, r in results
     ]
-    print_table(
+    common.print_table(
         [
             "workers",
             "requests",
@@ -182,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     w, r = results[-1]
     top = sorted(r["commands"].items(), key=lambda kv: -kv[1][1])[:12]
-    print_table(
+    common.print_table(
         ["command", "calls/request", "µs/request (commandstats)"],
         [[name, calls / r["done"], usec / r["done"]] for name, (calls, usec) in top if calls],
         f"Redis time by command, {w} worker{'s' if w > 1 else ''} (EVALSHA includes "
@@ -190,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if profile:
         w = counts[0]
-        print_table(
+        common.print_table(
             ["command or script", "calls/request", "µs/request (SLOWLOG)"],
             [list(row) for row in profile[:14]],
             f"Redis time per script, {w} worker{'s' if w > 1 else ''} (SLOWLOG of every "

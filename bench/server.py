@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -22,27 +21,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import httpx
 import orjson
 
-from bench.common import (
-    PYTHON,
-    REDIS_URL,
-    ROOT,
-    flush_db,
-    free_port,
-    machine_line,
-    print_table,
-    rss_kb,
-    stop_process,
-    sync_redis,
-    unique_queue,
-    wait_http,
-    write_jsonl,
-)
+from bench import common
 from contract.constants import FILE_PREFIX, FILES_KEY, BatchKeys
 from producer.cli.jsonl import check_file
 
@@ -64,16 +46,16 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.wait(0.02):
             try:
-                self._peak = max(self._peak, rss_kb(self.pid))
+                self._peak = max(self._peak, common.rss_kb(self.pid))
             except FileNotFoundError:  # the server has exited
                 return
 
     def reset(self) -> int:
-        self._peak = rss_kb(self.pid)
+        self._peak = common.rss_kb(self.pid)
         return self._peak
 
     def peak(self) -> int:
-        return max(self._peak, rss_kb(self.pid))
+        return max(self._peak, common.rss_kb(self.pid))
 
     def stop(self) -> None:
         self._stop.set()
@@ -83,22 +65,31 @@ class PeakRss:
 def server(tmp: Path) -> Iterator[tuple[str, Any]]:
     import subprocess
 
-    port = free_port()
+    port = common.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESPQ_")}
     env.update(
-        RESPQ_REDIS_URL=REDIS_URL,
-        RESPQ_QUEUE_NAME=unique_queue(),
+        RESPQ_REDIS_URL=common.REDIS_URL,
+        RESPQ_QUEUE_NAME=common.unique_queue(),
         RESPQ_FILES_DIR=str(tmp / "files"),
         RESPQ_SERVER_API_KEYS=KEY,
     )
-    cmd = [PYTHON, "-m", "producer.cli", "serve", "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    cmd = [
+        common.PYTHON,
+        "-m",
+        "producer.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, env=env, cwd=common.ROOT, stdout=subprocess.DEVNULL)
     try:
         root = f"http://127.0.0.1:{port}"
-        wait_http(root + "/healthz")
+        common.wait_http(root + "/healthz")
         yield root, proc
     finally:
-        stop_process(proc)
+        common.stop_process(proc)
 
 
 def wait_status(http: httpx.Client, batch_id: str, wanted: set[str], timeout: float) -> str:
@@ -184,7 +175,7 @@ def result_line(i: int) -> bytes:
 def store_results(batch_id: str, n: int) -> None:
     """A finished batch of ``n`` results, written the way the workers store them."""
     keys = BatchKeys(batch_id)
-    redis = sync_redis()
+    redis = common.sync_redis()
     failed = sum(1 for i in range(n) if i % 100 == 99)
     now = int(time.time())
     redis.hset(
@@ -212,7 +203,7 @@ def store_results(batch_id: str, n: int) -> None:
 
 
 def run(lines: int, output_lines: int) -> None:
-    flush_db()
+    common.flush_db()
     tmp = Path(tempfile.mkdtemp(prefix="respq-bench-server-"))
     try:
         with (
@@ -221,7 +212,7 @@ def run(lines: int, output_lines: int) -> None:
         ):
             rss = PeakRss(proc.pid)
             big = tmp / "input.jsonl"
-            write_jsonl(big, lines)
+            common.write_jsonl(big, lines)
             size = big.stat().st_size
             started = time.perf_counter()
             shutil.copyfile(big, tmp / "copy.jsonl")
@@ -252,10 +243,10 @@ def run(lines: int, output_lines: int) -> None:
             wait_status(http, batch_id, {"in_progress"}, 900)
             enqueue_s = time.perf_counter() - started
             enqueue_rss = rss.peak() - base
-            flush_db()
+            common.flush_db()
 
-            print(f"\n{machine_line()}")
-            print_table(
+            print(f"\n{common.machine_line()}")
+            common.print_table(
                 [
                     "step",
                     "lines",
@@ -348,7 +339,7 @@ def run(lines: int, output_lines: int) -> None:
                     handle.write(chunk)
             write_s = time.perf_counter() - started
             write_rss = rss.peak() - base
-            sync_redis().hset(
+            common.sync_redis().hset(
                 FILE_PREFIX + disk_id,
                 mapping={
                     "id": disk_id,
@@ -359,16 +350,16 @@ def run(lines: int, output_lines: int) -> None:
                     "status": "processed",
                 },
             )
-            sync_redis().zadd(FILES_KEY, {disk_id: 0})
+            common.sync_redis().zadd(FILES_KEY, {disk_id: 0})
             base = rss.reset()
             disk_ttfb, disk_s, disk_bytes = download(http, f"/v1/files/{disk_id}/content")
             disk_rss = rss.peak() - base
             assert disk_bytes == lazy_bytes
-            redis_mb = sync_redis().memory_usage(BatchKeys(out_batch).res) or 0
+            redis_mb = common.sync_redis().memory_usage(BatchKeys(out_batch).res) or 0
             rss.stop()
 
             mbytes = lazy_bytes / MB
-            print_table(
+            common.print_table(
                 [
                     "strategy",
                     "output lines",
@@ -409,7 +400,7 @@ def run(lines: int, output_lines: int) -> None:
                 f"{size_s:.2f} s"
             )
     finally:
-        flush_db()
+        common.flush_db()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -1,4 +1,5 @@
-"""The raw ASGI application: routing, auth, validation, rate limits, failure injection."""
+"""The raw ASGI application: routing, auth, validation and rate limits (failures are
+injected by ``mockapi.failures``)."""
 
 from __future__ import annotations
 
@@ -12,22 +13,19 @@ from typing import Any
 import orjson
 
 from .asgi import (
-    HTML_TYPE,
-    JSON_TYPE,
     Headers,
     Receive,
     Scope,
     Send,
-    drop_connection,
     error_body,
     new_request_id,
     read_body,
     send_bytes,
     send_error,
     send_json,
-    wait_for_disconnect,
 )
 from .config import LiveSettings, MockConfig
+from .failures import FailureInjector
 from .generate import build_response, output_for, read_input, token_cost
 from .ratelimit import Decision, SlidingWindowLimiter, format_duration
 from .stats import ResponseStore, Stats
@@ -38,7 +36,6 @@ RESPONSES_PATHS = frozenset({"/v1/responses", "/api/v1/responses", "/responses"}
 RESPONSE_PREFIXES = ("/v1/responses/", "/api/v1/responses/", "/responses/")
 MODELS_PATHS = frozenset({"/v1/models", "/api/v1/models", "/models"})
 CONTROL_PATHS = frozenset({"/_stats", "/_reset", "/_control"})  # need the key when one is set
-SSE_CUT_AFTER = 3  # deltas sent before an injected ``sse_truncated`` stops the stream
 
 
 class MockApp:
@@ -52,6 +49,7 @@ class MockApp:
         self.limiter = SlidingWindowLimiter()
         self._rng = random.Random(config.seed)
         self._jitter_rng = random.Random(config.seed)
+        self.failures = FailureInjector(self._rng, lambda: self.settings.hang_seconds)
         self._models = frozenset(config.models)
         self._api_key: bytes | None = config.api_key.encode() if config.api_key else None
         created = int(time.time())
@@ -74,6 +72,7 @@ class MockApp:
         self.limiter.reset()
         self._rng = random.Random(self.config.seed)
         self._jitter_rng = random.Random(self.config.seed)
+        self.failures.rng = self._rng
 
     def stats_dict(self) -> dict[str, Any]:
         limiter = self.limiter
@@ -235,14 +234,6 @@ class MockApp:
             ]
         return headers
 
-    def _pick_failure(self, settings: LiveSettings) -> str | None:
-        if settings.fail_rate <= 0 or not settings.fail_mix:
-            return None
-        rng = self._rng
-        if rng.random() >= settings.fail_rate:
-            return None
-        return rng.choice(settings.fail_mix)
-
     # -- POST /responses ---------------------------------------------------------------------
 
     async def _create(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
@@ -288,7 +279,7 @@ class MockApp:
             await self._send_429(send, rid, body["model"], decision, settings, limit_headers)
             return
         stream = body.get("stream") is True
-        failure = self._pick_failure(settings)
+        failure = self.failures.pick(settings)
         if failure == "truncated" and stream:
             failure = "sse_truncated"  # a cut stream is how a streamed body gets truncated
         elif failure == "sse_truncated" and not stream:
@@ -307,7 +298,7 @@ class MockApp:
         if delay > 0:
             await asyncio.sleep(delay)
         if failure is not None:
-            await self._fail(failure, receive, send, rid, body, tokens_in, full_text)
+            await self.failures.answer(failure, receive, send, rid, body, tokens_in, full_text)
             return
         response = build_response(body, body["model"], tokens_in, full_text)
         if self.config.store and body.get("store") is not False:
@@ -342,55 +333,6 @@ class MockApp:
         ]
         body = error_body(message, kind, None, "rate_limit_exceeded")
         await send_json(send, 429, body, rid, headers)
-
-    async def _fail(
-        self,
-        failure: str,
-        receive: Receive,
-        send: Send,
-        rid: str,
-        body: dict[str, Any],
-        tokens_in: int,
-        full_text: str,
-    ) -> None:
-        if failure == "500":
-            msg = "The server had an error while processing your request. Sorry about that!"
-            await send_error(send, 500, rid, msg, type_="server_error")
-        elif failure == "503":
-            msg = "The engine is currently overloaded, please try again later."
-            await send_error(send, 503, rid, msg, type_="server_error", code="overloaded")
-        elif failure == "429":
-            extra = [(b"retry-after", b"1"), (b"retry-after-ms", b"100")]
-            msg = "Rate limit reached (injected by mockapi). Please try again in 100ms."
-            await send_error(
-                send, 429, rid, msg, type_="requests", code="rate_limit_exceeded", extra=extra
-            )
-        elif failure == "hang":
-            try:
-                await asyncio.wait_for(wait_for_disconnect(receive), self.settings.hang_seconds)
-            except TimeoutError:
-                drop_connection(send)
-        elif failure == "reset":
-            drop_connection(send)
-        elif failure == "401":
-            msg = "Incorrect API key provided (injected by mockapi)."
-            await send_error(send, 401, rid, msg, code="invalid_api_key")
-        elif failure == "quota":
-            msg = "You exceeded your current quota, please check your plan and billing details."
-            await send_error(
-                send, 429, rid, msg, type_="insufficient_quota", code="insufficient_quota"
-            )
-        elif failure == "nonjson":
-            await send_bytes(send, 200, b"<html>upstream error</html>", rid, HTML_TYPE)
-        elif failure == "garbage":
-            await send_bytes(send, 200, b'{"unexpected": true}', rid, JSON_TYPE)
-        elif failure == "truncated":
-            response = build_response(body, body["model"], tokens_in, full_text)
-            data = orjson.dumps(response)
-            await send_bytes(send, 200, data[: len(data) // 2], rid, JSON_TYPE)
-        else:  # sse_truncated, stream requests only
-            response = build_response(body, body["model"], tokens_in, full_text)
-            await send_stream(send, response, rid, [], 0.0, cut_after=SSE_CUT_AFTER)
 
 
 def create_app(config: MockConfig) -> MockApp:

@@ -1,5 +1,5 @@
-"""Run the requests of one arq job: claim them, send each under the shared rate limit
-with retries, and record every outcome exactly once.
+"""Run the requests of one arq job: claim them, send each (``worker.sender``: the shared
+rate limit, retries), and record every outcome exactly once.
 
 Each request ends in exactly one of: a recorded success, a recorded error, or a hand-off
 to a later job (long waits release the worker slot). An unexpected exception becomes a
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,17 +19,16 @@ from redis.exceptions import RedisError
 from contract.lines import answer_line, error_line
 from worker.budget import Budget
 from worker.config import WorkerConfig
-from worker.errors import RateLimited, RetryableError, UpstreamError
-from worker.estimate import estimate_tokens
-from worker.limiter import Limits, RateLimiter
-from worker.limits_config import limits_for, parse_model_limits, scope_for
+from worker.errors import UpstreamError
+from worker.limiter import RateLimiter
 from worker.metrics import Metrics
 from worker.outcome import failure_line, is_account_failure, pause_reason
 from worker.results import Result, ResultWriter
-from worker.retry import DeferRequest, backoff_delay, make_retrying, sleep_or_defer
+from worker.retry import DeferRequest
+from worker.sender import Sender
 from worker.slots import FairSlots
 from worker.store import WorkerStore, WorkItem
-from worker.upstream import UpstreamClient, UpstreamSuccess
+from worker.upstream import UpstreamClient
 
 log = logging.getLogger("respq.worker")
 
@@ -60,8 +58,8 @@ def chain_body(body: dict[str, Any], item: WorkItem) -> tuple[dict[str, Any], by
 
 
 class RequestRunner:
-    """One per worker process: the semaphore that bounds requests in flight, the shared
-    HTTP client, the limiter and the Redis bookkeeping."""
+    """One per worker process: the slots that bound requests in flight, the sender (one
+    request's attempts), and the outcome of each request: its line, recorded once."""
 
     def __init__(
         self,
@@ -79,32 +77,10 @@ class RequestRunner:
         self.store = store
         # Results go to Redis in groups (one script call for all that finished meanwhile).
         self.results = ResultWriter(store)
-        self.upstream = upstream
-        self.limiter = limiter
+        self.sender = Sender(config, upstream, limiter, self.metrics)
         self.slots = FairSlots(config.max_jobs)
         self.in_flight = 0
         self.draining = False
-        self._model_limits = parse_model_limits(config.model_limits or "{}")
-        # per model, computed once per process: its limits and its limiter scope
-        self._limits_cache: dict[str, tuple[Limits, str]] = {}
-
-    def limits(self, model: str) -> tuple[Limits, str]:
-        """The model's limits and the scope they are shared in (base URL + model)."""
-        cached = self._limits_cache.get(model)
-        if cached is None:
-            cfg = self.config
-            limits = limits_for(
-                model,
-                rpm=cfg.rpm,
-                tpm=cfg.tpm,
-                burst=cfg.burst,
-                model_limits=self._model_limits,
-                margin=cfg.limit_margin,
-                algorithm=cfg.limit_algorithm,
-            )
-            cached = (limits, scope_for(cfg.base_url, model))
-            self._limits_cache[model] = cached
-        return cached
 
     async def run_job(
         self, batch_id: str, job_id: str, custom_ids: list[str], attempts_used: int
@@ -149,7 +125,7 @@ class RequestRunner:
             if item.previous_response_id or item.has_children:
                 body, raw = chain_body(body, item)
             async with await self.budget.hold(batch_id, model, body) as held:
-                result, attempts = await self._send_with_retries(raw, body, model, attempts_used)
+                result, attempts = await self.sender.send(raw, body, model, attempts_used)
                 held.spent(result.facts.usage)
         except DeferRequest as deferral:
             self.metrics.request("deferred", "", model)
@@ -234,81 +210,3 @@ class RequestRunner:
                 extra=extra,
             )
         self.metrics.request("failed" if code else "completed", code, model)
-
-    async def _send_with_retries(
-        self, raw: bytes, body: dict[str, Any], model: str, attempts_used: int
-    ) -> tuple[UpstreamSuccess, int]:
-        cfg = self.config
-        limiter = self.limiter
-        limits, scope = self.limits(model)
-        # Unlimited scopes still pass through the limiter: it holds the shared 429
-        # cool-down that every worker honours.
-        limited = limiter is not None and not limits.unlimited
-        estimate = (
-            estimate_tokens(body, default_max_output_tokens=cfg.default_max_output_tokens)
-            if limited
-            else 0
-        )
-        stream = bool(body.get("stream"))
-        attempts = 0
-
-        async def attempt() -> UpstreamSuccess:
-            nonlocal attempts
-            if limiter is not None:
-                grant = await limiter.reserve(scope, limits, estimate, max_wait=cfg.defer_threshold)
-                if not grant.granted:
-                    raise DeferRequest(grant.wait)
-                self.metrics.waited(grant.wait)
-                if grant.wait > 0:
-                    # Without a budget to space them, everyone waiting out a shared 429
-                    # cool-down would fire at the same instant; spread them a little.
-                    spread = 0.0 if limited else random.uniform(0, min(1.0, grant.wait / 4))
-                    await asyncio.sleep(grant.wait + spread)
-            attempts += 1
-            if attempts > 1 or attempts_used:
-                self.metrics.retried()
-            try:
-                with self.metrics.upstream_call(model):
-                    answer = await self.upstream.send(raw, stream=stream)
-            except RateLimited as exc:
-                if limiter is not None:
-                    await limiter.on_rate_limited(scope, exc.retry_after)
-                raise
-            if limited and limiter is not None:
-                await limiter.observe_headers(scope, limits, answer.headers)
-                total = answer.facts.usage.total_tokens
-                await limiter.settle(
-                    scope,
-                    limits,
-                    estimated=estimate,
-                    actual=total or estimate,
-                    refund=cfg.tpm_refund,
-                )
-            return answer
-
-        try:
-            # Nearly every request succeeds first time: try once before paying for
-            # tenacity's machinery (about a tenth of a busy worker's CPU).
-            try:
-                return await attempt(), attempts
-            except RetryableError as first:
-                left = cfg.max_attempts - attempts_used - attempts
-                if left <= 0:
-                    raise
-                delay = backoff_delay(first, attempts_used + 1, cfg.retry_base, cfg.retry_cap)
-                await sleep_or_defer(delay, cfg.defer_threshold)
-            retrying = make_retrying(
-                attempts=left,
-                max_time=cfg.retry_max_time,
-                base=cfg.retry_base,
-                cap=cfg.retry_cap,
-                defer_threshold=cfg.defer_threshold,
-                failures_before=attempts_used + 1,
-            )
-            async for try_ in retrying:
-                with try_:
-                    result = await attempt()
-        except DeferRequest as deferral:
-            deferral.attempts = attempts
-            raise
-        return result, attempts

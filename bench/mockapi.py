@@ -1,4 +1,4 @@
-"""``python -m mockapi.bench``: requests/s of one ``python -m mockapi`` process.
+"""``python -m bench.mockapi``: requests/s of one ``python -m mockapi`` process.
 
 Starts the server in a subprocess on a free port, drives it with ``--concurrency`` workers
 sharing httpx clients on the aiohttp transport for ``--seconds``, and prints requests/s.
@@ -77,9 +77,7 @@ async def run(args: argparse.Namespace) -> float:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MOCKAPI_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen(  # noqa: ASYNC220, S603 - our own interpreter, once
-        [sys.executable, "-m", "mockapi", "--port", str(port)], env=env
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "mockapi", "--port", str(port)], env=env)
     try:
         await wait_ready(url)
         await drive(url, 0.5, args.concurrency, args.clients, args.stream)  # warm-up
@@ -93,7 +91,7 @@ async def run(args: argparse.Namespace) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mockapi.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.mockapi", description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--clients", type=int, default=4)

@@ -1,0 +1,134 @@
+"""One request's attempts: reserve under the shared rate limit, send, feed the limiter
+what the provider said, and retry what is worth retrying (tenacity, a fresh
+``AsyncRetrying`` per request). A wait longer than RESPQ_DEFER_THRESHOLD is not slept in
+the worker slot: it raises DeferRequest so the request is handed to a later job."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from worker.config import WorkerConfig
+from worker.errors import RateLimited, RetryableError
+from worker.estimate import estimate_tokens
+from worker.limiter import Limits, RateLimiter
+from worker.limits_config import limits_for, parse_model_limits, scope_for
+from worker.metrics import Metrics
+from worker.retry import DeferRequest, backoff_delay, make_retrying, sleep_or_defer
+from worker.upstream import UpstreamClient, UpstreamSuccess
+
+
+class Sender:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        upstream: UpstreamClient,
+        limiter: RateLimiter | None,
+        metrics: Metrics,
+    ) -> None:
+        self.config = config
+        self.upstream = upstream
+        self.limiter = limiter
+        self.metrics = metrics
+        self._model_limits = parse_model_limits(config.model_limits or "{}")
+        # per model, computed once per process: its limits and its limiter scope
+        self._limits_cache: dict[str, tuple[Limits, str]] = {}
+
+    def limits(self, model: str) -> tuple[Limits, str]:
+        """The model's limits and the scope they are shared in (base URL + model)."""
+        cached = self._limits_cache.get(model)
+        if cached is None:
+            cfg = self.config
+            limits = limits_for(
+                model,
+                rpm=cfg.rpm,
+                tpm=cfg.tpm,
+                burst=cfg.burst,
+                model_limits=self._model_limits,
+                margin=cfg.limit_margin,
+                algorithm=cfg.limit_algorithm,
+            )
+            cached = (limits, scope_for(cfg.base_url, model))
+            self._limits_cache[model] = cached
+        return cached
+
+    async def send(
+        self, raw: bytes, body: dict[str, Any], model: str, attempts_used: int
+    ) -> tuple[UpstreamSuccess, int]:
+        """Send one request until it succeeds, fails for good or must wait (DeferRequest);
+        returns the answer and the attempts it took."""
+        cfg = self.config
+        limiter = self.limiter
+        limits, scope = self.limits(model)
+        # Unlimited scopes still pass through the limiter: it holds the shared 429
+        # cool-down that every worker honours.
+        limited = limiter is not None and not limits.unlimited
+        estimate = (
+            estimate_tokens(body, default_max_output_tokens=cfg.default_max_output_tokens)
+            if limited
+            else 0
+        )
+        stream = bool(body.get("stream"))
+        attempts = 0
+
+        async def attempt() -> UpstreamSuccess:
+            nonlocal attempts
+            if limiter is not None:
+                grant = await limiter.reserve(scope, limits, estimate, max_wait=cfg.defer_threshold)
+                if not grant.granted:
+                    raise DeferRequest(grant.wait)
+                self.metrics.waited(grant.wait)
+                if grant.wait > 0:
+                    # Without a budget to space them, everyone waiting out a shared 429
+                    # cool-down would fire at the same instant; spread them a little.
+                    spread = 0.0 if limited else random.uniform(0, min(1.0, grant.wait / 4))
+                    await asyncio.sleep(grant.wait + spread)
+            attempts += 1
+            if attempts > 1 or attempts_used:
+                self.metrics.retried()
+            try:
+                with self.metrics.upstream_call(model):
+                    answer = await self.upstream.send(raw, stream=stream)
+            except RateLimited as exc:
+                if limiter is not None:
+                    await limiter.on_rate_limited(scope, exc.retry_after)
+                raise
+            if limited and limiter is not None:
+                await limiter.observe_headers(scope, limits, answer.headers)
+                total = answer.facts.usage.total_tokens
+                await limiter.settle(
+                    scope,
+                    limits,
+                    estimated=estimate,
+                    actual=total or estimate,
+                    refund=cfg.tpm_refund,
+                )
+            return answer
+
+        try:
+            # Nearly every request succeeds first time: try once before paying for
+            # tenacity's machinery (about a tenth of a busy worker's CPU).
+            try:
+                return await attempt(), attempts
+            except RetryableError as first:
+                left = cfg.max_attempts - attempts_used - attempts
+                if left <= 0:
+                    raise
+                delay = backoff_delay(first, attempts_used + 1, cfg.retry_base, cfg.retry_cap)
+                await sleep_or_defer(delay, cfg.defer_threshold)
+            retrying = make_retrying(
+                attempts=left,
+                max_time=cfg.retry_max_time,
+                base=cfg.retry_base,
+                cap=cfg.retry_cap,
+                defer_threshold=cfg.defer_threshold,
+                failures_before=attempts_used + 1,
+            )
+            async for try_ in retrying:
+                with try_:
+                    result = await attempt()
+        except DeferRequest as deferral:
+            deferral.attempts = attempts
+            raise
+        return result, attempts
