@@ -15,6 +15,7 @@ RUN groupadd --system --gid 10001 respq \
 # Build from a scratch directory and delete it: what runs is the installed package.
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY contract/ contract/
 COPY producer/ producer/
 COPY worker/ worker/
 COPY mockapi/ mockapi/

@@ -390,6 +390,7 @@ def test_dockerfile_builds_a_non_root_worker_image() -> None:
     for part in (
         "pyproject.toml",
         "README.md",
+        "contract/",
         "producer/",
         "worker/",
         "mockapi/",
@@ -419,6 +420,7 @@ def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
         "examples",
         "pyproject.toml",
         "README.md",
+        "contract/",
     ):
         assert needed not in patterns, needed
 
