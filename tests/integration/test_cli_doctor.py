@@ -1,0 +1,83 @@
+"""``respq doctor``: the reconciler's audit for one batch, on the real Redis (DB 4) —
+stranded requests are shown and, with --repair, queued again; an ended batch's counters
+are checked against its results and repaired."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from contract.constants import ARQ_JOB_PREFIX, BatchKeys
+from mockapi import MockConfig, MockServer
+
+from helpers.cli import (
+    burst_worker,
+    clean_db,
+    env_for,
+    invoke,
+    sync_redis,
+    unique_queue,
+    write_jsonl,
+)
+
+pytestmark = [pytest.mark.integration]
+
+DB = 4
+
+
+@pytest.fixture
+def db() -> Iterator[int]:
+    yield from clean_db(DB)
+
+
+def test_doctor_finds_and_requeues_stranded_requests_then_checks_counters(
+    tmp_path: Path, db: int
+) -> None:
+    queue = unique_queue()
+    env = env_for(db, queue)
+    submitted = invoke(["submit", str(write_jsonl(tmp_path / "in.jsonl", 6))], env=env)
+    assert submitted.exit_code == 0, submitted.output
+    batch_id = submitted.stdout.strip()
+    redis = sync_redis(db)
+    keys = BatchKeys(batch_id)
+    # Its job is lost after claiming the requests (a cut AOF tail, or arq dropped it):
+    # no job record anywhere, the claims left behind.
+    redis.delete(queue, f"respq:{{{batch_id}}}:jobs")  # queued, or waiting for its turn
+    for key in redis.scan_iter(f"{ARQ_JOB_PREFIX}{batch_id}:*"):
+        redis.delete(key)
+    redis.hset(keys.inflight, mapping={f"req-{i}": f"{batch_id}:gone" for i in range(6)})
+
+    found = invoke(["doctor", batch_id, "--json"], env=env)
+    assert found.exit_code == 1
+    report = orjson.loads(found.stdout)
+    assert report["requests"]["stranded"] == 6 and report["requests"]["requeued"] == 0
+    assert redis.zcard(queue) == 0  # looking changes nothing
+
+    repaired = invoke(["doctor", batch_id, "--repair"], env=env)
+    assert repaired.exit_code == 0, repaired.output
+    assert "re-queued 6 request(s)" in repaired.stdout
+    again = orjson.loads(invoke(["doctor", batch_id, "--json"], env=env).stdout)
+    assert (again["requests"]["stranded"], again["requests"]["queued"]) == (0, 6)
+
+    with MockServer(MockConfig()) as mock:
+        burst_worker(db, queue, mock.base_url)
+    done = invoke(["doctor", batch_id], env=env)
+    assert done.exit_code == 0, done.output
+    assert "equal to the sums over the stored results" in done.stdout
+
+    redis.hset(keys.meta, mapping={"completed": 5, "usage:output_tokens": 1})
+    drift = invoke(["doctor", batch_id], env=env)
+    assert drift.exit_code == 1
+    assert "counter completed: stored 5, results say 6" in drift.stdout
+    fixed = invoke(["doctor", batch_id, "--repair"], env=env)
+    assert fixed.exit_code == 0 and "repaired 2 counter(s)" in fixed.stdout
+    assert int(redis.hget(keys.meta, "completed") or 0) == 6
+    assert invoke(["doctor", batch_id], env=env).exit_code == 0
+
+
+def test_doctor_unknown_batch_exits_2(db: int) -> None:
+    result = invoke(["doctor", "batch_nope"], env=env_for(db, unique_queue()))
+    assert result.exit_code == 2

@@ -1,0 +1,152 @@
+"""A batch against software respq did not write: LiteLLM's proxy (litellm[proxy], models
+with ``mock_response``) as the upstream over real HTTP. Its Response bodies carry nulls in
+the usage details, ids far from ``resp_…``, and its own request-id header; every answered
+request must be a success, with usage totals equal to the sum of the bodies' numbers.
+
+The proxy lives in its own virtualenv (its pins would fight respq's): ``.ci/run`` makes
+``.venv-litellm``; elsewhere set RESPQ_TEST_LITELLM to a ``litellm`` executable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from contract.lines import OutputLine, is_success
+from contract.response import Usage
+from producer import BatchClient, BatchStatus
+from worker import WorkerConfig
+
+from conftest import CORE_DB
+from helpers.paths import ROOT
+from helpers.redis_servers import free_port
+from helpers.shapes import check_line
+from helpers.workers import build_worker, run_burst
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MASTER_KEY = "sk-litellm-master-key"
+CONFIG = """\
+model_list:
+  - model_name: gpt-4o-mock
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: sk-not-used
+      mock_response: "Hello from LiteLLM's mock model."
+  - model_name: claude-mock
+    litellm_params:
+      model: anthropic/claude-3-5-sonnet-20240620
+      api_key: sk-not-used
+      mock_response: "A longer answer, so that the two models' usage differs a little."
+general_settings:
+  master_key: {key}
+"""
+
+
+def litellm_executable() -> Path:
+    configured = os.environ.get("RESPQ_TEST_LITELLM")
+    path = Path(configured) if configured else ROOT / ".venv-litellm" / "bin" / "litellm"
+    if not path.exists():
+        message = f"LiteLLM's proxy is not installed at {path} (.ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def litellm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    executable = litellm_executable()
+    directory = tmp_path_factory.mktemp("litellm")
+    (directory / "config.yaml").write_text(CONFIG.format(key=MASTER_KEY))
+    port = free_port()
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of a remote price list
+        "LITELLM_TELEMETRY": "False",
+    }
+    log = (directory / "proxy.log").open("wb")
+    proc = subprocess.Popen(
+        [executable, "--config", "config.yaml", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=directory,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(base + "/health/liveliness", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    "LiteLLM's proxy did not start:\n" + (directory / "proxy.log").read_text()
+                )
+            time.sleep(0.25)
+        yield base + "/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+async def test_a_batch_against_litellms_proxy_is_all_successes_with_exact_usage(
+    real_client: BatchClient, litellm_url: str, queue_name: str
+) -> None:
+    n = 200
+    items = [
+        {
+            "custom_id": f"r{i}",
+            "body": {"model": "gpt-4o-mock" if i % 2 else "claude-mock", "input": f"Question {i}"},
+        }
+        for i in range(n)
+    ]
+    items.append({"custom_id": "unknown-model", "body": {"model": "nope", "input": "x"}})
+    batch = await real_client.submit(items)
+    config = WorkerConfig(
+        base_url=litellm_url,
+        api_key=MASTER_KEY,
+        queue_name=queue_name,
+        max_jobs=32,
+        retry_base=0.05,
+        retry_cap=0.2,
+    )
+    await run_burst(build_worker(config, database=CORE_DB), timeout=120)
+    info = await batch.wait(timeout=10)
+    assert info.status is BatchStatus.COMPLETED
+    assert (info.request_counts.completed, info.request_counts.failed) == (n, 1)
+
+    lines = [orjson.loads(raw) async for raw in batch.result_lines()]
+    for line in lines:
+        check_line(line)
+    answered = [line for line in lines if is_success(line)]
+    assert len(answered) == n
+    bodies = [line["response"]["body"] for line in answered]
+    assert any(b["usage"]["output_tokens_details"]["reasoning_tokens"] is None for b in bodies)
+    assert all(line["response"]["request_id"] for line in answered)  # x-litellm-call-id
+    usage = [Usage.read(b["usage"]) for b in bodies]
+    assert info.usage.input_tokens == sum(u.input_tokens for u in usage) > 0
+    assert info.usage.output_tokens == sum(u.output_tokens for u in usage) > 0
+    assert info.usage.total_tokens == sum(u.total_tokens for u in usage)
+    per_model = {m: u.requests for m, u in info.usage_by_model.items()}
+    assert per_model == {"gpt-4o-mock": n // 2, "claude-mock": n // 2, "nope": 1}
+
+    # LiteLLM's own error: an HTTP 400 answer, kept as OpenAI's error files keep it.
+    (failure,) = [line for line in lines if not is_success(line)]
+    assert failure["error"] is None and failure["response"]["status_code"] == 400
+    code = OutputLine.model_validate(failure).code
+    assert code is not None and info.errors_by_code == {code: 1}

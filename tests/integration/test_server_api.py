@@ -1,0 +1,290 @@
+"""``respq serve`` driven by the official ``openai`` SDK, sync and async, against a real
+server process, a real worker and mockapi (Redis DB 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import pytest
+import redis
+
+from contract.constants import BatchKeys
+from producer import BatchClient, ResponsesRequest
+
+from helpers.cli import request_line, write_jsonl
+from helpers.processes import Managed, poll
+from helpers.redis_servers import free_port
+from helpers.server import (
+    API_KEY,
+    OTHER_KEY,
+    REDIS_URL,
+    ROOT,
+    Stack,
+    serve_command,
+    server_env,
+    server_stack,
+)
+
+pytestmark = pytest.mark.integration
+
+TERMINAL = ("completed", "failed", "cancelled", "expired")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with server_stack(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+@pytest.fixture
+def client(stack: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+
+
+def wait_done(client: openai.OpenAI, batch_id: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = client.batches.retrieve(batch_id)
+        if batch.status in TERMINAL:
+            return batch
+        assert time.monotonic() < deadline, f"{batch_id} still {batch.status}"
+        time.sleep(0.1)
+
+
+def lines(text: str) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def upload(client: openai.OpenAI, path: Path) -> str:
+    with path.open("rb") as handle:
+        return client.files.create(file=handle, purpose="batch").id
+
+
+def test_sync_sdk_runs_a_batch_end_to_end(client: openai.OpenAI, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", 12)
+    with path.open("ab") as handle:  # one request the upstream refuses
+        handle.write(request_line(99, model="gpt-typo", cid="typo") + b"\n")
+    file_id = upload(client, path)
+    stored = client.files.retrieve(file_id)
+    assert (stored.purpose, stored.bytes, stored.filename) == (
+        "batch",
+        path.stat().st_size,
+        "in.jsonl",
+    )
+    assert client.files.content(file_id).content == path.read_bytes()
+
+    batch = client.batches.create(
+        input_file_id=file_id,
+        endpoint="/v1/responses",
+        completion_window="24h",
+        metadata={"team": "eval"},
+    )
+    assert batch.status == "validating" and batch.input_file_id == file_id
+    done = wait_done(client, batch.id)
+
+    assert done.status == "completed"
+    assert done.metadata == {"team": "eval"}
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed) == (13, 12)
+    assert done.request_counts.failed == 1
+    assert done.usage is not None and done.usage.total_tokens > 0
+    assert done.in_progress_at and done.completed_at and done.created_at
+    assert done.output_file_id and done.error_file_id
+
+    output = client.files.content(done.output_file_id).text
+    assert [line["custom_id"] for line in lines(output)] == [f"req-{i}" for i in range(12)]
+    assert all(line["response"]["status_code"] == 200 for line in lines(output))
+    errors = lines(client.files.content(done.error_file_id).text)
+    assert [line["custom_id"] for line in errors] == ["typo"]
+    assert client.files.retrieve(done.output_file_id).bytes == len(output.encode())
+    assert client.files.retrieve(done.output_file_id).purpose == "batch_output"
+    listed = {f.id for f in client.files.list()}
+    assert {file_id, done.output_file_id, done.error_file_id} <= listed
+
+
+async def test_async_sdk_runs_a_batch_end_to_end(stack: Stack, tmp_path: Path) -> None:
+    client = openai.AsyncOpenAI(base_url=stack.base_url, api_key=OTHER_KEY, max_retries=0)
+    path = write_jsonl(tmp_path / "in.jsonl", 5)
+    stored = await client.files.create(file=path, purpose="batch")
+    batch = await client.batches.create(
+        input_file_id=stored.id, endpoint="/v1/responses", completion_window="24h"
+    )
+    deadline = time.monotonic() + 60
+    while batch.status not in TERMINAL:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+        batch = await client.batches.retrieve(batch.id)
+    assert batch.status == "completed" and batch.error_file_id is None
+    assert batch.output_file_id is not None
+    content = await client.files.content(batch.output_file_id)
+    assert [line["custom_id"] for line in lines(content.text)] == [f"req-{i}" for i in range(5)]
+    deleted = await client.files.delete(stored.id)
+    assert deleted.deleted
+    with pytest.raises(openai.NotFoundError):
+        await client.files.retrieve(stored.id)
+    await client.close()
+
+
+def test_batches_list_pages_newest_first(client: openai.OpenAI, tmp_path: Path) -> None:
+    file_id = upload(client, write_jsonl(tmp_path / "in.jsonl", 1))
+    made = [
+        client.batches.create(
+            input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
+        ).id
+        for _ in range(3)
+    ]
+    first = client.batches.list(limit=2)
+    assert len(first.data) == 2 and first.has_more
+    # The SDK follows `after` from page to page: the same order as one big page, no repeats.
+    every = [batch.id for batch in client.batches.list(limit=2)]
+    assert every == [batch.id for batch in client.batches.list(limit=100).data]
+    assert len(every) == len(set(every)) and set(made) <= set(every)
+    # Newest first (same-second batches tie on created_at).
+    created = [client.batches.retrieve(bid).created_at for bid in every]
+    assert created == sorted(created, reverse=True)
+    after = client.batches.list(after=every[0], limit=1)
+    assert [batch.id for batch in after.data] == [every[1]]
+
+
+def test_cancel_ends_the_queued_requests(
+    stack: Stack, client: openai.OpenAI, tmp_path: Path
+) -> None:
+    stack.mock.control(latency=0.3)
+    try:
+        file_id = upload(client, write_jsonl(tmp_path / "in.jsonl", 40))
+        batch = client.batches.create(
+            input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
+        )
+        poll(lambda: client.batches.retrieve(batch.id).status == "in_progress", 30, "running")
+        cancelled = client.batches.cancel(batch.id)
+        assert cancelled.status in ("cancelling", "cancelled")
+        done = wait_done(client, batch.id)
+    finally:
+        stack.mock.control(latency=0.0)
+    assert done.status == "cancelled" and done.cancelled_at and done.cancelling_at
+    assert done.request_counts is not None and done.request_counts.failed > 0
+    assert done.error_file_id is not None
+    codes = {line["error"]["code"] for line in lines(client.files.content(done.error_file_id).text)}
+    assert codes == {"batch_cancelled"}
+    with pytest.raises(openai.BadRequestError):
+        client.batches.cancel(batch.id)
+
+
+def test_a_wrong_or_missing_key_is_refused(stack: Stack) -> None:
+    wrong = openai.OpenAI(base_url=stack.base_url, api_key="sk-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        wrong.batches.list()
+    assert caught.value.status_code == 401
+    assert caught.value.code == "invalid_api_key"
+    with pytest.raises(openai.AuthenticationError):
+        wrong.files.list()
+    assert httpx.get(stack.base_url + "/files", timeout=5).status_code == 401
+
+
+def test_an_invalid_file_fails_the_batch_with_line_errors(
+    stack: Stack, client: openai.OpenAI, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(
+        request_line(1, cid="a")
+        + b"\n{not json\n"
+        + orjson.dumps(
+            {
+                "custom_id": "b",
+                "method": "POST",
+                "url": "/v1/chat",
+                "body": {"model": "m", "input": "x"},
+            }
+        )
+        + b"\n"
+        + request_line(2, cid="a")
+        + b"\n"
+    )
+    batch = client.batches.create(
+        input_file_id=upload(client, path), endpoint="/v1/responses", completion_window="24h"
+    )
+    done = wait_done(client, batch.id)
+    assert done.status == "failed" and done.failed_at
+    assert done.errors is not None and done.errors.data is not None
+    found = {(e.line, e.code, e.param) for e in done.errors.data}
+    assert found == {
+        (2, "invalid_json_line", None),
+        (3, "invalid_url", "url"),
+        (4, "duplicate_custom_id", "custom_id"),
+    }
+    assert done.output_file_id is None and done.error_file_id is None
+    with redis.Redis.from_url(REDIS_URL) as r:  # nothing was enqueued
+        assert r.hget(BatchKeys(batch.id).meta, "total") == b"0"
+        assert r.zcard(stack.queue) == 0
+
+
+def test_other_purposes_endpoints_and_unknown_ids_are_refused(
+    client: openai.OpenAI, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", 1)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.files.create(file=path.open("rb"), purpose="fine-tune")
+    assert caught.value.param == "purpose"
+    file_id = upload(client, path)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.batches.create(
+            input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    assert caught.value.param == "endpoint"
+    with pytest.raises(openai.NotFoundError):
+        client.batches.create(
+            input_file_id="file-0000", endpoint="/v1/responses", completion_window="24h"
+        )
+    with pytest.raises(openai.NotFoundError):
+        client.batches.retrieve("batch_nope")
+    with pytest.raises(openai.NotFoundError):
+        client.files.content("file-out-batch_nope")
+    assert not list(tmp_path.glob("*.part"))
+
+
+async def test_python_batches_and_api_batches_see_each_other(
+    stack: Stack, client: openai.OpenAI, tmp_path: Path
+) -> None:
+    async with BatchClient.from_url(REDIS_URL, queue_name=stack.queue, chunk_size=1) as producer:
+        made = await producer.submit([ResponsesRequest(model="gpt-5.4-mini", input="hi")])
+        await made.wait(timeout=60)
+        seen = client.batches.retrieve(made.id)
+        assert seen.status == "completed" and seen.output_file_id
+        assert made.id in {batch.id for batch in client.batches.list(limit=100)}
+        api = client.batches.create(
+            input_file_id=upload(client, write_jsonl(tmp_path / "in.jsonl", 2)),
+            endpoint="/v1/responses",
+            completion_window="24h",
+        )
+        info = await (await producer.get(api.id)).wait(timeout=60)
+        assert info.input_file_id is not None and info.request_counts.completed == 2
+
+
+def test_serve_refuses_to_start_without_keys_unless_no_auth(tmp_path: Path) -> None:
+    env = server_env("respq-server-test:nokeys", tmp_path / "files")
+    del env["RESPQ_SERVER_API_KEYS"]
+    refused = subprocess.run(
+        serve_command(free_port()), env=env, cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert refused.returncode == 2
+    assert "RESPQ_SERVER_API_KEYS" in refused.stderr
+    port = free_port()
+    with Managed(serve_command(port, "--no-auth"), env, tmp_path / "open.log") as open_server:
+        poll(lambda: "dashboard:" in open_server.output(), 30, "start-up banner")
+        assert "WITHOUT authentication" in open_server.output()
+        assert "token=" not in open_server.output()
+
+
+def test_the_start_banner_links_the_dashboard_with_a_key(stack: Stack) -> None:
+    banner = stack.server.output()
+    assert f"{stack.root}/v1" in banner
+    assert f"{stack.root}/?token={API_KEY}" in banner
+    assert OTHER_KEY not in banner
