@@ -82,3 +82,14 @@ class EnvSettings(BaseSettings):
 def _field(error: Any) -> str:
     loc = error.get("loc") or ("",)
     return str(loc[0])
+
+
+def auth_headers(api_key: SecretStr | None, auth_header: str) -> dict[str, str]:
+    """The header that carries the upstream key: ``Authorization: Bearer <key>``, or
+    ``x-api-key: <key>`` when RESPQ_AUTH_HEADER says so; none without a key."""
+    if api_key is None:
+        return {}
+    secret = api_key.get_secret_value()
+    if auth_header == "x-api-key":
+        return {"x-api-key": secret}
+    return {"authorization": f"Bearer {secret}"}

@@ -36,8 +36,8 @@ from producer.validation import PreparedRequest, gc_paused, prepare_items
 # Requests per enqueue script call, and script calls per pipeline round trip: large
 # enough to amortise round trips, small enough that no single script blocks Redis long.
 PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume"]
-SLICE = 512
-SLICES_PER_ROUND_TRIP = 8
+SLICE = 256
+SLICES_PER_ROUND_TRIP = 16
 
 
 def new_batch_id() -> str:

@@ -20,7 +20,7 @@ from pydantic_settings import SettingsConfigDict
 
 from contract.errors import RespqError
 from contract.redis_conn import redact_url
-from contract.settings import AuthHeader, EnvSettings
+from contract.settings import AuthHeader, EnvSettings, auth_headers
 from producer.errors import InvalidInput, ItemProblem
 
 DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
@@ -101,13 +101,10 @@ class ModelLister:
     ) -> frozenset[str]:
         url = settings.models_url
         shown = redact_url(url)
-        headers = {"accept": "application/json"}
-        if settings.api_key is not None:
-            secret = settings.api_key.get_secret_value()
-            if settings.auth_header == "x-api-key":
-                headers["x-api-key"] = secret
-            else:
-                headers["authorization"] = f"Bearer {secret}"
+        headers = {
+            "accept": "application/json",
+            **auth_headers(settings.api_key, settings.auth_header),
+        }
         timeout = httpx.Timeout(30.0, connect=settings.connect_timeout)
         try:
             async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:

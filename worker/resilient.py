@@ -135,13 +135,21 @@ class ResilientWorker(Worker):  # type: ignore[misc]
         self.dispatcher: Dispatcher | None = None
 
     async def _poll_iteration(self) -> None:
-        """arq's poll, after handing the queue as many of the scheduled batches' waiting
-        jobs as this worker has free slots (fair turns: worker/dispatch.py)."""
-        if self.allow_pick_jobs:
-            if self.dispatcher is None:
-                self.dispatcher = Dispatcher(self.pool, self.queue_name)
-            await self.dispatcher.refill(self.max_jobs - self.job_counter)
-        await super()._poll_iteration()
+        """arq's poll, after making ready as many of the scheduled batches' waiting jobs
+        as this worker has free slots, plus one round ahead (fair turns:
+        worker/dispatch.py); a batch submitted now waits behind at most that round, about
+        one job's time. While batches have jobs waiting it polls again at once (arq's
+        start_jobs waits for a free slot), as arq does when its queue holds the whole
+        backlog, instead of sleeping poll_delay with slots free."""
+        while True:
+            made = 0
+            if self.allow_pick_jobs:
+                if self.dispatcher is None:
+                    self.dispatcher = Dispatcher(self.pool, self.queue_name)
+                made = await self.dispatcher.refill(2 * self.max_jobs - self.job_counter)
+            await super()._poll_iteration()
+            if not made:
+                return
 
     def run(self) -> None:
         try:

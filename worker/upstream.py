@@ -15,6 +15,7 @@ import orjson
 
 from contract.lines import body_error_code
 from contract.response import ResponseFacts, is_response
+from contract.settings import auth_headers
 from worker.config import WorkerConfig
 from worker.errors import (
     ClientError,
@@ -60,13 +61,11 @@ def build_http_client(
     config: WorkerConfig, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
     """The worker's one client. Tests pass an ``httpx.MockTransport``."""
-    headers = {"content-type": "application/json", "user-agent": "respq/0.1"}
-    if config.api_key is not None:
-        secret = config.api_key.get_secret_value()
-        if config.auth_header == "x-api-key":
-            headers["x-api-key"] = secret
-        else:
-            headers["authorization"] = f"Bearer {secret}"
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "respq/0.1",
+        **auth_headers(config.api_key, config.auth_header),
+    }
     limits = httpx.Limits(
         max_connections=config.max_jobs, max_keepalive_connections=config.max_jobs
     )

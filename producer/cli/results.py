@@ -97,22 +97,23 @@ def note_skipped(written: Written, batch_id: str) -> None:
         )
 
 
+# The -o / --errors pair of every command that writes results (results, submit --wait).
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write successes here (default stdout).", dir_okay=False),
+]
+ErrorsOption = Annotated[
+    Path | None,
+    typer.Option("--errors", help="Write failures here (default: not written).", dir_okay=False),
+]
+
+
 @app.command()
 def results(
     ctx: typer.Context,
     batch_id: Annotated[str, typer.Argument(help="The batch id.")],
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", help="Write successes here (default stdout).", dir_okay=False
-        ),
-    ] = None,
-    errors: Annotated[
-        Path | None,
-        typer.Option(
-            "--errors", help="Write failures here (default: not written).", dir_okay=False
-        ),
-    ] = None,
+    output: OutputOption = None,
+    errors: ErrorsOption = None,
     everything: Annotated[
         bool, typer.Option("--all", help="Write successes and failures to one place.")
     ] = False,

@@ -31,7 +31,14 @@ from producer.cli.jsonl import (
 )
 from producer.cli.progress import follow
 from producer.cli.render import status_view
-from producer.cli.results import Written, check_distinct_outputs, note_skipped, write_results
+from producer.cli.results import (
+    ErrorsOption,
+    OutputOption,
+    Written,
+    check_distinct_outputs,
+    note_skipped,
+    write_results,
+)
 from producer.client import BatchClient, new_batch_id
 from producer.models_check import check_models as check_batch_models
 from producer.scheduling import Scheduling, parse_priority
@@ -162,16 +169,8 @@ def submit(
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the batch, then write its results.")
     ] = False,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", help="With --wait: successes here (default stdout).", dir_okay=False
-        ),
-    ] = None,
-    errors: Annotated[
-        Path | None,
-        typer.Option("--errors", help="With --wait: failures here.", dir_okay=False),
-    ] = None,
+    output: OutputOption = None,  # with --wait
+    errors: ErrorsOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the batch object as JSON instead of the id.")
     ] = False,
