@@ -1,22 +1,23 @@
-"""Fixtures: fakeredis (with Lua) for fast unit tests, the real Redis for integration
-tests, and mockapi served over real HTTP."""
+"""Fixtures shared by every test folder: fakeredis (with Lua) for fast unit tests, a
+database of the shared Redis for integration tests (``db``, from the one registry in
+helpers/databases.py), mockapi served over real HTTP, and a whole ``respq serve`` stack."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
-from redis.asyncio import Redis
 
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, ClientSettings
+from producer.models_check import DEFAULT_LISTER
 
-REDIS_URL = os.environ.get("RESPQ_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-CORE_DB = 2
+from helpers.cli import env_for
+from helpers.databases import Database, database_number
+from helpers.factories import unique_queue
+from helpers.server import Stack, server_stack
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +32,7 @@ def _no_redis_info_on_fakeredis(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def queue_name() -> str:
     """A queue of its own per test, so tests never pick up each other's jobs."""
-    return f"respq-test:{uuid.uuid4().hex[:10]}"
+    return unique_queue()
 
 
 @pytest.fixture
@@ -46,31 +47,63 @@ async def fake_client(fake_redis: FakeRedis, queue_name: str) -> BatchClient:
     return BatchClient(fake_redis, ClientSettings(queue_name=queue_name, chunk_size=4))
 
 
-@pytest.fixture
-def real_redis_url() -> str:
-    return f"{REDIS_URL}/{CORE_DB}"
+def _database(request: pytest.FixtureRequest) -> Database:
+    return Database(database_number(request.module.__name__)).open()
 
 
 @pytest.fixture
-async def real_redis(real_redis_url: str) -> AsyncIterator[Redis]:
-    client: Redis = Redis.from_url(real_redis_url)
-    try:
-        await client.ping()
-    except Exception as exc:  # pragma: no cover - CI starts Redis first
-        pytest.fail(f"integration tests need Redis at {real_redis_url}: {exc}")
-    yield client
-    await client.aclose()
+def db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """The test module's database of the shared Redis, flushed before the test and after."""
+    database = _database(request)
+    yield database
+    database.close()
 
 
 @pytest.fixture
-async def real_client(
-    real_redis_url: str, queue_name: str, real_redis: Redis
-) -> AsyncIterator[BatchClient]:
-    async with BatchClient.from_url(real_redis_url, queue_name=queue_name, chunk_size=4) as c:
-        yield c
+async def real_client(db: Database, queue_name: str) -> AsyncIterator[BatchClient]:
+    """A producer on the module's database of the shared Redis."""
+    async with BatchClient.from_url(db.url, queue_name=queue_name, chunk_size=4) as client:
+        yield client
+
+
+@pytest.fixture
+def env(db: Database, queue_name: str) -> dict[str, str]:
+    """RESPQ_* settings for an in-process ``respq`` on the module's database and the test's
+    queue."""
+    return env_for(db, queue_name)
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockServer]:
+    """mockapi without an API key, over HTTP, for the whole module."""
+    with MockServer(MockConfig(seed=7)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def mock_upstream() -> Iterator[MockServer]:
     with MockServer(MockConfig(api_key="test-key")) as server:
         yield server
+
+
+@pytest.fixture
+def fresh_model_list() -> Iterator[None]:
+    """The pre-flight model check caches each upstream's model list in the process: start
+    and end with none."""
+    DEFAULT_LISTER.clear()
+    yield
+    DEFAULT_LISTER.clear()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """mockapi + a worker process + ``respq serve`` on the module's database, for the whole
+    module (the database is flushed before and after, not between its tests)."""
+    database = _database(request)
+    try:
+        with server_stack(tmp_path_factory.mktemp("server"), database) as running:
+            yield running
+    finally:
+        database.close()

@@ -11,5 +11,6 @@
 - ``ports``: free TCP ports
 - ``factories``: request lines, batch items and response bodies
 - ``shapes``: OpenAI's batch output line, strictly
+- ``compose``: docker-compose.yml and the Dockerfile as Compose and Docker read them
 - ``paths``: where the repository, its examples and the fixtures are
 """

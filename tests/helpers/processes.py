@@ -1,43 +1,76 @@
-"""Worker and mockapi subprocesses for reliability tests: start with readiness polling,
-stop by signal, always killed in ``finally`` (use them as context managers)."""
+"""Subprocesses for integration and reliability tests: ``python -m worker`` and
+``python -m mockapi``, started with readiness polling, stopped by signal, always killed on
+the way out (use them as context managers)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import redis
 
 from contract.constants import WORKERS_KEY
 
+from helpers.databases import Database
 from helpers.paths import ROOT
+from helpers.polling import wait_until
+from helpers.ports import free_port
 
 
-def poll(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    """Call ``check`` until it is true; AssertionError naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(interval)
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process' environment without any RESPQ_* or MOCKAPI_* setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESPQ_", "MOCKAPI_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
 
 
-class Managed:
+def subprocess_env(db: Database | None, queue: str, **extra: str) -> dict[str, str]:
+    """A clean environment pointing respq at ``db`` (none: no RESPQ_REDIS_URL) and ``queue``."""
+    url = {"RESPQ_REDIS_URL": db.url} if db is not None else {}
+    return clean_env(**url, RESPQ_QUEUE_NAME=queue, **extra)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds."""
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    proc.kill()  # does nothing once it has exited
+    proc.wait(5)
+
+
+class KilledOnExit:
+    """A context manager that kills what it runs on the way out, whatever happened."""
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.kill()
+
+
+class Managed(KilledOnExit):
     """One subprocess with stdout+stderr captured to a file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
+            args, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     @property
@@ -66,23 +99,31 @@ class Managed:
         finally:
             self._log.close()
 
-    def __enter__(self) -> Managed:
-        return self
+    def stop(self, timeout: float) -> None:
+        """SIGTERM, SIGKILL after ``timeout`` seconds."""
+        try:
+            stop_process(self.proc, timeout)
+        finally:
+            self._log.close()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.kill()
+    def wait_ready(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll ``ready`` until it holds; fail early with the output if the process exits,
+        and kill it if it never gets ready."""
 
+        def check() -> bool:
+            if not self.alive():
+                raise AssertionError(f"{what}: the process exited")
+            return ready()
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESPQ_", "MOCKAPI_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+        try:
+            wait_until(check, timeout, what, interval=0.05)
+        except AssertionError as exc:
+            output = self.output()[-3000:]
+            self.kill()
+            raise AssertionError(f"{exc}:\n{output}") from None
+        except BaseException:
+            self.kill()
+            raise
 
 
 def start_worker(
@@ -103,24 +144,27 @@ def start_worker(
         "RESPQ_BASE_URL": base_url,
     }
     extra.update({f"RESPQ_{k.upper()}": str(v) for k, v in settings.items()})
-    proc = Managed([sys.executable, "-m", "worker"], _env(extra), log_path)
+    proc = Managed([sys.executable, "-m", "worker"], clean_env(**extra), log_path)
     client = ready_client or redis.Redis.from_url(redis_url)
     suffix = f":{proc.pid}".encode()
     try:
-
-        def advertised() -> bool:
-            if not proc.alive():
-                raise AssertionError(f"worker exited early:\n{proc.output()[-3000:]}")
-            return any(m.endswith(suffix) for m in client.zrange(WORKERS_KEY, 0, -1))
-
-        poll(advertised, ready_timeout, "worker start-up")
-    except BaseException:
-        proc.kill()
-        raise
+        proc.wait_ready(
+            lambda: any(m.endswith(suffix) for m in client.zrange(WORKERS_KEY, 0, -1)),
+            ready_timeout,
+            "worker start-up",
+        )
     finally:
         if ready_client is None:
             client.close()
     return proc
+
+
+def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
+    """``GET url`` answers 200 (False while nothing listens yet)."""
+    try:
+        return httpx.get(url, headers=headers, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def start_mockapi(
@@ -128,27 +172,12 @@ def start_mockapi(
 ) -> tuple[Managed, str]:
     """``python -m mockapi --port <port, else a free one> <flags>``; returns (process,
     base_url)."""
-    from helpers.redis_servers import free_port
-
     port = port or free_port()
     proc = Managed(
-        [sys.executable, "-m", "mockapi", "--port", str(port), *flags], _env({}), log_path
+        [sys.executable, "-m", "mockapi", "--port", str(port), *flags], clean_env(), log_path
     )
     root = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if not proc.alive():
-            raise AssertionError(f"mockapi exited early:\n{proc.output()[-3000:]}")
-        try:
-            return httpx.get(root + "/health", timeout=1).status_code == 200  # needs no key
-        except httpx.HTTPError:
-            return False
-
-    try:
-        poll(up, ready_timeout, "mockapi start-up")
-    except BaseException:
-        proc.kill()
-        raise
+    proc.wait_ready(lambda: http_ok(root + "/health"), ready_timeout, "mockapi start-up")
     return proc, root + "/v1"
 
 
@@ -160,10 +189,34 @@ def mock_stats(base_url: str, api_key: str | None = None) -> dict[str, Any]:
     return data
 
 
-# The real Redis DB the reliability tests own (flushed by them; never DB 0).
-RELIABILITY_DB_URL = os.environ.get("RESPQ_TEST_REDIS_URL", "redis://127.0.0.1:6379") + "/5"
-
-
-def flush_reliability_db() -> None:
-    with redis.Redis.from_url(RELIABILITY_DB_URL) as client:
-        client.flushdb()
+@contextmanager
+def worker_processes(
+    n: int, db: Database, queue: str, base_url: str, **extra: str
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``n`` ``python -m worker`` processes on ``db``, output discarded; SIGTERM (then
+    SIGKILL) on the way out."""
+    env = subprocess_env(
+        db,
+        queue,
+        RESPQ_BASE_URL=base_url,
+        RESPQ_SHUTDOWN_GRACE="2",
+        RESPQ_LOG_LEVEL="WARNING",
+        **extra,
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(n)
+    ]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()  # all at once; then each gets its 15 s
+        for proc in procs:
+            stop_process(proc, 15)

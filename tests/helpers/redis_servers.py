@@ -7,22 +7,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import redis
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from helpers.polling import wait_until
+from helpers.ports import free_port
+from helpers.processes import KilledOnExit, stop_process
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +49,7 @@ def make_tls_files(directory: Path) -> TlsFiles:
     return TlsFiles(ca=ca, cert=cert, key=key)
 
 
-class RedisServer:
+class RedisServer(KilledOnExit):
     """``redis-server`` on a free port in ``directory`` with ``appendonly yes``.
 
     >>> with RedisServer(tmp_path) as srv:  # doctest: +SKIP
@@ -140,14 +134,18 @@ class RedisServer:
         self.proc = subprocess.Popen(
             self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + timeout
-        while not self.ping():
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def answers() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited: {self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"redis-server did not answer: {self.log_tail()}")
-            time.sleep(0.02)
+            return self.ping()
+
+        try:
+            wait_until(answers, timeout, "redis-server start-up")
+        except AssertionError:
+            self.kill()
+            raise RuntimeError(f"redis-server did not answer: {self.log_tail()}") from None
         return self
 
     def log_tail(self) -> str:
@@ -158,16 +156,8 @@ class RedisServer:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (redis fsyncs the AOF and exits), then wait."""
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc, timeout)
         self.proc = None
 
     def kill(self) -> None:
@@ -205,13 +195,6 @@ class RedisServer:
         self.stop()
         self.start(timeout)
 
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.kill()
+    def __enter__(self) -> Self:
+        self.start()
+        return self

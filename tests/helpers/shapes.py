@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from contract.lines import OutputLine
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -41,3 +43,8 @@ class BatchOutputLine(_Strict):
 
 def check_line(line: dict[str, Any]) -> BatchOutputLine:
     return BatchOutputLine.model_validate(line)
+
+
+def code_of(line: dict[str, Any]) -> str:
+    """A stored output line's failure code (HTTP failures included), or "ok"."""
+    return OutputLine.model_validate(line).code or "ok"

@@ -1,18 +1,26 @@
-"""Helpers shared by the test modules: in-process arq workers and mock transports."""
+"""In-process arq workers, built the way production builds them (``ResilientWorker`` with
+``worker_options``), inside the running loop and without signal handlers."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
-from contract.lines import OutputLine
-from worker import WorkerConfig, worker_options
+from mockapi import MockServer
+from worker import WorkerConfig, redis_settings, worker_options
 from worker.dispatch import Dispatcher
 from worker.resilient import ResilientWorker
+
+from helpers.databases import Database
+
+
+def worker_config(upstream: MockServer, queue_name: str, **settings: Any) -> WorkerConfig:
+    """Settings of a worker calling ``upstream`` (mockapi) on ``queue_name``: quick retries
+    unless ``settings`` say otherwise."""
+    values: dict[str, Any] = {"retry_base": 0.01, "retry_cap": 0.05, **settings}
+    return WorkerConfig(base_url=upstream.base_url, queue_name=queue_name, **values)
 
 
 def build_worker(
@@ -20,14 +28,15 @@ def build_worker(
     *,
     redis_pool: Any = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    database: int | None = None,
+    db: Database | None = None,
     burst: bool = True,
 ) -> ResilientWorker:
-    """The worker class and wiring production uses, built inside the running loop."""
+    """A worker on ``redis_pool`` (fakeredis), on the shared Redis' ``db``, or else on
+    ``config.redis_url``; ``transport`` stands in for the upstream (``httpx.MockTransport``)."""
     options = worker_options(config)
     options["ctx"] = {"respq_config": config, "respq_transport": transport}
-    if database is not None:
-        options["redis_settings"].database = database
+    if db is not None:
+        options["redis_settings"] = redis_settings(db.url)
     if redis_pool is not None:
         options.pop("redis_settings")
         options["redis_pool"] = redis_pool
@@ -42,49 +51,17 @@ async def run_burst(worker: ResilientWorker, timeout: float = 60) -> None:
         await worker.close()
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], timeout: float = 10, interval: float = 0.02
-) -> None:
-    """Poll ``check`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
+def burst_worker(db: Database, queue: str, base_url: str, **config: Any) -> None:
+    """From synchronous code (a CLI test, a thread): run a burst worker on ``db`` until its
+    queue and its batches' waiting jobs are done."""
+    settings = WorkerConfig(
+        redis_url=db.url, queue_name=queue, base_url=base_url, log_level="WARNING", **config
+    )
 
+    async def go() -> None:
+        await run_burst(build_worker(settings))
 
-def response_body(
-    text: str = "ok", *, model: str = "gpt-5.4", tokens: tuple[int, int] = (5, 7)
-) -> dict[str, Any]:
-    """A minimal Responses API body in the seed's shape."""
-    return {
-        "id": "resp_test",
-        "object": "response",
-        "created_at": 1772294400,
-        "status": "completed",
-        "model": model,
-        "output": [
-            {
-                "id": "msg_1",
-                "type": "message",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": text}],
-            }
-        ],
-        "output_text": text,
-        "usage": {
-            "input_tokens": tokens[0],
-            "output_tokens": tokens[1],
-            "total_tokens": tokens[0] + tokens[1],
-            "input_tokens_details": {"cached_tokens": 1},
-            "output_tokens_details": {"reasoning_tokens": 2},
-        },
-    }
-
-
-def code_of(line: dict[str, Any]) -> str:
-    """A stored output line's failure code (HTTP failures included), or "ok"."""
-    return OutputLine.model_validate(line).code or "ok"
+    asyncio.run(go())
 
 
 async def dispatch_all(redis: Any, queue_name: str) -> list[str]:

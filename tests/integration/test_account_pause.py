@@ -14,8 +14,9 @@ from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus
 from worker import WorkerConfig
 
-from conftest import CORE_DB
-from helpers.workers import build_worker, wait_for
+from helpers.databases import Database
+from helpers.polling import wait_until_async
+from helpers.workers import build_worker, worker_config
 
 pytestmark = pytest.mark.integration
 
@@ -27,39 +28,31 @@ def upstream() -> Any:
 
 
 async def test_a_key_that_goes_bad_pauses_the_batch_and_resume_finishes_it(
-    real_client: BatchClient, upstream: MockServer, queue_name: str
+    real_client: BatchClient, db: Database, upstream: MockServer, queue_name: str
 ) -> None:
     n = 200
     batch = await real_client.submit([{"model": "gpt-5.4", "input": f"q{i}"} for i in range(n)])
-    config = WorkerConfig(
-        base_url=upstream.base_url,
-        api_key="test-key",
-        queue_name=queue_name,
-        max_jobs=16,
-        chunk_size=4,
-        retry_base=0.01,
-        retry_cap=0.05,
-    )
-    worker = build_worker(config, database=CORE_DB, burst=False)
+    config = worker_config(upstream, queue_name, api_key="test-key", max_jobs=16, chunk_size=4)
+    worker = build_worker(config, db=db, burst=False)
     running = asyncio.create_task(worker.main())
     try:
 
         async def some_done() -> bool:
             return (await batch.status()).request_counts.completed >= 20
 
-        await wait_for(some_done, timeout=30)
+        await wait_until_async(some_done, timeout=30)
         upstream.control(fail_rate=1.0, fail_mix=["401"])  # the key is revoked mid-batch
 
         async def paused() -> bool:
             return (await batch.status()).status is BatchStatus.PAUSED
 
-        await wait_for(paused, timeout=30)
+        await wait_until_async(paused, timeout=30)
         recorded = config.account_error_pause - 1
 
         async def failures_written() -> bool:  # the write-back runs behind the pause
             return (await batch.status()).request_counts.failed >= recorded
 
-        await wait_for(failures_written, timeout=10)
+        await wait_until_async(failures_written, timeout=10)
         info = await batch.status()
         assert info.pause_reason is not None and "invalid_api_key" in info.pause_reason
         # Only the answers before the pause are failures; the rest of the batch waits.
@@ -89,7 +82,7 @@ async def test_a_key_that_goes_bad_pauses_the_batch_and_resume_finishes_it(
 
 
 async def test_without_the_pause_every_request_fails_on_its_own(
-    real_client: BatchClient, upstream: MockServer, queue_name: str
+    real_client: BatchClient, db: Database, upstream: MockServer, queue_name: str
 ) -> None:
     # RESPQ_ACCOUNT_ERROR_PAUSE=0 turns the pause off: each request records its 401.
     upstream.control(fail_rate=1.0, fail_mix=["quota"])
@@ -100,7 +93,7 @@ async def test_without_the_pause_every_request_fails_on_its_own(
         queue_name=queue_name,
         account_error_pause=0,
     )
-    worker = build_worker(config, database=CORE_DB)
+    worker = build_worker(config, db=db)
     await asyncio.wait_for(worker.main(), 30)
     await worker.close()
     info = await batch.wait(timeout=10)

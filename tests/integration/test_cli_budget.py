@@ -1,6 +1,6 @@
-"""The issue-8 commands against the real Redis (DB 8) and mockapi over HTTP: submit
---check-models, a budget that pauses the batch then ``respq resume``, cost in ``respq
-status``, and ``respq top --once``."""
+"""Costs and budgets from the CLI, against mockapi over HTTP: ``submit --max-cost`` pauses the
+batch at its budget, ``respq resume`` raises it and finishes the batch, ``respq status``
+shows the cost and ``respq top`` the batch."""
 
 from __future__ import annotations
 
@@ -12,90 +12,46 @@ import orjson
 import pytest
 
 from mockapi import MockConfig, MockServer
-from producer.models_check import DEFAULT_LISTER
 
-from helpers.cli import (
-    burst_worker,
-    env_for,
-    flush,
-    invoke,
-    redis_up,
-    sync_redis,
-    unique_queue,
-    wait_for,
-    write_jsonl,
-)
-from helpers.paths import ROOT
+from helpers.cli import env_for, invoke
+from helpers.databases import Database
+from helpers.factories import write_jsonl
+from helpers.paths import PRICES
+from helpers.polling import wait_until
+from helpers.workers import burst_worker
 
 pytestmark = pytest.mark.integration
 
-DB = 8
-
-PRICES = ROOT / "examples" / "prices.toml"
-
-
-@pytest.fixture
-def db() -> Iterator[int]:
-    if not redis_up():
-        pytest.fail("this test needs Redis on 127.0.0.1:6379 (run scripts/ensure-redis)")
-    flush(DB)
-    DEFAULT_LISTER.clear()
-    yield DB
-    flush(DB)
-
-
-@pytest.fixture
-def queue() -> str:
-    return unique_queue()
+MOCK_KEY = "mock-secret-key"
 
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[MockServer]:
-    with MockServer(MockConfig(seed=3, api_key="mock-secret-key")) as server:
+    with MockServer(MockConfig(seed=3, api_key=MOCK_KEY)) as server:
         yield server
 
 
 @pytest.fixture
-def env(db: int, queue: str, mock: MockServer) -> dict[str, str]:
+def env(db: Database, queue_name: str, mock: MockServer) -> dict[str, str]:
     return env_for(
         db,
-        queue,
+        queue_name,
         RESPQ_BASE_URL=mock.base_url,
-        RESPQ_API_KEY="mock-secret-key",
+        RESPQ_API_KEY=MOCK_KEY,
         RESPQ_PRICES=str(PRICES),
     )
 
 
-def meta(db: int, batch_id: str) -> dict[str, str]:
-    raw = sync_redis(db).hgetall(f"respq:{{{batch_id}}}:meta")
+def meta(db: Database, batch_id: str) -> dict[str, str]:
+    raw = db.redis.hgetall(f"respq:{{{batch_id}}}:meta")
     return {k.decode(): v.decode() for k, v in raw.items()}
-
-
-def test_check_models_refuses_unknown_models(tmp_path: Path, env: dict[str, str], db: int) -> None:
-    path = write_jsonl(tmp_path / "in.jsonl", 4)
-    with path.open("ab") as handle:
-        for i in (4, 5):
-            body = {"model": "gpt-nope", "input": "x"}
-            handle.write(orjson.dumps({"custom_id": f"bad-{i}", "body": body}) + b"\n")
-    result = invoke(["submit", str(path), "--check-models"], env=env)
-    assert result.exit_code == 2, result.output
-    assert "line 5 (custom_id 'bad-4'): field 'body.model': unknown model 'gpt-nope'" in (
-        result.stderr
-    )
-    assert "line 6 (custom_id 'bad-5')" in result.stderr
-    assert "mock-secret-key" not in result.output
-    assert sync_redis(db).dbsize() == 0  # nothing enqueued
-
-    good = write_jsonl(tmp_path / "good.jsonl", 3)
-    result = invoke(["submit", str(good), "--check-models"], env=env)
-    assert result.exit_code == 0, result.output
 
 
 def test_budget_pause_resume_and_cost(
     tmp_path: Path,
     env: dict[str, str],
-    db: int,
-    queue: str,
+    db: Database,
+    queue_name: str,
     mock: MockServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -109,12 +65,12 @@ def test_budget_pause_resume_and_cost(
 
     worker = threading.Thread(
         target=burst_worker,
-        args=(db, queue, mock.base_url),
-        kwargs={"api_key": "mock-secret-key", "prices": str(PRICES), "poll_delay": 0.01},
+        args=(db, queue_name, mock.base_url),
+        kwargs={"api_key": MOCK_KEY, "prices": str(PRICES), "poll_delay": 0.01},
         daemon=True,
     )
     worker.start()
-    wait_for(lambda: meta(db, batch_id).get("status") == "paused", 20, "the pause")
+    wait_until(lambda: meta(db, batch_id).get("status") == "paused", 20, "the pause")
     status = invoke(["status", batch_id], env=env)
     assert status.exit_code == 0
     assert "budget of $1e-05 reached" in status.stdout
@@ -144,9 +100,3 @@ def test_budget_pause_resume_and_cost(
     assert top.exit_code == 0
     assert batch_id in top.stdout and "tokens/min" in top.stdout
     assert "12/12" in top.stdout
-
-
-def test_top_once_with_no_batches(env: dict[str, str]) -> None:
-    result = invoke(["top", "--once"], env={**env, "RESPQ_TPM": "90000"})
-    assert result.exit_code == 0
-    assert "no batches" in result.stdout and "of RESPQ_TPM 90,000" in result.stdout

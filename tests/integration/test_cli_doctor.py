@@ -1,10 +1,9 @@
-"""``respq doctor``: the reconciler's audit for one batch, on the real Redis (DB 4) —
+"""``respq doctor``: the reconciler's audit for one batch, on the real Redis —
 stranded requests are shown and, with --repair, queued again; an ended batch's counters
 are checked against its results and repaired."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -13,35 +12,23 @@ import pytest
 from contract.constants import ARQ_JOB_PREFIX, BatchKeys
 from mockapi import MockConfig, MockServer
 
-from helpers.cli import (
-    burst_worker,
-    clean_db,
-    env_for,
-    invoke,
-    sync_redis,
-    unique_queue,
-    write_jsonl,
-)
+from helpers.cli import env_for, invoke
+from helpers.databases import Database
+from helpers.factories import unique_queue, write_jsonl
+from helpers.workers import burst_worker
 
 pytestmark = [pytest.mark.integration]
 
-DB = 4
-
-
-@pytest.fixture
-def db() -> Iterator[int]:
-    yield from clean_db(DB)
-
 
 def test_doctor_finds_and_requeues_stranded_requests_then_checks_counters(
-    tmp_path: Path, db: int
+    tmp_path: Path, db: Database
 ) -> None:
     queue = unique_queue()
     env = env_for(db, queue)
     submitted = invoke(["submit", str(write_jsonl(tmp_path / "in.jsonl", 6))], env=env)
     assert submitted.exit_code == 0, submitted.output
     batch_id = submitted.stdout.strip()
-    redis = sync_redis(db)
+    redis = db.redis
     keys = BatchKeys(batch_id)
     # Its job is lost after claiming the requests (a cut AOF tail, or arq dropped it):
     # no job record anywhere, the claims left behind.
@@ -78,6 +65,6 @@ def test_doctor_finds_and_requeues_stranded_requests_then_checks_counters(
     assert invoke(["doctor", batch_id], env=env).exit_code == 0
 
 
-def test_doctor_unknown_batch_exits_2(db: int) -> None:
+def test_doctor_unknown_batch_exits_2(db: Database) -> None:
     result = invoke(["doctor", "batch_nope"], env=env_for(db, unique_queue()))
     assert result.exit_code == 2

@@ -1,106 +1,68 @@
-"""The respq CLI as real processes: respq itself, python -m worker, mockapi and Redis."""
+"""``respq run``: submit, workers and results in one command; refused without a key, a
+redis-server or valid input; end to end with --mock, with a private Redis, and Ctrl-C."""
 
 from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 
-from mockapi import MockConfig, MockServer
-
-from helpers.cli import (
-    RESPQ,
-    ROOT,
-    api_lines,
-    clean_db,
-    file_lines,
-    subprocess_env,
-    sync_redis,
-    unique_queue,
-    wait_for,
-    worker_processes,
-    write_jsonl,
-)
-
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-DB = 10
+from helpers.cli import api_lines, file_lines, invoke, respq
+from helpers.databases import Database
+from helpers.factories import request_line, unique_queue, write_jsonl
+from helpers.paths import RESPQ, ROOT
+from helpers.polling import wait_for_results
+from helpers.ports import port_closed
+from helpers.processes import subprocess_env
 
 
-@pytest.fixture
-def db() -> Iterator[int]:
-    yield from clean_db(DB)
-
-
-def respq(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RESPQ), *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+def test_run_without_api_key_or_mock_exits_2(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", 2)
+    result = invoke(
+        ["run", str(path), "-o", str(tmp_path / "out.jsonl")], env={"RESPQ_API_KEY": None}
     )
+    assert result.exit_code == 2
+    assert "RESPQ_API_KEY" in result.stderr
+    assert "--mock" in result.stderr
 
 
-def test_submit_watch_results_as_processes(tmp_path: Path, db: int) -> None:
-    queue = unique_queue()
-    env = subprocess_env(db, queue)
-    path = write_jsonl(tmp_path / "in.jsonl", 60)
-    with (
-        MockServer(MockConfig(latency=0.01)) as mock,
-        worker_processes(2, db, queue, mock.base_url),
-    ):
-        submitted = respq("submit", str(path), env=env)
-        assert submitted.returncode == 0, submitted.stderr
-        batch_id = submitted.stdout.strip()
-
-        watched = respq("watch", batch_id, env=env)
-        assert watched.returncode == 0, watched.stderr
-        assert f"{batch_id} completed: 60/60 done" in watched.stdout
-
-        def two_workers() -> bool:
-            listed = respq("workers", "--json", env=env)
-            return len(orjson.loads(listed.stdout)) == 2
-
-        wait_for(two_workers, 30, "two worker heartbeats")
-
-    out, err = tmp_path / "out.jsonl", tmp_path / "err.jsonl"
-    results = respq("results", batch_id, "-o", str(out), "--errors", str(err), env=env)
-    assert results.returncode == 0, results.stderr
-    ok, bad = api_lines(db, queue, batch_id)
-    assert file_lines(out) == ok
-    assert len(ok) == 60
-    assert file_lines(err) == bad == []
-
-    status = orjson.loads(respq("status", batch_id, "--json", env=env).stdout)
-    assert status["status"] == "completed"
-    assert status["usage"]["total_tokens"] > 0
-
-    # python -m producer.cli is the same program.
-    module = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "--version"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+def test_run_without_redis_server_binary_exits_2(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", 2)
+    result = invoke(
+        ["run", str(path), "-o", str(tmp_path / "out.jsonl"), "--mock"],
+        env={
+            "RESPQ_REDIS_URL": None,
+            "RESPQ_RUN_PRIVATE_REDIS": "1",
+            "PATH": str(tmp_path / "empty-bin"),
+        },
     )
-    assert module.returncode == 0
-    assert module.stdout.startswith("respq ")
+    assert result.exit_code == 2, result.output
+    assert "redis-server was not found" in result.stderr
+    assert "apt-get install redis-server" in result.stderr
+    assert "brew install redis" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()
 
 
-def test_run_mock_end_to_end(tmp_path: Path, db: int) -> None:
-    queue = unique_queue()
-    env = subprocess_env(db, queue)
+def test_run_with_invalid_input_starts_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(request_line(0) + b"\n{oops\n")
+    result = invoke(
+        ["run", str(path), "-o", str(tmp_path / "out.jsonl"), "--mock"],
+        env={"RESPQ_REDIS_URL": "redis://127.0.0.1:1/0"},  # never reached: input is checked first
+    )
+    assert result.exit_code == 2
+    assert "line 2" in result.stderr
+    assert "started" not in result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_run_mock_end_to_end(tmp_path: Path, db: Database) -> None:
+    queue_name = unique_queue()
+    env = subprocess_env(db, queue_name)
     path = write_jsonl(tmp_path / "in.jsonl", 200)
     out = tmp_path / "res" / "out.jsonl"
     done = respq(
@@ -117,22 +79,19 @@ def test_run_mock_end_to_end(tmp_path: Path, db: int) -> None:
         timeout=90,
     )
     assert done.returncode == 0, done.stderr
-    assert "using Redis at redis://127.0.0.1:6379/10" in done.stderr
-    ok, _bad = api_lines(db, queue, "run-e2e")
+    assert f"using Redis at {db.url}" in done.stderr
+    ok, _bad = api_lines(db, queue_name, "run-e2e")
     assert file_lines(out) == ok
     assert len(ok) == 200
     assert (tmp_path / "res" / "out.errors.jsonl").read_bytes() == b""
-    assert sync_redis(db).zcard(queue) == 0
+    assert db.redis.zcard(queue_name) == 0
 
 
-def _port_closed(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
+@pytest.mark.integration
+@pytest.mark.slow
 def test_run_starts_a_private_redis(tmp_path: Path) -> None:
-    env = subprocess_env(0, unique_queue(), RESPQ_RUN_PRIVATE_REDIS="1")
-    del env["RESPQ_REDIS_URL"]  # neither --redis-url nor RESPQ_REDIS_URL: run chooses
+    # neither --redis-url nor RESPQ_REDIS_URL: run chooses
+    env = subprocess_env(None, unique_queue(), RESPQ_RUN_PRIVATE_REDIS="1")
     path = write_jsonl(tmp_path / "in.jsonl", 20)
     out = tmp_path / "out.jsonl"
     done = respq("run", str(path), "-o", str(out), "--mock", "-w", "1", env=env, timeout=90)
@@ -140,12 +99,16 @@ def test_run_starts_a_private_redis(tmp_path: Path) -> None:
     match = re.search(r"started a private redis-server on port (\d+)", done.stderr)
     assert match, done.stderr
     assert len(file_lines(out)) == 20
-    assert _port_closed(int(match.group(1))), "the private redis-server outlived the run"
+    assert port_closed(int(match.group(1))), "the private redis-server outlived the run"
 
 
-def test_run_ctrl_c_writes_partial_results(tmp_path: Path, db: int) -> None:
-    queue = unique_queue()
-    env = subprocess_env(db, queue, MOCKAPI_LATENCY="0.5", RESPQ_MAX_JOBS="4", RESPQ_CHUNK_SIZE="1")
+@pytest.mark.integration
+@pytest.mark.slow
+def test_run_ctrl_c_writes_partial_results(tmp_path: Path, db: Database) -> None:
+    queue_name = unique_queue()
+    env = subprocess_env(
+        db, queue_name, MOCKAPI_LATENCY="0.5", RESPQ_MAX_JOBS="4", RESPQ_CHUNK_SIZE="1"
+    )
     path = write_jsonl(tmp_path / "in.jsonl", 100)
     out = tmp_path / "out.jsonl"
     proc = subprocess.Popen(
@@ -157,12 +120,7 @@ def test_run_ctrl_c_writes_partial_results(tmp_path: Path, db: int) -> None:
         text=True,
     )
     try:
-        redis = sync_redis(db)
-        wait_for(
-            lambda: int(redis.hget("respq:{ctrlc}:meta", "completed") or 0) >= 1,
-            60,
-            "the first result",
-        )
+        wait_for_results(db.redis, "respq:{ctrlc}:meta", 1, 60)
         proc.send_signal(signal.SIGINT)
         _stdout, stderr = proc.communicate(timeout=60)
     finally:

@@ -9,35 +9,25 @@ import pytest
 
 from mockapi import MockServer
 from producer import BatchClient, BatchStatus, ResponsesRequest
-from worker import WorkerConfig
 
-from helpers.workers import build_worker, run_burst
+from helpers.databases import Database
+from helpers.workers import build_worker, run_burst, worker_config
 
 pytestmark = pytest.mark.integration
 
 
-def worker_config(upstream: MockServer, queue_name: str, **overrides: Any) -> WorkerConfig:
-    values: dict[str, Any] = {
-        "base_url": upstream.base_url,
-        "api_key": "test-key",
-        "queue_name": queue_name,
-        "retry_base": 0.01,
-        "retry_cap": 0.05,
-        **overrides,
-    }
-    return WorkerConfig(**values)
-
-
-async def run_worker(upstream: MockServer, queue_name: str, **overrides: Any) -> None:
-    from conftest import CORE_DB
-
-    config = worker_config(upstream, queue_name, **overrides)
-    await run_burst(build_worker(config, database=CORE_DB))
+async def run_worker(db: Database, upstream: MockServer, queue_name: str, **overrides: Any) -> None:
+    config = worker_config(upstream, queue_name, **{"api_key": "test-key", **overrides})
+    await run_burst(build_worker(config, db=db))
 
 
 @pytest.mark.parametrize("auth_header", ["authorization", "x-api-key"])
 async def test_submit_work_collect(
-    real_client: BatchClient, mock_upstream: MockServer, queue_name: str, auth_header: str
+    real_client: BatchClient,
+    db: Database,
+    mock_upstream: MockServer,
+    queue_name: str,
+    auth_header: str,
 ) -> None:
     mock_upstream.reset()
     items: list[Any] = [
@@ -68,7 +58,7 @@ async def test_submit_work_collect(
         },
     ]
     batch = await real_client.submit(items, metadata={"suite": "core"})
-    await run_worker(mock_upstream, queue_name, auth_header=auth_header)
+    await run_worker(db, mock_upstream, queue_name, auth_header=auth_header)
 
     info = await batch.wait(timeout=10)
     assert info.status is BatchStatus.COMPLETED
@@ -95,22 +85,22 @@ async def test_submit_work_collect(
 
 
 async def test_wrong_key_is_final_invalid_api_key(
-    real_client: BatchClient, mock_upstream: MockServer, queue_name: str
+    real_client: BatchClient, db: Database, mock_upstream: MockServer, queue_name: str
 ) -> None:
     mock_upstream.reset()
     batch = await real_client.submit([{"model": "gpt-5.4", "input": "x"}] * 1)
-    await run_worker(mock_upstream, queue_name, api_key="wrong")
+    await run_worker(db, mock_upstream, queue_name, api_key="wrong")
     info = await batch.wait(timeout=10)
     assert info.errors_by_code == {"invalid_api_key": 1}
     assert mock_upstream.stats()["auth_failures"] == 1
 
 
 async def test_big_batch_counts_are_exact(
-    real_client: BatchClient, mock_upstream: MockServer, queue_name: str
+    real_client: BatchClient, db: Database, mock_upstream: MockServer, queue_name: str
 ) -> None:
     items = [{"model": "gpt-5.4", "input": f"question {i}"} for i in range(600)]
     batch = await real_client.submit(items)
-    await run_worker(mock_upstream, queue_name)
+    await run_worker(db, mock_upstream, queue_name)
     info = await batch.wait(timeout=30)
     assert (info.request_counts.total, info.request_counts.completed) == (600, 600)
     raw_lines = [orjson.loads(raw) async for raw in batch.result_lines()]
@@ -121,7 +111,7 @@ async def test_big_batch_counts_are_exact(
 
 
 async def test_chain_child_continues_its_parents_stored_response(
-    real_client: BatchClient, mock_upstream: MockServer, queue_name: str
+    real_client: BatchClient, db: Database, mock_upstream: MockServer, queue_name: str
 ) -> None:
     mock_upstream.reset()
     items = [
@@ -133,7 +123,7 @@ async def test_chain_child_continues_its_parents_stored_response(
         },
     ]
     batch = await real_client.submit(items)
-    await run_worker(mock_upstream, queue_name)
+    await run_worker(db, mock_upstream, queue_name)
     info = await batch.wait(timeout=10)
     assert info.request_counts.completed == 2, info.errors_by_code
     lines = {line.custom_id: line async for line in batch.results()}

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import fakeredis
 import pytest
 import redis.asyncio
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from worker.errors import RequestTooLarge
 from worker.limiter import Limits, RateLimiter, Reservation
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+from helpers.databases import Database
+
 SCOPE = "https://api.example.test/v1|gpt-test"
 
 
@@ -38,28 +38,20 @@ class FakeClock:
         self.now += seconds
 
 
-async def _client(kind: str) -> redis.asyncio.Redis:
-    if kind == "fakeredis":
-        return fakeredis.FakeAsyncRedis()
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (RedisConnectionError, OSError):
-        await client.aclose()
-        pytest.fail("the limiter tests need Redis at 127.0.0.1:6379 (run scripts/ensure-redis)")
-    return client
-
-
 @pytest.fixture(params=["redis", "fakeredis"])
 async def client(request: pytest.FixtureRequest) -> AsyncIterator[redis.asyncio.Redis]:
-    conn = await _client(request.param)
+    """The same tests on the real Redis (the module's database) and on fakeredis[lua]."""
+    if request.param == "fakeredis":
+        conn = fakeredis.FakeAsyncRedis()
+    else:
+        conn = redis.asyncio.Redis.from_url(request.getfixturevalue("db").url)
     yield conn
     await conn.aclose()
 
 
 @pytest.fixture
-async def real_client() -> AsyncIterator[redis.asyncio.Redis]:
-    conn = await _client("redis")
+async def real_redis(db: Database) -> AsyncIterator[redis.asyncio.Redis]:
+    conn = redis.asyncio.Redis.from_url(db.url)
     yield conn
     await conn.aclose()
 
@@ -74,7 +66,7 @@ async def prefix(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A key prefix of this test alone; its keys are deleted afterwards."""
     value = f"respq:test:{uuid.uuid4().hex}"
     yield value
-    for name in ("client", "real_client"):
+    for name in ("client", "real_redis"):
         if name in request.fixturenames:
             conn: redis.asyncio.Redis = request.getfixturevalue(name)
             keys = [key async for key in conn.scan_iter(match=f"{value}:*")]
@@ -245,31 +237,32 @@ async def test_burst_lets_a_fraction_go_at_once(make_limiter: LimiterFactory) ->
 # ---------------------------------------------------------------- atomicity and reservation
 
 
+async def refused_second(
+    limiter: RateLimiter, client: redis.asyncio.Redis, limits: Limits, tokens: int, max_wait: float
+) -> Reservation:
+    """Reserve ``tokens`` twice: the first is granted; the second, returned, must leave
+    both budgets (request and token) as the first left them."""
+    req, tok, *_ = limiter.keys(SCOPE)
+    assert (await limiter.reserve(SCOPE, limits, tokens, max_wait=max_wait)).granted
+    before = (await tat(client, req), await tat(client, tok))
+    res = await limiter.reserve(SCOPE, limits, tokens, max_wait=max_wait)
+    assert (await tat(client, req), await tat(client, tok)) == before
+    return res
+
+
 async def test_token_block_leaves_request_budget_untouched(
     make_limiter: LimiterFactory, client: redis.asyncio.Redis
 ) -> None:
-    limiter = make_limiter()
-    req, tok, *_ = limiter.keys(SCOPE)
-    limits = Limits(rpm=600, tpm=1_000)
-    assert (await limiter.reserve(SCOPE, limits, 900, max_wait=5)).granted
-    before = (await tat(client, req), await tat(client, tok))
-    res = await limiter.reserve(SCOPE, limits, 900, max_wait=5)
+    res = await refused_second(make_limiter(), client, Limits(rpm=600, tpm=1_000), 900, 5)
     assert not res.granted
     assert res.wait > 5
-    assert (await tat(client, req), await tat(client, tok)) == before
 
 
 async def test_request_block_leaves_token_budget_untouched(
     make_limiter: LimiterFactory, client: redis.asyncio.Redis
 ) -> None:
-    limiter = make_limiter()
-    req, tok, *_ = limiter.keys(SCOPE)
-    limits = Limits(rpm=2, tpm=1_000_000)
-    assert (await limiter.reserve(SCOPE, limits, 10, max_wait=1)).granted
-    before = (await tat(client, req), await tat(client, tok))
-    res = await limiter.reserve(SCOPE, limits, 10, max_wait=1)
+    res = await refused_second(make_limiter(), client, Limits(rpm=2, tpm=1_000_000), 10, 1)
     assert res == Reservation(False, pytest.approx(30 / 0.99, abs=1e-3))
-    assert (await tat(client, req), await tat(client, tok)) == before
 
 
 async def test_not_granted_reserves_nothing(make_limiter: LimiterFactory, clock: FakeClock) -> None:
@@ -519,8 +512,8 @@ def test_limits_validation() -> None:
 # ---------------------------------------------------------------- server clock
 
 
-async def test_server_clock_real_time(real_client: redis.asyncio.Redis, prefix: str) -> None:
-    limiter = RateLimiter(real_client, key_prefix=prefix)
+async def test_server_clock_real_time(real_redis: redis.asyncio.Redis, prefix: str) -> None:
+    limiter = RateLimiter(real_redis, key_prefix=prefix)
     limits = Limits(rpm=600, tpm=0, margin=0.0)  # one request per 0.1 s
     began = time.monotonic()
     first = await limiter.reserve(SCOPE, limits, 1, max_wait=1)

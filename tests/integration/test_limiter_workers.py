@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,16 +13,12 @@ from contract.constants import WORKERS_KEY
 from mockapi import MockConfig, MockServer
 from producer import BatchClient
 
-from helpers.cli import clean_db, redis_url, sync_redis, unique_queue, wait_for, worker_processes
+from helpers.databases import Database
+from helpers.factories import unique_queue
+from helpers.polling import wait_until
+from helpers.processes import worker_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-DB = 14
-
-
-@pytest.fixture
-def db() -> Iterator[int]:
-    yield from clean_db(DB)
 
 
 def items(n: int) -> list[dict[str, Any]]:
@@ -34,12 +29,12 @@ def items(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def run_batch(db: int, queue: str, n: int) -> float:
+def run_batch(db: Database, queue: str, n: int) -> float:
     """Once two workers are up, submit ``n`` requests; seconds until all completed."""
-    wait_for(lambda: sync_redis(db).zcard(WORKERS_KEY) >= 2, 30, "two live workers")
+    wait_until(lambda: db.redis.zcard(WORKERS_KEY) >= 2, 30, "two live workers")
 
     async def submit_and_wait() -> float:
-        async with BatchClient.from_url(redis_url(db), queue_name=queue) as client:
+        async with BatchClient.from_url(db.url, queue_name=queue) as client:
             batch = await client.submit(items(n))
             started = time.monotonic()
             info = await batch.wait(timeout=120, poll_interval=0.05)
@@ -58,7 +53,7 @@ def run_batch(db: int, queue: str, n: int) -> float:
     ids=["rpm", "tpm"],
 )
 def test_two_workers_stay_under_a_strict_upstream_and_use_its_budget(
-    db: int, rpm: int, tpm: int, n: int, per_request: float
+    db: Database, rpm: int, tpm: int, n: int, per_request: float
 ) -> None:
     queue = unique_queue()
     with (
@@ -80,7 +75,7 @@ def test_two_workers_stay_under_a_strict_upstream_and_use_its_budget(
     assert elapsed >= required * 0.90  # and the limit was really in force
 
 
-def test_window_algorithm_sends_a_burst_that_fits_without_a_429(db: int) -> None:
+def test_window_algorithm_sends_a_burst_that_fits_without_a_429(db: Database) -> None:
     queue = unique_queue()
     n, rpm = 50, 60  # 50 requests fit one window of 60: they go at once
     with (

@@ -9,12 +9,9 @@ The proxy lives in its own virtualenv (its pins would fight respq's): ``.ci/run`
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
@@ -23,9 +20,10 @@ from contract.response import Usage
 from producer import BatchClient, BatchStatus
 from worker import WorkerConfig
 
-from conftest import CORE_DB
+from helpers.databases import Database
 from helpers.paths import ROOT
-from helpers.redis_servers import free_port
+from helpers.ports import free_port
+from helpers.processes import Managed, http_ok
 from helpers.shapes import check_line
 from helpers.workers import build_worker, run_burst
 
@@ -71,41 +69,22 @@ def litellm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of a remote price list
         "LITELLM_TELEMETRY": "False",
     }
-    log = (directory / "proxy.log").open("wb")
-    proc = subprocess.Popen(
+    proc = Managed(
         [executable, "--config", "config.yaml", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        directory / "proxy.log",
         cwd=directory,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
+    proc.wait_ready(lambda: http_ok(base + "/health/liveliness"), 90, "LiteLLM's proxy start-up")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/health/liveliness", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    "LiteLLM's proxy did not start:\n" + (directory / "proxy.log").read_text()
-                )
-            time.sleep(0.25)
         yield base + "/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        proc.stop(10)
 
 
 async def test_a_batch_against_litellms_proxy_is_all_successes_with_exact_usage(
-    real_client: BatchClient, litellm_url: str, queue_name: str
+    real_client: BatchClient, db: Database, litellm_url: str, queue_name: str
 ) -> None:
     n = 200
     items = [
@@ -125,7 +104,7 @@ async def test_a_batch_against_litellms_proxy_is_all_successes_with_exact_usage(
         retry_base=0.05,
         retry_cap=0.2,
     )
-    await run_burst(build_worker(config, database=CORE_DB), timeout=120)
+    await run_burst(build_worker(config, db=db), timeout=120)
     info = await batch.wait(timeout=10)
     assert info.status is BatchStatus.COMPLETED
     assert (info.request_counts.completed, info.request_counts.failed) == (n, 1)

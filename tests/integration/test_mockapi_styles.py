@@ -18,7 +18,7 @@ from mockapi.styles import STYLES
 from producer import BatchClient, BatchStatus
 from worker import WorkerConfig
 
-from conftest import CORE_DB
+from helpers.databases import Database
 from helpers.shapes import check_line
 from helpers.workers import build_worker, run_burst
 
@@ -53,7 +53,7 @@ def test_an_unknown_style_is_refused() -> None:
 
 @pytest.mark.integration
 async def test_a_batch_over_mixed_styles_is_all_successes_with_exact_usage(
-    real_client: BatchClient, queue_name: str
+    real_client: BatchClient, db: Database, queue_name: str
 ) -> None:
     n = 120
     with MockServer(MockConfig(api_key="test-key", style="mixed", seed=7)) as upstream:
@@ -64,7 +64,7 @@ async def test_a_batch_over_mixed_styles_is_all_successes_with_exact_usage(
             ]
         )
         config = WorkerConfig(base_url=upstream.base_url, api_key="test-key", queue_name=queue_name)
-        await run_burst(build_worker(config, database=CORE_DB))
+        await run_burst(build_worker(config, db=db))
     info = await batch.wait(timeout=10)
     assert info.status is BatchStatus.COMPLETED
     assert (info.request_counts.completed, info.request_counts.failed) == (n, 0)

@@ -1,12 +1,9 @@
 """``respq serve`` driven by the official ``openai`` SDK, sync and async, against a real
-server process, a real worker and mockapi (Redis DB 3)."""
+server process, a real worker and mockapi (on the module's database of the shared Redis)."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,34 +11,20 @@ import httpx
 import openai
 import orjson
 import pytest
-import redis
 
 from contract.constants import BatchKeys
 from producer import BatchClient, ResponsesRequest
 
-from helpers.cli import request_line, write_jsonl
-from helpers.processes import Managed, poll
-from helpers.redis_servers import free_port
-from helpers.server import (
-    API_KEY,
-    OTHER_KEY,
-    REDIS_URL,
-    ROOT,
-    Stack,
-    serve_command,
-    server_env,
-    server_stack,
-)
+from helpers.factories import request_line, write_jsonl
+from helpers.paths import ROOT
+from helpers.polling import wait_until, wait_until_async
+from helpers.ports import free_port
+from helpers.processes import Managed
+from helpers.server import API_KEY, OTHER_KEY, Stack, serve_command, server_env
 
 pytestmark = pytest.mark.integration
 
 TERMINAL = ("completed", "failed", "cancelled", "expired")
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with server_stack(tmp_path_factory.mktemp("server")) as running:
-        yield running
 
 
 @pytest.fixture
@@ -50,13 +33,11 @@ def client(stack: Stack) -> openai.OpenAI:
 
 
 def wait_done(client: openai.OpenAI, batch_id: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        batch = client.batches.retrieve(batch_id)
-        if batch.status in TERMINAL:
-            return batch
-        assert time.monotonic() < deadline, f"{batch_id} still {batch.status}"
-        time.sleep(0.1)
+    def ended() -> bool:
+        return client.batches.retrieve(batch_id).status in TERMINAL
+
+    wait_until(ended, timeout, f"{batch_id} to end", interval=0.1)
+    return client.batches.retrieve(batch_id)
 
 
 def lines(text: str) -> list[dict[str, Any]]:
@@ -117,11 +98,12 @@ async def test_async_sdk_runs_a_batch_end_to_end(stack: Stack, tmp_path: Path) -
     batch = await client.batches.create(
         input_file_id=stored.id, endpoint="/v1/responses", completion_window="24h"
     )
-    deadline = time.monotonic() + 60
-    while batch.status not in TERMINAL:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.1)
-        batch = await client.batches.retrieve(batch.id)
+
+    async def ended() -> bool:
+        return (await client.batches.retrieve(batch.id)).status in TERMINAL
+
+    await wait_until_async(ended, 60, "the batch to end", interval=0.1)
+    batch = await client.batches.retrieve(batch.id)
     assert batch.status == "completed" and batch.error_file_id is None
     assert batch.output_file_id is not None
     content = await client.files.content(batch.output_file_id)
@@ -163,7 +145,7 @@ def test_cancel_ends_the_queued_requests(
         batch = client.batches.create(
             input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
         )
-        poll(lambda: client.batches.retrieve(batch.id).status == "in_progress", 30, "running")
+        wait_until(lambda: client.batches.retrieve(batch.id).status == "in_progress", 30, "running")
         cancelled = client.batches.cancel(batch.id)
         assert cancelled.status in ("cancelling", "cancelled")
         done = wait_done(client, batch.id)
@@ -221,9 +203,9 @@ def test_an_invalid_file_fails_the_batch_with_line_errors(
         (4, "duplicate_custom_id", "custom_id"),
     }
     assert done.output_file_id is None and done.error_file_id is None
-    with redis.Redis.from_url(REDIS_URL) as r:  # nothing was enqueued
-        assert r.hget(BatchKeys(batch.id).meta, "total") == b"0"
-        assert r.zcard(stack.queue) == 0
+    r = stack.db.redis  # nothing was enqueued
+    assert r.hget(BatchKeys(batch.id).meta, "total") == b"0"
+    assert r.zcard(stack.queue) == 0
 
 
 def test_other_purposes_endpoints_and_unknown_ids_are_refused(
@@ -253,7 +235,7 @@ def test_other_purposes_endpoints_and_unknown_ids_are_refused(
 async def test_python_batches_and_api_batches_see_each_other(
     stack: Stack, client: openai.OpenAI, tmp_path: Path
 ) -> None:
-    async with BatchClient.from_url(REDIS_URL, queue_name=stack.queue, chunk_size=1) as producer:
+    async with BatchClient.from_url(stack.db.url, queue_name=stack.queue, chunk_size=1) as producer:
         made = await producer.submit([ResponsesRequest(model="gpt-5.4-mini", input="hi")])
         await made.wait(timeout=60)
         seen = client.batches.retrieve(made.id)
@@ -268,8 +250,8 @@ async def test_python_batches_and_api_batches_see_each_other(
         assert info.input_file_id is not None and info.request_counts.completed == 2
 
 
-def test_serve_refuses_to_start_without_keys_unless_no_auth(tmp_path: Path) -> None:
-    env = server_env("respq-server-test:nokeys", tmp_path / "files")
+def test_serve_refuses_to_start_without_keys_unless_no_auth(stack: Stack, tmp_path: Path) -> None:
+    env = server_env(stack.db, "respq-server-test:nokeys", tmp_path / "files")
     del env["RESPQ_SERVER_API_KEYS"]
     refused = subprocess.run(
         serve_command(free_port()), env=env, cwd=ROOT, capture_output=True, text=True, timeout=30
@@ -278,7 +260,7 @@ def test_serve_refuses_to_start_without_keys_unless_no_auth(tmp_path: Path) -> N
     assert "RESPQ_SERVER_API_KEYS" in refused.stderr
     port = free_port()
     with Managed(serve_command(port, "--no-auth"), env, tmp_path / "open.log") as open_server:
-        poll(lambda: "dashboard:" in open_server.output(), 30, "start-up banner")
+        wait_until(lambda: "dashboard:" in open_server.output(), 30, "start-up banner")
         assert "WITHOUT authentication" in open_server.output()
         assert "token=" not in open_server.output()
 

@@ -16,9 +16,9 @@ import pytest
 
 from server.auth import COOKIE_NAME, CSRF_HEADER, session_token
 
-from helpers.cli import request_line, write_jsonl
-from helpers.processes import poll
-from helpers.server import API_KEY, Stack, server_stack
+from helpers.factories import request_line, write_jsonl
+from helpers.polling import wait_until
+from helpers.server import API_KEY, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +35,6 @@ CHROMIUM_ARGS = [
 ]
 # Set to a path (docs/dashboard.png) to refresh the README's screenshot.
 SCREENSHOT_ENV = "RESPQ_DASHBOARD_SCREENSHOT"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with server_stack(tmp_path_factory.mktemp("dashboard")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +74,11 @@ def test_sign_in_watch_and_cancel_a_running_batch(
     with path.open("ab") as handle:
         handle.write(request_line(7, model="gpt-typo", cid="typo-line") + b"\n")
     finished = start_batch(client, path)
-    poll(lambda: client.batches.retrieve(finished).status == "completed", 60, "small batch")
+    wait_until(lambda: client.batches.retrieve(finished).status == "completed", 60, "small batch")
     stack.mock.control(latency=0.5)
     try:
         running = start_batch(client, write_jsonl(tmp_path / "big.jsonl", 60))
-        poll(lambda: client.batches.retrieve(running).status == "in_progress", 30, "running")
+        wait_until(lambda: client.batches.retrieve(running).status == "in_progress", 30, "running")
 
         page = browser.new_page(viewport={"width": 1100, "height": 300})
         page.goto(stack.root + "/")

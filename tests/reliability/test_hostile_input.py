@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,9 @@ from hypothesis import strategies as st
 from producer import BatchClient, ClientSettings, InvalidInput, ResponsesRequest
 from producer.validation import ItemPreparer
 
-from helpers.cli import clean_db, env_for, invoke, sync_redis, unique_queue
+from helpers.cli import env_for, invoke
+from helpers.databases import Database
+from helpers.factories import unique_queue
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 
@@ -258,20 +259,15 @@ async def test_python_submit_of_deeply_nested_items_enqueues_nothing(depth: int)
         await client.close()
 
 
-@pytest.fixture
-def db7() -> Iterator[int]:
-    yield from clean_db(7)
-
-
 @pytest.mark.integration
 def test_cli_submit_of_deeply_nested_lines_exits_2_naming_file_and_lines(
-    tmp_path: Path, db7: int
+    tmp_path: Path, db: Database
 ) -> None:
     path = tmp_path / "deep.jsonl"
     lines = [b'{"model": "m", "input": "fine"}']
     lines += [b'{"model": "m", "input": "x", "extra": ' + deep_json(d) + b"}" for d in DEPTHS]
     path.write_bytes(b"\n".join(lines) + b"\n")
-    result = invoke(["submit", str(path)], env=env_for(db7, unique_queue()))
+    result = invoke(["submit", str(path)], env=env_for(db, unique_queue()))
     assert result.exit_code == 2, result.output
     err = result.stderr
     assert "Traceback" not in err
@@ -280,4 +276,4 @@ def test_cli_submit_of_deeply_nested_lines_exits_2_naming_file_and_lines(
         if depth >= 254:
             assert re.search(rf"^  line {lineno}[ :]", err, re.MULTILINE)
     assert "line 3 (custom_id 'line-3'): field 'extra': nested more than 254 levels deep" in err
-    assert sync_redis(db7).dbsize() == 0
+    assert db.redis.dbsize() == 0

@@ -22,23 +22,16 @@ from contract.constants import WORKER_INFO_PREFIX, WORKERS_KEY
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchInfo, BatchStatus
 
-from helpers.processes import Managed, poll, start_mockapi, start_worker
-from helpers.redis_servers import RedisServer, free_port
+from helpers.factories import tagged_items
+from helpers.polling import wait_for_results, wait_until_async
+from helpers.ports import free_port
+from helpers.processes import Managed, start_mockapi, start_worker
+from helpers.redis_servers import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 LEASE_S = 6
 N = 240
-
-
-def items(n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "custom_id": f"r{i}",
-            "body": {"model": "gpt-5.4", "input": f"q{i}", "metadata": {"custom_id": f"r{i}"}},
-        }
-        for i in range(n)
-    ]
 
 
 @contextmanager
@@ -99,13 +92,8 @@ async def run_through_redis_fault(
             async with BatchClient.from_url(
                 server.url(0), queue_name=queue_name, chunk_size=4
             ) as client:
-                batch = await client.submit(items(N))
-                poll(
-                    lambda: int(sync.hget(batch.keys.meta, "completed") or 0) >= 60,
-                    60,
-                    "first results",
-                    interval=0.01,
-                )
+                batch = await client.submit(tagged_items(N))
+                wait_for_results(sync, batch.keys.meta, 60, 60)
                 fault(server)
                 back_at = time.monotonic()
                 await batch.wait(timeout=4 * LEASE_S + 30, poll_interval=0.1)
@@ -197,8 +185,12 @@ async def test_upstream_refusing_connections_for_5s(tmp_path: Path, queue_name: 
             async with BatchClient.from_url(
                 server.url(0), queue_name=queue_name, chunk_size=4
             ) as client:
-                batch = await client.submit(items(n))
-                await _wait_done(batch, 20)
+                batch = await client.submit(tagged_items(n))
+
+                async def progress() -> bool:
+                    return (await batch.status()).done >= 20
+
+                await wait_until_async(progress, 30, "progress")
                 mock.kill()  # connections are refused from now on
                 await asyncio.sleep(5.0)
                 mock, _ = start_mockapi(tmp_path / "mock2.log", "--latency", "0.02", port=port)
@@ -213,10 +205,3 @@ async def test_upstream_refusing_connections_for_5s(tmp_path: Path, queue_name: 
     print(f"\nupstream refused 5s: {failed} of {n} ran out of attempts ({codes or '-'})")
     assert info.request_counts.completed >= n // 4  # retries got through after the outage
     assert failed >= 1 and codes == {"connection_error"}
-
-
-async def _wait_done(batch: Any, at_least: int) -> None:
-    deadline = time.monotonic() + 30
-    while (await batch.status()).done < at_least:
-        assert time.monotonic() < deadline, "no progress"
-        await asyncio.sleep(0.02)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -18,20 +17,13 @@ import pytest
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus, RedisUnavailable
 
-from helpers.processes import poll, start_worker
-from helpers.redis_servers import RedisServer, free_port
+from helpers.factories import tagged_items
+from helpers.polling import wait_for_results, wait_until
+from helpers.ports import free_port
+from helpers.processes import start_worker
+from helpers.redis_servers import RedisServer
 
 pytestmark = [pytest.mark.integration]
-
-
-def items(n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "custom_id": f"r{i}",
-            "body": {"model": "gpt-5.4", "input": f"q{i}", "metadata": {"custom_id": f"r{i}"}},
-        }
-        for i in range(n)
-    ]
 
 
 @pytest.mark.slow
@@ -55,20 +47,15 @@ async def test_redis_restart_mid_batch_loses_nothing(tmp_path: Path, queue_name:
                     )
                 )
             async with BatchClient.from_url(url, queue_name=queue_name, chunk_size=4) as client:
-                batch = await client.submit(items(n))
-                poll(
-                    lambda: int(sync.hget(batch.keys.meta, "completed") or 0) >= 80,
-                    30,
-                    "first results",
-                    interval=0.01,
-                )
+                batch = await client.submit(tagged_items(n))
+                wait_for_results(sync, batch.keys.meta, 80, 30)
                 server.stop()  # SIGTERM: Redis goes away with requests in flight
                 down_at = time.monotonic()
                 # While it is down the producer fails fast and clearly, then recovers.
                 with pytest.raises(RedisUnavailable):
                     await batch.status()
                 # Requests in flight finish upstream while Redis is down.
-                poll(lambda: mock.stats()["in_flight"] == 0, 10, "upstream idle")
+                wait_until(lambda: mock.stats()["in_flight"] == 0, 10, "upstream idle")
                 server.start()
                 downtime = time.monotonic() - down_at
                 info = await batch.wait(timeout=90, poll_interval=0.1)
@@ -107,7 +94,7 @@ async def test_redis_down_at_submit_is_a_clear_error_without_password(
     started = time.monotonic()
     try:
         with pytest.raises(RedisUnavailable) as caught:
-            await client.submit(items(3))
+            await client.submit(tagged_items(3))
     finally:
         await client.close()
     message = str(caught.value)
@@ -134,12 +121,12 @@ async def test_redis_dies_between_submits_leaves_no_partial_batch(
             await client.ping()
             server.stop()
             with pytest.raises(RedisUnavailable):
-                await client.submit(items(5))
+                await client.submit(tagged_items(5))
             server.start()
             with server.client() as sync:
                 assert sync.dbsize() == 0
             # The same client reconnects once Redis is back.
-            batch = await client.submit(items(5))
+            batch = await client.submit(tagged_items(5))
             assert (await batch.status()).request_counts.total == 5
 
 

@@ -24,8 +24,10 @@ from worker import WorkerConfig
 from worker.resilient import UnsupportedRedis, check_server
 from worker.store import WorkerStore
 
-from helpers.redis_servers import free_port
-from helpers.workers import build_worker, dispatch_all, response_body, run_burst, wait_for
+from helpers.factories import response_body
+from helpers.polling import wait_until_async
+from helpers.ports import free_port
+from helpers.workers import build_worker, dispatch_all, run_burst
 
 
 def items(n: int) -> list[dict[str, Any]]:
@@ -105,7 +107,7 @@ async def test_a_job_running_here_is_not_started_again(
         config(queue_name), redis_pool=fake_redis, transport=httpx.MockTransport(slow)
     )
     task = asyncio.create_task(run_burst(worker, timeout=30))
-    await wait_for(lambda: asyncio.sleep(0, result=bool(sent)), timeout=10)
+    await wait_until_async(lambda: asyncio.sleep(0, result=bool(sent)), timeout=10)
     (job_id,) = [raw.decode() for raw in await fake_redis.zrange(queue_name, 0, -1)]
     # A restart that lost the job's in-progress key: arq would now start it again here.
     await fake_redis.delete(ARQ_IN_PROGRESS_PREFIX + job_id)
@@ -136,7 +138,6 @@ async def test_a_job_past_its_run_limit_records_worker_error(
 
 async def test_a_job_that_keeps_running_out_of_time_ends_as_worker_error(
     fake_client: BatchClient,
-    fake_redis: FakeRedis,
     queue_name: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -153,7 +154,7 @@ async def test_a_job_that_keeps_running_out_of_time_ends_as_worker_error(
 
     worker = build_worker(
         config(queue_name, job_timeout=10),
-        redis_pool=fake_redis,
+        redis_pool=fake_client.redis,
         transport=httpx.MockTransport(hang),
     )
     await run_burst(worker, timeout=30)
@@ -188,8 +189,8 @@ async def test_a_paused_batch_parks_its_jobs_until_resume(
     async def parked() -> bool:
         return await fake_redis.hlen(batch.keys.parked) == 2
 
-    await wait_for(parked, timeout=10)
-    await wait_for(lambda: asyncio.sleep(0, result=not worker.tasks), timeout=10)
+    await wait_until_async(parked, timeout=10)
+    await wait_until_async(lambda: asyncio.sleep(0, result=not worker.tasks), timeout=10)
     assert await fake_redis.zcard(queue_name) == 0
     assert await fake_redis.sismember(paused_key(queue_name), batch.id)
     await asyncio.sleep(0.5)  # parked: nobody picks them again

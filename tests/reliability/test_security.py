@@ -23,15 +23,13 @@ from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus
 from worker import WorkerConfig, redis_settings
 
-from helpers.cli import RESPQ, flush, subprocess_env, unique_queue, write_jsonl
-from helpers.processes import (
-    RELIABILITY_DB_URL,
-    flush_reliability_db,
-    poll,
-    start_mockapi,
-    start_worker,
-)
-from helpers.redis_servers import RedisServer, free_port, make_tls_files
+from helpers.cli import respq
+from helpers.databases import Database
+from helpers.factories import unique_queue, write_jsonl
+from helpers.polling import wait_until
+from helpers.ports import free_port
+from helpers.processes import start_mockapi, start_worker, subprocess_env
+from helpers.redis_servers import RedisServer, make_tls_files
 from helpers.workers import build_worker, run_burst
 
 API_KEY = "sk-SECRET-4f9a7c1e2b"
@@ -81,11 +79,10 @@ def items(n: int) -> list[dict[str, Any]]:
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_pickled_job_on_real_redis_is_refused_by_a_worker_process(
-    tmp_path: Path, queue_name: str
+    tmp_path: Path, queue_name: str, db: Database
 ) -> None:
-    flush_reliability_db()
     marker = tmp_path / "pwned"
-    sync = redis.Redis.from_url(RELIABILITY_DB_URL)
+    sync = db.redis
     sync.set(ARQ_JOB_PREFIX + "evil", pickle.dumps({"f": "run_requests", "x": Exploit(marker)}))
     sync.zadd(queue_name, {"evil": time.time() * 1000})
     with MockServer(MockConfig()) as mock:
@@ -93,13 +90,13 @@ async def test_pickled_job_on_real_redis_is_refused_by_a_worker_process(
         try:
             worker = start_worker(
                 tmp_path / "worker.log",
-                redis_url=RELIABILITY_DB_URL,
+                redis_url=db.url,
                 queue_name=queue_name,
                 base_url=mock.base_url,
             )
-            poll(lambda: sync.zscore(queue_name, "evil") is None, 20, "pickled job dropped")
+            wait_until(lambda: sync.zscore(queue_name, "evil") is None, 20, "pickled job dropped")
             # The worker is still serving real work.
-            async with BatchClient.from_url(RELIABILITY_DB_URL, queue_name=queue_name) as client:
+            async with BatchClient.from_url(db.url, queue_name=queue_name) as client:
                 batch = await client.submit(items(3))
                 info = await batch.wait(timeout=30, poll_interval=0.05)
             assert worker.alive()
@@ -107,7 +104,6 @@ async def test_pickled_job_on_real_redis_is_refused_by_a_worker_process(
         finally:
             if worker is not None:
                 worker.kill()
-            sync.close()
     assert not marker.exists()
     assert info.request_counts.completed == 3
     assert "evil" in out  # refused loudly (deserialisation error logged), not run
@@ -262,12 +258,11 @@ async def test_rediss_url_with_a_tls_redis_server(tmp_path: Path, queue_name: st
 def test_worker_start_up_logs_hold_no_credentials(tmp_path: Path, queue_name: str) -> None:
     """arq's RedisSettings repr holds the password: neither arq's start-up nor respq's own
     start-up line may print it, nor the upstream URL's userinfo, nor the API key."""
-    server = RedisServer(tmp_path / "redis", password=REDIS_PASSWORD).start()
-    sync = server.client()
     upstream = f"http://user:{UPSTREAM_PASSWORD}@127.0.0.1:{free_port()}/v1"
-    worker = None
-    try:
-        worker = start_worker(
+    with (
+        RedisServer(tmp_path / "redis", password=REDIS_PASSWORD) as server,
+        server.client() as sync,
+        start_worker(
             tmp_path / "worker.log",
             redis_url=server.url(0),
             queue_name=queue_name,
@@ -275,15 +270,10 @@ def test_worker_start_up_logs_hold_no_credentials(tmp_path: Path, queue_name: st
             api_key=API_KEY,
             log_level="DEBUG",
             ready_client=sync,
-        )
-        started = worker
-        poll(lambda: "respq worker up" in started.output(), 20, "start-up line")
+        ) as worker,
+    ):
+        wait_until(lambda: "respq worker up" in worker.output(), 20, "start-up line")
         out = worker.output()
-    finally:
-        if worker is not None:
-            worker.kill()
-        sync.close()
-        server.kill()
     up = next(line for line in out.splitlines() if "respq worker up" in line)
     assert "user:***@127.0.0.1" in up and ":***@127.0.0.1" in up
     for secret in (REDIS_PASSWORD, UPSTREAM_PASSWORD, API_KEY, API_KEY[3:]):
@@ -304,26 +294,16 @@ async def test_arq_connection_retries_log_no_password(caplog: pytest.LogCaptureF
 
 @pytest.mark.integration
 @pytest.mark.timeout(120)
-def test_run_mock_with_a_mock_key_sends_it_and_never_prints_it(tmp_path: Path) -> None:
+def test_run_mock_with_a_mock_key_sends_it_and_never_prints_it(
+    tmp_path: Path, db: Database
+) -> None:
     """``respq run --mock`` under MOCKAPI_API_KEY: the mock's readiness probe and the workers
     get past its auth, and the key is printed nowhere."""
     mock_key = "sk-mock-SECRET-a81d"
-    queue = unique_queue()
-    env = subprocess_env(7, queue, MOCKAPI_API_KEY=mock_key)
-    flush(7)
+    env = subprocess_env(db, unique_queue(), MOCKAPI_API_KEY=mock_key)
     path = write_jsonl(tmp_path / "in.jsonl", 20)
     out = tmp_path / "out.jsonl"
-    try:
-        done = subprocess.run(
-            [str(RESPQ), "-v", "run", str(path), "-o", str(out), "--mock", "-w", "1"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=100,
-            check=False,
-        )
-    finally:
-        flush(7)
+    done = respq("-v", "run", str(path), "-o", str(out), "--mock", "-w", "1", env=env, timeout=100)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(out.read_bytes().splitlines()) == 20
     assert mock_key not in done.stdout + done.stderr

@@ -17,10 +17,12 @@ from fakeredis.aioredis import FakeRedis
 from contract.lines import is_success
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus
-from worker import WorkerConfig
 from worker.errors import ConnectionFailed, StreamInterrupted, UpstreamTimeout
 
-from helpers.workers import build_worker, code_of, run_burst
+from helpers.factories import tagged_items
+from helpers.polling import wait_until_async
+from helpers.shapes import code_of
+from helpers.workers import build_worker, run_burst, worker_config
 
 
 @pytest.fixture
@@ -29,34 +31,14 @@ def mock() -> Iterator[MockServer]:
         yield server
 
 
-def worker_config(mock: MockServer, queue_name: str, **overrides: Any) -> WorkerConfig:
-    values: dict[str, Any] = {
-        "base_url": mock.base_url,
-        "api_key": "sk-storm",
-        "queue_name": queue_name,
-        "retry_base": 0.05,
-        "retry_cap": 0.2,
-        "max_attempts": 8,
-        "request_timeout": 5.0,
-        "max_jobs": 64,
-        **overrides,
-    }
-    return WorkerConfig(**values)
-
-
-def items(n: int, **body: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "custom_id": f"s{i}",
-            "body": {
-                "model": "gpt-5.4",
-                "input": f"q{i}",
-                "metadata": {"custom_id": f"s{i}"},
-                **body,
-            },
-        }
-        for i in range(n)
-    ]
+STORM_WORKER: dict[str, Any] = {
+    "api_key": "sk-storm",
+    "retry_base": 0.05,
+    "retry_cap": 0.2,
+    "max_attempts": 8,
+    "request_timeout": 5.0,
+    "max_jobs": 64,
+}
 
 
 def sends(mock: MockServer) -> Counter[str]:
@@ -65,67 +47,89 @@ def sends(mock: MockServer) -> Counter[str]:
     )
 
 
-async def run(
-    fake_redis: FakeRedis, mock: MockServer, queue_name: str, timeout: float = 60, **overrides: Any
-) -> None:
-    worker = build_worker(worker_config(mock, queue_name, **overrides), redis_pool=fake_redis)
-    await run_burst(worker, timeout=timeout)
-    # The arq job never failed: every job completed (a crash would count as failed).
-    assert worker.jobs_failed == 0
+class Storm:
+    """A batch of ``n`` requests (custom_ids s0, s1, ...) against mockapi failing as told,
+    worked by one burst worker on fakeredis."""
+
+    def __init__(
+        self, client: BatchClient, redis: FakeRedis, mock: MockServer, queue_name: str
+    ) -> None:
+        self.client, self.redis, self.mock, self.queue_name = client, redis, mock, queue_name
+        self.n = 0
+        self.batch_id = ""
+
+    async def submit(self, n: int, body: dict[str, Any] | None = None, **control: Any) -> None:
+        """mockapi starts failing as ``control`` says (``mock.control``), then n requests
+        (``body`` added to each) are submitted."""
+        self.mock.control(**control)
+        self.n = n
+        self.batch_id = (await self.client.submit(tagged_items(n, "s", **(body or {})))).id
+
+    async def work(self, **overrides: Any) -> None:
+        """A burst worker (STORM_WORKER, ``overrides`` on top) works the batch off."""
+        config = worker_config(self.mock, self.queue_name, **{**STORM_WORKER, **overrides})
+        worker = build_worker(config, redis_pool=self.redis)
+        await run_burst(worker)
+        # The arq job never failed: every job completed (a crash would count as failed).
+        assert worker.jobs_failed == 0
+
+    async def lines(self) -> list[dict[str, Any]]:
+        """The batch's lines, checked to be one for every request."""
+        batch = await self.client.get(self.batch_id)
+        info = await batch.status()
+        assert info.status is BatchStatus.COMPLETED, info
+        lines = [orjson.loads(raw) async for raw in batch.result_lines()]
+        assert sorted(line["custom_id"] for line in lines) == sorted(f"s{i}" for i in range(self.n))
+        assert info.request_counts.completed + info.request_counts.failed == self.n
+        return lines
+
+    async def run(self, **overrides: Any) -> list[dict[str, Any]]:
+        await self.work(**overrides)
+        return await self.lines()
 
 
-async def outcome(client: BatchClient, batch_id: str, n: int) -> list[dict[str, Any]]:
-    batch = await client.get(batch_id)
-    info = await batch.status()
-    assert info.status is BatchStatus.COMPLETED, info
-    lines = [orjson.loads(raw) async for raw in batch.result_lines()]
-    assert sorted(line["custom_id"] for line in lines) == sorted(f"s{i}" for i in range(n))
-    assert info.request_counts.completed + info.request_counts.failed == n
-    return lines
+@pytest.fixture
+def storm(
+    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+) -> Storm:
+    return Storm(fake_client, fake_redis, mock, queue_name)
 
 
 async def heal_after(mock: MockServer, status: str, count: int) -> None:
     """End the storm once mockapi answered ``count`` times with ``status``."""
-    deadline = time.monotonic() + 30
-    while mock.stats()["by_status"].get(status, 0) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError("storm never reached its size")
-        await asyncio.sleep(0.01)
+
+    async def reached() -> bool:
+        return mock.stats()["by_status"].get(status, 0) >= count
+
+    await wait_until_async(reached, 30, "the storm reaching its size", 0.01)
     mock.control(fail_rate=0.0)
 
 
 async def test_5xx_storm_then_healthy_all_succeed_with_bounded_attempts(
-    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+    storm: Storm, mock: MockServer
 ) -> None:
     n = 40
-    mock.control(fail_rate=1.0, fail_mix=["500", "503"])
-    batch = await fake_client.submit(items(n))
+    await storm.submit(n, fail_rate=1.0, fail_mix=["500", "503"])
     healer = asyncio.create_task(heal_after(mock, "500", 30))
-    await run(fake_redis, mock, queue_name, max_attempts=10)
+    await storm.work(max_attempts=10)
     await healer
-    lines = await outcome(fake_client, batch.id, n)
+    lines = await storm.lines()
     assert all(is_success(line) for line in lines), [code_of(x) for x in lines]
     per_request = sends(mock)
     assert max(per_request.values()) <= 10
     print(f"\n5xx storm: {sum(per_request.values())} sends for {n} requests")
 
 
-async def test_5xx_forever_ends_as_recorded_errors(
-    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
-) -> None:
+async def test_5xx_forever_ends_as_recorded_errors(storm: Storm, mock: MockServer) -> None:
     n = 10
-    mock.control(fail_rate=1.0, fail_mix=["503"])
-    batch = await fake_client.submit(items(n))
-    await run(fake_redis, mock, queue_name, max_attempts=3)
-    lines = await outcome(fake_client, batch.id, n)
+    await storm.submit(n, fail_rate=1.0, fail_mix=["503"])
+    lines = await storm.run(max_attempts=3)
     assert {code_of(line) for line in lines} == {"overloaded"}
     assert all(line["response"]["status_code"] == 503 for line in lines)
     assert set(sends(mock).values()) == {3}
 
 
-async def test_429_storm_is_damped_by_the_shared_cool_down(
-    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
-) -> None:
+async def test_429_storm_is_damped_by_the_shared_cool_down(storm: Storm, mock: MockServer) -> None:
     """A long 429 storm against many waiting requests. Each 429 asks for 100 ms
     (``retry-after-ms``), longer than the defer threshold, so a limited request gives its
     slot to the next one. With the shared cool-down that next one waits the cool-down out
@@ -134,8 +138,7 @@ async def test_429_storm_is_damped_by_the_shared_cool_down(
     429 at least once, 120-350 in all."""
     n, attempts, slots = 80, 20, 4
     storm_s, retry_after_s = 1.5, 0.1
-    mock.control(fail_rate=1.0, fail_mix=["429"])
-    batch = await fake_client.submit(items(n))
+    await storm.submit(n, fail_rate=1.0, fail_mix=["429"])
 
     async def storm_for(seconds: float) -> None:
         await asyncio.sleep(seconds)  # the storm's length, not a wait for work
@@ -143,17 +146,14 @@ async def test_429_storm_is_damped_by_the_shared_cool_down(
 
     healer = asyncio.create_task(storm_for(storm_s))
     started = time.monotonic()
-    await run(
-        fake_redis,
-        mock,
-        queue_name,
+    await storm.work(
         max_attempts=attempts,
         retry_cap=retry_after_s,
         max_jobs=slots,
         defer_threshold=retry_after_s / 2,
     )
     await healer
-    lines = await outcome(fake_client, batch.id, n)
+    lines = await storm.lines()
     limited = mock.stats()["by_status"].get("429", 0)
     # A cool-down episode lasts at least retry_after_s, and while one is on nobody sends:
     # each slot meets at most one 429 per episode (+2: the first and the storm's end).
@@ -169,13 +169,11 @@ async def test_429_storm_is_damped_by_the_shared_cool_down(
 
 
 async def test_hangs_past_the_timeout_are_retried_then_succeed_or_time_out(
-    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+    storm: Storm, mock: MockServer
 ) -> None:
     n = 20
-    mock.control(fail_rate=0.5, fail_mix=["hang"], hang_seconds=30)
-    batch = await fake_client.submit(items(n))
-    await run(fake_redis, mock, queue_name, request_timeout=0.5, max_attempts=3)
-    lines = await outcome(fake_client, batch.id, n)
+    await storm.submit(n, fail_rate=0.5, fail_mix=["hang"], hang_seconds=30)
+    lines = await storm.run(request_timeout=0.5, max_attempts=3)
     codes = Counter(code_of(line) for line in lines)
     assert set(codes) <= {"ok", UpstreamTimeout.default_code}, codes
     assert codes["ok"] >= n // 2
@@ -186,41 +184,31 @@ async def test_hangs_past_the_timeout_are_retried_then_succeed_or_time_out(
             assert hung[line["custom_id"]] == 3  # timed out on every attempt
 
 
-async def test_connection_resets_are_retried(
-    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
-) -> None:
+async def test_connection_resets_are_retried(storm: Storm, mock: MockServer) -> None:
     n = 30
-    mock.control(fail_rate=0.5, fail_mix=["reset"])
-    batch = await fake_client.submit(items(n))
-    await run(fake_redis, mock, queue_name, max_attempts=10)
-    lines = await outcome(fake_client, batch.id, n)
+    await storm.submit(n, fail_rate=0.5, fail_mix=["reset"])
+    lines = await storm.run(max_attempts=10)
     assert all(is_success(line) for line in lines), [code_of(x) for x in lines]
     assert max(sends(mock).values()) <= 10
     assert mock.stats()["failures_injected"].get("reset", 0) > 0
 
 
 async def test_connections_reset_on_every_attempt_end_as_connection_error(
-    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+    storm: Storm, mock: MockServer
 ) -> None:
     n, attempts = 6, 3
-    mock.control(fail_rate=1.0, fail_mix=["reset"])
-    batch = await fake_client.submit(items(n))
-    await run(fake_redis, mock, queue_name, max_attempts=attempts)
-    lines = await outcome(fake_client, batch.id, n)
+    await storm.submit(n, fail_rate=1.0, fail_mix=["reset"])
+    lines = await storm.run(max_attempts=attempts)
     assert {code_of(line) for line in lines} == {ConnectionFailed.default_code}
     assert ConnectionFailed.default_code == "connection_error"
     assert set(sends(mock).values()) == {attempts}
 
 
-async def test_truncated_sse_streams_are_retried(
-    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
-) -> None:
+async def test_truncated_sse_streams_are_retried(storm: Storm, mock: MockServer) -> None:
     # Half the streams stop before response.completed: retried until one comes whole.
     n = 30
-    mock.control(fail_rate=0.5, fail_mix=["sse_truncated"])
-    batch = await fake_client.submit(items(n, stream=True))
-    await run(fake_redis, mock, queue_name, max_attempts=10)
-    lines = await outcome(fake_client, batch.id, n)
+    await storm.submit(n, {"stream": True}, fail_rate=0.5, fail_mix=["sse_truncated"])
+    lines = await storm.run(max_attempts=10)
     injected = mock.stats()["failures_injected"].get("sse_truncated", 0)
     per_request = sends(mock)
     print(f"\ntruncated SSE: {injected} cut streams, {sum(per_request.values())} sends")
@@ -234,13 +222,11 @@ async def test_truncated_sse_streams_are_retried(
 
 
 async def test_streams_cut_on_every_attempt_end_as_stream_interrupted(
-    fake_client: BatchClient, fake_redis: FakeRedis, mock: MockServer, queue_name: str
+    storm: Storm, mock: MockServer
 ) -> None:
     n, attempts = 6, 3
-    mock.control(fail_rate=1.0, fail_mix=["sse_truncated"])
-    batch = await fake_client.submit(items(n, stream=True))
-    await run(fake_redis, mock, queue_name, max_attempts=attempts)
-    lines = await outcome(fake_client, batch.id, n)
+    await storm.submit(n, {"stream": True}, fail_rate=1.0, fail_mix=["sse_truncated"])
+    lines = await storm.run(max_attempts=attempts)
     assert {code_of(line) for line in lines} == {StreamInterrupted.default_code}
     assert StreamInterrupted.default_code == "stream_interrupted"
     assert set(sends(mock).values()) == {attempts}
@@ -248,20 +234,14 @@ async def test_streams_cut_on_every_attempt_end_as_stream_interrupted(
 
 @pytest.mark.parametrize("kind", ["garbage", "nonjson", "truncated"])
 async def test_garbage_200_is_recorded_as_invalid_response(
-    fake_client: BatchClient,
-    fake_redis: FakeRedis,
-    mock: MockServer,
-    queue_name: str,
-    kind: str,
+    storm: Storm, mock: MockServer, kind: str
 ) -> None:
     n = 6
-    mock.control(fail_rate=1.0, fail_mix=[kind])
-    batch = await fake_client.submit(items(n))
-    await run(fake_redis, mock, queue_name)
-    lines = await outcome(fake_client, batch.id, n)
+    await storm.submit(n, fail_rate=1.0, fail_mix=[kind])
+    lines = await storm.run()
     assert {line["error"]["code"] for line in lines} == {"invalid_response"}
     assert all(line["response"] is None or line["response"]["status_code"] == 200 for line in lines)
     # A 200 that cannot be parsed is final: sent once, never paid for twice.
     assert sends(mock) == {f"s{i}": 1 for i in range(n)}
-    info = await (await fake_client.get(batch.id)).status()
+    info = await (await storm.client.get(storm.batch_id)).status()
     assert info.errors_by_code == {"invalid_response": n}

@@ -12,23 +12,18 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 
 from contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX
 from mockapi import MockConfig, MockServer
 from producer import BatchClient, BatchStatus
 
-from helpers.processes import (
-    RELIABILITY_DB_URL,
-    flush_reliability_db,
-    mock_stats,
-    poll,
-    start_mockapi,
-    start_worker,
-)
+from helpers.databases import Database
+from helpers.factories import tagged_items
+from helpers.polling import wait_until
+from helpers.processes import mock_stats, start_mockapi, start_worker
 from helpers.workers import dispatch_all
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 DRAIN_API_KEY = "sk-drain-SECRET-5e1c"
@@ -38,20 +33,8 @@ DRAIN_API_KEY = "sk-drain-SECRET-5e1c"
 SLACK_S = 20.0
 
 
-def items(n: int, prefix: str = "c") -> list[dict[str, Any]]:
-    """Batch lines whose body carries the custom_id in metadata, so mockapi's request_log
-    tells which request each upstream send was."""
-    return [
-        {
-            "custom_id": f"{prefix}{i}",
-            "body": {
-                "model": "gpt-5.4",
-                "input": "word " * (i % 13 + 1),
-                "metadata": {"custom_id": f"{prefix}{i}"},
-            },
-        }
-        for i in range(n)
-    ]
+def items(n: int) -> list[dict[str, Any]]:
+    return tagged_items(n, "c", lambda i: "word " * (i % 13 + 1))
 
 
 def sends(*logs: list[dict[str, Any]]) -> Counter[str]:
@@ -75,22 +58,19 @@ def usage_sum(lines: list[dict[str, Any]]) -> dict[str, int]:
     return total
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(150)
 async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
-    tmp_path: Path, queue_name: str
+    tmp_path: Path, queue_name: str, db: Database
 ) -> None:
-    flush_reliability_db()
     lease = 6
     n = 1000
-    sync = redis.Redis.from_url(RELIABILITY_DB_URL)
     # One mock per worker: the killed worker's own request_log is exactly what it sent.
     with (
         MockServer(MockConfig(latency=0.2, seed=1)) as mock_killed,
         MockServer(MockConfig(latency=0.2, seed=2)) as mock_alive,
     ):
         common: dict[str, Any] = {
-            "redis_url": RELIABILITY_DB_URL,
+            "redis_url": db.url,
             "queue_name": queue_name,
             "lease_seconds": lease,
             "job_timeout": 3600,
@@ -103,13 +83,11 @@ async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
             survivor = start_worker(
                 tmp_path / "survivor.log", base_url=mock_alive.base_url, **common
             )
-            async with BatchClient.from_url(
-                RELIABILITY_DB_URL, queue_name=queue_name, chunk_size=8
-            ) as client:
+            async with BatchClient.from_url(db.url, queue_name=queue_name, chunk_size=8) as client:
                 batch = await client.submit(items(n))
-                poll(
+                wait_until(
                     lambda: (
-                        int(sync.hget(batch.keys.meta, "completed") or 0) >= 250
+                        int(db.redis.hget(batch.keys.meta, "completed") or 0) >= 250
                         and len(mock_killed.stats()["request_log"]) >= 100
                         # the kill must land while the victim has requests out
                         and mock_killed.stats()["in_flight"] >= 4
@@ -122,16 +100,16 @@ async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
                 victim.wait(10)
                 killed_at = time.monotonic()
                 # The dead worker writes nothing more: these had a result at kill time.
-                had_result = {k.decode() for k in sync.hkeys(batch.keys.res)}
+                had_result = {k.decode() for k in db.redis.hkeys(batch.keys.res)}
                 sent_by_victim = sends(mock_killed.stats()["request_log"])
                 victim_in_flight = {c for c in sent_by_victim if c not in had_result}
 
                 def in_flight_recorded() -> bool:
                     if not victim_in_flight:
                         return True
-                    return None not in sync.hmget(batch.keys.res, sorted(victim_in_flight))
+                    return None not in db.redis.hmget(batch.keys.res, sorted(victim_in_flight))
 
-                poll(
+                wait_until(
                     in_flight_recorded,
                     lease + SLACK_S,
                     "victim's in-flight requests retaken within one lease",
@@ -146,7 +124,6 @@ async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
             victim.kill()
             if survivor is not None:
                 survivor.kill()
-            sync.close()
         all_sends = sends(mock_killed.stats()["request_log"], mock_alive.stats()["request_log"])
 
     print(
@@ -176,59 +153,49 @@ async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
     assert lease / 2 <= retaken_s <= lease + SLACK_S
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_picked_but_unclaimed_job_of_a_killed_worker_is_retaken_within_lease(
-    tmp_path: Path, queue_name: str
+    tmp_path: Path, queue_name: str, db: Database
 ) -> None:
     """A worker SIGKILLed right after arq set ``arq:in-progress:<id>`` for job_timeout+10 s
     but before the job's claim cut it to the lease: the job must not wait an hour."""
-    flush_reliability_db()
     lease = 6
-    sync = redis.Redis.from_url(RELIABILITY_DB_URL)
     with MockServer(MockConfig()) as mock:
+        settings: dict[str, Any] = {
+            "redis_url": db.url,
+            "queue_name": queue_name,
+            "base_url": mock.base_url,
+            "lease_seconds": lease,
+            "job_timeout": 3600,
+        }
         worker = None
         try:
-            async with BatchClient.from_url(
-                RELIABILITY_DB_URL, queue_name=queue_name, chunk_size=4
-            ) as client:
+            async with BatchClient.from_url(db.url, queue_name=queue_name, chunk_size=4) as client:
                 batch = await client.submit(items(8))
                 job_ids = await dispatch_all(client.redis, queue_name)  # as a worker would
                 # What arq's start_jobs does just before the (dead) worker would have run it.
-                sync.psetex(ARQ_IN_PROGRESS_PREFIX + job_ids[0], 3610 * 1000, b"1")
+                db.redis.psetex(ARQ_IN_PROGRESS_PREFIX + job_ids[0], 3610 * 1000, b"1")
                 started = time.monotonic()
-                worker = start_worker(
-                    tmp_path / "worker.log",
-                    redis_url=RELIABILITY_DB_URL,
-                    queue_name=queue_name,
-                    base_url=mock.base_url,
-                    lease_seconds=lease,
-                    job_timeout=3600,
-                )
+                worker = start_worker(tmp_path / "worker.log", **settings)
                 info = await batch.wait(timeout=lease + SLACK_S, poll_interval=0.05)
                 took = time.monotonic() - started
         finally:
             if worker is not None:
                 worker.kill()
-            sync.close()
     print(f"\npicked-but-unclaimed job retaken after {took:.1f}s (lease {lease}s)")
     assert info.request_counts.completed == 8
     # The key arq set for an hour was cut to the lease by the worker's sweep.
     assert took <= lease + SLACK_S
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_sigterm_drains_in_flight_and_leaves_the_rest_queued(
-    tmp_path: Path, queue_name: str
+    tmp_path: Path, queue_name: str, db: Database
 ) -> None:
-    flush_reliability_db()
-    n = 60
-    grace = 6
-    sync = redis.Redis.from_url(RELIABILITY_DB_URL)
+    n, grace = 60, 6
     mock, base_url = start_mockapi(tmp_path / "mock.log", "--latency", "1.5")
     common: dict[str, Any] = {
-        "redis_url": RELIABILITY_DB_URL,
+        "redis_url": db.url,
         "queue_name": queue_name,
         "base_url": base_url,
         "max_jobs": 8,
@@ -240,11 +207,9 @@ async def test_sigterm_drains_in_flight_and_leaves_the_rest_queued(
     first = fresh = None
     try:
         first = start_worker(tmp_path / "first.log", **common)
-        async with BatchClient.from_url(
-            RELIABILITY_DB_URL, queue_name=queue_name, chunk_size=4
-        ) as client:
+        async with BatchClient.from_url(db.url, queue_name=queue_name, chunk_size=4) as client:
             batch = await client.submit(items(n))
-            poll(lambda: mock_stats(base_url)["in_flight"] >= 8, 20, "8 requests in flight")
+            wait_until(lambda: mock_stats(base_url)["in_flight"] >= 8, 20, "8 requests in flight")
             sent_before = set(sends(mock_stats(base_url)["request_log"]))
             first.signal(signal.SIGTERM)
             termed = time.monotonic()
@@ -252,11 +217,11 @@ async def test_sigterm_drains_in_flight_and_leaves_the_rest_queued(
             exit_s = time.monotonic() - termed
             out = first.output()
             after_exit = set(sends(mock_stats(base_url)["request_log"]))
-            done = {k.decode() for k in sync.hkeys(batch.keys.res)}
+            done = {k.decode() for k in db.redis.hkeys(batch.keys.res)}
             info = await batch.status()
-            queued_jobs = [j.decode() for j in sync.zrange(queue_name, 0, -1)]
-            missing_records = [j for j in queued_jobs if not sync.exists(ARQ_JOB_PREFIX + j)]
-            in_flight_left = sync.hlen(batch.keys.inflight)
+            queued_jobs = [j.decode() for j in db.redis.zrange(queue_name, 0, -1)]
+            missing_records = [j for j in queued_jobs if not db.redis.exists(ARQ_JOB_PREFIX + j)]
+            in_flight_left = db.redis.hlen(batch.keys.inflight)
 
             fresh = start_worker(tmp_path / "fresh.log", **common)
             final = await batch.wait(timeout=60, poll_interval=0.05)
@@ -266,7 +231,6 @@ async def test_sigterm_drains_in_flight_and_leaves_the_rest_queued(
         for proc in (first, fresh, mock):
             if proc is not None:
                 proc.kill()
-        sync.close()
     print(f"\nSIGTERM: worker exited {code} after {exit_s:.1f}s; {len(done)} finished, rest queued")
     assert code == 0, out[-3000:]
     # In-flight requests take 1.5 s, well inside the grace; the bound only says the drain

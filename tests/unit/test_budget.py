@@ -18,7 +18,9 @@ from worker import WorkerConfig
 from worker.budget import Budget, estimate_cost
 from worker.retry import DeferRequest
 
-from helpers.workers import build_worker, response_body, run_burst, wait_for
+from helpers.factories import response_body
+from helpers.polling import wait_until_async
+from helpers.workers import build_worker, run_burst
 
 # $1 per million input, $0.5 cached, $2 output: a test response (5 in, 1 cached, 7 out)
 # costs (4 + 0.5 + 14) / 1e6 = $18.5e-6.
@@ -145,7 +147,7 @@ async def test_worker_pauses_at_budget_then_resume_finishes(
     async def paused() -> bool:
         return (await batch.status()).status is BatchStatus.PAUSED
 
-    await wait_for(paused, timeout=10)
+    await wait_until_async(paused, timeout=10)
     info = await batch.status()
     # spent + 201e-6 <= 300e-6 holds for 6 requests (spent 92.5e-6 before the 6th)
     assert info.request_counts.completed == 6

@@ -1,13 +1,10 @@
-"""Observability: Prometheus metrics of a worker, structured per-request log lines that
-never carry a secret, and ``python -m worker --check``."""
+"""Observability: Prometheus metrics of a worker and structured per-request log lines that
+never carry a secret."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import subprocess
-import sys
 from typing import Any
 
 import httpx
@@ -15,23 +12,18 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from mockapi import MockServer
 from producer import BatchClient
 from worker import WorkerConfig
 from worker.logs import JsonFormatter
 from worker.metrics import Metrics
 
-from helpers.cli import ROOT, flush, redis_up, subprocess_env, unique_queue, worker_processes
-from helpers.workers import build_worker, response_body, run_burst
+from helpers.factories import response_body
+from helpers.polling import wait_until_async
+from helpers.ports import free_port
+from helpers.workers import build_worker, run_burst
 
 SECRET = "sk-metrics-secret-0123456789abcdef"
-DB = 8
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+UPSTREAM = "http://upstream.test/v1"
 
 
 def handler(request: httpx.Request) -> httpx.Response:
@@ -64,13 +56,9 @@ async def test_worker_metrics_and_endpoint(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
     port = free_port()
+    limits = {"rpm": 100_000, "tpm": 10_000_000}
     config = WorkerConfig(
-        base_url="http://upstream.test/v1",
-        api_key=SECRET,
-        queue_name=queue_name,
-        metrics_port=port,
-        rpm=100_000,
-        tpm=10_000_000,
+        base_url=UPSTREAM, api_key=SECRET, queue_name=queue_name, metrics_port=port, **limits
     )
     items = [{"model": "gpt-5.4", "input": f"q{i}"} for i in range(4)]
     items.append({"model": "gpt-5.4", "input": "bad"})
@@ -80,10 +68,9 @@ async def test_worker_metrics_and_endpoint(
     scraped: list[str] = []
 
     async def scrape() -> None:
-        metrics: Metrics | None = None
-        while metrics is None:
-            metrics = worker.ctx.get("respq_metrics")
-            await asyncio.sleep(0.01)
+        await wait_until_async(
+            lambda: asyncio.sleep(0, result="respq_metrics" in worker.ctx), 10, "metrics", 0.01
+        )
         started.set()
         answer = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/metrics")
         scraped.append(answer.text)
@@ -119,7 +106,7 @@ async def test_retries_are_counted(
         return next(answers, httpx.Response(200, json=response_body()))
 
     config = WorkerConfig(
-        base_url="http://upstream.test/v1",
+        base_url=UPSTREAM,
         queue_name=queue_name,
         metrics_port=free_port(),
         retry_base=0.01,
@@ -133,14 +120,13 @@ async def test_retries_are_counted(
 
 async def test_request_logs_are_structured_and_secret_free(
     fake_client: BatchClient,
-    fake_redis: FakeRedis,
     queue_name: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="respq.worker")  # respq's own level may be INFO
     config = WorkerConfig(
-        base_url="http://upstream.test/v1",
+        base_url=UPSTREAM,
         api_key=SECRET,
         queue_name=queue_name,
         log_level="DEBUG",
@@ -149,7 +135,9 @@ async def test_request_logs_are_structured_and_secret_free(
     batch = await fake_client.submit(
         [{"model": "gpt-5.4", "input": "ok"}, {"model": "gpt-5.4", "input": "bad"}]
     )
-    worker = build_worker(config, redis_pool=fake_redis, transport=httpx.MockTransport(handler))
+    worker = build_worker(
+        config, redis_pool=fake_client.redis, transport=httpx.MockTransport(handler)
+    )
     await run_burst(worker)
     mine = [r for r in caplog.records if getattr(r, "batch_id", None) == batch.id]
     by_code: dict[str, Any] = {getattr(r, "code", ""): r for r in mine}
@@ -167,30 +155,3 @@ async def test_request_logs_are_structured_and_secret_free(
     for record in caplog.records:
         assert SECRET not in formatter.format(record)
     assert SECRET not in caplog.text
-
-
-def _check(db: int, queue: str) -> int:
-    return subprocess.run(
-        [sys.executable, "-m", "worker", "--check"],
-        env=subprocess_env(db, queue),
-        cwd=ROOT,
-        capture_output=True,
-        timeout=30,
-    ).returncode
-
-
-@pytest.mark.integration
-def test_health_check(mock_upstream: MockServer) -> None:
-    if not redis_up():
-        pytest.fail("this test needs Redis on 127.0.0.1:6379 (run scripts/ensure-redis)")
-    flush(DB)
-    queue = unique_queue()
-    assert _check(DB, queue) == 1  # no worker
-    with worker_processes(1, DB, queue, mock_upstream.base_url):
-        for _ in range(150):
-            if _check(DB, queue) == 0:
-                break
-        else:
-            raise AssertionError("worker never reported healthy")
-    assert _check(DB, queue) == 1  # a stopped worker removes its health key
-    flush(DB)

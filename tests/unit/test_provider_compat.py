@@ -19,7 +19,7 @@ from worker.errors import ConnectionFailed, InvalidResponse
 from worker.upstream import UpstreamClient, build_http_client
 
 from helpers.paths import FIXTURES
-from helpers.redis_servers import free_port
+from helpers.ports import free_port
 from helpers.shapes import check_line
 from helpers.workers import build_worker, run_burst
 

@@ -19,7 +19,9 @@ from producer import BatchClient, BatchStatus
 from worker import WorkerConfig
 from worker.reconcile import Reconciler
 
-from helpers.workers import build_worker, dispatch_all, response_body, run_burst, wait_for
+from helpers.factories import response_body
+from helpers.polling import wait_until_async
+from helpers.workers import build_worker, dispatch_all, run_burst
 
 LEASE_S = 0.4  # the reconciler's periods scale with it: stall 0.1 s, turn 0.07 s
 
@@ -56,6 +58,11 @@ async def lose_job(redis: FakeRedis, queue_name: str, job_id: str, *, claimed: b
     await redis.zrem(queue_name, job_id)
     if claimed:
         await redis.hset(BatchKeys(batch_id).inflight, mapping=dict.fromkeys(cids, job_id))
+
+
+async def lose_every_job(redis: FakeRedis, queue_name: str) -> None:
+    for job_id in await jobs_of(redis, queue_name):
+        await lose_job(redis, queue_name, job_id, claimed=True)
 
 
 async def finish(fake_redis: FakeRedis, queue_name: str) -> None:
@@ -106,7 +113,7 @@ async def test_requests_whose_job_vanished_unclaimed_are_found_once_the_batch_st
         found.append(await rec.tick())
         return found[-1] > 0
 
-    await wait_for(requeued, timeout=5, interval=0.05)
+    await wait_until_async(requeued, timeout=5, interval=0.05)
     assert found[-1] == 4
     await finish(fake_redis, queue_name)
     info = await batch.status()
@@ -118,8 +125,7 @@ async def test_several_reconcilers_requeue_each_request_once(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
     batch = await fake_client.submit(items(8))
-    for job_id in await jobs_of(fake_redis, queue_name):
-        await lose_job(fake_redis, queue_name, job_id, claimed=True)
+    await lose_every_job(fake_redis, queue_name)
     await fake_redis.zadd(ACTIVE_KEY, {batch.id: 0})
     counts = await asyncio.gather(*(reconciler(fake_redis, queue_name).tick() for _ in range(4)))
     assert sum(counts) == 8
@@ -149,8 +155,7 @@ async def test_a_request_requeued_too_often_ends_as_worker_error(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
     batch = await fake_client.submit(items(2))
-    for job_id in await jobs_of(fake_redis, queue_name):
-        await lose_job(fake_redis, queue_name, job_id, claimed=True)
+    await lose_every_job(fake_redis, queue_name)
     await fake_redis.hset(batch.keys.rescued, "r0", MAX_RESCUES)
     auditor = Auditor(fake_redis, queue_name=queue_name, chunk_size=4)
     assert (await auditor.requests(batch.id, repair=1)).requeued == 2

@@ -18,9 +18,13 @@ from producer import BatchClient, BatchStatus
 from worker.results import Result, ResultWriter
 from worker.store import WorkerStore
 
-from helpers.workers import response_body
+from helpers.factories import response_body
 
 COUNTERS = ("completed", "failed", "incomplete", "err:", "usage:", "model:")
+
+
+# What WorkerStore.record takes of a Result besides its custom_id and line.
+RECORDED = ("ok", "code", "model", "usage", "response_id", "incomplete")
 
 
 def outcomes(n: int) -> list[Result]:
@@ -80,17 +84,8 @@ async def test_a_group_counts_exactly_what_one_by_one_recording_counts(
     one_by_one, grouped = await submit(fake_client, n), await submit(fake_client, n)
     results = outcomes(n)
     for r in results:
-        await store.record(
-            one_by_one,
-            r.custom_id,
-            r.line,
-            ok=r.ok,
-            code=r.code,
-            model=r.model,
-            usage=r.usage,
-            response_id=r.response_id,
-            incomplete=r.incomplete,
-        )
+        fields = {name: getattr(r, name) for name in RECORDED}
+        await store.record(one_by_one, r.custom_id, r.line, **fields)
     writer = ResultWriter(store)
     stored = await asyncio.gather(*(writer.record(grouped, r) for r in results))
     assert stored == [1] * n

@@ -1,12 +1,15 @@
-"""A batch file read by respq submit's two passes: a line is never read past the size
+"""A batch file read by respq submit's two passes: blank lines skipped, every problem
+collected, stdin spooled so that it can be read twice; a line is never read past the size
 limit (a file without newlines cannot exhaust memory), and a file that changes between the
 passes is refused before a changed line is stored, leaving no half-enqueued batch."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
+import sys
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +20,18 @@ from fakeredis.aioredis import FakeRedis
 
 from contract.constants import BatchKeys
 from producer import BatchClient, ClientSettings, InvalidInput
-from producer.cli.jsonl import LINE_SLACK, CheckedFile, FileChanged, check_file, read_lines
+from producer.cli.jsonl import (
+    LINE_SLACK,
+    CheckedFile,
+    FileChanged,
+    check_file,
+    input_file,
+    prepared_requests,
+    read_lines,
+)
 from producer.cli.submit import enqueue
 
-from helpers.cli import clean_db, env_for, invoke, sync_redis, unique_queue
-
-
-@pytest.fixture
-def db7() -> Iterator[int]:
-    yield from clean_db(7)
-
+from helpers.factories import BAD_LINES, request_line
 
 LIMIT = 64 * 1024
 
@@ -53,18 +58,6 @@ def test_a_huge_line_without_newlines_is_read_in_bounded_memory(tmp_path: Path) 
         ("line 3", "expected a JSON object"),
         ("line 4", f"line is {len(huge)} bytes"),
     ]
-
-
-@pytest.mark.integration
-def test_cli_submit_of_a_file_without_newlines_exits_2(tmp_path: Path, db7: int) -> None:
-    path = tmp_path / "no-newline.jsonl"
-    path.write_bytes(b'{"model": "m", "input": "' + b"y" * (4 << 20) + b'"}')
-    env = env_for(db7, unique_queue(), RESPQ_MAX_REQUEST_BYTES=str(LIMIT))
-    result = invoke(["submit", str(path)], env=env)
-    assert result.exit_code == 2, result.output
-    assert f"1 invalid line(s) in {path}" in result.stderr
-    assert f"line 1: line is {(4 << 20) + 27} bytes, over the limit of {LIMIT}" in result.stderr
-    assert sync_redis(db7).dbsize() == 0
 
 
 def same_size_edit(path: Path, lineno: int) -> None:
@@ -154,3 +147,39 @@ async def test_a_file_changed_under_a_resubmit_keeps_only_the_lines_before_the_c
     await client.close()
     assert info.request_counts.total == 5000
     assert await waiting_requests(redis, "b1") == 5000
+
+
+def test_check_file_counts_and_skips_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b"\n"
+        + request_line(0)
+        + b"\n  \n"
+        + orjson.dumps({"model": "gpt-5.4", "input": "bare"})
+        + b"\r\n"
+    )
+    checked = check_file(path)
+    assert checked.requests == 2
+
+    async def second_pass() -> list[str]:
+        return [item.custom_id async for item in prepared_requests(path)]
+
+    assert asyncio.run(second_pass()) == ["req-0", "line-4"]
+
+
+def test_check_file_collects_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(BAD_LINES))
+    with pytest.raises(InvalidInput) as exc:
+        check_file(path)
+    assert exc.value.total_bad == 5
+
+
+def test_stdin_is_spooled_and_read_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = request_line(0) + b"\n" + request_line(1) + b"\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    with input_file("-") as path:
+        assert path.read_bytes() == data
+        assert check_file(path).requests == 2
+        spooled = path
+    assert not spooled.exists()

@@ -25,7 +25,7 @@ from worker.errors import (
 )
 from worker.upstream import UpstreamClient, build_http_client, retry_after_seconds
 
-from helpers.workers import response_body
+from helpers.factories import response_body
 
 BODY = orjson.dumps({"model": "gpt-5.4", "input": "hi"})
 

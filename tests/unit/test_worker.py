@@ -19,7 +19,9 @@ from contract.lines import is_success
 from producer import BatchClient, BatchStatus, InvalidInput
 from worker import WorkerConfig
 
-from helpers.workers import build_worker, dispatch_all, response_body, run_burst, wait_for
+from helpers.factories import response_body
+from helpers.polling import wait_until_async
+from helpers.workers import build_worker, dispatch_all, run_burst
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -299,7 +301,7 @@ async def test_a_job_rerun_while_its_first_run_is_still_sending_counts_each_requ
         return first.jobs_complete == 1
 
     try:
-        await wait_for(first_run_sending)
+        await wait_until_async(first_run_sending)
         # The first worker loses Redis: its lease renewals stop, the lease lapses and
         # arq's in-progress key is gone, so the job is free to run again.
         await first.ctx["respq_leases"].stop()
@@ -309,7 +311,7 @@ async def test_a_job_rerun_while_its_first_run_is_still_sending_counts_each_requ
         await run_burst(build_worker(cfg, redis_pool=fake_redis, transport=transport))
         assert (await batch.status()).request_counts.completed == n
         release.set()
-        await wait_for(first_run_done)
+        await wait_until_async(first_run_done)
     finally:
         release.set()
         running.cancel()
@@ -603,7 +605,7 @@ async def test_account_errors_pause_the_batch_only_when_they_come_in_a_row(
         return (await paused.status()).status is BatchStatus.PAUSED
 
     try:
-        await wait_for(is_paused, timeout=20)
+        await wait_until_async(is_paused, timeout=20)
     finally:
         await worker.close()
         running.cancel()
