@@ -101,11 +101,24 @@ async def run_through_redis_fault(
                 info = await check_exactly_once(client, batch.id, N)
             dead = [p.output()[-3000:] for p in procs if not p.alive()]
             assert not dead, f"{len(dead)} worker(s) exited:\n{dead[0]}"
-            ids = [m.decode() for m in sync.zrange(WORKERS_KEY, 0, -1)]
-            infos = [
-                {k.decode(): v.decode() for k, v in sync.hgetall(WORKER_INFO_PREFIX + i).items()}
-                for i in ids
-            ]
+
+            def worker_infos() -> list[dict[str, str]]:
+                ids = [m.decode() for m in sync.zrange(WORKERS_KEY, 0, -1)]
+                return [
+                    {
+                        k.decode(): v.decode()
+                        for k, v in sync.hgetall(WORKER_INFO_PREFIX + i).items()
+                    }
+                    for i in ids
+                ]
+
+            # A worker reports its Redis state with its next heartbeat: give each one that
+            # long to say the outage is over before reading what they report.
+            deadline = time.monotonic() + 2 * LEASE_S
+            infos = worker_infos()
+            while time.monotonic() < deadline and any(i.get("redis") != "ok" for i in infos):
+                time.sleep(0.2)
+                infos = worker_infos()
     finally:
         sync.close()
         server.kill()
