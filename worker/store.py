@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 
 from contract.constants import (
@@ -19,11 +18,10 @@ from contract.constants import (
     BatchKeys,
     paused_key,
 )
-from contract.response import Usage
 from contract.scripts import ScriptSet
 from contract.serializer import job_record
 
-WORKER_SCRIPTS = ["claim", "record", "defer", "release", "account"]
+WORKER_SCRIPTS = ["claim", "defer", "release", "account"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,60 +107,6 @@ class WorkerStore:
             if raw[i + 1] is not None  # a request body lost with its key: nothing to send
         ]
         return Claim(_text(raw[0]), work)
-
-    async def record(
-        self,
-        batch_id: str,
-        custom_id: str,
-        line: dict[str, Any],
-        *,
-        ok: bool,
-        code: str = "",
-        model: str = "",
-        usage: Usage | None = None,
-        response_id: str = "",
-        incomplete: bool = False,
-    ) -> int:
-        """Store the output line; 0 when the request already had one (nothing changes).
-        On success, requests that depend on this one are queued with ``response_id``;
-        ``incomplete`` counts a success whose response has status "incomplete"."""
-        keys = BatchKeys(batch_id)
-        u = usage or Usage()
-        now = time.time()
-        return int(
-            await self.scripts["record"](
-                keys=[
-                    keys.meta,
-                    keys.res,
-                    keys.inflight,
-                    keys.children,
-                    keys.prev,
-                    self.queue_name,
-                    *keys.all(),
-                ],
-                args=[
-                    custom_id,
-                    orjson.dumps(line),
-                    (2 if incomplete else 1) if ok else 0,
-                    code,
-                    model,
-                    u.input_tokens,
-                    u.output_tokens,
-                    u.total_tokens,
-                    u.cached_tokens,
-                    u.reasoning_tokens,
-                    int(now),
-                    self.result_ttl,
-                    response_id,
-                    batch_id,
-                    JOB_FUNCTION,
-                    ARQ_JOB_PREFIX,
-                    self.chunk_size,
-                    int(now * 1000),
-                    (self.result_ttl + 86400) * 1000,
-                ],
-            )
-        )
 
     async def defer(
         self, batch_id: str, custom_id: str, *, delay: float, attempts_used: int

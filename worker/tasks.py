@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from contract.audit import MAX_JOB_RUNS
 from contract.lines import error_line
+from worker.results import Result
 from worker.runner import RequestRunner
 
 log = logging.getLogger("respq.worker")
@@ -73,14 +74,20 @@ async def give_up(
         batch_id, job_id, custom_ids, lease_ms=int(runner.config.lease_seconds * 1000)
     )
     message = f"The job carrying this request did not finish after {runs - 1} runs."
-    for item in claim.work:
-        await store.record(
-            batch_id,
-            item.custom_id,
-            error_line(item.custom_id, "worker_error", message),
-            ok=False,
-            code="worker_error",
+    await asyncio.gather(
+        *(
+            runner.results.record(
+                batch_id,
+                Result(
+                    item.custom_id,
+                    error_line(item.custom_id, "worker_error", message),
+                    ok=False,
+                    code="worker_error",
+                ),
+            )
+            for item in claim.work
         )
+    )
     if claim.work:
         log.warning(
             "job %s gave up after %d runs: %d request(s) recorded as worker_error",

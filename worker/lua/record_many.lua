@@ -1,7 +1,7 @@
--- Store the output lines of several requests of one batch in one atomic step: the same
--- effects as record.lua once per request (exactly once per custom_id: a request that
--- already has a result changes nothing), but each meta counter is written once per call
--- and the batch's end is checked once. A succeeded request's body in `req` is emptied
+-- Store the output lines of one or more requests of one batch in one atomic step (the
+-- only write-back): exactly once per custom_id (a request that already has a result
+-- changes nothing), children handed on as end_request does, each meta counter written
+-- once per call and the batch's end checked once. A succeeded request's body in `req` is emptied
 -- (only failed requests are ever sent again, by `respq retry`); the field stays, so a
 -- resubmit of the same batch still finds its custom_id taken.
 -- KEYS: meta, res, inflight, children, prev, queue, req, then every batch key
