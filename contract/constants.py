@@ -121,60 +121,51 @@ ERROR_COUNT_PREFIX: Final = "err:"
 INCOMPLETE_FIELD: Final = "incomplete"
 
 
+# The keys of one batch, by name (see the table above): BatchKeys(B).<name>.
+BATCH_KEY_NAMES: Final = (
+    "meta",
+    "req",
+    "order",
+    "res",
+    "owner",
+    "inflight",
+    "jobs",
+    "dispatched",
+    "parent",
+    "children",
+    "prev",
+    "parked",
+    "rescued",
+)
+
+
 class BatchKeys:
     """The Redis keys of one batch."""
 
-    __slots__ = (
-        "batch_id",
-        "children",
-        "dispatched",
-        "inflight",
-        "jobs",
-        "meta",
-        "order",
-        "owner",
-        "parent",
-        "parked",
-        "prev",
-        "req",
-        "res",
-        "rescued",
-    )
+    __slots__ = ("batch_id", *BATCH_KEY_NAMES)
+    meta: str
+    req: str
+    order: str
+    res: str
+    owner: str
+    inflight: str
+    jobs: str
+    dispatched: str
+    parent: str
+    children: str
+    prev: str
+    parked: str
+    rescued: str
 
     def __init__(self, batch_id: str) -> None:
-        base = f"{PREFIX}:{{{batch_id}}}:"
         self.batch_id = batch_id
-        self.meta = base + "meta"
-        self.req = base + "req"
-        self.order = base + "order"
-        self.res = base + "res"
-        self.owner = base + "owner"
-        self.inflight = base + "inflight"
-        self.jobs = base + "jobs"
-        self.dispatched = base + "dispatched"
-        self.parent = base + "parent"
-        self.children = base + "children"
-        self.prev = base + "prev"
-        self.parked = base + "parked"
-        self.rescued = base + "rescued"
+        base = f"{PREFIX}:{{{batch_id}}}:"
+        for name in BATCH_KEY_NAMES:
+            setattr(self, name, base + name)
 
     def all(self) -> list[str]:
         """Every key of the batch, for expiry and deletion."""
-        return [
-            self.meta,
-            self.req,
-            self.order,
-            self.res,
-            self.owner,
-            self.inflight,
-            self.jobs,
-            self.dispatched,
-            self.parent,
-            self.children,
-            self.prev,
-            self.parked,
-            self.rescued,
-        ]
+        return [getattr(self, name) for name in BATCH_KEY_NAMES]
 
 
 def schedule_keys(queue_name: str) -> tuple[str, str]:

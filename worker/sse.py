@@ -53,22 +53,24 @@ async def final_response(lines: AsyncIterator[str], request_id: str | None) -> d
             raise StreamInterrupted(f"{kind} event without a response", request_id=request_id)
         if kind == "response.failed":
             failure = response.get("error")
-            details: dict[str, Any] = failure if isinstance(failure, dict) else {}
-            raise StreamFailed(
-                str(details.get("message") or "the response failed"),
-                code=str(details.get("code") or "response_failed"),
-                status_code=200,
-                body=response,
-                request_id=request_id,
-            )
+            details = failure if isinstance(failure, dict) else {}
+            raise _stream_failed(details, response, request_id, "response_failed")
         if kind == "error":
             nested = payload.get("error")
-            err: dict[str, Any] = nested if isinstance(nested, dict) else payload
-            raise StreamFailed(
-                str(err.get("message") or "stream error"),
-                code=str(err.get("code") or "stream_error"),
-                status_code=200,
-                body=payload,
-                request_id=request_id,
+            raise _stream_failed(
+                nested if isinstance(nested, dict) else payload, payload, request_id, "stream_error"
             )
     raise StreamInterrupted("the stream ended before response.completed", request_id=request_id)
+
+
+def _stream_failed(
+    error: dict[str, Any], body: dict[str, Any], request_id: str | None, default_code: str
+) -> StreamFailed:
+    """The failure an ``error`` or ``response.failed`` event carries (a 200 stream)."""
+    return StreamFailed(
+        str(error.get("message") or default_code.replace("_", " ")),
+        code=str(error.get("code") or default_code),
+        status_code=200,
+        body=body,
+        request_id=request_id,
+    )

@@ -31,6 +31,14 @@ local function fmt(x)
   return string.format('%.6f', x)
 end
 
+-- The wait before `send`; and, when it is longer than max_wait, the refusal to return:
+-- nothing is written, the caller gives its worker slot back and retries later.
+local function wait_until(send, now, max_wait)
+  local wait = send - now
+  if wait > max_wait then return wait, {0, fmt(wait), '', ''} end
+  return wait, nil
+end
+
 -- tonumber(false) is nil, so a missing key or field falls back to the default
 local function num(v, default)
   local x = tonumber(v)
@@ -145,11 +153,8 @@ if op == 'reserve' then
       pending[#pending + 1] = {key, start, cost / rate, tau}
     end
   end
-  local wait = send - now
-  if wait > max_wait then
-    -- nothing is written: the caller gives its worker slot back and retries later
-    return {0, fmt(wait), '', ''}
-  end
+  local wait, refused = wait_until(send, now, max_wait)
+  if refused then return refused end
   for _, p in ipairs(pending) do
     -- both budgets advance from the common send time
     set_tat(p[1], math.max(p[2], send) + p[3], p[4])
@@ -230,10 +235,8 @@ elseif op == 'window' then
       break
     end
   end
-  local wait = send - now
-  if wait > max_wait then
-    return {0, fmt(wait), '', ''}
-  end
+  local wait, refused = wait_until(send, now, max_wait)
+  if refused then return refused end
   local seq = num(st[2], 0) + 1
   local ttl = math.ceil((send - now + span) * 1000) + 60000
   local fields = {'last', fmt(send), 'seq', seq}
