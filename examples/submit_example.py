@@ -78,8 +78,8 @@ async def run(redis_url: str | None, timeout: float) -> int:
         if info.errors_by_code:
             print(f"errors by code: {info.errors_by_code}")
         async for line in batch.results():
-            if line.error is not None:
-                print(f"{line.custom_id}: ERROR {line.error.code}: {line.error.message}")
+            if not line.succeeded:  # an HTTP error keeps its answer: error is None then
+                print(f"{line.custom_id}: ERROR {line.code}")
                 continue
             body = line.response.body if line.response is not None else None
             text = Response.model_validate(body).output_text if isinstance(body, dict) else ""
