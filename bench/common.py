@@ -383,13 +383,17 @@ def script_names() -> dict[str, str]:
     from contract.scripts import lua_source
 
     names = {}
+    from worker.limiter import LIMITER_SCRIPTS, limiter_source
+
     for package in ("contract", "producer", "worker"):
         for path in sorted((ROOT / package / "lua").glob("*.lua")):
-            if path.name.startswith("_"):
+            if path.name.startswith("_") or path.stem in (*LIMITER_SCRIPTS, "limiter_lib"):
                 continue
-            standalone = path.name == "limiter.lua"
-            text = lua_source(package, path.name, with_common=not standalone)
+            text = lua_source(package, path.name)
             names[hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()] = path.stem
+    for name in LIMITER_SCRIPTS:
+        text = limiter_source(name)
+        names[hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()] = f"limiter {name}"
     return names
 
 

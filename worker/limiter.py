@@ -81,8 +81,17 @@ __all__ = ["Limits", "RateLimiter", "Reservation"]
 
 log = logging.getLogger(__name__)
 
-# Standalone (not about batches): loaded without the shared batch helpers.
-_SCRIPT = lua_source("worker", "limiter.lua", with_common=False)
+# One script per algorithm (gcra.lua, window.lua) and one for the operations both share
+# (limiter.lua), each after limiter_lib.lua: the keys, the clock and the helpers. Not about
+# batches, so loaded without the shared batch helpers.
+LIMITER_SCRIPTS = ("gcra", "window", "limiter")
+_SCRIPT_OF_OP = {"reserve": "gcra", "window": "window"}
+
+
+def limiter_source(name: str) -> str:
+    """The text of one limiter script as loaded (``name`` from LIMITER_SCRIPTS)."""
+    lib = lua_source("worker", "limiter_lib.lua", with_common=False)
+    return lib + "\n" + lua_source("worker", f"{name}.lua", with_common=False)
 
 # Adaptive behaviour after 429s; one place so the Lua script takes them as arguments.
 BACKOFF_BASE = 1.0  # first cool-down without Retry-After, doubled per 429 episode
@@ -163,7 +172,9 @@ class RateLimiter:
         jitter_allowance: float = 0.1,
     ) -> None:
         self._redis = redis
-        self._script = redis.register_script(_SCRIPT)
+        self._scripts = {
+            name: redis.register_script(limiter_source(name)) for name in LIMITER_SCRIPTS
+        }
         self._prefix = key_prefix
         self._server_clock = server_clock
         self._clock = clock
@@ -197,7 +208,8 @@ class RateLimiter:
         return "" if self._server_clock else f"{self._clock():.6f}"
 
     async def _call(self, scope: str, op: str, *args: str | int | float) -> Any:
-        return await self._script(keys=self.keys(scope), args=[op, self._now_arg(), *args])
+        script = self._scripts[_SCRIPT_OF_OP.get(op, "limiter")]
+        return await script(keys=self.keys(scope), args=[op, self._now_arg(), *args])
 
     async def reserve(
         self, scope: str, limits: Limits, tokens: int, *, max_wait: float
