@@ -93,6 +93,7 @@ def limiter_source(name: str) -> str:
     lib = lua_source("worker", "limiter_lib.lua", with_common=False)
     return lib + "\n" + lua_source("worker", f"{name}.lua", with_common=False)
 
+
 # Adaptive behaviour after 429s; one place so the Lua script takes them as arguments.
 BACKOFF_BASE = 1.0  # first cool-down without Retry-After, doubled per 429 episode
 BACKOFF_CAP = 60.0  # longest cool-down we impose, also for "remaining: 0" resets
