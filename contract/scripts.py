@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -42,24 +46,83 @@ def lua_prelude() -> str:
     )
 
 
+_SIGNATURE = re.compile(r"^--! (KEYS|ARGV):(.*)$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A script's KEYS and ARGV by name, declared once in its own header
+    (``--! KEYS: meta res *batch_keys`` / ``--! ARGV: job_id now *custom_ids``; a ``*name``
+    takes the rest): Python passes each by name, Lua reads them as ``K.meta``, ``A.now``."""
+
+    keys: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    more_keys: str = ""
+    more_args: str = ""
+
+    @classmethod
+    def parse(cls, source: str) -> Signature:
+        found: dict[str, tuple[tuple[str, ...], str]] = {"KEYS": ((), ""), "ARGV": ((), "")}
+        for kind, names in _SIGNATURE.findall(source):
+            words = names.replace(",", " ").split()
+            fixed = tuple(w for w in words if not w.startswith("*"))
+            more = next((w[1:] for w in words if w.startswith("*")), "")
+            found[kind] = (fixed, more)
+        (keys, more_keys), (args, more_args) = found["KEYS"], found["ARGV"]
+        return cls(keys, args, more_keys, more_args)
+
+    def lua(self) -> str:
+        """The named tables the script reads, and where its trailing lists start."""
+        # ["name"] = ...: a name may be a Lua keyword (function, end); read it as A["name"].
+        keys = ", ".join(f'["{n}"] = KEYS[{i}]' for i, n in enumerate(self.keys, 1))
+        args = ", ".join(f'["{n}"] = ARGV[{i}]' for i, n in enumerate(self.args, 1))
+        more = f"local MORE_KEYS, MORE_ARGS = {len(self.keys) + 1}, {len(self.args) + 1}\n"
+        return f"local K = {{{keys}}}\nlocal A = {{{args}}}\n" + more
+
+    def lists(self, script: str, values: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
+        """KEYS and ARGV in the script's order; every name exactly once."""
+        expected = {*self.keys, *self.args, *(n for n in (self.more_keys, self.more_args) if n)}
+        missing, unknown = expected - values.keys(), values.keys() - expected
+        if missing or unknown:
+            raise TypeError(f"{script}.lua: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        keys = [values[n] for n in self.keys] + list(values.get(self.more_keys, ()))
+        args = [values[n] for n in self.args] + list(values.get(self.more_args, ()))
+        return keys, args
+
+
+def _raw(package: str, name: str) -> str:
+    return resources.files(package).joinpath("lua", name).read_text(encoding="utf-8")
+
+
 @cache
 def lua_source(package: str, name: str, *, with_common: bool = True) -> str:
-    """A script's text; the generated prelude and ``_common.lua`` (shared helpers) are
-    prepended when asked."""
-    body = resources.files(package).joinpath("lua", name).read_text(encoding="utf-8")
+    """A script's text as loaded: the generated prelude, ``_common.lua`` (shared helpers)
+    and the script's named KEYS/ARGV tables, when asked, before its own text."""
+    body = _raw(package, name)
     if not with_common:
         return body
-    common = resources.files("contract").joinpath("lua", _COMMON).read_text(encoding="utf-8")
-    return lua_prelude() + common + "\n" + body
+    named = Signature.parse(body).lua()
+    return lua_prelude() + _raw("contract", _COMMON) + "\n" + named + body
+
+
+class Script:
+    """One script, called with its KEYS and ARGV by name (see Signature)."""
+
+    def __init__(self, redis: Redis, package: str, name: str) -> None:
+        self.name = name
+        self.signature = Signature.parse(_raw(package, f"{name}.lua"))
+        self._script: AsyncScript = redis.register_script(lua_source(package, f"{name}.lua"))
+
+    async def __call__(self, *, client: Any = None, **values: Any) -> Any:
+        keys, args = self.signature.lists(self.name, values)
+        return await self._script(keys=keys, args=args, client=client)
 
 
 class ScriptSet:
     """The scripts one side needs, registered once per Redis client."""
 
     def __init__(self, redis: Redis, package: str, names: list[str]) -> None:
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(lua_source(package, f"{name}.lua")) for name in names
-        }
+        self._scripts = {name: Script(redis, package, name) for name in names}
 
-    def __getitem__(self, name: str) -> AsyncScript:
+    def __getitem__(self, name: str) -> Script:
         return self._scripts[name]

@@ -91,15 +91,17 @@ class Batch:
             while True:
                 scanned = int(
                     await self.client.scripts["cancel"](
-                        keys=[
-                            self.keys.meta,
-                            self.keys.order,
-                            self.keys.res,
-                            self.keys.inflight,
-                            self.keys.children,
-                            *self.keys.all(),
-                        ],
-                        args=[start, PAGE, int(time.time()), settings.result_ttl, line_prefix],
+                        meta=self.keys.meta,
+                        order=self.keys.order,
+                        res=self.keys.res,
+                        inflight=self.keys.inflight,
+                        children=self.keys.children,
+                        batch_keys=self.keys.all(),
+                        start=start,
+                        count=PAGE,
+                        now=int(time.time()),
+                        finished_ttl=settings.result_ttl,
+                        line_prefix=line_prefix,
                     )
                 )
                 if scanned == -1:
@@ -128,27 +130,23 @@ class Batch:
             while start < length:
                 total += int(
                     await self.client.scripts["retry"](
-                        keys=[
-                            self.keys.meta,
-                            self.keys.order,
-                            self.keys.res,
-                            self.keys.owner,
-                            self.keys.req,
-                            settings.queue_name,
-                            self.keys.parent,
-                        ],
-                        args=[
-                            start,
-                            PAGE,
-                            wanted,
-                            prefix,
-                            settings.chunk_size,
-                            int(time.time() * 1000),
-                            (settings.result_ttl + DAY_S) * 1000,
-                            JOB_FUNCTION,
-                            ARQ_JOB_PREFIX,
-                            self.id,
-                        ],
+                        meta=self.keys.meta,
+                        order=self.keys.order,
+                        res=self.keys.res,
+                        owner=self.keys.owner,
+                        req=self.keys.req,
+                        queue=settings.queue_name,
+                        parent=self.keys.parent,
+                        start=start,
+                        count=PAGE,
+                        codes=wanted,
+                        job_prefix=prefix,
+                        chunk_size=settings.chunk_size,
+                        now_ms=int(time.time() * 1000),
+                        job_ttl_ms=(settings.result_ttl + DAY_S) * 1000,
+                        function=JOB_FUNCTION,
+                        arq_job_prefix=ARQ_JOB_PREFIX,
+                        batch_id=self.id,
                     )
                 )
                 start += PAGE
@@ -169,23 +167,21 @@ class Batch:
         settings = self.client.settings
         now = time.time()
         async with self.client.errors():
+            schedule, urgent_schedule = schedule_keys(settings.queue_name)
             answer = await self.client.scripts["resume"](
-                keys=[
-                    self.keys.meta,
-                    self.keys.parked,
-                    settings.queue_name,
-                    paused_key(settings.queue_name),
-                    self.keys.jobs,
-                    *schedule_keys(settings.queue_name),
-                ],
-                args=[
-                    "" if max_cost is None else repr(float(max_cost)),
-                    int(now),
-                    ARQ_JOB_PREFIX,
-                    int(now * 1000),
-                    (settings.result_ttl + DAY_S) * 1000,
-                    self.id,
-                ],
+                meta=self.keys.meta,
+                parked=self.keys.parked,
+                queue=settings.queue_name,
+                paused=paused_key(settings.queue_name),
+                jobs=self.keys.jobs,
+                schedule=schedule,
+                urgent_schedule=urgent_schedule,
+                max_cost="" if max_cost is None else repr(float(max_cost)),
+                now=int(now),
+                arq_job_prefix=ARQ_JOB_PREFIX,
+                now_ms=int(now * 1000),
+                job_ttl_ms=(settings.result_ttl + DAY_S) * 1000,
+                batch_id=self.id,
             )
         code = answer.decode() if isinstance(answer, bytes) else str(answer)
         if code == "missing":

@@ -193,28 +193,23 @@ class BatchClient:
 
             async def add_slice(chunk: list[PreparedRequest]) -> None:
                 nonlocal chunk_no
-                args: list[Any] = [
-                    batch_id,
-                    prefix,
-                    chunk_no,
-                    job_size,
-                    int(now * 1000),
-                    JOB_FUNCTION,
-                ]
+                requests: list[Any] = []
                 for item in chunk:
-                    args.append(item.custom_id)
-                    args.append(item.body)
-                    args.append(item.depends_on or "")
+                    requests += (item.custom_id, item.body, item.depends_on or "")
                 await self.scripts["enqueue"](
-                    keys=[
-                        keys.meta,
-                        keys.req,
-                        keys.order,
-                        keys.jobs,
-                        keys.parent,
-                        keys.children,
-                    ],
-                    args=args,
+                    meta=keys.meta,
+                    req=keys.req,
+                    order=keys.order,
+                    jobs=keys.jobs,
+                    parent=keys.parent,
+                    children=keys.children,
+                    batch_id=batch_id,
+                    job_prefix=prefix,
+                    chunk_no=chunk_no,
+                    chunk_size=job_size,
+                    now_ms=int(now * 1000),
+                    function=JOB_FUNCTION,
+                    requests=requests,
                     client=pipe,
                 )
                 chunk_no += len(chunk) // job_size + 1
@@ -231,9 +226,18 @@ class BatchClient:
             if batch:
                 await add_slice(batch)
             await pipe.execute()
+            schedule, urgent_schedule = schedule_keys(settings.queue_name)
             await self.scripts["seal"](
-                keys=[keys.meta, keys.jobs, *schedule_keys(settings.queue_name), *keys.all()],
-                args=[int(time.time()), running_ttl, settings.result_ttl, job_ttl_ms, batch_id],
+                meta=keys.meta,
+                jobs=keys.jobs,
+                schedule=schedule,
+                urgent_schedule=urgent_schedule,
+                batch_keys=keys.all(),
+                now=int(time.time()),
+                running_ttl=running_ttl,
+                finished_ttl=settings.result_ttl,
+                job_ttl_ms=job_ttl_ms,
+                batch_id=batch_id,
             )
         return Batch(self, batch_id)
 
@@ -262,18 +266,20 @@ class BatchClient:
         now = time.time()
         settings = self.settings
         async with self.errors():
+            weight, urgent, max_in_flight = (scheduling or Scheduling()).meta_args()
             _, submit_no, _ = await self.scripts["create"](
-                keys=[BatchKeys(batch_id).meta, BATCHES_KEY],
-                args=[
-                    batch_id,
-                    int(now),
-                    orjson.dumps(metadata or {}),
-                    window_text,
-                    int(now + window) if window else 0,
-                    settings.queue_name,
-                    settings.chunk_size,
-                    *(scheduling or Scheduling()).meta_args(),
-                ],
+                meta=BatchKeys(batch_id).meta,
+                batches=BATCHES_KEY,
+                batch_id=batch_id,
+                now=int(now),
+                metadata=orjson.dumps(metadata or {}),
+                window=window_text,
+                expires_at=int(now + window) if window else 0,
+                queue=settings.queue_name,
+                chunk_size=settings.chunk_size,
+                weight=weight,
+                urgent=urgent,
+                max_in_flight=max_in_flight,
             )
         return int(submit_no)
 

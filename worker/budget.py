@@ -143,8 +143,11 @@ class Budget:
         if estimate is None:
             estimate = 0.0  # unpriced: still stopped by a paused or spent budget
         answer = await self._scripts["budget"](
-            keys=[BatchKeys(batch_id).meta],
-            args=["reserve", repr(estimate), 0, int(time.time())],
+            meta=BatchKeys(batch_id).meta,
+            op="reserve",
+            estimate=repr(estimate),
+            actual=0,
+            now=int(time.time()),
         )
         mode = _text(answer[0])
         if mode == "none":
@@ -168,8 +171,11 @@ class Budget:
             return
         try:
             await self._scripts["budget"](
-                keys=[BatchKeys(batch_id).meta],
-                args=["settle", repr(estimate), repr(actual), int(time.time())],
+                meta=BatchKeys(batch_id).meta,
+                op="settle",
+                estimate=repr(estimate),
+                actual=repr(actual),
+                now=int(time.time()),
             )
         except RedisError as exc:  # the ledger stays conservative: the reservation remains
             log.warning(

@@ -18,12 +18,22 @@ SCAN = 16
 
 class Dispatcher:
     def __init__(self, redis: Redis, queue_name: str) -> None:
-        self.keys = [*schedule_keys(queue_name), queue_name]
+        self.schedule, self.urgent_schedule = schedule_keys(queue_name)
+        self.queue = queue_name
         self.scripts = ScriptSet(redis, "worker", ["dispatch"])
 
     async def refill(self, free_slots: int) -> int:
         """Make up to ``free_slots`` jobs ready in the queue; returns how many it added."""
         if free_slots <= 0:
             return 0
-        args: list[int | str] = [int(time.time() * 1000), free_slots, PREFIX, ARQ_JOB_PREFIX, SCAN]
-        return int(await self.scripts["dispatch"](keys=self.keys, args=args))
+        made = await self.scripts["dispatch"](
+            schedule=self.schedule,
+            urgent_schedule=self.urgent_schedule,
+            queue=self.queue,
+            now_ms=int(time.time() * 1000),
+            want=free_slots,
+            prefix=PREFIX,
+            job_prefix=ARQ_JOB_PREFIX,
+            scan=SCAN,
+        )
+        return int(made)

@@ -111,7 +111,10 @@ class Reconciler:
         for raw in due:
             batch_id = _text(raw)
             taken = await self.scripts["take_due"](
-                keys=[ACTIVE_KEY], args=[batch_id, now_ms, now_ms + self.period_ms]
+                active=ACTIVE_KEY,
+                batch_id=batch_id,
+                now_ms=now_ms,
+                next_due_ms=now_ms + self.period_ms,
             )
             if int(taken):
                 requeued += await self.check(batch_id, deadline)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from contract.constants import ARQ_JOB_PREFIX, JOB_FUNCTION, BatchKeys
+from contract.constants import ARQ_JOB_PREFIX, BatchKeys
 from contract.response import Usage
 from contract.scripts import ScriptSet
 from worker.store import WorkerStore
@@ -89,31 +89,27 @@ class ResultWriter:
         store = self.store
         keys = BatchKeys(batch_id)
         now = time.time()
-        args: list[str | int | bytes] = [
-            int(now),
-            store.result_ttl,
-            batch_id,
-            JOB_FUNCTION,
-            ARQ_JOB_PREFIX,
-            store.chunk_size,
-            int(now * 1000),
-            (store.result_ttl + 86400) * 1000,
-        ]
+        fields: list[str | int | bytes] = []
         for result in results:
-            args += result.args()
+            fields += result.args()
         self.writes += 1
         raw = await self._script(
-            keys=[
-                keys.meta,
-                keys.res,
-                keys.inflight,
-                keys.children,
-                keys.prev,
-                store.queue_name,
-                keys.req,
-                *keys.all(),
-            ],
-            args=args,
+            meta=keys.meta,
+            res=keys.res,
+            inflight=keys.inflight,
+            children=keys.children,
+            prev=keys.prev,
+            queue=store.queue_name,
+            req=keys.req,
+            batch_keys=keys.all(),
+            now=int(now),
+            finished_ttl=store.result_ttl,
+            batch_id=batch_id,
+            job_prefix=ARQ_JOB_PREFIX,
+            chunk_size=store.chunk_size,
+            now_ms=int(now * 1000),
+            job_ttl_ms=(store.result_ttl + 86400) * 1000,
+            results=fields,
         )
         return [int(flag) for flag in raw[1:]]
 

@@ -14,7 +14,6 @@ from contract.constants import (
     ACTIVE_KEY,
     ARQ_IN_PROGRESS_PREFIX,
     ARQ_JOB_PREFIX,
-    JOB_FUNCTION,
     BatchKeys,
     paused_key,
 )
@@ -71,35 +70,30 @@ class WorkerStore:
         token = secrets.token_hex(6)
         now_ms = int(time.time() * 1000)
         raw = await self.scripts["claim"](
-            keys=[
-                keys.meta,
-                keys.res,
-                keys.req,
-                keys.owner,
-                keys.inflight,
-                ARQ_IN_PROGRESS_PREFIX + job_id,
-                keys.children,
-                keys.prev,
-                keys.parked,
-                ACTIVE_KEY,
-                paused_key(self.queue_name),
-                keys.dispatched,
-                *keys.all(),
-            ],
-            args=[
-                job_id,
-                now_ms // 1000,
-                "batch_req_" + token + "_",
-                self.result_ttl,
-                lease_ms,
-                f"{batch_id}:p:{token}",  # the parked job, should the batch be paused
-                JOB_FUNCTION,
-                attempts_used,
-                now_ms,
-                batch_id,
-                now_ms + lease_ms,  # first reconciler look at this batch
-                *custom_ids,
-            ],
+            meta=keys.meta,
+            res=keys.res,
+            req=keys.req,
+            owner=keys.owner,
+            inflight=keys.inflight,
+            progress=ARQ_IN_PROGRESS_PREFIX + job_id,
+            children=keys.children,
+            prev=keys.prev,
+            parked=keys.parked,
+            active=ACTIVE_KEY,
+            paused=paused_key(self.queue_name),
+            dispatched=keys.dispatched,
+            batch_keys=keys.all(),
+            job_id=job_id,
+            now=now_ms // 1000,
+            line_prefix="batch_req_" + token + "_",
+            finished_ttl=self.result_ttl,
+            lease_ms=lease_ms,
+            park_id=f"{batch_id}:p:{token}",
+            attempts=attempts_used,
+            now_ms=now_ms,
+            batch_id=batch_id,
+            audit_due_ms=now_ms + lease_ms,
+            custom_ids=custom_ids,
         )
         work = [
             WorkItem(_text(raw[i]), raw[i + 1], _text(raw[i + 2]), int(raw[i + 3]) == 1)
@@ -117,14 +111,15 @@ class WorkerStore:
         now_ms = int(time.time() * 1000)
         record = job_record(batch_id, [custom_id], enqueued_ms=now_ms, attempts_used=attempts_used)
         await self.scripts["defer"](
-            keys=[keys.owner, keys.inflight, self.queue_name, ARQ_JOB_PREFIX + job_id],
-            args=[
-                custom_id,
-                job_id,
-                record,
-                now_ms + int(delay * 1000),
-                (self.result_ttl + int(delay) + 86400) * 1000,
-            ],
+            owner=keys.owner,
+            inflight=keys.inflight,
+            queue=self.queue_name,
+            job=ARQ_JOB_PREFIX + job_id,
+            custom_id=custom_id,
+            job_id=job_id,
+            record=record,
+            run_at=now_ms + int(delay * 1000),
+            job_ttl_ms=(self.result_ttl + int(delay) + 86400) * 1000,
         )
         return job_id
 
@@ -132,12 +127,12 @@ class WorkerStore:
         """Count an account-level failure; True when the batch is paused (now or before),
         so the request is handed back instead of recorded."""
         paused = await self.scripts["account"](
-            keys=[BatchKeys(batch_id).meta], args=[threshold, reason, int(time.time())]
+            meta=BatchKeys(batch_id).meta, threshold=threshold, reason=reason, now=int(time.time())
         )
         return int(paused) == 1
 
     async def release(self, batch_id: str, job_id: str, custom_ids: list[str]) -> None:
         if custom_ids:
             await self.scripts["release"](
-                keys=[BatchKeys(batch_id).inflight], args=[job_id, *custom_ids]
+                inflight=BatchKeys(batch_id).inflight, job_id=job_id, custom_ids=custom_ids
             )

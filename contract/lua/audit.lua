@@ -1,3 +1,5 @@
+--! KEYS: meta order res owner inflight parked parent rescued queue jobs
+--! ARGV: what start count repair now_ms job_prefix progress_prefix function chunk_size job_ttl_ms new_job_prefix batch_id max_rescues give_up_try sample
 -- Audit a slice of one batch's requests: each must be recorded (res), held by a live
 -- lease (its job's arq in-progress key exists), or in a queued or parked job. Requests
 -- held by nothing are "stranded" (their job is gone: lost by Redis, or dropped by arq);

@@ -1,3 +1,5 @@
+--! KEYS: meta order res inflight children *batch_keys
+--! ARGV: start count now finished_ttl line_prefix
 -- Cancel a page of a batch: every request neither finished nor in flight ends as
 -- batch_cancelled; in-flight ones finish normally. The first page flips the status.
 -- KEYS: meta, order, res, inflight, children, then every batch key

@@ -1,3 +1,5 @@
+--! KEYS: meta batches
+--! ARGV: batch_id now metadata window expires_at queue chunk_size weight urgent max_in_flight
 -- Create a batch record unless it exists; count this submit call.
 -- KEYS: meta, batches index. ARGV: batch_id, now, metadata json, window seconds,
 -- expires_at (0 = none), queue name, chunk size, weight, urgent (1/0), max in flight

@@ -1,3 +1,5 @@
+--! KEYS: meta req order jobs parent children
+--! ARGV: batch_id job_prefix chunk_no chunk_size now_ms function *requests
 -- Store a slice of requests and write their jobs into the batch's list of waiting jobs,
 -- skipping custom_ids the batch already has so a repeated submit enqueues nothing twice.
 -- Nothing reaches arq's queue here: dispatch.lua hands the batches' jobs to it in turns.

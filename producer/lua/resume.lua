@@ -1,3 +1,5 @@
+--! KEYS: meta parked queue paused jobs schedule urgent_schedule
+--! ARGV: max_cost now arq_job_prefix now_ms job_ttl_ms batch_id
 -- Resume a batch paused by its budget, optionally setting a new max_cost first, and queue
 -- the jobs its workers parked while it was paused.
 -- KEYS: meta, parked, queue, paused batches set, jobs, schedule, urgent schedule.

@@ -1,3 +1,5 @@
+--! KEYS: meta order res owner req queue parent
+--! ARGV: start count codes job_prefix chunk_size now_ms job_ttl_ms function arq_job_prefix batch_id
 -- Re-enqueue the failed requests of a page (optionally only some error codes), undoing
 -- their counts and usage so the totals stay exact. Successes are left alone.
 -- A request that depends on another is re-run only when its parent succeeded (it is

@@ -1,3 +1,5 @@
+--! KEYS: meta jobs schedule urgent_schedule *batch_keys
+--! ARGV: now running_ttl finished_ttl job_ttl_ms batch_id
 -- Seal a batch once every request is in: mark it sealed and in progress, set its keys'
 -- expiry, finish it if its requests already all ended, and put it on the schedule
 -- (urgent or normal, by its meta) when it has waiting jobs. It joins at the schedule's

@@ -1,3 +1,5 @@
+--! KEYS: meta
+--! ARGV: threshold reason now
 -- Count one account-level failure (bad key, no quota) of a batch; after `threshold` of
 -- them with no success in between, pause the batch instead of failing the rest of it.
 -- The run is counted since the batch's `completed` count stored in account_errors_base,

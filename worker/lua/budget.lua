@@ -1,3 +1,5 @@
+--! KEYS: meta
+--! ARGV: op estimate actual now
 -- A batch's budget (USD), kept in its meta hash: reserve a request's estimated cost
 -- before it is sent, settle it to the actual cost after. One call each.
 -- KEYS: meta. ARGV: op ('reserve' | 'settle'), estimate, actual, now.

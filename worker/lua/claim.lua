@@ -1,11 +1,12 @@
+--! KEYS: meta res req owner inflight progress children prev parked active paused dispatched *batch_keys
+--! ARGV: job_id now line_prefix finished_ttl lease_ms park_id attempts now_ms batch_id audit_due_ms *custom_ids
 -- Claim the requests of one job run: skip those already finished or owned by another
 -- job; end them at once when the batch is cancelled or past its completion window; park
 -- them when the batch is paused.
--- KEYS: meta, res, req, owner, inflight, arq in-progress key of this job, children,
---       prev, parked, active batches zset, paused batches set, dispatched (jobs of a
---       capped batch not yet claimed), then every batch key
--- ARGV: job_id, now_s, line id prefix, ttl once finished, lease ms, parked job id,
---       function name, attempts used, now ms, batch_id, reconcile due ms, custom_ids...
+-- KEYS (named above, read as K.name): progress is the arq in-progress key of this job,
+-- active the reconciler's zset, paused the set of batches with parked jobs, dispatched
+-- the capped batch's jobs not yet claimed. ARGV: now in s, finished_ttl the keys' ttl
+-- once the batch ends, park_id the parked job's id, attempts those already used.
 -- The in-progress key is cut to the lease (arq set it to job_timeout + 10 s) so a
 -- killed worker's job is retaken within the lease, whatever job_timeout is.
 -- Returns {mode, cid, body, previous_response_id, has_children, ...}; mode is run |
@@ -13,21 +14,21 @@
 -- in flight). previous_response_id is '' unless the request waited on a parent.
 -- Paused: the requests this job may run move to one parked job record (owner = its id)
 -- that `resume` queues again, so a paused batch costs nothing until then.
-local k = {meta = KEYS[1], res = KEYS[2], inflight = KEYS[5], children = KEYS[7]}
-local prev, parked, active, paused_set = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local req, owner = KEYS[3], KEYS[4]
+local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children}
+local prev, parked, active, paused_set = K.prev, K.parked, K.active, K.paused
+local req, owner = K.req, K.owner
 local batch_keys = {}
-for i = 13, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
-local job_id, now, prefix, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local park_id, fn, attempts, now_ms, batch_id = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local first_cid = 12
+for i = MORE_KEYS, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+local job_id, now, prefix, ttl = A.job_id, A.now, A.line_prefix, tonumber(A.finished_ttl)
+local park_id, attempts, now_ms, batch_id = A.park_id, A.attempts, A.now_ms, A.batch_id
+local first_cid = MORE_ARGS
 local v = redis.call('HMGET', k.meta, 'status', 'expires_at')
-redis.call('PEXPIRE', KEYS[6], tonumber(ARGV[5]))
+redis.call('PEXPIRE', K.progress, tonumber(A.lease_ms))
 -- Claimed: its requests now count as in flight, not as dispatched (max_in_flight).
-redis.call('HDEL', KEYS[12], job_id)
+redis.call('HDEL', K.dispatched, job_id)
 if not v[1] then return {'missing'} end
 -- The reconciler watches every batch a worker has touched (NX: never delays its turn).
-redis.call('ZADD', active, 'NX', ARGV[11], batch_id)
+redis.call('ZADD', active, 'NX', A.audit_due_ms, batch_id)
 local mode = 'run'
 local expires_at = tonumber(v[2]) or 0
 if v[1] == STATUS.CANCELLING or v[1] == STATUS.CANCELLED then

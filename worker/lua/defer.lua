@@ -1,3 +1,5 @@
+--! KEYS: owner inflight queue job
+--! ARGV: custom_id job_id record run_at job_ttl_ms
 -- Hand one request to a new arq job that runs later, releasing the worker slot instead of
 -- sleeping in it. Ownership moves atomically, so a rerun of the old job skips it.
 -- KEYS: owner, inflight, queue, new job key

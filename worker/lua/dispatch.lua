@@ -1,3 +1,5 @@
+--! KEYS: schedule urgent_schedule queue
+--! ARGV: now_ms want prefix job_prefix scan
 -- Fair dispatch: turn waiting jobs of the scheduled batches into ready arq jobs, a job at
 -- a time, until `want` jobs are ready in the queue. Batches take turns by weighted
 -- virtual time (each batch's score grows by requests / weight as its jobs are

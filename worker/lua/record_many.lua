@@ -1,25 +1,27 @@
+--! KEYS: meta res inflight children prev queue req *batch_keys
+--! ARGV: now finished_ttl batch_id job_prefix chunk_size now_ms job_ttl_ms *results
 -- Store the output lines of one or more requests of one batch in one atomic step (the
 -- only write-back): exactly once per custom_id (a request that already has a result
 -- changes nothing), children handed on as end_request does, each meta counter written
 -- once per call and the batch's end checked once. A succeeded request's body in `req` is emptied
 -- (only failed requests are ever sent again, by `respq retry`); the field stays, so a
 -- resubmit of the same batch still finds its custom_id taken.
--- KEYS: meta, res, inflight, children, prev, queue, req, then every batch key
--- ARGV: now_s, ttl once finished, batch_id, function name, arq job key prefix, chunk size,
---       now_ms, job ttl ms, then per request 11 fields: custom_id, line, ok (1, or 2 for a
---       success whose response is incomplete; 0 for a failure), error code, model, input,
---       output, total, cached, reasoning tokens, response id
+-- KEYS and ARGV are named above (K.name, A.name); after them come every batch key and,
+-- per request, 11 fields: custom_id, line, ok (1, or 2 for a success whose response is
+-- incomplete; 0 for a failure), error code, model, input, output, total, cached,
+-- reasoning tokens, response id.
 -- Returns {ended (1 when this call ended the batch), stored (0|1) per request...}
-local k = {meta = KEYS[1], res = KEYS[2], inflight = KEYS[3], children = KEYS[4],
-           prev = KEYS[5]}
-local req = KEYS[7]
-local now, ttl = ARGV[1], tonumber(ARGV[2])
-k.release = {queue = KEYS[6], resp_id = '', batch_id = ARGV[3], fn = ARGV[4],
-             job_prefix = ARGV[5], chunk_size = tonumber(ARGV[6]), now_ms = ARGV[7],
-             job_ttl = tonumber(ARGV[8])}
+local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children,
+           prev = K.prev}
+local req = K.req
+local now, ttl = A.now, tonumber(A.finished_ttl)
+k.release = {queue = K.queue, resp_id = '', batch_id = A.batch_id, job_prefix = A.job_prefix,
+             chunk_size = tonumber(A.chunk_size), now_ms = A.now_ms,
+             job_ttl = tonumber(A.job_ttl_ms)}
 local batch_keys = {}
-for i = 8, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
-local FIELDS, FIRST = 11, 9
+for i = MORE_KEYS, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+-- each request's fields (worker/results.py Result.args): 11 of them, from MORE_ARGS on
+local FIELDS, FIRST = 11, MORE_ARGS
 -- Most batches have no depends_on: then nobody's children need looking up.
 local has_children = redis.call('EXISTS', k.children) == 1
 local acc = {}

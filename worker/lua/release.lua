@@ -1,3 +1,5 @@
+--! KEYS: inflight
+--! ARGV: job_id *custom_ids
 -- Give back requests claimed but never sent (a worker shutting down): they stay queued.
 -- KEYS: inflight. ARGV: job_id, custom_ids...
 local n = 0

@@ -1,3 +1,5 @@
+--! KEYS: active
+--! ARGV: batch_id now_ms next_due_ms
 -- Take a batch's turn in the reconciler's schedule: only one worker audits a batch per
 -- period. KEYS: active zset. ARGV: batch_id, now ms, next due ms.
 -- Returns 1 when the turn was taken (it was due), 0 when another worker took it first.
