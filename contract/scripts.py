@@ -90,6 +90,7 @@ class Signature:
         return keys, args
 
 
+@cache
 def _raw(package: str, name: str) -> str:
     return resources.files(package).joinpath("lua", name).read_text(encoding="utf-8")
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
-from contract.constants import ARQ_JOB_PREFIX, JOB_FUNCTION, BatchKeys, paused_key, schedule_keys
+from contract.constants import ARQ_JOB_PREFIX, BatchKeys, paused_key, schedule_keys
 from contract.lines import OutputLine
 from contract.prices import PriceTable
 from contract.status import TERMINAL_STATUSES
@@ -144,7 +144,6 @@ class Batch:
                         chunk_size=settings.chunk_size,
                         now_ms=int(time.time() * 1000),
                         job_ttl_ms=(settings.result_ttl + DAY_S) * 1000,
-                        function=JOB_FUNCTION,
                         arq_job_prefix=ARQ_JOB_PREFIX,
                         batch_id=self.id,
                     )

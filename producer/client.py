@@ -15,7 +15,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from contract.constants import (
     BATCHES_KEY,
-    JOB_FUNCTION,
     BatchKeys,
     schedule_keys,
 )
@@ -208,7 +207,6 @@ class BatchClient:
                     chunk_no=chunk_no,
                     chunk_size=job_size,
                     now_ms=int(now * 1000),
-                    function=JOB_FUNCTION,
                     requests=requests,
                     client=pipe,
                 )

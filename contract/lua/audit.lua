@@ -1,5 +1,5 @@
 --! KEYS: meta order res owner inflight parked parent rescued queue jobs
---! ARGV: what start count repair now_ms job_prefix progress_prefix function chunk_size job_ttl_ms new_job_prefix batch_id max_rescues give_up_try sample
+--! ARGV: what start count repair now_ms job_prefix progress_prefix chunk_size job_ttl_ms new_job_prefix batch_id max_rescues give_up_try sample
 -- Audit a slice of one batch's requests: each must be recorded (res), held by a live
 -- lease (its job's arq in-progress key exists), or in a queued or parked job. Requests
 -- held by nothing are "stranded" (their job is gone: lost by Redis, or dropped by arq);
@@ -11,23 +11,24 @@
 --       in-flight hash), start index or HSCAN cursor, count, repair (0 = report only,
 --       1 = re-queue stranded requests, 2 = also move "unowned" ones: no owner, not in
 --       flight, so held only by the first job that lists them, if that still exists),
---       now ms, arq job key prefix, arq in-progress key prefix, function name, chunk
+--       now ms, arq job key prefix, arq in-progress key prefix, chunk
 --       size, job ttl ms, new job id prefix, batch_id, max re-queues per request, the
 --       arq try number given to a request past it (its job then records worker_error),
 --       how many stranded custom_ids to return
 -- Returns {next (index or cursor; '0' at the end), recorded, leased, queued, parked,
 --          waiting, unowned, stranded, requeued, custom_ids...}
-local meta, order, res, owner = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local inflight, parked, parent, rescued, queue = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local meta, order, res, owner = K.meta, K.order, K.res, K.owner
+local inflight, parked, parent, rescued, queue = K.inflight, K.parked, K.parent, K.rescued, K.queue
 -- While the batch has jobs waiting for dispatch (its turn on the fair schedule), a
 -- request no job owns yet is taken to be in one of them, not stranded: moving it would
 -- jump the schedule. Once they are all dispatched, the walk finds any that were lost.
-local scheduled = redis.call('LLEN', KEYS[10]) > 0
-local what, start, count, repair = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local now_ms, job_prefix, progress_prefix, fn = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local chunk, job_ttl, new_prefix, batch_id = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11],
-  ARGV[12]
-local max_rescues, give_up_try, sample = tonumber(ARGV[13]), ARGV[14], tonumber(ARGV[15])
+local scheduled = redis.call('LLEN', K.jobs) > 0
+local what, start, count, repair = A.what, A.start, tonumber(A.count), tonumber(A.repair)
+local now_ms, job_prefix, progress_prefix = A.now_ms, A.job_prefix, A.progress_prefix
+local chunk, job_ttl = tonumber(A.chunk_size), tonumber(A.job_ttl_ms)
+local new_prefix, batch_id = A.new_job_prefix, A.batch_id
+local max_rescues, give_up_try, sample = tonumber(A.max_rescues), A.give_up_try,
+  tonumber(A.sample)
 
 local function held_by(job)
   if redis.call('EXISTS', progress_prefix .. job) == 1 then return 'leased' end

@@ -1,20 +1,20 @@
 --! KEYS: meta req order jobs parent children
---! ARGV: batch_id job_prefix chunk_no chunk_size now_ms function *requests
+--! ARGV: batch_id job_prefix chunk_no chunk_size now_ms *requests
 -- Store a slice of requests and write their jobs into the batch's list of waiting jobs,
 -- skipping custom_ids the batch already has so a repeated submit enqueues nothing twice.
 -- Nothing reaches arq's queue here: dispatch.lua hands the batches' jobs to it in turns.
 -- A request with a parent (depends_on) gets no job: it waits in the children hash
 -- until its parent succeeds (see end_request in _common.lua).
 -- KEYS: meta, req, order, jobs, parent, children
--- ARGV: batch_id, job_id_prefix, first_chunk_no, chunk_size, now_ms, function name,
+-- ARGV: batch_id, job_id_prefix, first_chunk_no, chunk_size, now_ms,
 --       then custom_id, body, parent ('' = none) for each request
 local meta, req, order, jobs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local parents, children = KEYS[5], KEYS[6]
-local batch_id, prefix = ARGV[1], ARGV[2]
-local chunk_no, chunk_size = tonumber(ARGV[3]), tonumber(ARGV[4])
-local now_ms, fn = ARGV[5], ARGV[6]
+local batch_id, prefix = A.batch_id, A.job_prefix
+local chunk_no, chunk_size = tonumber(A.chunk_no), tonumber(A.chunk_size)
+local now_ms = A.now_ms
 local new, runnable = {}, {}
-for i = 7, #ARGV, 3 do
+for i = MORE_ARGS, #ARGV, 3 do
   local cid, parent = ARGV[i], ARGV[i + 2]
   if redis.call('HSETNX', req, cid, ARGV[i + 1]) == 1 then
     new[#new + 1] = cid

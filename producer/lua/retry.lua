@@ -1,5 +1,5 @@
 --! KEYS: meta order res owner req queue parent
---! ARGV: start count codes job_prefix chunk_size now_ms job_ttl_ms function arq_job_prefix batch_id
+--! ARGV: start count codes job_prefix chunk_size now_ms job_ttl_ms arq_job_prefix batch_id
 -- Re-enqueue the failed requests of a page (optionally only some error codes), undoing
 -- their counts and usage so the totals stay exact. Successes are left alone.
 -- A request that depends on another is re-run only when its parent succeeded (it is
@@ -7,10 +7,10 @@
 -- while its parent stays failed, it stays failed.
 -- KEYS: meta, order, res, owner, req, queue, parent
 -- ARGV: start, count, codes ("" = all, else ",a,b,"), job id prefix, chunk size, now_ms,
---       job ttl ms, function name, arq job key prefix, batch_id
+--       job ttl ms, arq job key prefix, batch_id
 local meta, res, owner, req, queue = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local start, codes = tonumber(ARGV[1]), ARGV[3]
-local cids = redis.call('LRANGE', KEYS[2], start, start + tonumber(ARGV[2]) - 1)
+local start, codes = tonumber(A.start), A.codes
+local cids = redis.call('LRANGE', K.order, start, start + tonumber(A.count) - 1)
 local picked = {}
 local reset = 0
 for _, cid in ipairs(cids) do
@@ -67,7 +67,7 @@ for _, cid in ipairs(cids) do
   end
 end
 if #picked == 0 then return reset end
-local chunk_size, now_ms, job_ttl = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local chunk_size, now_ms, job_ttl = tonumber(A.chunk_size), A.now_ms, tonumber(A.job_ttl_ms)
 local status = redis.call('HGET', meta, 'status')
 if status ~= STATUS.IN_PROGRESS then
   redis.call('HSET', meta, 'status', STATUS.IN_PROGRESS)
@@ -75,12 +75,13 @@ if status ~= STATUS.IN_PROGRESS then
 end
 for first = 1, #picked, chunk_size do
   local ids = {}
-  local job_id = ARGV[4] .. start .. '-' .. first
+  local job_id = A.job_prefix .. start .. '-' .. first
   for j = first, math.min(first + chunk_size - 1, #picked) do
     ids[#ids + 1] = picked[j]
     redis.call('HSET', owner, picked[j], job_id)
   end
-  redis.call('SET', ARGV[9] .. job_id, job_record(ARGV[10], ids, 0, now_ms), 'PX', job_ttl)
+  redis.call('SET', A.arq_job_prefix .. job_id, job_record(A.batch_id, ids, 0, now_ms), 'PX',
+    job_ttl)
   redis.call('ZADD', queue, now_ms, job_id)
 end
 return reset
