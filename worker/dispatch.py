@@ -1,6 +1,6 @@
 """The worker's half of fair scheduling: before each poll of arq's queue, hand it as many
-waiting jobs of the scheduled batches as this worker has free slots, in fair turns
-(``producer/lua/dispatch.lua``). arq's queue so stays short, so a batch submitted behind a
+waiting jobs of the scheduled batches as it asks for (its free slots plus one round
+ahead), in fair turns (``worker/lua/dispatch.lua``). arq's queue so stays short, so a batch submitted behind a
 backlog is picked within about one job's time instead of after the whole backlog."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class Dispatcher:
         self.scripts = ScriptSet(redis, "worker", ["dispatch"])
 
     async def refill(self, free_slots: int) -> int:
-        """Make up to ``free_slots`` jobs ready in the queue; returns how many it added."""
+        """Make ready jobs in the queue number up to ``free_slots``; returns how many it
+        added."""
         if free_slots <= 0:
             return 0
         made = await self.scripts["dispatch"](
