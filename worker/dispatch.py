@@ -1,7 +1,8 @@
 """The worker's half of fair scheduling: before each poll of arq's queue, hand it as many
 waiting jobs of the scheduled batches as it asks for (its free slots plus one round
-ahead), in fair turns (``worker/lua/dispatch.lua``). arq's queue so stays short, so a batch submitted behind a
-backlog is picked within about one job's time instead of after the whole backlog."""
+ahead), in fair turns (``worker/lua/dispatch.lua``). arq's queue so stays short, so a
+batch submitted behind a backlog is picked within about one job's time instead of after
+the whole backlog."""
 
 from __future__ import annotations
 
