@@ -4,8 +4,8 @@ Each stage runs as its own process(es) against the private Redis and a mockapi u
 at zero latency. Reported per stage: seconds, requests/s, the peak RSS of every process
 (from ``wait4`` for the CLI, ``VmHWM`` for workers and mockapi) and Redis ``used_memory``
 per request once the stage is over (queued, finished). Then where the finished batch's
-bytes are (``MEMORY USAGE`` per key), and what compressing the stored output lines one by
-one would save (zlib with a dictionary cut from the batch itself; a measurement only).
+bytes are (``MEMORY USAGE`` per key), and the stored output lines' size against their JSON
+(successes are kept zstd-packed: contract/stored.py).
 
     .venv/bin/python -m bench.e2e [--n 1000000] [--workers 2] [--prompt-bytes 0]
 """
@@ -17,7 +17,6 @@ import os
 import subprocess
 import tempfile
 import time
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import orjson
 
 from bench import common
 from contract.constants import BatchKeys
+from contract.stored import unpack
 
 RESPQ = str(Path(common.PYTHON).with_name("respq"))
 
@@ -92,25 +92,21 @@ def key_bytes(batch_id: str) -> dict[str, int]:
     return sizes
 
 
-def compression(batch_id: str, sample: int = 2_000) -> dict[str, float]:
-    """Bytes of ``sample`` stored output lines, raw and compressed one by one."""
+def stored_lines(batch_id: str, sample: int = 2_000) -> dict[str, float]:
+    """Average bytes of ``sample`` stored output lines: as stored (successes packed:
+    contract/stored.py) and as the JSON a reader gets back."""
     r = common.sync_redis()
     res = BatchKeys(batch_id).res
-    lines: list[bytes] = []
+    stored: list[bytes] = []
     for _, value in r.hscan_iter(res, count=1000):
-        lines.append(value)
-        if len(lines) >= sample:
+        stored.append(value)
+        if len(stored) >= sample:
             break
-    raw = sum(len(line) for line in lines)
-    plain = sum(len(zlib.compress(line, 6)) for line in lines)
-    # A preset dictionary: the ends of a few lines from the same batch.
-    zdict = b"".join(lines[i][-600:] for i in range(0, min(len(lines), 64), 4))
-    with_dict = 0
-    for line in lines:
-        packer = zlib.compressobj(6, zdict=zdict)
-        with_dict += len(packer.compress(line) + packer.flush())
-    return {"lines": len(lines), "raw": raw / len(lines), "zlib": plain / len(lines)} | {
-        "zlib_dict": with_dict / len(lines)
+    count = max(1, len(stored))
+    return {
+        "lines": len(stored),
+        "stored": sum(len(v) for v in stored) / count,
+        "json": sum(len(unpack(v)) for v in stored) / count,
     }
 
 
@@ -179,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
             ]
         )
         sizes = key_bytes(batch_id)
-        packed = compression(batch_id)
+        lines = stored_lines(batch_id)
     common.flush_db()
     common.print_table(
         [
@@ -204,10 +200,9 @@ def main(argv: list[str] | None = None) -> None:
         "Where a finished batch's bytes are (MEMORY USAGE)",
     )
     print(
-        f"\nstored output line: {packed['raw']:.0f} B on average; zlib per line "
-        f"{packed['zlib']:.0f} B ({packed['zlib'] / packed['raw']:.2f}), with a preset "
-        f"dictionary from the batch {packed['zlib_dict']:.0f} B "
-        f"({packed['zlib_dict'] / packed['raw']:.2f}) — {packed['lines']:,} lines sampled"
+        f"\nstored output line: {lines['stored']:.0f} B on average, "
+        f"{lines['json']:.0f} B as JSON ({lines['stored'] / lines['json']:.2f}) — "
+        f"{lines['lines']:,} lines sampled"
     )
 
 

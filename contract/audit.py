@@ -35,6 +35,7 @@ from contract.constants import (
 from contract.lines import OutputLine, is_success
 from contract.response import Usage
 from contract.scripts import ScriptSet
+from contract.stored import unpack
 
 # arq counts every run of a job; past this many the job records its requests as
 # worker_error instead of running again (worker/tasks.py).
@@ -168,7 +169,7 @@ class Auditor:
         keys = BatchKeys(batch_id)
         derived: Counter[str] = Counter()
         async for _, raw in self.redis.hscan_iter(keys.res, count=1000):
-            line = orjson.loads(raw)
+            line = orjson.loads(unpack(raw))
             if is_success(line):
                 derived["completed"] += 1
                 body = line["response"].get("body")

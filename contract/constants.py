@@ -13,7 +13,9 @@ key                        type    holds
 ``respq:{B}:meta``         hash    status, timestamps, counts, usage, errors by code
 ``respq:{B}:req``          hash    custom_id -> request body (compact JSON)
 ``respq:{B}:order``        list    custom_ids in input order
-``respq:{B}:res``          hash    custom_id -> output line (JSON, OpenAI batch format)
+``respq:{B}:res``          hash    custom_id -> output line (OpenAI batch format): a
+                                   failure as JSON, a success zstd-packed
+                                   (``contract/stored.py``: read it with ``unpack``)
 ``respq:{B}:owner``        hash    custom_id -> arq job id, when not its first job
 ``respq:{B}:inflight``     hash    custom_id -> the arq job id sending it (claimed)
 ``respq:{B}:jobs``         list    jobs waiting for dispatch: "<job id>\n<requests>\n<arq

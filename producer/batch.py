@@ -13,6 +13,7 @@ from contract.constants import ARQ_JOB_PREFIX, BatchKeys, paused_key, schedule_k
 from contract.lines import OutputLine
 from contract.prices import PriceTable
 from contract.status import TERMINAL_STATUSES
+from contract.stored import unpack
 from producer.batch_info import BatchInfo
 from producer.costs import BatchCost, batch_cost
 from producer.errors import BatchNotFound, BatchStateError, BatchTimeout, InvalidOption
@@ -63,7 +64,8 @@ class Batch:
             await asyncio.sleep(poll_interval)
 
     async def result_lines(self) -> AsyncIterator[bytes]:
-        """Output lines as stored (JSON bytes), in input order; only finished requests."""
+        """Output lines (JSON bytes, as the worker built them), in input order; only finished
+        requests."""
         redis = self.client.redis
         start = 0
         while True:
@@ -74,7 +76,7 @@ class Batch:
                 lines = await redis.hmget(self.keys.res, cids)  # type: ignore[misc]
             for line in lines:
                 if line is not None:
-                    yield line
+                    yield unpack(line)
             start += PAGE
 
     async def results(self) -> AsyncIterator[OutputLine]:

@@ -21,6 +21,7 @@ import orjson
 from contract.constants import ARQ_JOB_PREFIX, BatchKeys
 from contract.response import Usage
 from contract.scripts import ScriptSet
+from contract.stored import pack_success
 from worker.store import WorkerStore
 
 # Results per script call; a bigger group would hold Redis for longer in one go.
@@ -29,8 +30,9 @@ MAX_GROUP = 128
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One request's outcome. ``ok`` is an HTTP success; ``incomplete`` a success whose
-    response has status "incomplete"; ``response_id`` is passed to its children."""
+    """One request's outcome. ``ok`` is an HTTP success (its line is stored packed:
+    contract/stored.py); ``incomplete`` a success whose response has status "incomplete";
+    ``response_id`` is passed to its children."""
 
     custom_id: str
     line: dict[str, Any]
@@ -43,9 +45,10 @@ class Result:
 
     def args(self) -> list[str | int | bytes]:
         u = self.usage or Usage()
+        line = orjson.dumps(self.line)
         return [
             self.custom_id,
-            orjson.dumps(self.line),
+            pack_success(line) if self.ok else line,
             (2 if self.incomplete else 1) if self.ok else 0,
             self.code,
             self.model,

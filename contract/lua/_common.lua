@@ -58,6 +58,13 @@ local function line_code(line)
   return 'http_' .. status
 end
 
+-- A stored output line as a table, or nil for a success kept packed (contract/stored.py:
+-- only successes are compressed, so its first byte alone says it succeeded).
+local function stored_line(raw)
+  if string.byte(raw, 1) == PACKED_V1 then return nil end
+  return cjson.decode(raw)
+end
+
 local dependency_lines = 0
 
 -- Field names of a model's counters, built once per script call.

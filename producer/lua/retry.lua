@@ -15,8 +15,8 @@ local picked = {}
 local reset = 0
 for _, cid in ipairs(cids) do
   local raw = redis.call('HGET', res, cid)
-  if raw then
-    local line = cjson.decode(raw)
+  local line = raw and stored_line(raw)
+  if line then
     local code = line_code(line)
     local wanted = code ~= nil and
       (codes == '' or string.find(codes, ',' .. code .. ',', 1, true) ~= nil)
@@ -24,9 +24,10 @@ for _, cid in ipairs(cids) do
     local parent = wanted and redis.call('HGET', KEYS[7], cid)
     if parent then
       local parent_line = redis.call('HGET', res, parent)
+      local parent_failed = parent_line and stored_line(parent_line)
       if not parent_line then
         waits = true
-      elseif line_code(cjson.decode(parent_line)) ~= nil then
+      elseif parent_failed and line_code(parent_failed) ~= nil then
         wanted = false
       end
     end
