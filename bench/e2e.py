@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
+import string
 import subprocess
 import tempfile
 import time
@@ -30,8 +32,23 @@ from contract.stored import unpack
 RESPQ = str(Path(common.PYTHON).with_name("respq"))
 
 
+# Padding words: random letters, so that an echoed prompt compresses like text rather
+# than like one repeated character (which would flatter the packed output lines).
+_RANDOM = random.Random(17)
+WORDS = [
+    "".join(_RANDOM.choices(string.ascii_lowercase, k=_RANDOM.randint(2, 9))) for _ in range(2000)
+]
+
+
+def padding(i: int, size: int) -> str:
+    words: list[str] = []
+    chosen = random.Random(i)
+    while sum(len(w) + 1 for w in words) < size:
+        words.append(chosen.choice(WORDS))
+    return (" " + " ".join(words))[:size] if size > 0 else ""
+
+
 def write_batch(path: Path, n: int, prompt_bytes: int) -> None:
-    pad = "x" * max(0, prompt_bytes - 40)
     with path.open("wb") as handle:
         for start in range(0, n, 10_000):
             handle.write(
@@ -43,7 +60,8 @@ def write_batch(path: Path, n: int, prompt_bytes: int) -> None:
                             "url": "/v1/responses",
                             "body": {
                                 "model": "gpt-5.4",
-                                "input": f"Write a one-line caption for item {i}.{pad}",
+                                "input": f"Write a one-line caption for item {i}."
+                                + padding(i, prompt_bytes - 40),
                             },
                         }
                     )
@@ -183,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
             "seconds",
             "requests/s",
             "peak RSS MiB",
-            "Redis common.used_memory B/request after",
+            "Redis used_memory B/request after",
         ],
         [
             [label, s, rate, rss if isinstance(rss, str) else f"{rss / 1024:,.0f}", mem]
