@@ -63,17 +63,16 @@ async def _run(settings: ClientSettings, job: Job) -> None:
             await fail(client, job.batch_id, single_error("file_unreadable", str(exc)))
             return
         keys = BatchKeys(job.batch_id)
-        if await _status(client, keys) != BatchStatus.VALIDATING:
-            await _close_cancelled(client, keys)
-            return
-        await client.submit_prepared(
-            prepared_requests(
-                checked.path, max_request_bytes=settings.max_request_bytes, checked=checked
-            ),
-            batch_id=job.batch_id,
-            metadata=job.metadata,
-            completion_window=job.completion_window,
-        )
+        with checked:
+            if await _status(client, keys) != BatchStatus.VALIDATING:
+                await _close_cancelled(client, keys)
+                return
+            await client.submit_prepared(
+                prepared_requests(checked),
+                batch_id=job.batch_id,
+                metadata=job.metadata,
+                completion_window=job.completion_window,
+            )
         if await _status(client, keys) == BatchStatus.CANCELLING:
             # Cancelled while being enqueued: end whatever was queued after the cancel.
             with contextlib.suppress(BatchStateError):

@@ -1,29 +1,30 @@
-"""Read a JSONL batch file twice, streaming: validate everything, then enqueue.
+"""Read a JSONL batch file once, streaming: validate every line, keeping each valid request
+in a private spool; enqueue from the spool only once the whole file passed.
 
-Memory stays bounded for files of millions of lines: the first pass keeps only the
-custom_ids (for duplicate detection), the first problems and an 8-byte fingerprint per
-line; the second pass re-reads the file and hands each request to ``submit_prepared`` as it
-goes. No line is ever read whole when it is longer than the request size limit, so a file
-without newlines cannot exhaust memory. Standard input cannot be read twice, so it is
-spooled to a temporary file first.
+Memory stays bounded for files of millions of lines: validation keeps only the custom_ids
+(for duplicate detection) and the first problems, and the prepared requests (custom_id,
+model, depends_on, compact body) go to an unnamed temporary file, which the second pass
+reads back without parsing or validating anything again. No line is ever read whole when it
+is longer than the request size limit, so a file without newlines cannot exhaust memory.
 
-The file may change between the passes (or during the second). The second pass checks the
-size first and every line's fingerprint as it goes, and raises ``FileChanged`` on the first
-difference, before the changed line reaches Redis: the batch is then never sealed, so
-none of its jobs becomes visible to a worker (see ``submit.enqueue`` for the clean-up).
+What is enqueued is byte for byte what was validated: the user's file is read once, so it
+may change afterwards without effect. A file whose size changes while it is being read is
+refused (``FileChanged``) before anything is enqueued. Standard input is spooled to a
+temporary file first, so it is read like any other file.
 """
 
 from __future__ import annotations
 
 import shutil
+import struct
 import sys
 import tempfile
-from array import array
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final
+from types import TracebackType
+from typing import IO, BinaryIO, Final
 
 from producer.cli.app import CliError, InvalidFile
 from producer.errors import InvalidInput
@@ -31,6 +32,7 @@ from producer.models_check import ModelUses
 from producer.validation import DEFAULT_MAX_REQUEST_BYTES, ItemPreparer, PreparedRequest
 
 SPOOL_CHUNK: Final = 1 << 20
+SPOOL_BUFFER: Final = 1 << 16
 # Read past the size limit by this much: the line's own newline (``\r\n`` at most), so a
 # line of exactly the limit is still read whole.
 LINE_SLACK: Final = 2
@@ -51,17 +53,41 @@ class Line:
     size: int
 
 
-@dataclass(frozen=True)
+# A spooled request: the byte lengths of its custom_id, model, depends_on and body, then
+# those bytes. Private to one submit (never shared, never kept), so no version is needed.
+_FRAME: Final = struct.Struct("<IIII")
+
+
+def _new_spool() -> IO[bytes]:
+    # Closed by CheckedFile.close; the buffer keeps the many small frames to few writes.
+    return tempfile.TemporaryFile(buffering=SPOOL_BUFFER)
+
+
+@dataclass
 class CheckedFile:
-    """A file that passed the first pass, with what the second pass checks it against."""
+    """A file that passed validation, with its valid requests in ``spool``. Close it (or
+    use it as a context manager) when done; the spool has no name, so the system frees it
+    even when the process dies."""
 
     path: Path
     requests: int
     lines: int
     models: ModelUses = field(default_factory=ModelUses)  # for --check-models
-    size: int = 0
-    # hash((line number, bytes)) of each non-blank line, in order.
-    fingerprints: array[int] = field(default_factory=lambda: array("q"))
+    spool: IO[bytes] = field(default_factory=_new_spool)
+
+    def close(self) -> None:
+        self.spool.close()
+
+    def __enter__(self) -> CheckedFile:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def read_lines(path: Path, max_line_bytes: int) -> Iterator[Line]:
@@ -100,49 +126,47 @@ def _add(preparer: ItemPreparer, line: Line) -> PreparedRequest | None:
     return preparer.add_line(line.data, line.lineno)
 
 
-def _fingerprint(line: Line) -> int:
-    # The line number is part of it: a bare body's custom_id is line-<n>.
-    return hash((line.lineno, line.data, line.size))
+def _write(spool: IO[bytes], ready: PreparedRequest) -> None:
+    cid, model = ready.custom_id.encode(), ready.model.encode()
+    parent = (ready.depends_on or "").encode()
+    spool.write(_FRAME.pack(len(cid), len(model), len(parent), len(ready.body)))
+    spool.write(cid + model + parent + ready.body)
 
 
 def check_file(
     path: Path, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, name: str | None = None
 ) -> CheckedFile:
-    """First pass: validate every line; InvalidFile (an InvalidInput naming ``name``, by
-    default the path) lists every bad one."""
+    """Validate every line, spooling the valid requests; InvalidFile (an InvalidInput naming
+    ``name``, by default the path) lists every bad one."""
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory", str(path))
     preparer = ItemPreparer(max_request_bytes=max_request_bytes)
-    requests = 0
-    last = 0
-    models = ModelUses()
-    fingerprints: array[int] = array("q")
-    size = path.stat().st_size
-    for line in read_lines(path, max_request_bytes):
-        last = line.lineno
-        fingerprints.append(_fingerprint(line))
-        ready = _add(preparer, line)
-        if ready is not None:
-            requests += 1
-            models.add(ready.model, f"line {line.lineno}", ready.custom_id)
-    if path.stat().st_size != size:
-        changed = _changed(path, f"{size} bytes, then {path.stat().st_size} while validating")
-        raise FileChanged(f"{changed}; nothing was enqueued")
+    checked = CheckedFile(path, 0, 0)
     try:
-        preparer.raise_if_bad()
-    except InvalidInput as exc:
-        raise InvalidFile(name or str(path), exc) from None
-    if requests == 0:
-        raise CliError(f"{name or path} holds no requests")
-    return CheckedFile(path, requests, last, models, size, fingerprints)
-
-
-class _Forgetful(set[str]):
-    """A set that remembers nothing: duplicates were already ruled out by the first pass,
-    so the second pass does not pay for a second set of every custom_id."""
-
-    def add(self, element: str) -> None:
-        return None
+        size = path.stat().st_size
+        spool = checked.spool
+        for line in read_lines(path, max_request_bytes):
+            checked.lines = line.lineno
+            ready = _add(preparer, line)
+            if ready is not None:
+                checked.requests += 1
+                checked.models.add(ready.model, f"line {line.lineno}", ready.custom_id)
+                if not preparer.problems:  # once a line is bad, nothing will be enqueued
+                    _write(spool, ready)
+        if path.stat().st_size != size:
+            changed = _changed(path, f"{size} bytes, then {path.stat().st_size} while validating")
+            raise FileChanged(f"{changed}; nothing was enqueued")
+        try:
+            preparer.raise_if_bad()
+        except InvalidInput as exc:
+            raise InvalidFile(name or str(path), exc) from None
+        if checked.requests == 0:
+            raise CliError(f"{name or path} holds no requests")
+    except BaseException:
+        checked.close()
+        raise
+    spool.flush()
+    return checked
 
 
 def _changed(path: Path, what: str) -> FileChanged:
@@ -152,39 +176,27 @@ def _changed(path: Path, what: str) -> FileChanged:
     )
 
 
-def _prepared(
-    path: Path, max_request_bytes: int, checked: CheckedFile | None
-) -> Iterator[PreparedRequest]:
-    preparer = ItemPreparer(max_request_bytes=max_request_bytes)
-    preparer.seen = _Forgetful()
-    if checked is not None and path.stat().st_size != checked.size:
-        raise _changed(path, f"{checked.size} bytes when validated, {path.stat().st_size} now")
-    count = 0
-    for line in read_lines(path, max_request_bytes):
-        if checked is not None and (
-            count >= len(checked.fingerprints) or checked.fingerprints[count] != _fingerprint(line)
-        ):
-            raise _changed(path, f"line {line.lineno} differs from the validated one")
-        count += 1
-        ready = _add(preparer, line)
-        if ready is None:
-            # Without fingerprints to compare, a line that no longer validates is the sign.
-            raise _changed(path, f"line {line.lineno} is no longer valid")
-        yield ready
-    if checked is not None and count != len(checked.fingerprints):
-        raise _changed(path, f"{len(checked.fingerprints) - count} line(s) fewer")
+def _spooled(spool: IO[bytes]) -> Iterator[PreparedRequest]:
+    spool.seek(0)
+    header = _FRAME.size
+    while frame := spool.read(header):
+        sizes = _FRAME.unpack(frame)
+        data = spool.read(sum(sizes))
+        cid_end = sizes[0]
+        model_end = cid_end + sizes[1]
+        parent_end = model_end + sizes[2]
+        yield PreparedRequest(
+            data[:cid_end].decode(),
+            data[parent_end:],
+            data[cid_end:model_end].decode(),
+            data[model_end:parent_end].decode() or None,
+        )
 
 
-async def prepared_requests(
-    path: Path,
-    *,
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-    checked: CheckedFile | None = None,
-) -> AsyncIterator[PreparedRequest]:
-    """Second pass, as the async iterable ``BatchClient.submit_prepared`` takes. With
-    ``checked`` (the first pass's result) every line must be the one validated, else
-    FileChanged is raised before that line is handed on."""
-    for item in _prepared(path, max_request_bytes, checked):
+async def prepared_requests(checked: CheckedFile) -> AsyncIterator[PreparedRequest]:
+    """The validated requests of ``checked``, in file order, as the async iterable
+    ``BatchClient.submit_prepared`` takes."""
+    for item in _spooled(checked.spool):
         yield item
 
 

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -154,6 +153,8 @@ async def wait_ready(
 
 
 def http_probe(url: str) -> Callable[[], Awaitable[bool]]:
+    import httpx  # here, not at the top: every respq command imports this module
+
     async def probe() -> bool:
         try:
             async with httpx.AsyncClient(timeout=1.0) as client:

@@ -187,8 +187,7 @@ async def _run(
     check_options(batch_id, None)
     check_distinct_outputs(output, errors)
     meta = parse_metadata(metadata)
-    with input_file(file) as path:
-        checked = validate(path, display_name(file))
+    with input_file(file) as path, validate(path, display_name(file)) as checked:
         err_console.print(f"{checked.requests} valid requests in {file}", markup=False)
         interrupted = asyncio.Event()
         async with AsyncExitStack() as stack:

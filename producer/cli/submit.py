@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +24,6 @@ from producer.cli.app import (
 )
 from producer.cli.jsonl import (
     CheckedFile,
-    FileChanged,
     check_file,
     display_name,
     input_file,
@@ -73,7 +73,8 @@ def check_options(batch_id: str | None, completion_window: str | None) -> None:
 
 
 def validate(path: Path, name: str | None = None) -> CheckedFile:
-    """The first pass; raises InvalidInput (exit 2) naming the file and every bad line."""
+    """The first pass (validate, spool); raises InvalidInput (exit 2) naming the file and
+    every bad line."""
     return check_file(path, max_request_bytes=ClientSettings().max_request_bytes, name=name)
 
 
@@ -87,13 +88,12 @@ async def enqueue(
     max_cost: float | None = None,
     scheduling: Scheduling | None = None,
 ) -> Batch:
-    """The second pass: stream the checked file into one batch.
+    """The second pass: stream the checked file's spooled requests into one batch.
 
-    A file that changed since the first pass raises FileChanged before the first changed
-    line is stored. A batch this call created is then removed whole: it was never sealed,
-    so it never joined the schedule and no worker saw any of it. A batch that existed
-    before (``--batch-id`` of an earlier submit) keeps what it had and the requests this
-    call stored before the change (all validated by the first pass): they run with it.
+    A new batch joins the schedule only once all of them are in (sealed). If enqueueing
+    stops before that (Redis lost, the command interrupted), the unsealed batch is removed
+    whole: no worker ever saw it. A batch that existed before (``--batch-id`` of an earlier
+    submit) keeps what it had; running the same submit again adds the rest.
     """
     await client.ping()
     batch_id = batch_id or new_batch_id()
@@ -102,24 +102,18 @@ async def enqueue(
         existed = bool(await client.redis.exists(keys.meta))
     try:
         return await client.submit_prepared(
-            prepared_requests(
-                checked.path, max_request_bytes=client.settings.max_request_bytes, checked=checked
-            ),
+            prepared_requests(checked),
             batch_id=batch_id,
             metadata=metadata,
             completion_window=completion_window,
             max_cost=max_cost,
             scheduling=scheduling,
         )
-    except FileChanged as exc:
-        if existed:
-            raise FileChanged(
-                f"{exc}. Batch {batch_id} keeps the requests it had and those this submit "
-                "stored before the change (they run with the batch); run the same submit "
-                "again on the unchanged file to add the rest"
-            ) from None
-        await discard_unsealed(client, keys)
-        raise FileChanged(f"{exc}; nothing was enqueued") from None
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(Exception):  # Redis may be what failed
+                await discard_unsealed(client, keys)
+        raise
 
 
 async def discard_unsealed(client: BatchClient, keys: BatchKeys) -> None:
@@ -222,8 +216,7 @@ def submit(
         if wait:
             check_distinct_outputs(output, errors)
         meta = parse_metadata(metadata)
-        with input_file(file) as path:
-            checked = validate(path, display_name(file))
+        with input_file(file) as path, validate(path, display_name(file)) as checked:
             if check_models:
                 await check_batch_models(checked.models)
             async with state.client() as client:

@@ -1,7 +1,8 @@
-"""A batch file read by respq submit's two passes: blank lines skipped, every problem
-collected, stdin spooled so that it can be read twice; a line is never read past the size
-limit (a file without newlines cannot exhaust memory), and a file that changes between the
-passes is refused before a changed line is stored, leaving no half-enqueued batch."""
+"""A batch file as respq submit reads it: once, validating every line and spooling the valid
+requests, then enqueueing from the spool. Blank lines skipped, every problem collected,
+stdin spooled; a line is never read past the size limit (a file without newlines cannot
+exhaust memory); what is enqueued is what was validated, whatever happens to the file
+afterwards; and an enqueue that stops midway leaves no half-enqueued batch."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import os
 import sys
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,12 @@ from fakeredis.aioredis import FakeRedis
 
 from contract.constants import BatchKeys
 from producer import BatchClient, ClientSettings, InvalidInput
+from producer.cli import jsonl
 from producer.cli.jsonl import (
     LINE_SLACK,
     CheckedFile,
     FileChanged,
+    Line,
     check_file,
     input_file,
     prepared_requests,
@@ -91,31 +95,56 @@ async def submit_checked(redis: FakeRedis, checked: CheckedFile, batch_id: str |
         await client.close()
 
 
+async def stored_models(redis: FakeRedis, batch_id: str) -> set[str]:
+    bodies = await redis.hvals(BatchKeys(batch_id).req)
+    return {orjson.loads(body)["model"] for body in bodies}
+
+
 @pytest.mark.parametrize(
     "change",
     [
         pytest.param(lambda path: same_size_edit(path, 3), id="same-size-early"),
-        # after the first 4096 requests were already written to Redis, unsealed
         pytest.param(lambda path: same_size_edit(path, 4600), id="same-size-late"),
         pytest.param(lambda path: path.write_bytes(path.read_bytes()[:-40]), id="truncated"),
         pytest.param(
             lambda path: path.write_bytes(path.read_bytes() + b'{"model": "gpt-5.4"}\n'),
             id="appended",
         ),
+        pytest.param(lambda path: path.unlink(), id="deleted"),
     ],
 )
-async def test_a_file_changed_between_the_passes_enqueues_nothing(
+async def test_what_is_enqueued_is_what_was_validated_whatever_the_file_does_after(
     tmp_path: Path, change: Any
 ) -> None:
     path = batch_file(tmp_path / "in.jsonl", 5000)
-    checked = check_file(path)
-    change(path)
     redis = FakeRedis(server=FakeServer())
-    with pytest.raises(FileChanged) as caught:
-        await submit_checked(redis, checked, None)
-    assert str(path) in str(caught.value) and "changed" in str(caught.value)
-    assert "nothing was enqueued" in str(caught.value)
-    assert await redis.dbsize() == 0
+    with check_file(path) as checked:
+        change(path)
+        await submit_checked(redis, checked, "b1")
+    client = BatchClient(redis, ClientSettings(queue_name="q"))
+    info = await (await client.get("b1")).status()
+    await client.close()
+    assert info.request_counts.total == 5000
+    assert await waiting_requests(redis, "b1") == 5000
+    assert await stored_models(redis, "b1") == {"gpt-5.4"}
+
+
+def test_a_file_that_grows_while_it_is_validated_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = batch_file(tmp_path / "in.jsonl", 10)
+    real = jsonl.read_lines
+
+    def appending(*args: Any) -> Iterator[Line]:
+        for n, line in enumerate(real(*args)):
+            if n == 5:
+                with path.open("ab") as handle:
+                    handle.write(request_line(99) + b"\n")
+            yield line
+
+    monkeypatch.setattr(jsonl, "read_lines", appending)
+    with pytest.raises(FileChanged, match=r"while validating.*nothing was enqueued"):
+        check_file(path)
 
 
 async def waiting_requests(redis: FakeRedis, batch_id: str) -> int:
@@ -124,25 +153,59 @@ async def waiting_requests(redis: FakeRedis, batch_id: str) -> int:
     return sum(int(entry.split(b"\n")[1]) for entry in entries)
 
 
-async def test_a_file_changed_under_a_resubmit_keeps_only_the_lines_before_the_change(
-    tmp_path: Path,
+class LostRedis(Exception):
+    """Stands for whatever stops an enqueue midway (Redis gone, Ctrl-C)."""
+
+
+def fail_after(client: BatchClient, slices: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The enqueue script of ``client`` fails from its ``slices + 1``-th call on."""
+    real = client.scripts
+    calls = 0
+
+    async def flaky(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > slices:
+            raise LostRedis("connection lost")
+        return await real["enqueue"](**kwargs)
+
+    class Scripts:
+        def __getitem__(self, name: str) -> Any:
+            return flaky if name == "enqueue" else real[name]
+
+    monkeypatch.setattr(client, "scripts", Scripts())
+
+
+async def test_an_enqueue_that_stops_midway_leaves_no_new_batch_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     redis = FakeRedis(server=FakeServer())
     client = BatchClient(redis, ClientSettings(queue_name="q"))
-    first = batch_file(tmp_path / "first.jsonl", 3)
-    await submit_checked(redis, check_file(first), "b1")
+    fail_after(client, 18, monkeypatch)
+    path = batch_file(tmp_path / "in.jsonl", 5000)
+    with check_file(path) as checked, pytest.raises(LostRedis):
+        await enqueue(client, checked, batch_id="b1", metadata={}, completion_window=None)
+    await client.close()
+    assert await redis.dbsize() == 0  # slices were stored, then removed with the batch
+
+
+async def test_an_existing_batch_keeps_what_it_had_and_a_rerun_adds_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = FakeRedis(server=FakeServer())
+    with check_file(batch_file(tmp_path / "first.jsonl", 3)) as first:
+        await submit_checked(redis, first, "b1")
+    client = BatchClient(redis, ClientSettings(queue_name="q"))
+    fail_after(client, 18, monkeypatch)
     path = batch_file(tmp_path / "more.jsonl", 5000)
-    checked = check_file(path)
-    same_size_edit(path, 4600)
-    with pytest.raises(FileChanged) as caught:
-        await submit_checked(redis, checked, "b1")
-    assert "Batch b1 keeps the requests it had" in str(caught.value)
+    with check_file(path) as checked, pytest.raises(LostRedis):
+        await enqueue(client, checked, batch_id="b1", metadata={}, completion_window=None)
     stored = (await (await client.get("b1")).status()).request_counts.total
-    assert 3 < stored < 4600  # the validated lines before the change; none from it on
+    assert 3 < stored < 5000
     assert await waiting_requests(redis, "b1") == stored  # all of them in the batch's jobs
-    # Running the same submit again on the restored file adds the rest.
-    batch_file(path, 5000)
-    await submit_checked(redis, check_file(path), "b1")
+    # Running the same submit again adds the rest.
+    with check_file(path) as checked:
+        await submit_checked(redis, checked, "b1")
     info = await (await client.get("b1")).status()
     await client.close()
     assert info.request_counts.total == 5000
@@ -158,13 +221,20 @@ def test_check_file_counts_and_skips_blank_lines(tmp_path: Path) -> None:
         + orjson.dumps({"model": "gpt-5.4", "input": "bare"})
         + b"\r\n"
     )
-    checked = check_file(path)
-    assert checked.requests == 2
+    with check_file(path) as checked:
+        assert (checked.requests, checked.lines) == (2, 4)
 
-    async def second_pass() -> list[str]:
-        return [item.custom_id async for item in prepared_requests(path)]
+        async def second_pass() -> list[tuple[str, str, Any]]:
+            return [
+                (item.custom_id, item.model, orjson.loads(item.body))
+                async for item in prepared_requests(checked)
+            ]
 
-    assert asyncio.run(second_pass()) == ["req-0", "line-4"]
+        assert asyncio.run(second_pass()) == [
+            ("req-0", "gpt-5.4-mini", orjson.loads(request_line(0))["body"]),
+            ("line-4", "gpt-5.4", {"model": "gpt-5.4", "input": "bare"}),
+        ]
+    assert checked.spool.closed
 
 
 def test_check_file_collects_every_problem(tmp_path: Path) -> None:
@@ -175,11 +245,14 @@ def test_check_file_collects_every_problem(tmp_path: Path) -> None:
     assert exc.value.total_bad == 5
 
 
-def test_stdin_is_spooled_and_read_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stdin_is_copied_to_a_temp_file_that_is_removed_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = request_line(0) + b"\n" + request_line(1) + b"\n"
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     with input_file("-") as path:
         assert path.read_bytes() == data
-        assert check_file(path).requests == 2
+        with check_file(path) as checked:
+            assert checked.requests == 2
         spooled = path
     assert not spooled.exists()
