@@ -72,24 +72,33 @@ def write_batch(path: Path, n: int, prompt_bytes: int) -> None:
 
 
 def run_cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, int, bytes]:
-    """Run ``respq ARGS``; (seconds, peak RSS KiB, stdout)."""
+    """Run ``respq ARGS``; (seconds, peak RSS KiB, stdout). The peak is the child's own
+    VmHWM, sampled while it runs: ``wait4``'s ru_maxrss would also count this process's
+    memory, which a forked child carries until its exec."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [RESPQ, "--redis-url", common.REDIS_URL, *args],
-        cwd=common.ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    elapsed = time.perf_counter() - t0
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [RESPQ, "--redis-url", common.REDIS_URL, *args],
+            cwd=common.ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+        peak = 0
+        while proc.poll() is None:
+            try:
+                peak = max(peak, peak_kib(proc.pid))
+            except OSError:  # it exited between the poll and the read
+                break
+            time.sleep(0.01)
+        proc.wait()
+        elapsed = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode not in (0, 1):
-        raise RuntimeError(f"respq {args[0]} failed: {err.decode()[-2000:]}")
-    return elapsed, int(usage.ru_maxrss), out
+        raise RuntimeError(f"respq {args[0]} failed: {stderr.decode()[-2000:]}")
+    return elapsed, peak, stdout
 
 
 def peak_kib(pid: int) -> int:
