@@ -40,7 +40,7 @@ SKIP_CHUNK: Final = 1 << 16  # the rest of an oversized line is skipped this muc
 
 
 class FileChanged(CliError):
-    """The file's bytes differ from what the first pass validated."""
+    """The file changed size while it was being validated."""
 
 
 @dataclass(frozen=True, slots=True)
