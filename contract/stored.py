@@ -18,6 +18,7 @@ reading the old one until no batch can still hold it.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from importlib.resources import files
 from typing import Final
@@ -29,7 +30,8 @@ from contract.errors import RespqError
 JSON_START: Final = b"{"[0]
 PACKED_V1: Final = 1  # the first byte of a success line compressed with dictionary v1
 
-# zstd's fastest levels compress these lines within 2 % of level 3, at half the CPU.
+# Measured on mockapi's answers: level 1 packs a line in ~6 µs to within 4 % of level 3's
+# size; level 6 saves 20 % more bytes for twice the CPU. Workers pay it per success.
 _LEVEL: Final = 1
 
 
@@ -38,25 +40,30 @@ class StoredLineError(RespqError):
 
 
 @cache
-def _dictionary() -> zstandard.ZstdCompressionDict:
-    raw = files("contract").joinpath("data/line_dictionary_v1.jsonl").read_bytes()
-    return zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+def _dictionary_bytes() -> bytes:
+    return files("contract").joinpath("data/line_dictionary_v1.jsonl").read_bytes()
 
 
-@cache
-def _compressor() -> zstandard.ZstdCompressor:
-    return zstandard.ZstdCompressor(
-        level=_LEVEL,
-        dict_data=_dictionary(),
-        write_checksum=False,
-        write_content_size=True,
-        write_dict_id=False,
-    )
+class _Codec(threading.local):
+    """One zstd compressor and decompressor per thread: a zstd context must never be used
+    by two threads at once (``respq serve`` reads results on its event loop while its
+    upload pipeline runs in a thread)."""
+
+    def __init__(self) -> None:
+        dictionary = zstandard.ZstdCompressionDict(
+            _dictionary_bytes(), dict_type=zstandard.DICT_TYPE_RAWCONTENT
+        )
+        self.compressor = zstandard.ZstdCompressor(
+            level=_LEVEL,
+            dict_data=dictionary,
+            write_checksum=False,
+            write_content_size=True,
+            write_dict_id=False,
+        )
+        self.decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
 
 
-@cache
-def _decompressor() -> zstandard.ZstdDecompressor:
-    return zstandard.ZstdDecompressor(dict_data=_dictionary())
+_codec = _Codec()
 
 
 _MAGIC: Final = b"\x28\xb5\x2f\xfd"  # zstd's frame magic, dropped from what is stored
@@ -64,7 +71,7 @@ _MAGIC: Final = b"\x28\xb5\x2f\xfd"  # zstd's frame magic, dropped from what is 
 
 def pack_success(line: bytes) -> bytes:
     """What to store for a success line (its JSON bytes)."""
-    frame = _compressor().compress(line)
+    frame = _codec.compressor.compress(line)
     return bytes((PACKED_V1,)) + frame[len(_MAGIC) :]
 
 
@@ -74,7 +81,7 @@ def unpack(stored: bytes) -> bytes:
         return stored
     if stored[0] == PACKED_V1:
         try:
-            return _decompressor().decompress(_MAGIC + stored[1:])
+            return _codec.decompressor.decompress(_MAGIC + stored[1:])
         except zstandard.ZstdError as exc:
             raise StoredLineError(f"a packed result line is corrupt: {exc}") from exc
     raise StoredLineError(f"a stored result line starts with unknown byte {stored[0]:#04x}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from fakeredis.aioredis import FakeRedis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contract import stored
 from contract.audit import Auditor
 from contract.constants import BatchKeys
 from contract.lines import answer_line, error_line
@@ -150,3 +153,21 @@ async def test_readers_get_the_lines_back_and_retry_takes_only_failures(
     # (packed) succeeded, and the timed-out request re-runs.
     assert await batch.retry() == 2
     assert set(await fake_redis.hkeys(BatchKeys(batch.id).res)) == {b"ok"}
+
+
+def test_threads_pack_and_read_at_once_each_with_its_own_zstd_context() -> None:
+    # respq serve reads results on its event loop while its upload pipeline runs in a
+    # thread; a zstd context used by two threads at once corrupts its output.
+    lines = [line.values[0] for line in provider_lines()]
+    contexts: dict[int, int] = {}  # thread -> its compressor
+
+    def work(n: int) -> bool:
+        contexts[threading.get_ident()] = id(stored._codec.compressor)
+        return all(
+            unpack(pack_success(line + b" " * (n % 7))) == line + b" " * (n % 7)
+            for line in lines * 50
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(work, range(8)))
+    assert len(set(contexts.values())) == len(contexts) >= 2
