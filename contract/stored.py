@@ -60,19 +60,23 @@ class _Codec(threading.local):
             write_content_size=True,
             write_dict_id=False,
         )
-        self.decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
+        # Stored frames have no magic (the first byte says what follows): read them as such.
+        self.decompressor = zstandard.ZstdDecompressor(
+            dict_data=dictionary, format=zstandard.FORMAT_ZSTD1_MAGICLESS
+        )
 
 
 _codec = _Codec()
 
 
-_MAGIC: Final = b"\x28\xb5\x2f\xfd"  # zstd's frame magic, dropped from what is stored
+_MAGIC_SIZE: Final = 4  # zstd's frame magic, dropped from what is stored
+_PACKED_PREFIX: Final = bytes((PACKED_V1,))
 
 
 def pack_success(line: bytes) -> bytes:
     """What to store for a success line (its JSON bytes)."""
     frame = _codec.compressor.compress(line)
-    return bytes((PACKED_V1,)) + frame[len(_MAGIC) :]
+    return _PACKED_PREFIX + frame[_MAGIC_SIZE:]
 
 
 def unpack(stored: bytes) -> bytes:
@@ -81,7 +85,7 @@ def unpack(stored: bytes) -> bytes:
         return stored
     if stored[0] == PACKED_V1:
         try:
-            return _codec.decompressor.decompress(_MAGIC + stored[1:])
+            return _codec.decompressor.decompress(memoryview(stored)[1:])
         except zstandard.ZstdError as exc:
             raise StoredLineError(f"a packed result line is corrupt: {exc}") from exc
     raise StoredLineError(f"a stored result line starts with unknown byte {stored[0]:#04x}")

@@ -229,29 +229,21 @@ class RateLimiter:
             # No budget to track, but a shared cool-down (429s) still holds.
             wait = await self._cool_down(scope)
             return Reservation(wait <= max_wait, wait)
+        # The two algorithms take the same arguments, except that only gcra has a burst.
         if limits.algorithm == "window":
-            status, wait, capacity, limit = await self._call(
-                scope,
-                "window",
-                limits.rpm,
-                limits.tpm,
-                repr(float(limits.margin)),
-                tokens,
-                repr(float(max_wait)),
-                repr(float(self._jitter)),
-            )
+            command, shape = "window", [repr(float(limits.margin))]
         else:
-            status, wait, capacity, limit = await self._call(
-                scope,
-                "reserve",
-                limits.rpm,
-                limits.tpm,
-                repr(float(limits.burst)),
-                repr(float(limits.margin)),
-                tokens,
-                repr(float(max_wait)),
-                repr(float(self._jitter)),
-            )
+            command, shape = "reserve", [repr(float(limits.burst)), repr(float(limits.margin))]
+        status, wait, capacity, limit = await self._call(
+            scope,
+            command,
+            limits.rpm,
+            limits.tpm,
+            *shape,
+            tokens,
+            repr(float(max_wait)),
+            repr(float(self._jitter)),
+        )
         if int(status) == -1:
             raise RequestTooLarge(tokens, int(_text(capacity)), int(float(_text(limit))))
         return Reservation(int(status) == 1, float(_text(wait)))
