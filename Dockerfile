@@ -15,12 +15,14 @@ RUN groupadd --system --gid 10001 respq \
 # Build from a scratch directory and delete it: what runs is the installed package.
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# respq/ holds the package root and links to the folders below, which install as respq.*
+COPY respq/ respq/
 COPY contract/ contract/
 COPY producer/ producer/
 COPY worker/ worker/
 COPY mockapi/ mockapi/
 COPY server/ server/
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir '.[all]' \
     && rm -rf /src
 
 WORKDIR /app
@@ -33,8 +35,8 @@ USER respq
 # arq's health check reads the key a running worker refreshes every 10 s
 # (<queue>:health-check); it uses the same RESPQ_* environment as the worker.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
-    CMD ["arq", "worker.WorkerSettings", "--check"]
+    CMD ["arq", "respq.worker.WorkerSettings", "--check"]
 
 # SIGTERM lets in-flight requests finish for RESPQ_SHUTDOWN_GRACE seconds (default 30).
 STOPSIGNAL SIGTERM
-CMD ["arq", "worker.WorkerSettings"]
+CMD ["arq", "respq.worker.WorkerSettings"]

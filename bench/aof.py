@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from bench import common
-from producer.client import BatchClient
+from respq.producer.client import BatchClient
 
 POLICIES = ("everysec", "always", "off")
 
@@ -66,7 +66,7 @@ def run(policy: str, n: int, workers: int, mock: common.MockApi) -> dict[str, An
         env = {**common.worker_env(queue, mock.base_url), "RESPQ_REDIS_URL": url}
         procs = [
             subprocess.Popen(
-                [common.PYTHON, "-m", "worker"],
+                [common.PYTHON, "-m", "respq.worker"],
                 cwd=common.ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,

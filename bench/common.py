@@ -204,7 +204,7 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
 
 
 class MockApi:
-    """``python -m mockapi`` on a free port, as a separate process."""
+    """``python -m respq.mockapi`` on a free port, as a separate process."""
 
     def __init__(
         self,
@@ -217,7 +217,7 @@ class MockApi:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.base_url = self.url + "/v1"
-        args = [PYTHON, "-m", "mockapi", "--port", str(self.port), "--latency", str(latency)]
+        args = [PYTHON, "-m", "respq.mockapi", "--port", str(self.port), "--latency", str(latency)]
         if rpm:
             args += ["--rpm", str(rpm)]
         if tpm:
@@ -263,13 +263,13 @@ def worker_env(queue: str, base_url: str, **settings: Any) -> dict[str, str]:
 def start_workers(
     n: int, queue: str, base_url: str, *, wrap: Sequence[str] = (), **settings: Any
 ) -> list[subprocess.Popen[bytes]]:
-    """Start ``n`` ``python -m worker`` processes and wait until each has registered."""
+    """Start ``n`` ``python -m respq.worker`` processes and wait until each has registered."""
     env = worker_env(queue, base_url, **settings)
     r = sync_redis()
     before = r.zcard("respq:workers")
     procs = [
         subprocess.Popen(
-            [*wrap, PYTHON, "-m", "worker"],
+            [*wrap, PYTHON, "-m", "respq.worker"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -380,10 +380,10 @@ def script_names() -> dict[str, str]:
     """SHA1 -> name of every respq Lua script (as loaded: _common.lua prepended)."""
     import hashlib
 
-    from contract.scripts import lua_source
+    from respq.contract.scripts import lua_source
 
     names = {}
-    from worker.limiter import LIMITER_SCRIPTS, limiter_source
+    from respq.worker.limiter import LIMITER_SCRIPTS, limiter_source
 
     for package in ("contract", "producer", "worker"):
         for path in sorted((ROOT / package / "lua").glob("*.lua")):

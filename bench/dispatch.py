@@ -26,7 +26,7 @@ import orjson
 from httpx_aiohttp import AiohttpTransport
 
 from bench import common
-from producer.client import BatchClient
+from respq.producer.client import BatchClient
 
 HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
 

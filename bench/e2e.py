@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 
 from bench import common
-from contract.constants import BatchKeys
-from contract.stored import unpack
+from respq.contract.constants import BatchKeys
+from respq.contract.stored import unpack
 
 RESPQ = str(Path(common.PYTHON).with_name("respq"))
 

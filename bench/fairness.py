@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from bench import common
-from producer.client import BatchClient
+from respq.producer.client import BatchClient
 
 
 async def submit(queue: str, n: int, tag: str, **options: Any) -> tuple[str, float]:

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from bench import common
-from producer.client import BatchClient
+from respq.producer.client import BatchClient
 
 
 async def submit(n: int, queue: str) -> str:

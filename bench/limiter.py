@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from bench import common
-from producer.client import BatchClient
+from respq.producer.client import BatchClient
 
 MAX_OUTPUT = 50
 

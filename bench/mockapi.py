@@ -1,4 +1,4 @@
-"""``python -m bench.mockapi``: requests/s of one ``python -m mockapi`` process.
+"""``python -m bench.mockapi``: requests/s of one ``python -m respq.mockapi`` process.
 
 Starts the server in a subprocess on a free port, drives it with ``--concurrency`` workers
 sharing httpx clients on the aiohttp transport for ``--seconds``, and prints requests/s.
@@ -77,7 +77,7 @@ async def run(args: argparse.Namespace) -> float:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MOCKAPI_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "mockapi", "--port", str(port)], env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "respq.mockapi", "--port", str(port)], env=env)
     try:
         await wait_ready(url)
         await drive(url, 0.5, args.concurrency, args.clients, args.stream)  # warm-up

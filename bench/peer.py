@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from bench import common
-from producer.client import BatchClient
+from respq.producer.client import BatchClient
 
 MAX_OUTPUT = 50
 PAUSE_AFTER_429 = 15.0

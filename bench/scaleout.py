@@ -20,14 +20,14 @@ import time
 from typing import Any
 
 from bench import common
-from producer.client import BatchClient
+from respq.producer.client import BatchClient
 
 
 def start_upstream(procs: int, latency: float) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """``procs`` mockapi processes on one port; returns (base_url, processes)."""
     port = common.free_port()
     env = {**os.environ, "MOCKAPI_LOG_LEVEL": "warning"}
-    cmd = [common.PYTHON, "-m", "mockapi", "--port", str(port), "--reuse-port"]
+    cmd = [common.PYTHON, "-m", "respq.mockapi", "--port", str(port), "--reuse-port"]
     cmd += ["--latency", str(latency), "--store", "false"]
     started = [
         subprocess.Popen(cmd, cwd=common.ROOT, env=env, stdout=subprocess.DEVNULL)

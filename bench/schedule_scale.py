@@ -19,8 +19,8 @@ import time
 from typing import Any
 
 from bench import common
-from producer.client import BatchClient
-from worker.dispatch import Dispatcher
+from respq.producer.client import BatchClient
+from respq.worker.dispatch import Dispatcher
 
 
 async def submit(queue: str, n: int, tag: str) -> float:

@@ -25,8 +25,8 @@ import httpx
 import orjson
 
 from bench import common
-from contract.constants import FILE_PREFIX, FILES_KEY, BatchKeys
-from producer.cli.jsonl import check_file
+from respq.contract.constants import FILE_PREFIX, FILES_KEY, BatchKeys
+from respq.producer.cli.jsonl import check_file
 
 KEY = "bench-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -76,7 +76,7 @@ def server(tmp: Path) -> Iterator[tuple[str, Any]]:
     cmd = [
         common.PYTHON,
         "-m",
-        "producer.cli",
+        "respq.producer.cli",
         "serve",
         "--port",
         str(port),

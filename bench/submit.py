@@ -23,9 +23,9 @@ from arq import create_pool
 from arq.connections import RedisSettings
 
 from bench import common
-from contract.serializer import dumps_job, loads_job
-from producer.client import BatchClient
-from producer.validation import prepare_items
+from respq.contract.serializer import dumps_job, loads_job
+from respq.producer.client import BatchClient
+from respq.producer.validation import prepare_items
 
 
 async def python_submit(n: int, queue: str) -> dict[str, float]:
@@ -67,7 +67,7 @@ async def _waiting_jobs(batch_id: str) -> int:
     """The batch's jobs, all waiting for dispatch in its own list (none in arq's queue)."""
     from redis.asyncio import Redis
 
-    from contract.constants import BatchKeys
+    from respq.contract.constants import BatchKeys
 
     r = Redis.from_url(common.REDIS_URL)
     try:

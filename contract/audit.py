@@ -24,7 +24,7 @@ import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from contract.constants import (
+from respq.contract.constants import (
     ARQ_IN_PROGRESS_PREFIX,
     ARQ_JOB_PREFIX,
     ERROR_COUNT_PREFIX,
@@ -32,10 +32,10 @@ from contract.constants import (
     USAGE_PREFIX,
     BatchKeys,
 )
-from contract.lines import OutputLine, is_success
-from contract.response import Usage
-from contract.scripts import ScriptSet
-from contract.stored import unpack
+from respq.contract.lines import OutputLine, is_success
+from respq.contract.response import Usage
+from respq.contract.scripts import ScriptSet
+from respq.contract.stored import unpack
 
 # arq counts every run of a job; past this many the job records its requests as
 # worker_error instead of running again (worker/tasks.py).

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract.errors import RespqError
+from respq.contract.errors import RespqError
 
 PRICES_ENV = "RESPQ_PRICES"
 CURRENCY = "USD"

@@ -1,5 +1,5 @@
 """The job contract: a Responses API request, as pydantic v2 models (what comes back is
-read by ``contract.response``).
+read by ``respq.contract.response``).
 
 Every request field and bound comes from the provider's API page (``POST /responses``).
 Unknown fields are accepted and passed through unchanged, because the provider forwards

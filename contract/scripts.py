@@ -12,7 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from contract.constants import (
+from respq.contract.constants import (
     ERROR_COUNT_PREFIX,
     INCOMPLETE_FIELD,
     JOB_FUNCTION,
@@ -20,8 +20,8 @@ from contract.constants import (
     USAGE_FIELDS,
     USAGE_PREFIX,
 )
-from contract.status import BatchStatus
-from contract.stored import PACKED_V1
+from respq.contract.status import BatchStatus
+from respq.contract.stored import PACKED_V1
 
 _COMMON = "_common.lua"
 
@@ -94,7 +94,7 @@ class Signature:
 
 @cache
 def _raw(package: str, name: str) -> str:
-    return resources.files(package).joinpath("lua", name).read_text(encoding="utf-8")
+    return resources.files(f"respq.{package}").joinpath("lua", name).read_text(encoding="utf-8")
 
 
 @cache

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from contract.constants import JOB_FUNCTION
+from respq.contract.constants import JOB_FUNCTION
 
 
 def _fallback(value: Any) -> str:

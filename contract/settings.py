@@ -8,7 +8,7 @@ from typing import Annotated, Any, Final, Literal, get_args
 from pydantic import BeforeValidator, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contract.errors import RespqError
+from respq.contract.errors import RespqError
 
 ENV_PREFIX: Final = "RESPQ_"
 SHOWN_VALUE_CHARS: Final = 60
@@ -19,7 +19,7 @@ class SettingsError(RespqError, SystemExit):
     each bad variable and what it allows.
 
     Also a SystemExit, so a process that has no handler for it stops with that one line
-    and status 1 instead of a traceback: ``arq worker.WorkerSettings`` reads the settings
+    and status 1 instead of a traceback: ``arq respq.worker.WorkerSettings`` reads the settings
     while arq imports it, before any respq code could catch anything."""
 
     def __init__(self, message: str) -> None:

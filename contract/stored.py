@@ -25,7 +25,7 @@ from typing import Final
 
 import zstandard
 
-from contract.errors import RespqError
+from respq.contract.errors import RespqError
 
 JSON_START: Final = b"{"[0]
 PACKED_V1: Final = 1  # the first byte of a success line compressed with dictionary v1
@@ -41,7 +41,7 @@ class StoredLineError(RespqError):
 
 @cache
 def _dictionary_bytes() -> bytes:
-    return files("contract").joinpath("data/line_dictionary_v1.jsonl").read_bytes()
+    return files("respq.contract").joinpath("data/line_dictionary_v1.jsonl").read_bytes()
 
 
 class _Codec(threading.local):

@@ -4,8 +4,8 @@ This script only enqueues and waits: workers must already be running against the
 Redis and queue, for example ``docker compose --profile demo up -d mockapi worker-demo redis``
 or, locally::
 
-    python -m mockapi --port 8400 &
-    RESPQ_BASE_URL=http://127.0.0.1:8400/v1 RESPQ_API_KEY=demo arq worker.WorkerSettings &
+    python -m respq.mockapi --port 8400 &
+    RESPQ_BASE_URL=http://127.0.0.1:8400/v1 RESPQ_API_KEY=demo arq respq.worker.WorkerSettings &
     python examples/submit_example.py --timeout 120
 
 Redis and the queue come from RESPQ_REDIS_URL and RESPQ_QUEUE_NAME (defaults
@@ -20,7 +20,7 @@ import asyncio
 import sys
 from typing import Any
 
-from producer import BatchClient, Response, ResponsesRequest
+from respq import BatchClient, Response, ResponsesRequest
 
 
 def build_items() -> list[ResponsesRequest | dict[str, Any]]:

@@ -1,5 +1,5 @@
 """The raw ASGI application: routing, auth, validation and rate limits (failures are
-injected by ``mockapi.failures``)."""
+injected by ``respq.mockapi.failures``)."""
 
 from __future__ import annotations
 

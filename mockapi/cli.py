@@ -1,4 +1,5 @@
-"""``python -m mockapi``: options as flags or ``MOCKAPI_*`` environment variables (flags win)."""
+"""``python -m respq.mockapi``: options as flags or ``MOCKAPI_*`` environment variables
+(flags win)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _parse_bool(value: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mockapi",
+        prog="python -m respq.mockapi",
         description="A local stand-in for an OpenAI-Responses-compatible API. "
         "Every flag may also be set as MOCKAPI_<NAME> (e.g. MOCKAPI_LATENCY=0.2); flags win.",
     )
@@ -67,7 +68,7 @@ _KINDS: dict[Callable[[str], Any], str] = {int: "an integer", float: "a number"}
 def _stop(message: str) -> NoReturn:
     """A bad ``MOCKAPI_*`` value: one line on stderr, exit status 2, no usage text (the
     command line was fine)."""
-    print(f"python -m mockapi: {message}", file=sys.stderr)
+    print(f"python -m respq.mockapi: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 
@@ -124,7 +125,7 @@ def _log_level(parser: argparse.ArgumentParser, flag: str | None, env: dict[str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m mockapi``."""
+    """Entry point of ``python -m respq.mockapi``."""
     config, log_level = config_from(argv, dict(os.environ))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = create_app(config)

@@ -9,17 +9,17 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
-from contract.constants import ARQ_JOB_PREFIX, BatchKeys, paused_key, schedule_keys
-from contract.lines import OutputLine
-from contract.prices import PriceTable
-from contract.status import TERMINAL_STATUSES
-from contract.stored import unpack
-from producer.batch_info import BatchInfo
-from producer.costs import BatchCost, batch_cost
-from producer.errors import BatchNotFound, BatchStateError, BatchTimeout, InvalidOption
+from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys, paused_key, schedule_keys
+from respq.contract.lines import OutputLine
+from respq.contract.prices import PriceTable
+from respq.contract.status import TERMINAL_STATUSES
+from respq.contract.stored import unpack
+from respq.producer.batch_info import BatchInfo
+from respq.producer.costs import BatchCost, batch_cost
+from respq.producer.errors import BatchNotFound, BatchStateError, BatchTimeout, InvalidOption
 
 if TYPE_CHECKING:
-    from producer.client import BatchClient
+    from respq.producer.client import BatchClient
 
 # Custom ids per script call when a batch is walked in input order.
 PAGE = 1000

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
-from contract.constants import (
+from respq.contract.constants import (
     ERROR_COUNT_PREFIX,
     ERROR_FILE_PREFIX,
     INCOMPLETE_FIELD,
@@ -17,7 +17,7 @@ from contract.constants import (
     USAGE_FIELDS,
     USAGE_PREFIX,
 )
-from contract.status import TERMINAL_STATUSES, BatchStatus
+from respq.contract.status import TERMINAL_STATUSES, BatchStatus
 
 
 class RequestCounts(BaseModel):

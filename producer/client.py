@@ -13,23 +13,23 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from contract.constants import (
+from respq.contract.constants import (
     BATCHES_KEY,
     BatchKeys,
     schedule_keys,
 )
-from contract.redis_conn import connect, redact_url
-from contract.scripts import ScriptSet
-from producer.batch import DAY_S, Batch
-from producer.batch_info import BatchInfo
-from producer.errors import (
+from respq.contract.redis_conn import connect, redact_url
+from respq.contract.scripts import ScriptSet
+from respq.producer.batch import DAY_S, Batch
+from respq.producer.batch_info import BatchInfo
+from respq.producer.errors import (
     BatchNotFound,
     InvalidOption,
     RedisUnavailable,
 )
-from producer.scheduling import Priority, Scheduling
-from producer.settings import ClientSettings, parse_window
-from producer.validation import PreparedRequest, gc_paused, prepare_items
+from respq.producer.scheduling import Priority, Scheduling
+from respq.producer.settings import ClientSettings, parse_window
+from respq.producer.validation import PreparedRequest, gc_paused, prepare_items
 
 # Requests per enqueue script call, and script calls per pipeline round trip: large
 # enough to amortise round trips, small enough that no single script blocks Redis long.
@@ -118,7 +118,7 @@ class BatchClient:
         ``priority`` sets the batch's share of the workers against other batches: weight
         ``2 ** priority`` (-10..10), or ``"urgent"`` to go before every other batch;
         ``max_in_flight`` caps its requests in flight across all workers (see
-        ``producer.scheduling``).
+        ``respq.producer.scheduling``).
         """
         scheduling = Scheduling.of(priority, max_in_flight)
         with gc_paused():
@@ -138,8 +138,8 @@ class BatchClient:
     ) -> Batch:
         prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
         if check_models:
-            from producer.models_check import ModelUses
-            from producer.models_check import check_models as check
+            from respq.producer.models_check import ModelUses
+            from respq.producer.models_check import check_models as check
 
             uses = ModelUses()
             for n, item in enumerate(prepared):

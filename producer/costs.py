@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from contract.prices import CURRENCY, PriceTable
-from producer.batch_info import BatchInfo
+from respq.contract.prices import CURRENCY, PriceTable
+from respq.producer.batch_info import BatchInfo
 
 
 class BatchCost(BaseModel):

@@ -1,4 +1,4 @@
-"""Errors raised by the producer side; every one is a ``contract.errors.RespqError``
+"""Errors raised by the producer side; every one is a ``respq.contract.errors.RespqError``
 (the whole tree is drawn there).
 
 RespqError
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contract.errors import RespqError
+from respq.contract.errors import RespqError
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import orjson
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from contract.errors import RespqError
-from contract.redis_conn import redact_url
-from contract.settings import AuthHeader, EnvSettings, auth_headers
-from producer.errors import InvalidInput, ItemProblem
+from respq.contract.errors import RespqError
+from respq.contract.redis_conn import redact_url
+from respq.contract.settings import AuthHeader, EnvSettings, auth_headers
+from respq.producer.errors import InvalidInput, ItemProblem
 
 if TYPE_CHECKING:  # httpx is imported when a check runs: every CLI command starts faster
     import httpx

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from contract.constants import DEFAULT_QUEUE_NAME
-from contract.settings import EnvSettings
-from producer.errors import InvalidOption
-from producer.validation import DEFAULT_MAX_REQUEST_BYTES
+from respq.contract.constants import DEFAULT_QUEUE_NAME
+from respq.contract.settings import EnvSettings
+from respq.producer.errors import InvalidOption
+from respq.producer.validation import DEFAULT_MAX_REQUEST_BYTES
 
 
 class ClientSettings(EnvSettings):

@@ -15,9 +15,9 @@ from typing import Any, Final
 import orjson
 from pydantic import ValidationError
 
-from contract.lines import ACCEPTED_URLS, InputLine, is_batch_line
-from contract.request import ResponsesRequest
-from producer.errors import InvalidInput, ItemProblem
+from respq.contract.lines import ACCEPTED_URLS, InputLine, is_batch_line
+from respq.contract.request import ResponsesRequest
+from respq.producer.errors import InvalidInput, ItemProblem
 
 DEFAULT_MAX_REQUEST_BYTES: Final = 20 * 1024 * 1024
 MAX_PROBLEMS_KEPT: Final = 1000

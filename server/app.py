@@ -18,16 +18,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from producer.client import BatchClient
-from producer.errors import RedisUnavailable
-from producer.settings import ClientSettings
-from server.auth import KeyRing
-from server.batches import BatchService
-from server.dashboard import dashboard_routes
-from server.errors import ApiError, BadRequest, NotFound, Unauthorized
-from server.files import FileStore, OutputFile
-from server.resume import resume_validating
-from server.settings import ServerSettings
+from respq.producer.client import BatchClient
+from respq.producer.errors import RedisUnavailable
+from respq.producer.settings import ClientSettings
+from respq.server.auth import KeyRing
+from respq.server.batches import BatchService
+from respq.server.dashboard import dashboard_routes
+from respq.server.errors import ApiError, BadRequest, NotFound, Unauthorized
+from respq.server.files import FileStore, OutputFile
+from respq.server.resume import resume_validating
+from respq.server.settings import ServerSettings
 
 log = logging.getLogger("respq.server")
 
@@ -215,7 +215,7 @@ def create_app(
             *API_ROUTES,
             Route("/healthz", healthz, methods=["GET"]),
             *dashboard_routes(),
-            Mount("/static", StaticFiles(packages=[("server", "static")]), name="static"),
+            Mount("/static", StaticFiles(packages=[("respq.server", "static")]), name="static"),
         ],
         exception_handlers={
             ApiError: api_error,

@@ -10,17 +10,17 @@ import asyncio
 import logging
 from typing import Any
 
-from contract.constants import BATCHES_KEY, FILES_KEY, BatchKeys
-from contract.status import BatchStatus
-from producer.batch import Batch
-from producer.batch_info import BatchInfo
-from producer.client import BatchClient, new_batch_id
-from producer.errors import BatchNotFound, BatchStateError
-from producer.settings import parse_window
-from server.errors import BadRequest, NotFound
-from server.files import FileStore, page
-from server.input_errors import single_error
-from server.pipeline import Job, fail, run_in_thread
+from respq.contract.constants import BATCHES_KEY, FILES_KEY, BatchKeys
+from respq.contract.status import BatchStatus
+from respq.producer.batch import Batch
+from respq.producer.batch_info import BatchInfo
+from respq.producer.client import BatchClient, new_batch_id
+from respq.producer.errors import BatchNotFound, BatchStateError
+from respq.producer.settings import parse_window
+from respq.server.errors import BadRequest, NotFound
+from respq.server.files import FileStore, page
+from respq.server.input_errors import single_error
+from respq.server.pipeline import Job, fail, run_in_thread
 
 log = logging.getLogger("respq.server")
 

@@ -11,15 +11,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from contract.prices import PriceTable
-from producer.batch import Batch
-from producer.batch_info import BatchInfo
-from producer.costs import BatchCost, batch_cost
-from server import views
-from server.auth import COOKIE_NAME, CSRF_HEADER, KeyRing, session_token
-from server.batches import BatchService
-from server.errors import BadRequest, Unauthorized
-from server.files import FileStore, OutputFile
+from respq.contract.prices import PriceTable
+from respq.producer.batch import Batch
+from respq.producer.batch_info import BatchInfo
+from respq.producer.costs import BatchCost, batch_cost
+from respq.server import views
+from respq.server.auth import COOKIE_NAME, CSRF_HEADER, KeyRing, session_token
+from respq.server.batches import BatchService
+from respq.server.errors import BadRequest, Unauthorized
+from respq.server.files import FileStore, OutputFile
 
 LIST_LIMIT = 100
 SAMPLES_PER_CODE = 3

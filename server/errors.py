@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract.errors import RespqError
+from respq.contract.errors import RespqError
 
 
 class ApiError(RespqError):

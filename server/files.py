@@ -19,13 +19,13 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from contract.constants import ERROR_FILE_PREFIX, FILE_PREFIX, FILES_KEY, OUTPUT_FILE_PREFIX
-from producer.batch import Batch
-from producer.batch_info import BatchInfo
-from producer.client import BatchClient
-from producer.errors import BatchNotFound
-from server.errors import BadRequest, NotFound
-from server.upload import receive_upload
+from respq.contract.constants import ERROR_FILE_PREFIX, FILE_PREFIX, FILES_KEY, OUTPUT_FILE_PREFIX
+from respq.producer.batch import Batch
+from respq.producer.batch_info import BatchInfo
+from respq.producer.client import BatchClient
+from respq.producer.errors import BatchNotFound
+from respq.server.errors import BadRequest, NotFound
+from respq.server.upload import receive_upload
 
 PURPOSE_BATCH = "batch"
 PURPOSE_OUTPUT = "batch_output"

@@ -1,6 +1,6 @@
 """respq's validation problems as OpenAI's batch ``errors`` object (one entry per bad line).
 
-The checks themselves are the producer's (``producer.validation`` through the CLI's
+The checks themselves are the producer's (``respq.producer.validation`` through the CLI's
 two-pass file reader); this only names each problem with the code OpenAI would use.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from producer.errors import InvalidInput, ItemProblem
+from respq.producer.errors import InvalidInput, ItemProblem
 
 _LINE_RE = re.compile(r"line (\d+)")
 

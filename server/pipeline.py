@@ -19,15 +19,15 @@ from typing import Any
 
 import orjson
 
-from contract.constants import BatchKeys
-from contract.status import BatchStatus
-from producer.batch import Batch
-from producer.cli.app import CliError
-from producer.cli.jsonl import check_file, prepared_requests
-from producer.client import BatchClient
-from producer.errors import BatchStateError, InvalidInput
-from producer.settings import ClientSettings
-from server.input_errors import batch_errors, single_error
+from respq.contract.constants import BatchKeys
+from respq.contract.status import BatchStatus
+from respq.producer.batch import Batch
+from respq.producer.cli.app import CliError
+from respq.producer.cli.jsonl import check_file, prepared_requests
+from respq.producer.client import BatchClient
+from respq.producer.errors import BatchStateError, InvalidInput
+from respq.producer.settings import ClientSettings
+from respq.server.input_errors import batch_errors, single_error
 
 log = logging.getLogger("respq.server")
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from contract.constants import BATCHES_KEY, BatchKeys
-from producer.client import BatchClient
-from server.batches import BatchService
-from server.errors import ApiError
-from server.files import FileStore
-from server.input_errors import single_error
-from server.pipeline import Job, fail
+from respq.contract.constants import BATCHES_KEY, BatchKeys
+from respq.producer.client import BatchClient
+from respq.server.batches import BatchService
+from respq.server.errors import ApiError
+from respq.server.files import FileStore
+from respq.server.input_errors import single_error
+from respq.server.pipeline import Job, fail
 
 log = logging.getLogger("respq.server")
 

@@ -8,11 +8,11 @@ from typing import TextIO
 
 import uvicorn
 
-from contract.errors import RespqError
-from producer.settings import ClientSettings
-from server.app import create_app
-from server.auth import RedactTokens
-from server.settings import ServerSettings
+from respq.contract.errors import RespqError
+from respq.producer.settings import ClientSettings
+from respq.server.app import create_app
+from respq.server.auth import RedactTokens
+from respq.server.settings import ServerSettings
 
 log = logging.getLogger("respq.server")
 

@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from server.errors import BadRequest, PayloadTooLarge
+from respq.server.errors import BadRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

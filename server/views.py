@@ -9,10 +9,10 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from contract.status import ACTIVE_STATUSES, BatchStatus
-from producer.batch_info import BatchInfo
-from producer.cli.render import Pace, duration
-from producer.costs import BatchCost
+from respq.contract.status import ACTIVE_STATUSES, BatchStatus
+from respq.producer.batch_info import BatchInfo
+from respq.producer.cli.render import Pace, duration
+from respq.producer.costs import BatchCost
 
 Samples = dict[str, list[tuple[str, str]]]
 CANCELLABLE = ACTIVE_STATUSES - {BatchStatus.CANCELLING}
@@ -20,7 +20,7 @@ CANCELLABLE = ACTIVE_STATUSES - {BatchStatus.CANCELLING}
 
 @cache
 def template(name: str) -> Template:
-    text = resources.files("server").joinpath("templates", name).read_text(encoding="utf-8")
+    text = resources.files("respq.server").joinpath("templates", name).read_text(encoding="utf-8")
     return Template(text)
 
 

@@ -10,9 +10,9 @@ import pytest
 from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 
-from mockapi import MockConfig, MockServer
-from producer import BatchClient, ClientSettings
-from producer.models_check import DEFAULT_LISTER
+from respq.mockapi import MockConfig, MockServer
+from respq.producer import BatchClient, ClientSettings
+from respq.producer.models_check import DEFAULT_LISTER
 
 from helpers.cli import env_for
 from helpers.databases import Database, database_number

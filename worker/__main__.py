@@ -1,4 +1,5 @@
-"""``python -m worker``: the same as ``arq worker.WorkerSettings`` (a ResilientWorker)."""
+"""``python -m respq.worker``: the same as ``arq respq.worker.WorkerSettings`` (a
+ResilientWorker)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ import asyncio
 import sys
 from typing import Any, cast
 
-from arq.worker import get_kwargs
-
-from worker.app import WorkerSettings
-from worker.resilient import check_health, create_worker
+from respq.contract.extras import MissingExtra, require
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        require("worker")
+    except MissingExtra as exc:
+        print(f"respq.worker: {exc}", file=sys.stderr)
+        return 2
+    # Imported once the extra is known to be there.
+    from arq.worker import get_kwargs
+
+    from respq.worker.app import WorkerSettings
+    from respq.worker.resilient import check_health, create_worker
+
     args = sys.argv[1:] if argv is None else argv
     if "--check" in args:
         options: dict[str, Any] = get_kwargs(cast(Any, WorkerSettings))

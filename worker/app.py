@@ -7,23 +7,23 @@ import logging
 import signal
 from typing import Any, ClassVar
 
-from contract.audit import MAX_JOB_RUNS
-from contract.prices import PriceTable
-from contract.redis_conn import redact_url
-from contract.serializer import dumps_job, loads_job
-from worker.budget import Budget
-from worker.config import WorkerConfig
-from worker.connection import redis_settings
-from worker.lease import LeaseKeeper
-from worker.limiter import RateLimiter
-from worker.logs import setup_logging
-from worker.metrics import Metrics
-from worker.reconcile import Reconciler
-from worker.resilient import RedisHealth, install
-from worker.runner import RequestRunner
-from worker.store import WorkerStore
-from worker.tasks import run_requests
-from worker.upstream import UpstreamClient, build_http_client
+from respq.contract.audit import MAX_JOB_RUNS
+from respq.contract.prices import PriceTable
+from respq.contract.redis_conn import redact_url
+from respq.contract.serializer import dumps_job, loads_job
+from respq.worker.budget import Budget
+from respq.worker.config import WorkerConfig
+from respq.worker.connection import redis_settings
+from respq.worker.lease import LeaseKeeper
+from respq.worker.limiter import RateLimiter
+from respq.worker.logs import setup_logging
+from respq.worker.metrics import Metrics
+from respq.worker.reconcile import Reconciler
+from respq.worker.resilient import RedisHealth, install
+from respq.worker.runner import RequestRunner
+from respq.worker.store import WorkerStore
+from respq.worker.tasks import run_requests
+from respq.worker.upstream import UpstreamClient, build_http_client
 
 log = logging.getLogger("respq.worker")
 
@@ -143,13 +143,13 @@ def worker_options(config: WorkerConfig) -> dict[str, Any]:
     }
 
 
-# `arq worker.WorkerSettings` builds a ResilientWorker and uses respq's health check.
+# `arq respq.worker.WorkerSettings` builds a ResilientWorker and uses respq's health check.
 install()
 
 
 class WorkerSettings:
-    """``arq worker.WorkerSettings``: every value comes from RESPQ_* environment variables.
-    arq's CLI builds a ``ResilientWorker`` from it (see ``worker.resilient.install``)."""
+    """``arq respq.worker.WorkerSettings``: every value comes from RESPQ_* environment variables.
+    arq's CLI builds a ``ResilientWorker`` from it (see ``respq.worker.resilient.install``)."""
 
     _config = WorkerConfig()
     _options = worker_options(_config)

@@ -24,12 +24,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract.constants import BatchKeys
-from contract.prices import PriceTable
-from contract.response import Usage
-from contract.scripts import ScriptSet
-from worker.estimate import estimate_tokens
-from worker.retry import DeferRequest
+from respq.contract.constants import BatchKeys
+from respq.contract.prices import PriceTable
+from respq.contract.response import Usage
+from respq.contract.scripts import ScriptSet
+from respq.worker.estimate import estimate_tokens
+from respq.worker.retry import DeferRequest
 
 log = logging.getLogger("respq.worker")
 

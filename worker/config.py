@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from contract.constants import DEFAULT_QUEUE_NAME
-from contract.settings import AuthHeader, EnvSettings, LogLevel
+from respq.contract.constants import DEFAULT_QUEUE_NAME
+from respq.contract.settings import AuthHeader, EnvSettings, LogLevel
 
 DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from arq.connections import RedisSettings
 
-from contract.redis_conn import SENTINEL_SCHEME, SentinelTarget, reconnect_policy
+from respq.contract.redis_conn import SENTINEL_SCHEME, SentinelTarget, reconnect_policy
 
 # Redis restarts are ridden out by retrying commands with backoff (~1 minute in all).
 REDIS_RETRIES = 40

@@ -10,8 +10,8 @@ import time
 
 from redis.asyncio import Redis
 
-from contract.constants import ARQ_JOB_PREFIX, PREFIX, schedule_keys
-from contract.scripts import ScriptSet
+from respq.contract.constants import ARQ_JOB_PREFIX, PREFIX, schedule_keys
+from respq.contract.scripts import ScriptSet
 
 # Batches looked at per pick when the first ones are at their in-flight cap.
 SCAN = 16

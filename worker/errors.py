@@ -1,5 +1,5 @@
 """Errors of an upstream call, translated at the edge from httpx and HTTP statuses; every
-one is a ``contract.errors.RespqError`` (the whole tree is drawn there).
+one is a ``respq.contract.errors.RespqError`` (the whole tree is drawn there).
 
 UpstreamError                 code, message, and the HTTP status/body when there was one
  ├── RetryableError           worth another attempt (tenacity retries these)
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract.errors import RespqError
+from respq.contract.errors import RespqError
 
 
 class UpstreamError(RespqError):

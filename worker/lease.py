@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract.constants import ARQ_IN_PROGRESS_PREFIX, WORKER_INFO_PREFIX, WORKERS_KEY
+from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, WORKER_INFO_PREFIX, WORKERS_KEY
 
 log = logging.getLogger("respq.worker")
 

@@ -72,10 +72,10 @@ from typing import Any, Literal
 
 import redis.asyncio
 
-from contract.constants import LIMIT_PREFIX
-from contract.scripts import lua_source
-from worker.errors import RequestTooLarge
-from worker.ratelimit_headers import parse_ratelimit_headers
+from respq.contract.constants import LIMIT_PREFIX
+from respq.contract.scripts import lua_source
+from respq.worker.errors import RequestTooLarge
+from respq.worker.ratelimit_headers import parse_ratelimit_headers
 
 __all__ = ["Limits", "RateLimiter", "Reservation"]
 

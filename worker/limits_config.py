@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from worker.limiter import Limits
+from respq.worker.limiter import Limits
 
 __all__ = ["ModelLimit", "limits_for", "parse_model_limits", "scope_for"]
 

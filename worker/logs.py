@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from contract.settings import SettingsError
-from worker.config import WorkerConfig
+from respq.contract.settings import SettingsError
+from respq.worker.config import WorkerConfig
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
@@ -53,8 +53,8 @@ def setup_logging(config: WorkerConfig) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     arq = logging.getLogger("arq")
-    # `arq worker.WorkerSettings` configures arq's logger itself; `python -m worker` does
-    # not. Either way arq logs a line per job start and end at INFO, noise at 60k jobs a
+    # `arq respq.worker.WorkerSettings` configures arq's logger itself; `python -m respq.worker`
+    # does not. Either way arq logs a line per job start and end at INFO, noise at 60k jobs a
     # batch: keep it to warnings unless debugging.
     if not arq.handlers:
         arq.addHandler(handler)

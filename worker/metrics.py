@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from contract.response import Usage
+from respq.contract.response import Usage
 
 log = logging.getLogger("respq.worker")
 

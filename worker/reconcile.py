@@ -37,10 +37,10 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from contract.audit import Auditor, RequestAudit
-from contract.constants import ACTIVE_KEY, BATCHES_KEY, BatchKeys, paused_key
-from contract.scripts import ScriptSet
-from contract.status import TERMINAL_STATUSES
+from respq.contract.audit import Auditor, RequestAudit
+from respq.contract.constants import ACTIVE_KEY, BATCHES_KEY, BatchKeys, paused_key
+from respq.contract.scripts import ScriptSet
+from respq.contract.status import TERMINAL_STATUSES
 
 log = logging.getLogger("respq.worker")
 

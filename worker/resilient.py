@@ -12,9 +12,9 @@ At start-up it checks the server: Redis >= 7.0 is required (``PEXPIRE … LT``),
 ``maxmemory-policy`` other than ``noeviction`` is warned about (Redis could evict
 requests and results).
 
-arq's CLI has no worker-class option, and images run ``arq worker.WorkerSettings``:
+arq's CLI has no worker-class option, and images run ``arq respq.worker.WorkerSettings``:
 ``install()`` points arq's worker factory and health check at this module, so the arq
-CLI, ``python -m worker`` and the tests all run this class.
+CLI, ``python -m respq.worker`` and the tests all run this class.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from arq.utils import poll, timestamp_ms
 from arq.worker import Worker
 from redis.exceptions import RedisError, ResponseError, WatchError
 
-from contract.constants import BatchKeys, paused_key, schedule_keys
-from contract.errors import RespqError
-from contract.status import TERMINAL_STATUSES
-from worker.dispatch import Dispatcher
+from respq.contract.constants import BatchKeys, paused_key, schedule_keys
+from respq.contract.errors import RespqError
+from respq.contract.status import TERMINAL_STATUSES
+from respq.worker.dispatch import Dispatcher
 
 log = logging.getLogger("respq.worker")
 
@@ -319,7 +319,7 @@ def create_worker(settings_cls: Any, **kwargs: Any) -> ResilientWorker:
 
 
 def install() -> None:
-    """Make arq's CLI (``arq worker.WorkerSettings [--check]``) build a ResilientWorker
+    """Make arq's CLI (``arq respq.worker.WorkerSettings [--check]``) build a ResilientWorker
     and use respq's health check: arq offers no option for either."""
     arq_worker.create_worker = create_worker
     arq_worker.async_check_health = check_health

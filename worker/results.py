@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 
-from contract.constants import ARQ_JOB_PREFIX, BatchKeys
-from contract.response import Usage
-from contract.scripts import ScriptSet
-from contract.stored import pack_success
-from worker.store import WorkerStore
+from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys
+from respq.contract.response import Usage
+from respq.contract.scripts import ScriptSet
+from respq.contract.stored import pack_success
+from respq.worker.store import WorkerStore
 
 # Results per script call; a bigger group would hold Redis for longer in one go.
 MAX_GROUP = 128

@@ -15,7 +15,7 @@ from tenacity import (
     stop_after_delay,
 )
 
-from worker.errors import RetryableError
+from respq.worker.errors import RetryableError
 
 
 class DeferRequest(Exception):

@@ -1,4 +1,4 @@
-"""Run the requests of one arq job: claim them, send each (``worker.sender``: the shared
+"""Run the requests of one arq job: claim them, send each (``respq.worker.sender``: the shared
 rate limit, retries), and record every outcome exactly once.
 
 Each request ends in exactly one of: a recorded success, a recorded error, or a hand-off
@@ -16,19 +16,19 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
-from contract.lines import answer_line, error_line
-from worker.budget import Budget
-from worker.config import WorkerConfig
-from worker.errors import UpstreamError
-from worker.limiter import RateLimiter
-from worker.metrics import Metrics
-from worker.outcome import failure_line, is_account_failure, pause_reason
-from worker.results import Result, ResultWriter
-from worker.retry import DeferRequest
-from worker.sender import Sender
-from worker.slots import FairSlots
-from worker.store import WorkerStore, WorkItem
-from worker.upstream import UpstreamClient
+from respq.contract.lines import answer_line, error_line
+from respq.worker.budget import Budget
+from respq.worker.config import WorkerConfig
+from respq.worker.errors import UpstreamError
+from respq.worker.limiter import RateLimiter
+from respq.worker.metrics import Metrics
+from respq.worker.outcome import failure_line, is_account_failure, pause_reason
+from respq.worker.results import Result, ResultWriter
+from respq.worker.retry import DeferRequest
+from respq.worker.sender import Sender
+from respq.worker.slots import FairSlots
+from respq.worker.store import WorkerStore, WorkItem
+from respq.worker.upstream import UpstreamClient
 
 log = logging.getLogger("respq.worker")
 

@@ -9,14 +9,14 @@ import asyncio
 import random
 from typing import Any
 
-from worker.config import WorkerConfig
-from worker.errors import RateLimited, RetryableError
-from worker.estimate import estimate_tokens
-from worker.limiter import Limits, RateLimiter
-from worker.limits_config import limits_for, parse_model_limits, scope_for
-from worker.metrics import Metrics
-from worker.retry import DeferRequest, backoff_delay, make_retrying, sleep_or_defer
-from worker.upstream import UpstreamClient, UpstreamSuccess
+from respq.worker.config import WorkerConfig
+from respq.worker.errors import RateLimited, RetryableError
+from respq.worker.estimate import estimate_tokens
+from respq.worker.limiter import Limits, RateLimiter
+from respq.worker.limits_config import limits_for, parse_model_limits, scope_for
+from respq.worker.metrics import Metrics
+from respq.worker.retry import DeferRequest, backoff_delay, make_retrying, sleep_or_defer
+from respq.worker.upstream import UpstreamClient, UpstreamSuccess
 
 
 class Sender:

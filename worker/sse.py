@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from worker.errors import StreamFailed, StreamInterrupted
+from respq.worker.errors import StreamFailed, StreamInterrupted
 
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 

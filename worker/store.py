@@ -10,15 +10,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from contract.constants import (
+from respq.contract.constants import (
     ACTIVE_KEY,
     ARQ_IN_PROGRESS_PREFIX,
     ARQ_JOB_PREFIX,
     BatchKeys,
     paused_key,
 )
-from contract.scripts import ScriptSet
-from contract.serializer import job_record
+from respq.contract.scripts import ScriptSet
+from respq.contract.serializer import job_record
 
 WORKER_SCRIPTS = ["claim", "defer", "release", "account"]
 

@@ -9,10 +9,10 @@ from typing import Any
 from arq.worker import Retry
 from redis.exceptions import RedisError
 
-from contract.audit import MAX_JOB_RUNS
-from contract.lines import error_line
-from worker.results import Result
-from worker.runner import RequestRunner
+from respq.contract.audit import MAX_JOB_RUNS
+from respq.contract.lines import error_line
+from respq.worker.results import Result
+from respq.worker.runner import RequestRunner
 
 log = logging.getLogger("respq.worker")
 

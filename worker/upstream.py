@@ -13,11 +13,11 @@ import aiohttp
 import httpx
 import orjson
 
-from contract.lines import body_error_code
-from contract.response import ResponseFacts, is_response
-from contract.settings import auth_headers
-from worker.config import WorkerConfig
-from worker.errors import (
+from respq.contract.lines import body_error_code
+from respq.contract.response import ResponseFacts, is_response
+from respq.contract.settings import auth_headers
+from respq.worker.config import WorkerConfig
+from respq.worker.errors import (
     ClientError,
     ConnectionFailed,
     InvalidResponse,
@@ -28,7 +28,7 @@ from worker.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from worker.sse import final_response
+from respq.worker.sse import final_response
 
 FINAL_CODES = frozenset({"model_not_found", "invalid_api_key", "insufficient_quota"})
 # Where providers put their request id: OpenAI/vLLM, Anthropic-style gateways, LiteLLM's

@@ -4,8 +4,8 @@ whole job on one machine."""
 from __future__ import annotations
 
 # The command modules register themselves on ``app`` when imported.
-from producer.cli import doctor, manage, results, run, serve, status, submit, top  # noqa: F401
-from producer.cli.app import ExitCode, app
+from respq.producer.cli import doctor, manage, results, run, serve, status, submit, top  # noqa: F401
+from respq.producer.cli.app import ExitCode, app
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""``python -m producer.cli``: the same as the ``respq`` command."""
+"""``python -m respq.producer.cli``: the same as the ``respq`` command."""
 
-from producer.cli import main
+from respq.producer.cli import main
 
 main()

@@ -17,12 +17,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 from typer.core import TyperGroup
 
-from contract.errors import RespqError
-from contract.redis_conn import redact_url, url_secrets
-from producer.client import BatchClient
-from producer.errors import (
+from respq.contract.errors import RespqError
+from respq.contract.redis_conn import redact_url, url_secrets
+from respq.producer.client import BatchClient
+from respq.producer.errors import (
     BatchNotFound,
     BatchStateError,
     InvalidInput,
@@ -113,7 +114,8 @@ def scrub(text: str, url: str) -> str:
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE, *, url: str = "") -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {scrub(message, url)}", markup=True, highlight=False)
+    # The message is text, not markup: "respq[server]" or a prompt's brackets print as they are.
+    err_console.print(Text("error: ", style="red") + Text(scrub(message, url)), highlight=False)
     return typer.Exit(int(code))
 
 

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from contract.audit import Auditor
-from contract.status import TERMINAL_STATUSES
-from producer.cli.app import ExitCode, app, console, get_state, run_async
-from producer.cli.submit import print_json
+from respq.contract.audit import Auditor
+from respq.contract.status import TERMINAL_STATUSES
+from respq.producer.cli.app import ExitCode, app, console, get_state, run_async
+from respq.producer.cli.submit import print_json
 
 MEANING = {
     "recorded": "has its output line",

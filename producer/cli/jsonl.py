@@ -26,10 +26,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, BinaryIO, Final
 
-from producer.cli.app import CliError, InvalidFile
-from producer.errors import InvalidInput
-from producer.models_check import ModelUses
-from producer.validation import DEFAULT_MAX_REQUEST_BYTES, ItemPreparer, PreparedRequest
+from respq.producer.cli.app import CliError, InvalidFile
+from respq.producer.errors import InvalidInput
+from respq.producer.models_check import ModelUses
+from respq.producer.validation import DEFAULT_MAX_REQUEST_BYTES, ItemPreparer, PreparedRequest
 
 SPOOL_CHUNK: Final = 1 << 20
 SPOOL_BUFFER: Final = 1 << 16

@@ -8,9 +8,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract.redis_conn import redact_url
-from producer.cli.app import CliError, ExitCode, State, err_console
-from producer.cli.processes import (
+from respq.contract.redis_conn import redact_url
+from respq.producer.cli.app import CliError, ExitCode, State, err_console
+from respq.producer.cli.processes import (
     Child,
     Children,
     free_port,

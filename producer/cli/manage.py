@@ -8,11 +8,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from contract.constants import WORKER_INFO_PREFIX, WORKERS_KEY
-from producer.batch_info import BatchInfo
-from producer.cli.app import State, app, console, get_state, run_async
-from producer.cli.render import duration, status_view
-from producer.cli.submit import print_json
+from respq.contract.constants import WORKER_INFO_PREFIX, WORKERS_KEY
+from respq.contract.extras import require
+from respq.producer.batch_info import BatchInfo
+from respq.producer.cli.app import State, app, console, expected_errors, get_state, run_async
+from respq.producer.cli.render import duration, status_view
+from respq.producer.cli.submit import print_json
 
 # A worker renews its heartbeat every few seconds; one silent for this long is gone.
 WORKER_STALE_S = 60
@@ -152,8 +153,10 @@ def workers(
     add_help_option=False,
 )
 def mock_upstream(ctx: typer.Context) -> None:
-    """Run the local stand-in Responses API (python -m mockapi; --help lists its options)."""
+    """Run the local stand-in Responses API (python -m respq.mockapi; --help lists its options)."""
+    with expected_errors(get_state(ctx)):
+        require("mock")
     # Imported here: mockapi is a separate deployable and only this command needs it.
-    from mockapi import main as mock_main
+    from respq.mockapi import main as mock_main
 
     mock_main(list(ctx.args))

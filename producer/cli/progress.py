@@ -17,9 +17,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from producer.batch import Batch
-from producer.batch_info import BatchInfo
-from producer.cli.render import Pace, duration
+from respq.producer.batch import Batch
+from respq.producer.batch_info import BatchInfo
+from respq.producer.cli.render import Pace, duration
 
 POLL_INTERVAL = 0.5
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from rich.console import Group
 from rich.table import Table
 
-from producer.batch_info import BatchInfo, UsageTotals
-from producer.costs import BatchCost
+from respq.producer.batch_info import BatchInfo, UsageTotals
+from respq.producer.costs import BatchCost
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Annotated, BinaryIO, cast
 import orjson
 import typer
 
-from contract.lines import is_success
-from producer.batch import Batch
-from producer.cli.app import CliError, app, err_console, get_state, run_async
+from respq.contract.lines import is_success
+from respq.producer.batch import Batch
+from respq.producer.cli.app import CliError, app, err_console, get_state, run_async
 
 
 @dataclass

@@ -16,26 +16,34 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from contract.redis_conn import redact_url
-from producer.batch_info import BatchInfo
-from producer.cli.app import (
+from respq.contract.extras import require
+from respq.contract.redis_conn import redact_url
+from respq.producer.batch_info import BatchInfo
+from respq.producer.cli.app import (
     CliError,
     ExitCode,
     State,
     app,
     err_console,
+    expected_errors,
     fail,
     get_state,
     run_async,
 )
-from producer.cli.jsonl import display_name, input_file
-from producer.cli.local_redis import FoundRedis, find_redis
-from producer.cli.processes import Children, StartError, free_port, http_probe, wait_ready
-from producer.cli.progress import StopFollowing, follow
-from producer.cli.render import status_view
-from producer.cli.results import Written, check_distinct_outputs, write_results
-from producer.cli.submit import check_options, enqueue, exit_code_for, parse_metadata, validate
-from producer.client import BatchClient
+from respq.producer.cli.jsonl import display_name, input_file
+from respq.producer.cli.local_redis import FoundRedis, find_redis
+from respq.producer.cli.processes import Children, StartError, free_port, http_probe, wait_ready
+from respq.producer.cli.progress import StopFollowing, follow
+from respq.producer.cli.render import status_view
+from respq.producer.cli.results import Written, check_distinct_outputs, write_results
+from respq.producer.cli.submit import (
+    check_options,
+    enqueue,
+    exit_code_for,
+    parse_metadata,
+    validate,
+)
+from respq.producer.client import BatchClient
 
 T = TypeVar("T")
 
@@ -131,7 +139,7 @@ def run(
         typer.Option(
             "--mock",
             help="Send requests to a local mock upstream (python -m "
-            "mockapi; tune it with MOCKAPI_* variables) instead of RESPQ_BASE_URL.",
+            "respq.mockapi; tune it with MOCKAPI_* variables) instead of RESPQ_BASE_URL.",
         ),
     ] = False,
     batch_id: Annotated[str | None, typer.Option("--batch-id", help="Batch id.")] = None,
@@ -148,6 +156,8 @@ def run(
     RESPQ_API_KEY (and RESPQ_BASE_URL for a provider other than the default).
     """
     state = get_state(ctx)
+    with expected_errors(state):
+        require("worker", *(("mock",) if mock else ()))
     errors_path = errors or output.with_name(output.stem + ".errors.jsonl")
     if not mock and not os.environ.get("RESPQ_API_KEY"):
         raise fail(
@@ -201,7 +211,10 @@ async def _run(
                 env = _worker_env(redis.url, base_url)
                 for n in range(1, n_workers + 1):
                     await children.start(
-                        f"worker-{n}", [sys.executable, "-m", "worker"], env, log_name="workers.log"
+                        f"worker-{n}",
+                        [sys.executable, "-m", "respq.worker"],
+                        env,
+                        log_name="workers.log",
                     )
             except StartError as exc:
                 raise CliError(str(exc), ExitCode.USAGE) from None
@@ -250,7 +263,7 @@ async def _start_mock(children: Children) -> str:
     port = free_port()
     child = await children.start(
         "mockapi",
-        [sys.executable, "-m", "mockapi", "--port", str(port)],
+        [sys.executable, "-m", "respq.mockapi", "--port", str(port)],
         dict(os.environ),
         log_name="mockapi.log",
     )
@@ -274,7 +287,7 @@ def _say_resume(info: BatchInfo, redis: FoundRedis) -> None:
     else:
         text += (
             f"Batch {info.id} stays in Redis at {redact_url(redis.url)}: start workers "
-            f"(python -m worker) and resume with `respq watch {info.id}` then "
+            f"(python -m respq.worker) and resume with `respq watch {info.id}` then "
             f"`respq results {info.id}`."
         )
     err_console.print(text, markup=False)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from producer.cli.app import CliError, app, expected_errors, get_state
+from respq.contract.extras import require
+from respq.producer.cli.app import CliError, app, expected_errors, get_state
 
 
 @app.command()
@@ -25,11 +26,12 @@ def serve(
     Clients send 'Authorization: Bearer KEY' with a key from RESPQ_SERVER_API_KEYS
     (comma-separated); uploads are kept in RESPQ_FILES_DIR.
     """
-    # Imported here: the producer package stays usable without the server's dependencies.
-    from server.run import NoKeysConfigured, serve_forever
-
     state = get_state(ctx)
     with expected_errors(state):
+        require("server")
+        # Imported here: the core install (no server extra) stays usable.
+        from respq.server.run import NoKeysConfigured, serve_forever
+
         try:
             serve_forever(
                 host=host,

@@ -9,13 +9,13 @@ import typer
 from rich import box
 from rich.table import Table
 
-from contract.prices import PriceTable
-from producer.batch_info import BatchInfo
-from producer.cli.app import app, console, get_state, run_async
-from producer.cli.progress import follow
-from producer.cli.render import duration, percent, status_view, summary_line
-from producer.cli.submit import exit_code_for, print_json
-from producer.costs import BatchCost, batch_cost
+from respq.contract.prices import PriceTable
+from respq.producer.batch_info import BatchInfo
+from respq.producer.cli.app import app, console, get_state, run_async
+from respq.producer.cli.progress import follow
+from respq.producer.cli.render import duration, percent, status_view, summary_line
+from respq.producer.cli.submit import exit_code_for, print_json
+from respq.producer.costs import BatchCost, batch_cost
 
 
 @app.command()

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from contract.constants import BATCHES_KEY, BatchKeys
-from producer.batch import Batch
-from producer.batch_info import BatchInfo
-from producer.cli.app import (
+from respq.contract.constants import BATCHES_KEY, BatchKeys
+from respq.producer.batch import Batch
+from respq.producer.batch_info import BatchInfo
+from respq.producer.cli.app import (
     CliError,
     ExitCode,
     app,
@@ -22,16 +22,16 @@ from producer.cli.app import (
     get_state,
     run_async,
 )
-from producer.cli.jsonl import (
+from respq.producer.cli.jsonl import (
     CheckedFile,
     check_file,
     display_name,
     input_file,
     prepared_requests,
 )
-from producer.cli.progress import follow
-from producer.cli.render import status_view
-from producer.cli.results import (
+from respq.producer.cli.progress import follow
+from respq.producer.cli.render import status_view
+from respq.producer.cli.results import (
     ErrorsOption,
     OutputOption,
     Written,
@@ -39,10 +39,10 @@ from producer.cli.results import (
     note_skipped,
     write_results,
 )
-from producer.client import BatchClient, new_batch_id
-from producer.models_check import check_models as check_batch_models
-from producer.scheduling import Scheduling, parse_priority
-from producer.settings import ClientSettings, parse_window
+from respq.producer.client import BatchClient, new_batch_id
+from respq.producer.models_check import check_models as check_batch_models
+from respq.producer.scheduling import Scheduling, parse_priority
+from respq.producer.settings import ClientSettings, parse_window
 
 # Batch ids become part of Redis keys (inside a {hash tag}), so keep them plain.
 BATCH_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")

@@ -13,9 +13,9 @@ from rich import box
 from rich.live import Live
 from rich.table import Table
 
-from producer.batch_info import BatchInfo
-from producer.cli.app import State, app, console, get_state, run_async
-from producer.cli.manage import live_workers
+from respq.producer.batch_info import BatchInfo
+from respq.producer.cli.app import State, app, console, get_state, run_async
+from respq.producer.cli.manage import live_workers
 
 # Finished batches stay on screen for this long after they end.
 RECENT_S = 600

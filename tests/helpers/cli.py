@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 from typer.testing import CliRunner, Result
 
-from contract.lines import is_success
-from producer import BatchClient
-from producer.cli import app
+from respq.contract.lines import is_success
+from respq.producer import BatchClient
+from respq.producer.cli import app
 
 from helpers.databases import Database
 from helpers.paths import RESPQ, ROOT

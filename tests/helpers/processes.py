@@ -1,5 +1,5 @@
-"""Subprocesses for integration and reliability tests: ``python -m worker`` and
-``python -m mockapi``, started with readiness polling, stopped by signal, always killed on
+"""Subprocesses for integration and reliability tests: ``python -m respq.worker`` and
+``python -m respq.mockapi``, started with readiness polling, stopped by signal, always killed on
 the way out (use them as context managers)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Self
 import httpx
 import redis
 
-from contract.constants import WORKERS_KEY
+from respq.contract.constants import WORKERS_KEY
 
 from helpers.databases import Database
 from helpers.paths import ROOT
@@ -136,7 +136,7 @@ def start_worker(
     ready_client: redis.Redis | None = None,
     **settings: Any,
 ) -> Managed:
-    """``python -m worker`` with RESPQ_* from the arguments (``lease_seconds=6`` →
+    """``python -m respq.worker`` with RESPQ_* from the arguments (``lease_seconds=6`` →
     RESPQ_LEASE_SECONDS=6); returns once it advertises itself in Redis."""
     extra = {
         "RESPQ_REDIS_URL": redis_url,
@@ -144,7 +144,7 @@ def start_worker(
         "RESPQ_BASE_URL": base_url,
     }
     extra.update({f"RESPQ_{k.upper()}": str(v) for k, v in settings.items()})
-    proc = Managed([sys.executable, "-m", "worker"], clean_env(**extra), log_path)
+    proc = Managed([sys.executable, "-m", "respq.worker"], clean_env(**extra), log_path)
     client = ready_client or redis.Redis.from_url(redis_url)
     suffix = f":{proc.pid}".encode()
     try:
@@ -170,11 +170,11 @@ def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
 def start_mockapi(
     log_path: Path, *flags: str, ready_timeout: float = 20.0, port: int | None = None
 ) -> tuple[Managed, str]:
-    """``python -m mockapi --port <port, else a free one> <flags>``; returns (process,
+    """``python -m respq.mockapi --port <port, else a free one> <flags>``; returns (process,
     base_url)."""
     port = port or free_port()
     proc = Managed(
-        [sys.executable, "-m", "mockapi", "--port", str(port), *flags], clean_env(), log_path
+        [sys.executable, "-m", "respq.mockapi", "--port", str(port), *flags], clean_env(), log_path
     )
     root = f"http://127.0.0.1:{port}"
     proc.wait_ready(lambda: http_ok(root + "/health"), ready_timeout, "mockapi start-up")
@@ -193,7 +193,7 @@ def mock_stats(base_url: str, api_key: str | None = None) -> dict[str, Any]:
 def worker_processes(
     n: int, db: Database, queue: str, base_url: str, **extra: str
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``n`` ``python -m worker`` processes on ``db``, output discarded; SIGTERM (then
+    """``n`` ``python -m respq.worker`` processes on ``db``, output discarded; SIGTERM (then
     SIGKILL) on the way out."""
     env = subprocess_env(
         db,
@@ -205,7 +205,7 @@ def worker_processes(
     )
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "worker"],
+            [sys.executable, "-m", "respq.worker"],
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mockapi import MockConfig, MockServer
+from respq.mockapi import MockConfig, MockServer
 
 from helpers.databases import Database
 from helpers.factories import unique_queue
@@ -52,7 +52,7 @@ def server_env(db: Database, queue: str, files_dir: Path, **extra: str) -> dict[
 
 
 def serve_command(port: int, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "producer.cli", "serve", "--port", str(port), *flags]
+    return [sys.executable, "-m", "respq.producer.cli", "serve", "--port", str(port), *flags]
 
 
 def start_server(log: Path, env: dict[str, str], *flags: str) -> tuple[Managed, str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from contract.lines import OutputLine
+from respq.contract.lines import OutputLine
 
 
 class _Strict(BaseModel):

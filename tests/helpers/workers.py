@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from mockapi import MockServer
-from worker import WorkerConfig, redis_settings, worker_options
-from worker.dispatch import Dispatcher
-from worker.resilient import ResilientWorker
+from respq.mockapi import MockServer
+from respq.worker import WorkerConfig, redis_settings, worker_options
+from respq.worker.dispatch import Dispatcher
+from respq.worker.resilient import ResilientWorker
 
 from helpers.databases import Database
 

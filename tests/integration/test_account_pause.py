@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from mockapi import MockConfig, MockServer
-from producer import BatchClient, BatchStatus
-from worker import WorkerConfig
+from respq.mockapi import MockConfig, MockServer
+from respq.producer import BatchClient, BatchStatus
+from respq.worker import WorkerConfig
 
 from helpers.databases import Database
 from helpers.polling import wait_until_async

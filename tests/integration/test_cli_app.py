@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from producer.cli import app
-from producer.cli.app import scrub
+from respq.producer.cli import app
+from respq.producer.cli.app import scrub
 
 from helpers.cli import invoke
 from helpers.factories import write_jsonl

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from mockapi import MockConfig, MockServer
+from respq.mockapi import MockConfig, MockServer
 
 from helpers.cli import env_for, invoke
 from helpers.databases import Database
@@ -55,7 +55,7 @@ def test_budget_pause_resume_and_cost(
     mock: MockServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("worker.budget.PAUSED_RECHECK_S", 0.1)
+    monkeypatch.setattr("respq.worker.budget.PAUSED_RECHECK_S", 0.1)
     path = write_jsonl(tmp_path / "in.jsonl", 12)
     # max_output_tokens 64 at gpt-5.4-mini's $2/M output is $128e-6 per request alone
     result = invoke(["submit", str(path), "--max-cost", "0.00001"], env=env)

@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from contract.constants import ARQ_JOB_PREFIX, BatchKeys
-from mockapi import MockConfig, MockServer
+from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys
+from respq.mockapi import MockConfig, MockServer
 
 from helpers.cli import env_for, invoke
 from helpers.databases import Database

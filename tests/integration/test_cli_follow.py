@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mockapi import MockServer
+from respq.mockapi import MockServer
 
 from helpers.cli import invoke, submit
 from helpers.databases import Database
@@ -24,8 +24,8 @@ def test_progress_bar_on_a_terminal(
 
     from rich.console import Console
 
-    from producer import BatchClient
-    from producer.cli.progress import follow
+    from respq.producer import BatchClient
+    from respq.producer.cli.progress import follow
 
     batch_id = submit(write_jsonl(tmp_path / "in.jsonl", 8), env)
     burst_worker(db, queue_name, mock.base_url)

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from mockapi import MockConfig, MockServer
+from respq.mockapi import MockConfig, MockServer
 
 from helpers.cli import api_lines, env_for, file_lines, invoke, output_lines, submit
 from helpers.databases import Database

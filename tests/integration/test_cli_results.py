@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from mockapi import MockConfig, MockServer
+from respq.mockapi import MockConfig, MockServer
 
 from helpers.cli import api_lines, file_lines, invoke, output_lines, respq, submit
 from helpers.databases import Database
@@ -103,9 +103,9 @@ def test_submit_watch_results_as_processes(tmp_path: Path, db: Database) -> None
     assert status["status"] == "completed"
     assert status["usage"]["total_tokens"] > 0
 
-    # python -m producer.cli is the same program.
+    # python -m respq.producer.cli is the same program.
     module = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "--version"],
+        [sys.executable, "-m", "respq.producer.cli", "--version"],
         cwd=ROOT,
         capture_output=True,
         text=True,

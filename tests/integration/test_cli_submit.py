@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from contract.constants import schedule_keys
-from mockapi import MockConfig, MockServer
+from respq.contract.constants import schedule_keys
+from respq.mockapi import MockConfig, MockServer
 
 from helpers.cli import api_lines, env_for, file_lines, invoke
 from helpers.databases import Database

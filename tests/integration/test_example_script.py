@@ -9,9 +9,9 @@ import sys
 import pytest
 from pydantic import SecretStr
 
-from contract.constants import BATCHES_KEY, schedule_keys
-from mockapi import MockConfig, MockServer
-from worker import WorkerConfig
+from respq.contract.constants import BATCHES_KEY, schedule_keys
+from respq.mockapi import MockConfig, MockServer
+from respq.worker import WorkerConfig
 
 from helpers.databases import Database
 from helpers.factories import unique_queue

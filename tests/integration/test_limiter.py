@@ -19,8 +19,8 @@ import fakeredis
 import pytest
 import redis.asyncio
 
-from worker.errors import RequestTooLarge
-from worker.limiter import Limits, RateLimiter, Reservation
+from respq.worker.errors import RequestTooLarge
+from respq.worker.limiter import Limits, RateLimiter, Reservation
 
 from helpers.databases import Database
 
@@ -424,7 +424,7 @@ async def test_headers_tighten_and_warn_once(
     worker_a, worker_b = make_limiter(), make_limiter()
     limits = Limits(rpm=600, tpm=100_000, margin=0.0)
     headers = {"X-RateLimit-Limit-Requests": "60", "X-RateLimit-Limit-Tokens": "2000"}
-    with caplog.at_level(logging.WARNING, logger="worker.limiter"):
+    with caplog.at_level(logging.WARNING, logger="respq.worker.limiter"):
         await worker_a.observe_headers(SCOPE, limits, headers)
         await worker_a.observe_headers(SCOPE, limits, headers)
     assert len([r for r in caplog.records if "RPM" in r.getMessage()]) == 1

@@ -15,10 +15,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from contract.lines import OutputLine, is_success
-from contract.response import Usage
-from producer import BatchClient, BatchStatus
-from worker import WorkerConfig
+from respq.contract.lines import OutputLine, is_success
+from respq.contract.response import Usage
+from respq.producer import BatchClient, BatchStatus
+from respq.worker import WorkerConfig
 
 from helpers.databases import Database
 from helpers.paths import ROOT

@@ -11,11 +11,11 @@ import httpx
 import orjson
 import pytest
 
-from mockapi import MockConfig, MockServer, format_duration
-from mockapi import app as mockapi_app
-from mockapi.app import MockApp
-from mockapi.cli import config_from
-from mockapi.ratelimit import SlidingWindowLimiter
+from respq.mockapi import MockConfig, MockServer, format_duration
+from respq.mockapi import app as mockapi_app
+from respq.mockapi.app import MockApp
+from respq.mockapi.cli import config_from
+from respq.mockapi.ratelimit import SlidingWindowLimiter
 
 HEALTHY = {"fail_rate": 0.0, "latency": 0.0, "jitter": 0.0, "rpm": 0, "tpm": 0}
 

@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai.types.responses import Response, ResponseCompletedEvent
 
-from mockapi import MockConfig, MockServer
+from respq.mockapi import MockConfig, MockServer
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ import openai
 import orjson
 import pytest
 
-from contract.lines import is_success
-from contract.response import Usage
-from mockapi import MockConfig, MockServer
-from mockapi.styles import STYLES
-from producer import BatchClient, BatchStatus
-from worker import WorkerConfig
+from respq.contract.lines import is_success
+from respq.contract.response import Usage
+from respq.mockapi import MockConfig, MockServer
+from respq.mockapi.styles import STYLES
+from respq.producer import BatchClient, BatchStatus
+from respq.worker import WorkerConfig
 
 from helpers.databases import Database
 from helpers.shapes import check_line

@@ -7,10 +7,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from contract.constants import BatchKeys
-from mockapi import MockServer
-from producer import BatchClient, InvalidInput
-from producer.models_check import ModelCheckError
+from respq.contract.constants import BatchKeys
+from respq.mockapi import MockServer
+from respq.producer import BatchClient, InvalidInput
+from respq.producer.models_check import ModelCheckError
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_model_list")]
 

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from server.auth import COOKIE_NAME, CSRF_HEADER, session_token
+from respq.server.auth import COOKIE_NAME, CSRF_HEADER, session_token
 
 from helpers.factories import request_line, write_jsonl
 from helpers.polling import wait_until

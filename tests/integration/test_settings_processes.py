@@ -20,14 +20,14 @@ MOCK_LEVELS = "critical, error, warning, info, debug, trace"
 # test id: (command, with {batch} for a one-line batch file; the bad setting; what the one
 # line must say is allowed)
 PROCESSES = {
-    "python -m worker": ("python -m worker", "RESPQ_LOG_LEVEL=LOUD", LEVELS),
-    "arq worker.WorkerSettings": (
-        "arq worker.WorkerSettings",
+    "python -m respq.worker": ("python -m respq.worker", "RESPQ_LOG_LEVEL=LOUD", LEVELS),
+    "arq respq.worker.WorkerSettings": (
+        "arq respq.worker.WorkerSettings",
         "RESPQ_MAX_JOBS=0",
         "greater than or equal to 1",
     ),
     "worker limit algorithm": (
-        "python -m worker",
+        "python -m respq.worker",
         "RESPQ_LIMIT_ALGORITHM=fast",
         "'gcra' or 'window'",
     ),
@@ -43,8 +43,12 @@ PROCESSES = {
         "'authorization' or 'x-api-key'",
     ),
     "respq mock-upstream": ("respq mock-upstream", "MOCKAPI_FAIL_RATE=2", "within 0..1"),
-    "python -m mockapi log level": ("python -m mockapi", "MOCKAPI_LOG_LEVEL=loud", MOCK_LEVELS),
-    "python -m mockapi port": ("python -m mockapi", "MOCKAPI_PORT=eighty", "integer"),
+    "python -m respq.mockapi log level": (
+        "python -m respq.mockapi",
+        "MOCKAPI_LOG_LEVEL=loud",
+        MOCK_LEVELS,
+    ),
+    "python -m respq.mockapi port": ("python -m respq.mockapi", "MOCKAPI_PORT=eighty", "integer"),
 }
 PROGRAMS = {"python": sys.executable, "arq": str(BIN / "arq"), "respq": str(RESPQ)}
 

@@ -1,4 +1,4 @@
-"""``python -m worker --check``, the container health check: unhealthy without a worker,
+"""``python -m respq.worker --check``, the container health check: unhealthy without a worker,
 healthy while one runs, unhealthy again once it has stopped."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mockapi import MockServer
+from respq.mockapi import MockServer
 
 from helpers.databases import Database
 from helpers.factories import unique_queue
@@ -19,7 +19,7 @@ from helpers.processes import subprocess_env, worker_processes
 
 def _check(db: Database, queue: str) -> int:
     return subprocess.run(
-        [sys.executable, "-m", "worker", "--check"],
+        [sys.executable, "-m", "respq.worker", "--check"],
         env=subprocess_env(db, queue),
         cwd=ROOT,
         capture_output=True,

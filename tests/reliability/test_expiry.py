@@ -10,10 +10,10 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from mockapi import MockConfig, MockServer
-from producer import BatchClient, BatchStatus
-from worker import WorkerConfig, worker_options
-from worker.resilient import ResilientWorker
+from respq.mockapi import MockConfig, MockServer
+from respq.producer import BatchClient, BatchStatus
+from respq.worker import WorkerConfig, worker_options
+from respq.worker.resilient import ResilientWorker
 
 from helpers.workers import run_burst
 

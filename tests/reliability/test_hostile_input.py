@@ -17,8 +17,8 @@ from fakeredis.aioredis import FakeRedis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer import BatchClient, ClientSettings, InvalidInput, ResponsesRequest
-from producer.validation import ItemPreparer
+from respq.producer import BatchClient, ClientSettings, InvalidInput, ResponsesRequest
+from respq.producer.validation import ItemPreparer
 
 from helpers.cli import env_for, invoke
 from helpers.databases import Database

@@ -14,8 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from mockapi import MockConfig, MockServer
-from producer import BatchClient, BatchStatus, RedisUnavailable
+from respq.mockapi import MockConfig, MockServer
+from respq.producer import BatchClient, BatchStatus, RedisUnavailable
 
 from helpers.factories import tagged_items
 from helpers.polling import wait_for_results, wait_until
@@ -135,7 +135,7 @@ def test_cli_submit_with_redis_down_exits_3_without_password(tmp_path: Path) -> 
     path.write_bytes(b'{"model": "gpt-5.4", "input": "hi"}\n')
     url = f"redis://:secret-pw@127.0.0.1:{free_port()}/0"
     out = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "--redis-url", url, "submit", str(path)],
+        [sys.executable, "-m", "respq.producer.cli", "--redis-url", url, "submit", str(path)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -18,11 +18,11 @@ from fakeredis.aioredis import FakeRedis
 from redis.exceptions import BusyLoadingError, ReadOnlyError, WatchError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, paused_key
-from producer import BatchClient, BatchStatus
-from worker import WorkerConfig
-from worker.resilient import UnsupportedRedis, check_server
-from worker.store import WorkerStore
+from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, paused_key
+from respq.producer import BatchClient, BatchStatus
+from respq.worker import WorkerConfig
+from respq.worker.resilient import UnsupportedRedis, check_server
+from respq.worker.store import WorkerStore
 
 from helpers.factories import response_body
 from helpers.polling import wait_until_async
@@ -53,7 +53,7 @@ def ok_transport(sent: list[str] | None = None) -> httpx.MockTransport:
 
 @pytest.fixture(autouse=True)
 def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("worker.resilient.OUTAGE_BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr("respq.worker.resilient.OUTAGE_BACKOFF_BASE_S", 0.01)
 
 
 async def test_redis_faults_in_the_poll_loop_are_ridden_out(
@@ -141,9 +141,9 @@ async def test_a_job_that_keeps_running_out_of_time_ends_as_worker_error(
     queue_name: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("worker.tasks.DEADLINE_MARGIN_S", 9.8)  # job_timeout 10: 0.2 s
-    monkeypatch.setattr("worker.tasks.TIMED_OUT_RETRY_S", 0.01)
-    monkeypatch.setattr("worker.tasks.MAX_JOB_RUNS", 3)
+    monkeypatch.setattr("respq.worker.tasks.DEADLINE_MARGIN_S", 9.8)  # job_timeout 10: 0.2 s
+    monkeypatch.setattr("respq.worker.tasks.TIMED_OUT_RETRY_S", 0.01)
+    monkeypatch.setattr("respq.worker.tasks.MAX_JOB_RUNS", 3)
     batch = await fake_client.submit(items(1))
     calls: list[int] = []
 
@@ -231,7 +231,7 @@ async def test_start_up_refuses_redis_6_and_warns_about_eviction(
 def test_health_check_names_an_unreachable_redis() -> None:
     port = free_port()
     out = subprocess.run(
-        [sys.executable, "-m", "worker", "--check"],
+        [sys.executable, "-m", "respq.worker", "--check"],
         env={"RESPQ_REDIS_URL": f"redis://:pw@127.0.0.1:{port}/0", "PATH": ""},
         capture_output=True,
         text=True,

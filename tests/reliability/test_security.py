@@ -18,10 +18,10 @@ import redis
 from arq.connections import create_pool
 from fakeredis.aioredis import FakeRedis
 
-from contract.constants import ARQ_JOB_PREFIX
-from mockapi import MockConfig, MockServer
-from producer import BatchClient, BatchStatus
-from worker import WorkerConfig, redis_settings
+from respq.contract.constants import ARQ_JOB_PREFIX
+from respq.mockapi import MockConfig, MockServer
+from respq.producer import BatchClient, BatchStatus
+from respq.worker import WorkerConfig, redis_settings
 
 from helpers.cli import respq
 from helpers.databases import Database
@@ -152,14 +152,23 @@ async def test_api_key_never_reaches_redis_logs_or_results_password_url_works(
         everything = dump_everything(sync)
         log = worker.output()
         cli = subprocess.run(
-            [sys.executable, "-m", "producer.cli", "--redis-url", url, "-v", "status", batch.id],
+            [
+                sys.executable,
+                "-m",
+                "respq.producer.cli",
+                "--redis-url",
+                url,
+                "-v",
+                "status",
+                batch.id,
+            ],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         cli_list = subprocess.run(
-            [sys.executable, "-m", "producer.cli", "--redis-url", url, "list"],
+            [sys.executable, "-m", "respq.producer.cli", "--redis-url", url, "list"],
             capture_output=True,
             text=True,
             timeout=60,

@@ -14,10 +14,10 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from contract.lines import is_success
-from mockapi import MockConfig, MockServer
-from producer import BatchClient, BatchStatus
-from worker.errors import ConnectionFailed, StreamInterrupted, UpstreamTimeout
+from respq.contract.lines import is_success
+from respq.mockapi import MockConfig, MockServer
+from respq.producer import BatchClient, BatchStatus
+from respq.worker.errors import ConnectionFailed, StreamInterrupted, UpstreamTimeout
 
 from helpers.factories import tagged_items
 from helpers.polling import wait_until_async

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from contract.prices import PriceTable
-from producer import BatchClient, BatchStatus
-from producer.errors import BatchStateError
-from worker import WorkerConfig
-from worker.budget import Budget, estimate_cost
-from worker.retry import DeferRequest
+from respq.contract.prices import PriceTable
+from respq.producer import BatchClient, BatchStatus
+from respq.producer.errors import BatchStateError
+from respq.worker import WorkerConfig
+from respq.worker.budget import Budget, estimate_cost
+from respq.worker.retry import DeferRequest
 
 from helpers.factories import response_body
 from helpers.polling import wait_until_async
@@ -42,7 +42,7 @@ def table(prices_file: Path) -> PriceTable:
 
 @pytest.fixture(autouse=True)
 def _fast_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("worker.budget.PAUSED_RECHECK_S", 0.05)
+    monkeypatch.setattr("respq.worker.budget.PAUSED_RECHECK_S", 0.05)
 
 
 def test_estimate_prices_input_and_max_output(table: PriceTable) -> None:

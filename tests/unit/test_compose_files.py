@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
-from mockapi.cli import OPTIONS as MOCKAPI_OPTIONS
-from mockapi.config import DEFAULT_MODELS
-from producer.settings import ClientSettings
-from server.settings import ServerSettings
-from worker.config import WorkerConfig
+from respq.mockapi.cli import OPTIONS as MOCKAPI_OPTIONS
+from respq.mockapi.config import DEFAULT_MODELS
+from respq.producer.settings import ClientSettings
+from respq.server.settings import ServerSettings
+from respq.worker.config import WorkerConfig
 
 from helpers.compose import (
     COMPOSE_FILE,
@@ -132,7 +132,7 @@ def test_worker_scales_and_waits_for_a_healthy_redis(
     services: dict[str, dict[str, Any]],
 ) -> None:
     worker = services["worker"]
-    assert command_of(worker) == ["arq", "worker.WorkerSettings"]
+    assert command_of(worker) == ["arq", "respq.worker.WorkerSettings"]
     assert worker["build"] == "."
     # Scaling with --scale worker=N needs no fixed names or host ports.
     assert "container_name" not in worker
@@ -224,7 +224,7 @@ def test_demo_profile_points_its_workers_at_mockapi(
 
     mockapi = services["mockapi"]
     command = command_of(mockapi)
-    assert command[:3] == ["python", "-m", "mockapi"]
+    assert command[:3] == ["python", "-m", "respq.mockapi"]
     assert command[command.index("--host") + 1] == "0.0.0.0"
     port = command[command.index("--port") + 1]
     assert port == "8400"
@@ -233,7 +233,7 @@ def test_demo_profile_points_its_workers_at_mockapi(
     mock_key = environment_of(mockapi).get("MOCKAPI_API_KEY")
 
     demo = services["worker-demo"]
-    assert command_of(demo) == ["arq", "worker.WorkerSettings"]
+    assert command_of(demo) == ["arq", "respq.worker.WorkerSettings"]
     env = environment_of(demo)
     assert env["RESPQ_BASE_URL"] == f"{COMPOSE_MOCKAPI}/v1"
     assert env["RESPQ_REDIS_URL"] == COMPOSE_REDIS
@@ -308,11 +308,15 @@ def test_dockerfile_builds_a_non_root_worker_image() -> None:
     assert "useradd" in text
     assert dockerfile_instruction("USER") == ["respq"]
     assert any("PYTHONUNBUFFERED=1" in env for env in dockerfile_instruction("ENV"))
-    assert any("pip install --no-cache-dir ." in run for run in dockerfile_instruction("RUN"))
+    # Every part: the image runs workers, the server and the stand-in upstream.
+    assert any(
+        "pip install --no-cache-dir '.[all]'" in run for run in dockerfile_instruction("RUN")
+    )
     copied = " ".join(dockerfile_instruction("COPY"))
     for part in (
         "pyproject.toml",
         "README.md",
+        "respq/",
         "contract/",
         "producer/",
         "worker/",
@@ -321,10 +325,12 @@ def test_dockerfile_builds_a_non_root_worker_image() -> None:
         "examples/",
     ):
         assert part in copied, part
-    assert json.loads(dockerfile_instruction("CMD")[-1]) == ["arq", "worker.WorkerSettings"]
+    assert json.loads(dockerfile_instruction("CMD")[-1]) == ["arq", "respq.worker.WorkerSettings"]
     health = dockerfile_instruction("HEALTHCHECK")
     assert len(health) == 1
-    assert health[0].split("CMD", 1)[1].strip() == '["arq", "worker.WorkerSettings", "--check"]'
+    assert (
+        health[0].split("CMD", 1)[1].strip() == '["arq", "respq.worker.WorkerSettings", "--check"]'
+    )
 
 
 def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
@@ -343,6 +349,7 @@ def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
         "examples",
         "pyproject.toml",
         "README.md",
+        "respq/",
         "contract/",
     ):
         assert needed not in patterns, needed

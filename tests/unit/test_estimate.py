@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from worker.estimate import FILE_TOKENS, IMAGE_TOKENS, MESSAGE_TOKENS, estimate_tokens
+from respq.worker.estimate import FILE_TOKENS, IMAGE_TOKENS, MESSAGE_TOKENS, estimate_tokens
 
 
 def est(body: dict[str, Any], default: int = 1000) -> int:

@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from mockapi.config import DEFAULT_MODELS
-from producer.validation import ItemPreparer
+from respq.mockapi.config import DEFAULT_MODELS
+from respq.producer.validation import ItemPreparer
 
 from helpers.paths import EXAMPLES
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from worker.limiter import Limits
-from worker.limits_config import ModelLimit, limits_for, parse_model_limits, scope_for
+from respq.worker.limiter import Limits
+from respq.worker.limits_config import ModelLimit, limits_for, parse_model_limits, scope_for
 
 
 def test_parse_json_and_dict() -> None:

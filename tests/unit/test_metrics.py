@@ -12,10 +12,10 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from producer import BatchClient
-from worker import WorkerConfig
-from worker.logs import JsonFormatter
-from worker.metrics import Metrics
+from respq.producer import BatchClient
+from respq.worker import WorkerConfig
+from respq.worker.logs import JsonFormatter
+from respq.worker.metrics import Metrics
 
 from helpers.factories import response_body
 from helpers.polling import wait_until_async

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from producer import InvalidInput
-from producer.models_check import (
+from respq.producer import InvalidInput
+from respq.producer.models_check import (
     ModelCheckError,
     ModelCheckSettings,
     ModelLister,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from contract.prices import PriceTable, PriceTableError
-from producer import BatchClient
-from producer.batch_info import UsageTotals
-from producer.costs import batch_cost
+from respq.contract.prices import PriceTable, PriceTableError
+from respq.producer import BatchClient
+from respq.producer.batch_info import UsageTotals
+from respq.producer.costs import batch_cost
 
 from helpers.paths import ROOT
 

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from contract.lines import OutputLine, is_success
-from producer import BatchClient, BatchStatus
-from worker import WorkerConfig
-from worker.errors import ConnectionFailed, InvalidResponse
-from worker.upstream import UpstreamClient, build_http_client
+from respq.contract.lines import OutputLine, is_success
+from respq.producer import BatchClient, BatchStatus
+from respq.worker import WorkerConfig
+from respq.worker.errors import ConnectionFailed, InvalidResponse
+from respq.worker.upstream import UpstreamClient, build_http_client
 
 from helpers.paths import FIXTURES
 from helpers.ports import free_port

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.ratelimit_headers import RateLimitHeaders, parse_duration, parse_ratelimit_headers
+from respq.worker.ratelimit_headers import RateLimitHeaders, parse_duration, parse_ratelimit_headers
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from contract.audit import MAX_RESCUES, Auditor
-from contract.constants import ACTIVE_KEY, ARQ_JOB_PREFIX, BatchKeys
-from producer import BatchClient, BatchStatus
-from worker import WorkerConfig
-from worker.reconcile import Reconciler
+from respq.contract.audit import MAX_RESCUES, Auditor
+from respq.contract.constants import ACTIVE_KEY, ARQ_JOB_PREFIX, BatchKeys
+from respq.producer import BatchClient, BatchStatus
+from respq.worker import WorkerConfig
+from respq.worker.reconcile import Reconciler
 
 from helpers.factories import response_body
 from helpers.polling import wait_until_async

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelConnectionPool
 
-from contract.redis_conn import connect, redact_url, url_secrets
-from worker import redis_settings
+from respq.contract.redis_conn import connect, redact_url, url_secrets
+from respq.worker import redis_settings
 
 
 def test_redact_hides_only_the_password() -> None:

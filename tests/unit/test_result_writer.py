@@ -11,12 +11,12 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from contract.constants import BatchKeys
-from contract.lines import answer_line, error_line
-from contract.response import Usage
-from producer import BatchClient, BatchStatus
-from worker.results import Result, ResultWriter
-from worker.store import WorkerStore
+from respq.contract.constants import BatchKeys
+from respq.contract.lines import answer_line, error_line
+from respq.contract.response import Usage
+from respq.producer import BatchClient, BatchStatus
+from respq.worker.results import Result, ResultWriter
+from respq.worker.store import WorkerStore
 
 from helpers.factories import response_body
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from contract.constants import ARQ_JOB_PREFIX, BatchKeys, schedule_keys
-from producer import BatchClient, BatchStatus
-from producer.errors import InvalidOption
-from producer.scheduling import Scheduling, parse_priority
-from worker.dispatch import Dispatcher
-from worker.slots import FairSlots
+from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys, schedule_keys
+from respq.producer import BatchClient, BatchStatus
+from respq.producer.errors import InvalidOption
+from respq.producer.scheduling import Scheduling, parse_priority
+from respq.worker.dispatch import Dispatcher
+from respq.worker.slots import FairSlots
 
 
 def items(n: int, tag: str) -> list[dict[str, Any]]:

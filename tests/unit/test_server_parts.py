@@ -11,15 +11,15 @@ import httpx
 import orjson
 import pytest
 
-from producer.errors import InvalidInput
-from producer.validation import ItemPreparer
-from server.auth import KeyRing, RedactTokens, session_token
-from server.errors import BadRequest, PayloadTooLarge
-from server.files import OutputFile, is_output_line
-from server.input_errors import batch_errors
-from server.run import NoKeysConfigured, links, prepare
-from server.settings import ServerSettings
-from server.upload import receive_upload
+from respq.producer.errors import InvalidInput
+from respq.producer.validation import ItemPreparer
+from respq.server.auth import KeyRing, RedactTokens, session_token
+from respq.server.errors import BadRequest, PayloadTooLarge
+from respq.server.files import OutputFile, is_output_line
+from respq.server.input_errors import batch_errors
+from respq.server.run import NoKeysConfigured, links, prepare
+from respq.server.settings import ServerSettings
+from respq.server.upload import receive_upload
 
 
 def multipart(fields: dict[str, str], content: bytes | None) -> tuple[str, bytes]:

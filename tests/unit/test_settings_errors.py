@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from contract.settings import SettingsError
-from producer.models_check import ModelCheckSettings
-from producer.settings import ClientSettings
-from worker import WorkerConfig
+from respq.contract.settings import SettingsError
+from respq.producer.models_check import ModelCheckSettings
+from respq.producer.settings import ClientSettings
+from respq.worker import WorkerConfig
 
 
 @pytest.mark.parametrize("value", ["X-API-KEY", "X-Api-Key", " x-api-key "])

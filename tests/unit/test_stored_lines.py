@@ -19,15 +19,15 @@ from fakeredis.aioredis import FakeRedis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract import stored
-from contract.audit import Auditor
-from contract.constants import BatchKeys
-from contract.lines import answer_line, error_line
-from contract.response import Usage
-from contract.stored import PACKED_V1, StoredLineError, pack_success, unpack
-from producer import BatchClient
-from worker.results import Result, ResultWriter
-from worker.store import WorkerStore
+from respq.contract import stored
+from respq.contract.audit import Auditor
+from respq.contract.constants import BatchKeys
+from respq.contract.lines import answer_line, error_line
+from respq.contract.response import Usage
+from respq.contract.stored import PACKED_V1, StoredLineError, pack_success, unpack
+from respq.producer import BatchClient
+from respq.worker.results import Result, ResultWriter
+from respq.worker.store import WorkerStore
 
 from helpers.factories import response_body
 
@@ -76,7 +76,7 @@ def provider_lines() -> list[Any]:
 
 def test_a_line_packed_by_the_first_version_still_reads() -> None:
     assert orjson.loads(unpack(GOLDEN_PACKED)) == GOLDEN_LINE
-    raw = files("contract").joinpath("data/line_dictionary_v1.jsonl").read_bytes()
+    raw = files("respq.contract").joinpath("data/line_dictionary_v1.jsonl").read_bytes()
     assert hashlib.sha256(raw).hexdigest() == DICTIONARY_SHA256
 
 

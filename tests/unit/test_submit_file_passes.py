@@ -20,10 +20,10 @@ import pytest
 from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 
-from contract.constants import BatchKeys
-from producer import BatchClient, ClientSettings, InvalidInput
-from producer.cli import jsonl
-from producer.cli.jsonl import (
+from respq.contract.constants import BatchKeys
+from respq.producer import BatchClient, ClientSettings, InvalidInput
+from respq.producer.cli import jsonl
+from respq.producer.cli.jsonl import (
     LINE_SLACK,
     CheckedFile,
     FileChanged,
@@ -33,7 +33,7 @@ from producer.cli.jsonl import (
     prepared_requests,
     read_lines,
 )
-from producer.cli.submit import enqueue
+from respq.producer.cli.submit import enqueue
 
 from helpers.factories import BAD_LINES, request_line
 

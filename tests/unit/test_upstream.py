@@ -10,8 +10,8 @@ import httpx
 import orjson
 import pytest
 
-from worker.config import WorkerConfig
-from worker.errors import (
+from respq.worker.config import WorkerConfig
+from respq.worker.errors import (
     ClientError,
     ConnectionFailed,
     InvalidResponse,
@@ -23,7 +23,7 @@ from worker.errors import (
     StreamInterrupted,
     UpstreamTimeout,
 )
-from worker.upstream import UpstreamClient, build_http_client, retry_after_seconds
+from respq.worker.upstream import UpstreamClient, build_http_client, retry_after_seconds
 
 from helpers.factories import response_body
 

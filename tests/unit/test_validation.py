@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from producer import InputLine, InvalidInput, ResponsesRequest
-from producer.validation import ItemPreparer, prepare_items
+from respq.producer import InputLine, InvalidInput, ResponsesRequest
+from respq.producer.validation import ItemPreparer, prepare_items
 
 
 def test_three_item_kinds_and_batch_lines() -> None:

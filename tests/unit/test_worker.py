@@ -14,10 +14,10 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, BatchKeys
-from contract.lines import is_success
-from producer import BatchClient, BatchStatus, InvalidInput
-from worker import WorkerConfig
+from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, BatchKeys
+from respq.contract.lines import is_success
+from respq.producer import BatchClient, BatchStatus, InvalidInput
+from respq.worker import WorkerConfig
 
 from helpers.factories import response_body
 from helpers.polling import wait_until_async
@@ -546,10 +546,10 @@ async def test_redis_lost_mid_job_reruns_the_job_without_double_counting(
 ) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    import worker.tasks
-    from worker.results import Result, ResultWriter
+    from respq.worker import tasks
+    from respq.worker.results import Result, ResultWriter
 
-    monkeypatch.setattr(worker.tasks, "REDIS_LOST_RETRY_S", 0.05)
+    monkeypatch.setattr(tasks, "REDIS_LOST_RETRY_S", 0.05)
     real_write = ResultWriter.write
     failures = iter([True])
     lost: list[Result] = []

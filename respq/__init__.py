@@ -1,0 +1,55 @@
+"""respq: run large batches of OpenAI-compatible requests through Redis and arq workers.
+
+The public API is the producer's: validate and submit batches, follow them, collect their
+results. The worker (``respq[worker]``), the Batch API server (``respq[server]``) and the
+stand-in upstream (``respq[mock]``) are optional parts, each in its own subpackage::
+
+    from respq import BatchClient, ResponsesRequest
+
+    async with BatchClient.from_url("redis://localhost:6379/0") as client:
+        batch = await client.submit([ResponsesRequest(model="gpt-5.4", input="Hi")])
+"""
+
+from respq.contract.errors import RespqError
+from respq.contract.lines import InputLine, OutputLine
+from respq.contract.prices import PriceTable, PriceTableError
+from respq.contract.request import ResponsesRequest
+from respq.contract.response import Response, Usage
+from respq.contract.status import TERMINAL_STATUSES, BatchStatus
+from respq.producer.batch import Batch
+from respq.producer.batch_info import BatchInfo, RequestCounts, UsageTotals
+from respq.producer.client import BatchClient
+from respq.producer.costs import BatchCost
+from respq.producer.errors import (
+    BatchNotFound,
+    BatchStateError,
+    InvalidInput,
+    ItemProblem,
+    RedisUnavailable,
+)
+from respq.producer.settings import ClientSettings
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "Batch",
+    "BatchClient",
+    "BatchCost",
+    "BatchInfo",
+    "BatchNotFound",
+    "BatchStateError",
+    "BatchStatus",
+    "ClientSettings",
+    "InputLine",
+    "InvalidInput",
+    "ItemProblem",
+    "OutputLine",
+    "PriceTable",
+    "PriceTableError",
+    "RedisUnavailable",
+    "RequestCounts",
+    "Response",
+    "ResponsesRequest",
+    "RespqError",
+    "Usage",
+    "UsageTotals",
+]
