@@ -23,6 +23,7 @@ import asyncio
 import dataclasses
 import logging
 import random
+import signal
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -150,6 +151,23 @@ class ResilientWorker(Worker):  # type: ignore[misc]
             await super()._poll_iteration()
             if not made:
                 return
+
+    async def close(self) -> None:
+        """arq's close, without its race. A worker that does not handle signals (one embedded
+        in a program, or in a test) has its running jobs cancelled by close(), which then
+        gathers them without return_exceptions: whenever a job was in flight at that moment
+        the CancelledError escaped close() and the pool was never closed. The cancelled jobs
+        are gathered here first (arq runs them again, as after SIGTERM)."""
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if not self._pool:
+            return
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        await self.pool.delete(self.health_check_key)
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        await self.pool.close(close_connection_pool=True)
+        self._pool = None
 
     def run(self) -> None:
         try:

@@ -241,3 +241,18 @@ def test_health_check_names_an_unreachable_redis() -> None:
     assert out.returncode == 1
     assert f"Redis unreachable at 127.0.0.1:{port}/0" in out.stderr
     assert "Traceback" not in out.stderr and "pw" not in out.stderr
+
+
+async def test_closing_a_worker_right_after_it_picked_a_job_completes(
+    fake_redis: FakeRedis, queue_name: str
+) -> None:
+    # The race behind a flaky test: a poll has just created a job's task, which has not
+    # run yet, when close() comes (a worker that does not handle signals: embedded in a
+    # program, or in a test). arq's close() cancels it and gathers it without
+    # return_exceptions, so the CancelledError escaped close() and the pool stayed open.
+    worker = build_worker(config(queue_name), redis_pool=fake_redis, burst=False)
+    picked = asyncio.create_task(asyncio.sleep(30))
+    worker.tasks["just-picked"] = picked
+    await asyncio.wait_for(worker.close(), 10)
+    assert picked.cancelled()
+    assert worker._pool is None  # closed all the way
