@@ -11,6 +11,7 @@
 - ``ports``: free TCP ports
 - ``factories``: request lines, batch items and response bodies
 - ``shapes``: OpenAI's batch output line, strictly
+- ``sdk_types``: the official openai SDK's types as a strict judge (no unknown fields)
 - ``compose``: docker-compose.yml and the Dockerfile as Compose and Docker read them
 - ``paths``: where the repository, its examples and the fixtures are
 """

@@ -11,6 +11,8 @@ from openai.types.responses import Response, ResponseCompletedEvent
 
 from respq.mockapi import MockConfig, MockServer
 
+from helpers.sdk_types import sdk_validate, unknown_fields
+
 
 @pytest.fixture(scope="module")
 def srv() -> Iterator[MockServer]:
@@ -24,6 +26,10 @@ def client(srv: MockServer) -> openai.AsyncOpenAI:
 
 
 HEADERS = {"Authorization": "Bearer sk-test"}
+# The fields mockapi sends that the SDK's Response type lacks: ``store``, which OpenAI's API
+# returns on every Response, and ``output_text``, an SDK property that mockapi also sends
+# for clients that read it from the JSON. Nothing else may go beyond the type.
+BEYOND_THE_SDK = frozenset({"$.store", "$.output_text"})
 
 
 @pytest.mark.parametrize(
@@ -41,8 +47,12 @@ def test_model_validate_plain_bodies(srv: MockServer, extra: dict[str, object]) 
     body = {"model": "gpt-4.1", "input": "Validate me.", **extra}
     r = httpx.post(srv.base_url + "/responses", json=body, headers=HEADERS)
     assert r.status_code == 200
-    response = Response.model_validate(r.json())
-    assert response.output_text == r.json()["output_text"]
+    body = r.json()
+    response = sdk_validate(Response, body, allow=BEYOND_THE_SDK)
+    assert response.output_text == body["output_text"]
+    cut = extra.get("max_output_tokens") == 2  # too few tokens for the answer: incomplete
+    assert response.model == body["model"]
+    assert response.status == ("incomplete" if cut else "completed")
 
 
 def test_model_validate_json_schema(srv: MockServer) -> None:
@@ -50,7 +60,19 @@ def test_model_validate_json_schema(srv: MockServer) -> None:
     fmt = {"type": "json_schema", "name": "thing", "schema": schema, "strict": True}
     body = {"model": "gpt-4.1", "input": "x", "text": {"format": fmt}}
     r = httpx.post(srv.base_url + "/responses", json=body, headers=HEADERS)
-    Response.model_validate(r.json())
+    response = sdk_validate(Response, r.json(), allow=BEYOND_THE_SDK)
+    assert response.text is not None and response.text.format is not None
+    assert response.text.format.type == "json_schema"
+
+
+def test_the_strict_check_sees_a_field_the_sdk_does_not_define(srv: MockServer) -> None:
+    body = httpx.post(
+        srv.base_url + "/responses", json={"model": "gpt-4.1", "input": "x"}, headers=HEADERS
+    ).json()
+    body["usage"]["made_up"] = 1
+    assert "$.usage.made_up" in set(unknown_fields(Response.model_validate(body)))
+    with pytest.raises(AssertionError, match=r"\$\.usage\.made_up"):
+        sdk_validate(Response, body, allow=BEYOND_THE_SDK)
 
 
 async def test_sdk_create(client: openai.AsyncOpenAI) -> None:
