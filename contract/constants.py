@@ -47,7 +47,7 @@ live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes), ``respq:a
 (zset of batches the reconciler watches, scored by when each is next due, ms) and
 ``respq:paused:<queue>`` (set of batch ids with parked jobs: burst workers wait for them),
 ``respq:schedule:<queue>`` and ``respq:schedule-urgent:<queue>`` (zsets of the batches
-with jobs waiting for dispatch, by virtual time: see ``producer/lua/dispatch.lua``).
+with jobs waiting for dispatch, by virtual time: see ``worker/lua/dispatch.lua``).
 
 Scheduling fields of a batch's meta: ``weight`` (2 ** priority; its share of dispatch),
 ``urgent`` (1: served before every normal batch), ``max_in_flight`` (0 = no cap),
@@ -59,7 +59,7 @@ Shared rate limits, per scope ``S`` (base URL + model; the tag is a hash of it):
 ``x-ratelimit-*`` headers), and for the sliding-window algorithm ``:wreq`` / ``:wtok``
 (zsets of sends) and ``:wst`` (its state). See ``worker/limiter.py``.
 
-arq job ids respq writes (``arq:job:<id>``; JSON records built by ``contract/jobs.py``
+arq job ids respq writes (``arq:job:<id>``; JSON records built by ``contract/serializer.py``
 and the Lua ``job_record``): ``<B>:<submit>:<n>`` (the n-th job of a submit),
 ``<B>:retry-<hex>:<page>-<n>`` (``respq retry``), ``<B>:d:<hex>`` (a deferred request),
 ``<B>:k:<ms>:<parent>:<n>`` (children released by a parent), ``<B>:p:<hex>`` (a paused

@@ -5,7 +5,7 @@ them), scored by when each is next due; a tick takes at most a few due batches, 
 ``take_due.lua`` lets exactly one worker audit a batch per period, so the work does not
 grow with the number of workers or of batches (no scan of all batches per tick).
 
-Per batch (``producer/audit.py`` does the audit, in bounded script calls):
+Per batch (``contract/audit.py`` does the audit, in bounded script calls):
 
 1. In-flight claims: a request claimed by a job that has neither a lease (arq
    in-progress key) nor a queue entry is stranded — its job was lost with a cut AOF tail

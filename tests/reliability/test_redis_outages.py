@@ -2,7 +2,7 @@
 docker-compose runs it) the workers and producers reconnect and the batch completes with
 nothing lost and nothing sent twice; down at submit, the producer fails with a clear
 RedisUnavailable that never shows the password, and nothing is written to the server it
-targeted. (tests/test_redis_faults.py has the kill -9 and cut-AOF cases.)"""
+targeted. (tests/reliability/test_redis_faults.py has the kill -9 and cut-AOF cases.)"""
 
 from __future__ import annotations
 
