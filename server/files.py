@@ -1,13 +1,14 @@
 """The Files API's store: uploads on disk, their records in Redis, batch outputs read lazily.
 
 An uploaded file is written once under ``files_dir`` as ``<file_id>.jsonl``; its record
-(``respq:file:<id>``) and the ``respq:files`` index live in Redis. A file belongs to the
-tenant that uploaded it (an output file to its batch's tenant), listed in that tenant's
-index too; every method that names a file takes the ``viewer`` and answers a file it may
-not see exactly as one that does not exist. A batch's output and
+(``respq:file:<id>``) and the ``respq:files`` index live in Redis. A batch's output and
 error files are not copies: ``file-out-<B>`` / ``file-err-<B>`` are streamed from the
 batch's stored result lines in input order whenever they are downloaded (see
 ``bench/server.py`` for why: first byte at once, flat memory, no second copy on disk).
+
+A file belongs to the tenant that uploaded it (an output file to its batch's tenant) and
+is listed in that tenant's index too; every method that names a file takes the ``viewer``
+and answers a file it may not see exactly as one that does not exist.
 """
 
 from __future__ import annotations
