@@ -80,6 +80,22 @@ A batch's output and error files need no stored bytes: their ids are
 ``file-out-<B>`` and ``file-err-<B>`` and their content is read from ``respq:{B}:res``
 when asked for. Batches made through the API add ``input_file_id``, ``endpoint``,
 ``failed_at`` and ``errors`` (JSON, OpenAI's ``errors`` object) to their meta hash.
+
+Tenants of ``respq serve`` (``server/auth.py``): a batch made through the API has a
+``tenant`` meta field, an uploaded file a ``tenant`` record field (an output file belongs
+to its batch's tenant); batches made by ``respq submit`` or Python have none. A tenant
+``T`` is a name from ``RESPQ_SERVER_API_KEYS`` or ``key:<hash prefix>`` of a bare key,
+never a key.
+
+==============================  ======  =============================================
+key                             type    holds
+==============================  ======  =============================================
+``respq:tenant:<T>:batches``    zset    T's batch ids by created_at (its list)
+``respq:tenant:<T>:files``      zset    T's file ids by created_at (its list)
+``respq:session:<H>``           hash    a dashboard session (tenant, admin, key hash
+                                        prefix); H is the SHA-256 of the cookie's id;
+                                        expires with the session
+==============================  ======  =============================================
 """
 
 from typing import Final
@@ -105,6 +121,11 @@ OUTPUT_FILE_PREFIX: Final = "file-out-"
 ERROR_FILE_PREFIX: Final = "file-err-"
 
 LIMIT_PREFIX: Final = f"{PREFIX}:limit"
+
+# respq serve's tenants and dashboard sessions (see the table above).
+TENANT_PREFIX: Final = f"{PREFIX}:tenant:"
+SESSION_PREFIX: Final = f"{PREFIX}:session:"
+TENANT_FIELD: Final = "tenant"
 
 # The one arq function a worker registers; every respq job runs it.
 JOB_FUNCTION: Final = "run_requests"
@@ -179,3 +200,13 @@ def schedule_keys(queue_name: str) -> tuple[str, str]:
 def paused_key(queue_name: str) -> str:
     """The set of batches with jobs parked off ``queue_name`` (see ``respq:paused:``)."""
     return PAUSED_PREFIX + queue_name
+
+
+def tenant_batches_key(tenant: str) -> str:
+    """The batches of ``tenant``, newest last (``respq:tenant:<T>:batches``)."""
+    return f"{TENANT_PREFIX}{tenant}:batches"
+
+
+def tenant_files_key(tenant: str) -> str:
+    """The files of ``tenant``, newest last (``respq:tenant:<T>:files``)."""
+    return f"{TENANT_PREFIX}{tenant}:files"

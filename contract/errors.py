@@ -18,6 +18,11 @@ RespqError                                  contract.errors
  ├── ModelCheckError                        producer.models_check: GET /models failed
  ├── CliError                               producer.cli.app: a command's expected failure
  ├── UnsupportedRedis                       worker.resilient: Redis older than 7
+ ├── BadKeySetting                          server.auth: a client key entry cannot be read
+ ├── BadLogLevel                            server.run: a --log-level respq serve refuses
+ ├── ApiError                               server.errors: an answer in OpenAI's error shape
+ │    └── TooManyRequests                   (429: too many wrong keys from one address;
+ │                                           NotFound, BadRequest, Unauthorized: see there)
  └── UpstreamError                          worker.errors: a failed upstream call
       ├── RetryableError                    (RateLimited, ServerError, UpstreamTimeout,
       │                                      ConnectionFailed, StreamInterrupted)

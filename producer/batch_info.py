@@ -14,6 +14,7 @@ from respq.contract.constants import (
     INCOMPLETE_FIELD,
     MODEL_USAGE_PREFIX,
     OUTPUT_FILE_PREFIX,
+    TENANT_FIELD,
     USAGE_FIELDS,
     USAGE_PREFIX,
 )
@@ -78,6 +79,8 @@ class BatchInfo(BaseModel):
     paused_at: int | None = None
     # Set for batches made through the Files + Batches API (respq serve).
     input_file_id: str | None = None
+    # The respq serve tenant that owns the batch; None for respq submit and Python.
+    tenant: str | None = None
     errors: dict[str, Any] | None = None
     request_counts: RequestCounts = Field(default_factory=RequestCounts)
     usage: UsageTotals = Field(default_factory=UsageTotals)
@@ -119,7 +122,9 @@ class BatchInfo(BaseModel):
 
     def openai_shape(self) -> dict[str, Any]:
         """The OpenAI batch object (plus ``errors_by_code`` and ``usage_by_model``)."""
-        data = self.model_dump(mode="json", exclude={"usage", "usage_by_model", "in_flight"})
+        data = self.model_dump(
+            mode="json", exclude={"usage", "usage_by_model", "in_flight", "tenant"}
+        )
         data["usage"] = self.usage.openai_shape()
         data["usage_by_model"] = {m: u.model_dump() for m, u in self.usage_by_model.items()}
         data["output_file_id"] = self.output_file_id
@@ -166,6 +171,7 @@ class BatchInfo(BaseModel):
                 "metadata": metadata,
                 "endpoint": meta.get("endpoint") or "/v1/responses",
                 "input_file_id": meta.get("input_file_id") or None,
+                "tenant": meta.get(TENANT_FIELD) or None,
                 "errors": api_errors,
                 "in_flight": in_flight,
                 "pause_reason": meta.get("pause_reason") or None,

@@ -17,6 +17,7 @@ from respq.contract.constants import (
     BATCHES_KEY,
     BatchKeys,
     schedule_keys,
+    tenant_batches_key,
 )
 from respq.contract.redis_conn import connect, redact_url
 from respq.contract.scripts import ScriptSet
@@ -255,10 +256,12 @@ class BatchClient:
         metadata: dict[str, Any] | None = None,
         completion_window: str | None = None,
         scheduling: Scheduling | None = None,
+        tenant: str | None = None,
     ) -> int:
         """The batch's record, in ``validating``, unless it exists; returns how many
         submits the batch has seen, this one included (job ids are unique per submit).
-        ``respq serve`` calls this before it reads an uploaded file."""
+        ``respq serve`` calls this before it reads an uploaded file, with the ``tenant``
+        that owns the batch."""
         window_text = completion_window or self.settings.completion_window
         window = parse_window(window_text)
         now = time.time()
@@ -268,6 +271,7 @@ class BatchClient:
             _, submit_no, _ = await self.scripts["create"](
                 meta=BatchKeys(batch_id).meta,
                 batches=BATCHES_KEY,
+                tenant_batches=tenant_batches_key(tenant) if tenant else BATCHES_KEY,
                 batch_id=batch_id,
                 now=int(now),
                 metadata=orjson.dumps(metadata or {}),
@@ -278,6 +282,7 @@ class BatchClient:
                 weight=weight,
                 urgent=urgent,
                 max_in_flight=max_in_flight,
+                tenant=tenant or "",
             )
         return int(submit_no)
 

@@ -12,11 +12,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from respq.producer.client import BatchClient
 from respq.producer.errors import RedisUnavailable
@@ -24,10 +23,13 @@ from respq.producer.settings import ClientSettings
 from respq.server.auth import KeyRing
 from respq.server.batches import BatchService
 from respq.server.dashboard import dashboard_routes
-from respq.server.errors import ApiError, BadRequest, NotFound, Unauthorized
+from respq.server.errors import ApiError, BadRequest, NotFound
 from respq.server.files import FileStore, OutputFile
+from respq.server.middleware import BearerAuth, SecurityHeaders, error_response, viewer
 from respq.server.resume import resume_validating
+from respq.server.sessions import SessionStore
 from respq.server.settings import ServerSettings
+from respq.server.throttle import SignInThrottle
 
 log = logging.getLogger("respq.server")
 
@@ -58,13 +60,14 @@ def _int(request: Request, name: str, default: int) -> int:
 async def create_file(request: Request) -> Response:
     files, _ = _service(request)
     content_type = request.headers.get("content-type", "")
-    return json_response(await files.upload(content_type, request.stream()))
+    return json_response(await files.upload(viewer(request), content_type, request.stream()))
 
 
 async def list_files(request: Request) -> Response:
     files, _ = _service(request)
     query = request.query_params
     listing = await files.list(
+        viewer(request),
         after=query.get("after"),
         limit=_int(request, "limit", 10000),
         order=query.get("order", "desc"),
@@ -75,7 +78,7 @@ async def list_files(request: Request) -> Response:
 
 async def retrieve_file(request: Request) -> Response:
     files, _ = _service(request)
-    return json_response(await files.retrieve(request.path_params["file_id"]))
+    return json_response(await files.retrieve(viewer(request), request.path_params["file_id"]))
 
 
 async def file_content(request: Request) -> Response:
@@ -83,8 +86,8 @@ async def file_content(request: Request) -> Response:
     file_id = request.path_params["file_id"]
     out = OutputFile.parse(file_id)
     if out is not None:
-        return StreamingResponse(await files.output_content(out), media_type=JSONL)
-    await files.retrieve(file_id)  # NotFound for unknown ids
+        return StreamingResponse(await files.output_content(viewer(request), out), media_type=JSONL)
+    await files.retrieve(viewer(request), file_id)  # NotFound for unknown or others' ids
     path = files.path(file_id)
     if not path.is_file():
         raise NotFound(f"the bytes of {file_id} are missing from the files directory")
@@ -93,7 +96,7 @@ async def file_content(request: Request) -> Response:
 
 async def delete_file(request: Request) -> Response:
     files, _ = _service(request)
-    return json_response(await files.delete(request.path_params["file_id"]))
+    return json_response(await files.delete(viewer(request), request.path_params["file_id"]))
 
 
 # -- batches ----------------------------------------------------------------------------
@@ -107,23 +110,23 @@ async def create_batch(request: Request) -> Response:
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
-    return json_response(await batches.create(body))
+    return json_response(await batches.create(viewer(request), body))
 
 
 async def list_batches(request: Request) -> Response:
     _, batches = _service(request)
     after = request.query_params.get("after")
-    return json_response(await batches.list(after, _int(request, "limit", 20)))
+    return json_response(await batches.list(viewer(request), after, _int(request, "limit", 20)))
 
 
 async def retrieve_batch(request: Request) -> Response:
     _, batches = _service(request)
-    return json_response(await batches.retrieve(request.path_params["batch_id"]))
+    return json_response(await batches.retrieve(viewer(request), request.path_params["batch_id"]))
 
 
 async def cancel_batch(request: Request) -> Response:
     _, batches = _service(request)
-    return json_response(await batches.cancel(request.path_params["batch_id"]))
+    return json_response(await batches.cancel(viewer(request), request.path_params["batch_id"]))
 
 
 async def healthz(request: Request) -> Response:
@@ -146,12 +149,12 @@ API_ROUTES = [
 ]
 
 
-# -- errors and auth --------------------------------------------------------------------
+# -- errors --------------------------------------------------------------------------------
 
 
 async def api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return json_response(exc.body(), exc.status)
+    return error_response(exc)
 
 
 async def redis_down(request: Request, exc: Exception) -> Response:
@@ -169,34 +172,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return Response(str(exc.detail), status_code=exc.status_code, media_type="text/plain")
 
 
-class BearerAuth:
-    """Every ``/v1`` request needs ``Authorization: Bearer <one of the keys>``."""
-
-    def __init__(self, app: ASGIApp, keys: KeyRing) -> None:
-        self.app = app
-        self.keys = keys
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.keys.enabled and scope["path"].startswith("/v1"):
-            header = HTTPConnection(scope).headers.get("authorization")
-            if not self.keys.check_bearer(header):
-                error = Unauthorized(
-                    "Incorrect API key provided. Send one of RESPQ_SERVER_API_KEYS as "
-                    "'Authorization: Bearer <key>'.",
-                    code="invalid_api_key",
-                )
-                await json_response(error.body(), error.status)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 def create_app(
     settings: ServerSettings | None = None, client_settings: ClientSettings | None = None
 ) -> Starlette:
     """The app; Redis and the files directory are opened when it starts (lifespan)."""
     settings = settings or ServerSettings()
     client_settings = client_settings or ClientSettings()
-    keys = KeyRing(settings.api_keys())
+    keys = KeyRing(settings.api_keys(), settings.admin_keys())
+    throttle = SignInThrottle(settings.server_auth_failures_per_minute)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -204,6 +187,7 @@ def create_app(
         app.state.client = client
         app.state.files = FileStore(client, settings.files_dir, settings.max_upload_bytes)
         app.state.batches = BatchService(client, app.state.files)
+        app.state.sessions = SessionStore(client.redis, keys, settings.server_session_ttl)
         try:
             await resume_validating(client, app.state.files, app.state.batches)
             yield
@@ -227,7 +211,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.keys = keys
+    app.state.throttle = throttle
     app.state.settings = settings
     app.state.samples = {}
-    app.add_middleware(BearerAuth, keys=keys)
+    app.add_middleware(BearerAuth, keys=keys, throttle=throttle)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer has them
     return app

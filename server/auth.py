@@ -1,75 +1,145 @@
-"""Client keys: ``Authorization: Bearer`` for the API, a cookie for the dashboard.
+"""Client keys and who they are: each key belongs to a tenant, admin keys see every tenant.
 
-Keys come only from ``RESPQ_SERVER_API_KEYS``. Nothing stores or logs them: the dashboard
-cookie holds an HMAC derived from the key (not the key), and the access log has
-``token=`` query values masked.
+``RESPQ_SERVER_API_KEYS`` and ``RESPQ_SERVER_ADMIN_KEYS`` are comma-separated entries,
+``tenant:key`` (several keys may share a tenant) or a bare ``key``, which is its own
+tenant ``key:<hash prefix>`` (a SHA-256 prefix of the key: stable across restarts, and
+it tells nothing about the key). A key containing ``:`` must be written ``tenant:key``.
+Files and batches belong to the tenant of the key that created them; another tenant gets
+the same 404 as for an id that does not exist. Admin keys also see the batches of
+``respq submit`` and Python, which have no tenant.
+
+Nothing stores or logs a key: Redis holds tenant names and hash prefixes only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import re
-from typing import Any
+from dataclasses import dataclass
 
-COOKIE_NAME = "respq_session"
-# Cookie-authenticated POSTs must carry this header: a cross-site form cannot set it, so
-# the dashboard's cancel button cannot be triggered from another site.
-CSRF_HEADER = "x-respq-dashboard"
-_COOKIE_CONTEXT = b"respq dashboard session v1"
+from respq.contract.errors import RespqError
+
+API_KEYS_SETTING = "RESPQ_SERVER_API_KEYS"
+ADMIN_KEYS_SETTING = "RESPQ_SERVER_ADMIN_KEYS"
+TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+BARE_KEY_TENANT_PREFIX = "key:"
+_KEY_ID_CONTEXT = b"respq key id v1\0"
+
+
+class BadKeySetting(RespqError):
+    """An entry of the client key settings cannot be read (named by position, never by
+    its text: it may hold a key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request is: the tenant that owns what it creates, whether it sees every
+    tenant, and the hash prefix of its key (dashboard sessions end when the key goes)."""
+
+    tenant: str | None
+    admin: bool = False
+    key_id: str = ""
+
+
+# --no-auth requests and the server's own work (start-up resume): they see everything
+# and what they create has no tenant, like a batch of respq submit.
+UNRESTRICTED = Principal(tenant=None, admin=True)
+
+
+def visible(viewer: Principal, owner: str | None) -> bool:
+    """Whether ``viewer`` may see and act on what the tenant ``owner`` (None: no tenant)
+    created. The one ownership check of the API and the dashboard."""
+    return viewer.admin or (owner is not None and owner == viewer.tenant)
+
+
+def key_id(key: str) -> str:
+    return hashlib.sha256(_KEY_ID_CONTEXT + key.encode()).hexdigest()[:16]
+
+
+def _parse(entry: str, n: int, setting: str) -> tuple[str, str]:
+    """(tenant, key) of the n-th entry (1-based)."""
+    name, sep, key = entry.partition(":")
+    if not sep:
+        return BARE_KEY_TENANT_PREFIX + key_id(entry), entry
+    if not key.strip():
+        raise BadKeySetting(f"bad setting {setting}: entry {n} has a tenant but no key")
+    if not TENANT_NAME.fullmatch(name):
+        raise BadKeySetting(
+            f"bad setting {setting}: entry {n}'s tenant name must be 1-64 letters, digits, "
+            "'_', '.' or '-', starting with a letter or digit (write 'tenant:key')"
+        )
+    return name, key.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    digest: bytes
+    principal: Principal
 
 
 class KeyRing:
-    """The accepted client keys; every check costs the same whichever key matches."""
+    """The accepted keys. A lookup compares the candidate with every key, in constant
+    time, whichever matches."""
 
-    def __init__(self, keys: list[str]) -> None:
-        self._keys = [k.encode() for k in keys]
-        self._cookies = [session_token(k) for k in keys]
+    def __init__(self, api_keys: list[str], admin_keys: list[str] | None = None) -> None:
+        owners: dict[str, tuple[str, bool]] = {}
+        order: list[str] = []
+        for setting, entries, admin in (
+            (API_KEYS_SETTING, api_keys, False),
+            (ADMIN_KEYS_SETTING, admin_keys or [], True),
+        ):
+            seen: set[str] = set()
+            for n, entry in enumerate(entries, 1):
+                tenant, key = _parse(entry, n, setting)
+                if key in seen:
+                    raise BadKeySetting(f"bad setting {setting}: entry {n} repeats a key")
+                seen.add(key)
+                if key in owners and owners[key][0] != tenant:
+                    raise BadKeySetting(
+                        f"bad setting {setting}: entry {n}'s key is in {API_KEYS_SETTING} "
+                        "with another tenant"
+                    )
+                if key not in owners:
+                    order.append(key)
+                owners[key] = (tenant, admin or owners.get(key, ("", False))[1])
+        self._entries = [
+            _Entry(_digest(key), Principal(owners[key][0], owners[key][1], key_id(key)))
+            for key in order
+        ]
+        admins = [k for k in order if owners[k][1]]
+        # The key of the terminal's dashboard link: an admin's when there is one.
+        first = admins or order
+        self.first_key: str | None = first[0] if first else None
 
     @property
     def enabled(self) -> bool:
-        return bool(self._keys)
+        return bool(self._entries)
 
-    def check_key(self, candidate: str) -> bool:
-        return _any_equal(candidate.encode(), self._keys)
+    def principal(self, candidate: str) -> Principal | None:
+        """Who ``candidate`` is, or None when it is no key."""
+        # Digests of equal length, compared with every key and no early exit: timing
+        # tells neither which key matched nor how much of one.
+        digest = _digest(candidate)
+        found: Principal | None = None
+        for entry in self._entries:
+            if hmac.compare_digest(digest, entry.digest):
+                found = entry.principal
+        return found
 
-    def check_cookie(self, candidate: str) -> bool:
-        return _any_equal(candidate.encode(), self._cookies)
-
-    def check_bearer(self, header: str | None) -> bool:
+    def bearer(self, header: str | None) -> Principal | None:
+        """Who an ``Authorization: Bearer <key>`` header is; None for anything else."""
         if not header:
-            return False
+            return None
         scheme, _, value = header.partition(" ")
-        return scheme.lower() == "bearer" and self.check_key(value.strip())
+        if scheme.lower() != "bearer":
+            return None
+        return self.principal(value.strip())
+
+    def by_key_id(self, wanted: str) -> Principal | None:
+        """The principal of the key with this hash prefix, while that key is configured."""
+        return next((e.principal for e in self._entries if e.principal.key_id == wanted), None)
 
 
-def session_token(key: str) -> bytes:
-    """What the dashboard cookie holds for ``key``: an HMAC of it, never the key itself."""
-    return hmac.new(key.encode(), _COOKIE_CONTEXT, hashlib.sha256).hexdigest().encode()
-
-
-def _any_equal(candidate: bytes, accepted: list[bytes]) -> bool:
-    # compare_digest against every key, no early exit: timing says nothing about which
-    # key, or how much of one, matched.
-    found = False
-    for key in accepted:
-        found |= hmac.compare_digest(candidate, key)
-    return found
-
-
-_TOKEN_RE = re.compile(r"(token=)[^&\s]*")
-
-
-def redact(text: str) -> str:
-    return _TOKEN_RE.sub(r"\1***", text)
-
-
-class RedactTokens(logging.Filter):
-    """Masks ``?token=KEY`` in uvicorn's access-log lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            args: tuple[Any, ...] = record.args
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in args)
-        return True
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()

@@ -1,7 +1,9 @@
 """The Batches API: create (validate + enqueue in the background), retrieve, list, cancel.
 
-Every batch in Redis is visible here, however it was made (``respq submit``, Python, or
-``POST /v1/batches``); batch objects are ``BatchInfo.openai_shape()``.
+A batch made with ``POST /v1/batches`` belongs to the creating key's tenant, and only that
+tenant (and admin keys) can see it: to anyone else it answers exactly as an unknown id.
+Batches of ``respq submit`` and Python have no tenant: admin keys see them. Batch
+objects are ``BatchInfo.openai_shape()``.
 """
 
 from __future__ import annotations
@@ -10,13 +12,20 @@ import asyncio
 import logging
 from typing import Any
 
-from respq.contract.constants import BATCHES_KEY, FILES_KEY, BatchKeys
+from respq.contract.constants import (
+    BATCHES_KEY,
+    FILES_KEY,
+    BatchKeys,
+    tenant_batches_key,
+    tenant_files_key,
+)
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.client import BatchClient, new_batch_id
 from respq.producer.errors import BatchNotFound, BatchStateError
 from respq.producer.settings import parse_window
+from respq.server.auth import Principal, visible
 from respq.server.errors import BadRequest, NotFound
 from respq.server.files import FileStore, page
 from respq.server.input_errors import single_error
@@ -60,7 +69,7 @@ class BatchService:
         self.files = files
         self._jobs: set[asyncio.Task[None]] = set()
 
-    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, viewer: Principal, body: dict[str, Any]) -> dict[str, Any]:
         input_file_id = _required(body, "input_file_id")
         endpoint = _required(body, "endpoint")
         if endpoint != ENDPOINT:
@@ -76,18 +85,25 @@ class BatchService:
         except ValueError as exc:
             raise BadRequest(str(exc), param="completion_window", code="invalid_value") from None
         metadata = _metadata(body.get("metadata"))
-        path = await self.files.input_path(input_file_id)
+        path = await self.files.input_path(viewer, input_file_id)
         batch_id = new_batch_id()
-        await self._create_record(batch_id, input_file_id, metadata, window)
+        await self._create_record(viewer, batch_id, input_file_id, metadata, window)
         self.start(Job(batch_id, path, metadata, window))
-        return await self.retrieve(batch_id)
+        return await self.retrieve(viewer, batch_id)
 
     async def _create_record(
-        self, batch_id: str, input_file_id: str, metadata: dict[str, Any], window: str
+        self,
+        viewer: Principal,
+        batch_id: str,
+        input_file_id: str,
+        metadata: dict[str, Any],
+        window: str,
     ) -> None:
-        """The batch record, in ``validating``, before a line is read; the submit that
-        follows finds it there."""
-        await self.client.create_record(batch_id, metadata=metadata, completion_window=window)
+        """The batch record, in ``validating`` and owned by ``viewer``'s tenant, before a
+        line is read; the submit that follows finds it there."""
+        await self.client.create_record(
+            batch_id, metadata=metadata, completion_window=window, tenant=viewer.tenant
+        )
         await self.client.redis.hset(  # type: ignore[misc]
             BatchKeys(batch_id).meta,
             mapping={"input_file_id": input_file_id, "endpoint": ENDPOINT},
@@ -114,40 +130,54 @@ class BatchService:
 
     # -- read -----------------------------------------------------------------
 
-    async def info(self, batch_id: str) -> BatchInfo:
+    async def info(self, viewer: Principal, batch_id: str) -> BatchInfo:
+        """The batch, if ``viewer`` may see it; else the same NotFound as for no batch."""
         try:
-            return await Batch(self.client, batch_id).status()
+            info = await Batch(self.client, batch_id).status()
         except BatchNotFound:
-            raise NotFound(f"No such Batch object: {batch_id}", param="batch_id") from None
+            info = None
+        if info is None or not visible(viewer, info.tenant):
+            raise NotFound(f"No such Batch object: {batch_id}", param="batch_id")
+        return info
 
-    async def retrieve(self, batch_id: str) -> dict[str, Any]:
-        info = await self.info(batch_id)
+    async def retrieve(self, viewer: Principal, batch_id: str) -> dict[str, Any]:
+        info = await self.info(viewer, batch_id)
         await self._register_outputs([info])
         return info.openai_shape()
 
     async def _register_outputs(self, infos: list[BatchInfo]) -> None:
         """Ended batches' output and error files join the files index (GET /v1/files)."""
         ended = {
-            file_id: info.completed_at or info.created_at or 0
+            file_id: (info.tenant, info.completed_at or info.created_at or 0)
             for info in infos
             for file_id in (info.output_file_id, info.error_file_id)
             if file_id
         }
-        if ended:
-            await self.client.redis.zadd(FILES_KEY, ended, nx=True)
+        if not ended:
+            return
+        pipe = self.client.redis.pipeline(transaction=False)
+        pipe.zadd(FILES_KEY, {f: at for f, (_, at) in ended.items()}, nx=True)
+        for file_id, (tenant, at) in ended.items():
+            if tenant:
+                pipe.zadd(tenant_files_key(tenant), {file_id: at}, nx=True)
+        await pipe.execute()
 
-    async def infos(self, after: str | None, limit: int) -> tuple[list[BatchInfo], bool]:
-        """Up to ``limit`` batches after ``after``, newest first; and whether more exist."""
+    async def infos(
+        self, viewer: Principal, after: str | None, limit: int
+    ) -> tuple[list[BatchInfo], bool]:
+        """Up to ``limit`` of ``viewer``'s batches after ``after``, newest first; and
+        whether more exist. A tenant's are read from its own index, not filtered from all."""
         if not 1 <= limit <= 100:
             raise BadRequest("limit must be between 1 and 100", param="limit")
         redis = self.client.redis
+        index = BATCHES_KEY if viewer.admin else tenant_batches_key(viewer.tenant or "")
         start = 0
         if after:
-            rank = await redis.zrevrank(BATCHES_KEY, after)
+            rank = await redis.zrevrank(index, after)
             if rank is None:
                 raise NotFound(f"No such Batch object: {after}", param="after")
             start = int(rank) + 1
-        ids = await redis.zrevrange(BATCHES_KEY, start, start + limit)
+        ids = await redis.zrevrange(index, start, start + limit)
         pipe = redis.pipeline(transaction=False)
         for raw in ids:
             keys = BatchKeys(raw.decode())
@@ -159,18 +189,22 @@ class BatchService:
             for meta, inflight in zip(answers[::2], answers[1::2], strict=True)
             if meta
         ]
+        gone = [raw for raw, meta in zip(ids, answers[::2], strict=True) if not meta]
+        if gone:  # expired batches leave their index entries behind
+            await redis.zrem(index, *gone)
+        infos = [info for info in infos if visible(viewer, info.tenant)]
         return infos[:limit], len(ids) > limit
 
-    async def list(self, after: str | None, limit: int) -> dict[str, Any]:
-        infos, more = await self.infos(after, limit)
+    async def list(self, viewer: Principal, after: str | None, limit: int) -> dict[str, Any]:
+        infos, more = await self.infos(viewer, after, limit)
         await self._register_outputs(infos)
         data = [info.openai_shape() for info in infos]
         listing = page(data, limit)
         listing["has_more"] = more
         return listing
 
-    async def cancel(self, batch_id: str) -> dict[str, Any]:
-        info = await self.info(batch_id)
+    async def cancel(self, viewer: Principal, batch_id: str) -> dict[str, Any]:
+        info = await self.info(viewer, batch_id)
         if info.is_terminal or info.status == BatchStatus.CANCELLING:
             if info.status == BatchStatus.CANCELLING:
                 return info.openai_shape()

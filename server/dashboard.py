@@ -1,5 +1,6 @@
-"""The dashboard: a login form (or ``/?token=KEY``) that sets a cookie, the batches list,
-a batch page with cancel and downloads, and the fragments its script refreshes."""
+"""The dashboard: a login form (or ``/?token=KEY``) that opens a session, the batches list,
+a batch page with cancel and downloads, and the fragments its script refreshes. A signed-in
+tenant sees its own batches only (an admin, all); others' answer as unknown ids."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.costs import BatchCost, batch_cost
 from respq.server import views
-from respq.server.auth import COOKIE_NAME, CSRF_HEADER, KeyRing, session_token
+from respq.server.auth import UNRESTRICTED, KeyRing, Principal
 from respq.server.batches import BatchService
 from respq.server.errors import BadRequest, Unauthorized
 from respq.server.files import FileStore, OutputFile
+from respq.server.middleware import too_many_sign_ins
+from respq.server.sessions import COOKIE_NAME, CSRF_HEADER, SessionStore
+from respq.server.throttle import SignInThrottle, client_address
 
 LIST_LIMIT = 100
 SAMPLES_PER_CODE = 3
 SAMPLE_SCAN_LINES = 20_000
 SAMPLE_CACHE_SIZE = 64
-COOKIE_MAX_AGE = 30 * 24 * 3600
 
 
 def _keys(request: Request) -> KeyRing:
@@ -33,27 +36,51 @@ def _keys(request: Request) -> KeyRing:
     return keys
 
 
-def signed_in(request: Request) -> bool:
-    keys = _keys(request)
-    return not keys.enabled or keys.check_cookie(request.cookies.get(COOKIE_NAME, ""))
+def _sessions(request: Request) -> SessionStore:
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
 
 
-def _require(request: Request, *, post: bool = False) -> None:
-    if not signed_in(request):
+async def signed_in(request: Request) -> Principal | None:
+    """Who the session cookie is (everyone is unrestricted under --no-auth); None: no one."""
+    if not _keys(request).enabled:
+        return UNRESTRICTED
+    session_id = request.cookies.get(COOKIE_NAME)
+    return await _sessions(request).find(session_id) if session_id else None
+
+
+async def _require(request: Request, *, post: bool = False) -> Principal:
+    principal = await signed_in(request)
+    if principal is None:
         raise Unauthorized("sign in first", code="invalid_api_key")
     if post and request.headers.get(CSRF_HEADER) != "1":
         raise BadRequest(f"dashboard actions need the {CSRF_HEADER} header")
+    return principal
 
 
-def _signed_in_redirect(key: str, to: str = "/") -> Response:
-    response = RedirectResponse(to, status_code=303)
+async def _sign_in(request: Request, key: str | None, refused: str) -> Response:
+    """A session for ``key`` and a redirect to the list; wrong keys are throttled."""
+    throttle: SignInThrottle = request.app.state.throttle
+    client = client_address(request.scope)
+    wait = throttle.retry_after(client)
+    if wait:
+        error = too_many_sign_ins(wait)
+        return HTMLResponse(views.login_page(error.message), error.status, error.headers())
+    principal = _keys(request).principal(key) if key is not None else None
+    if principal is None:
+        throttle.failed(client)
+        return HTMLResponse(views.login_page(refused), 401)
+    sessions = _sessions(request)
+    response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE_NAME,
-        session_token(key).decode(),
-        max_age=COOKIE_MAX_AGE,
+        await sessions.open(principal),
+        max_age=sessions.ttl,
         httponly=True,
         samesite="strict",
-        secure=False,  # plain http on localhost is the common case; put TLS in front
+        # https as the client sees it (uvicorn reads X-Forwarded-Proto from a trusted
+        # proxy); plain http on localhost stays usable.
+        secure=request.url.scheme == "https",
     )
     return response
 
@@ -82,12 +109,11 @@ def _costed(request: Request, info: BatchInfo) -> tuple[BatchInfo, BatchCost]:
 async def index(request: Request) -> Response:
     token = request.query_params.get("token")
     if token is not None:
-        if _keys(request).check_key(token):
-            return _signed_in_redirect(token)
-        return HTMLResponse(views.login_page("That link's token is not a valid key."), 401)
-    if not signed_in(request):
+        return await _sign_in(request, token, "That link's token is not a valid key.")
+    principal = await signed_in(request)
+    if principal is None:
         return HTMLResponse(views.login_page())
-    fragment = await _list_fragment(request)
+    fragment = await _list_fragment(request, principal)
     body = '<h1>Batches</h1><div id="live" data-src="/fragments/batches">' + fragment + "</div>"
     return HTMLResponse(views.page("Batches", body, signed_in=_keys(request).enabled))
 
@@ -95,22 +121,26 @@ async def index(request: Request) -> Response:
 async def login(request: Request) -> Response:
     form = await request.form()
     key = form.get("key")
-    if isinstance(key, str) and _keys(request).check_key(key):
-        return _signed_in_redirect(key)
-    return HTMLResponse(views.login_page("That key is not accepted."), 401)
+    return await _sign_in(
+        request, key if isinstance(key, str) else None, "That key is not accepted."
+    )
 
 
 async def logout(request: Request) -> Response:
+    session_id = request.cookies.get(COOKIE_NAME)
+    if session_id:
+        await _sessions(request).end(session_id)
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(COOKIE_NAME)
+    response.delete_cookie(COOKIE_NAME, httponly=True, samesite="strict")
     return response
 
 
 async def batch_page(request: Request) -> Response:
-    if not signed_in(request):
+    principal = await signed_in(request)
+    if principal is None:
         return RedirectResponse("/", status_code=303)
     batch_id = request.path_params["batch_id"]
-    fragment = await _detail_fragment(request, batch_id)
+    fragment = await _detail_fragment(request, principal, batch_id)
     src = f"/fragments/batches/{escape(batch_id)}"
     body = f'<div id="live" data-src="{src}">{fragment}</div>'
     return HTMLResponse(views.page(batch_id, body, signed_in=_keys(request).enabled))
@@ -119,43 +149,44 @@ async def batch_page(request: Request) -> Response:
 # -- fragments and actions --------------------------------------------------------------
 
 
-async def _list_fragment(request: Request) -> str:
-    infos, _ = await _batches(request).infos(None, LIST_LIMIT)
+async def _list_fragment(request: Request, principal: Principal) -> str:
+    infos, _ = await _batches(request).infos(principal, None, LIST_LIMIT)
     return views.batches_table([_costed(request, info) for info in infos])
 
 
-async def _detail_fragment(request: Request, batch_id: str) -> str:
-    info = await _batches(request).info(batch_id)
+async def _detail_fragment(request: Request, principal: Principal, batch_id: str) -> str:
+    info = await _batches(request).info(principal, batch_id)
     samples = await _samples(request, info)
     _, cost = _costed(request, info)
     return views.batch_detail(info, cost, samples)
 
 
 async def list_fragment(request: Request) -> Response:
-    _require(request)
-    return HTMLResponse(await _list_fragment(request))
+    principal = await _require(request)
+    return HTMLResponse(await _list_fragment(request, principal))
 
 
 async def detail_fragment(request: Request) -> Response:
-    _require(request)
-    return HTMLResponse(await _detail_fragment(request, request.path_params["batch_id"]))
+    principal = await _require(request)
+    batch_id = request.path_params["batch_id"]
+    return HTMLResponse(await _detail_fragment(request, principal, batch_id))
 
 
 async def cancel(request: Request) -> Response:
-    _require(request, post=True)
-    batch = await _batches(request).cancel(request.path_params["batch_id"])
+    principal = await _require(request, post=True)
+    batch = await _batches(request).cancel(principal, request.path_params["batch_id"])
     return Response(orjson.dumps(batch), media_type="application/json")
 
 
 async def download(request: Request) -> Response:
-    _require(request)
+    principal = await _require(request)
     batch_id = request.path_params["batch_id"]
     output = request.path_params["kind"] == "output"
     out = OutputFile(batch_id, output)
     files: FileStore = request.app.state.files
     name = f"{batch_id}_{'output' if output else 'errors'}.jsonl"
     return StreamingResponse(
-        await files.output_content(out),
+        await files.output_content(principal, out),
         media_type="application/jsonl",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )

@@ -5,7 +5,8 @@ RespqError (producer.errors)
       ├── NotFound          unknown file or batch (404)
       ├── BadRequest        a request OpenAI would refuse (400)
       │    └── PayloadTooLarge  an upload over the size limit (413)
-      └── Unauthorized      missing or wrong API key (401)
+      ├── Unauthorized      missing or wrong API key (401)
+      └── TooManyRequests   too many wrong keys from one client address (429)
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class ApiError(RespqError):
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message, self.param, self.code = message, param, code
+
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides its body."""
+        return {}
 
     def body(self) -> dict[str, Any]:
         return {
@@ -61,3 +66,17 @@ class Unauthorized(ApiError):
 
     status = 401
     type = "invalid_request_error"
+
+
+class TooManyRequests(ApiError):
+    """Too many wrong keys from one client address (429, OpenAI's rate-limit shape)."""
+
+    status = 429
+    type = "requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, code="rate_limit_exceeded")
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.retry_after)}

@@ -5,6 +5,10 @@ An uploaded file is written once under ``files_dir`` as ``<file_id>.jsonl``; its
 error files are not copies: ``file-out-<B>`` / ``file-err-<B>`` are streamed from the
 batch's stored result lines in input order whenever they are downloaded (see
 ``bench/server.py`` for why: first byte at once, flat memory, no second copy on disk).
+
+A file belongs to the tenant that uploaded it (an output file to its batch's tenant) and
+is listed in that tenant's index too; every method that names a file takes the ``viewer``
+and answers a file it may not see exactly as one that does not exist.
 """
 
 from __future__ import annotations
@@ -19,11 +23,19 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from respq.contract.constants import ERROR_FILE_PREFIX, FILE_PREFIX, FILES_KEY, OUTPUT_FILE_PREFIX
+from respq.contract.constants import (
+    ERROR_FILE_PREFIX,
+    FILE_PREFIX,
+    FILES_KEY,
+    OUTPUT_FILE_PREFIX,
+    TENANT_FIELD,
+    tenant_files_key,
+)
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.client import BatchClient
 from respq.producer.errors import BatchNotFound
+from respq.server.auth import Principal, visible
 from respq.server.errors import BadRequest, NotFound
 from respq.server.upload import receive_upload
 
@@ -88,6 +100,11 @@ class OutputFile:
         return None
 
 
+def files_index(viewer: Principal) -> str:
+    """The files ``viewer`` lists: every file for an admin, else its tenant's."""
+    return FILES_KEY if viewer.admin else tenant_files_key(viewer.tenant or "")
+
+
 class FileStore:
     """Uploaded files and batch output files, in OpenAI's file-object shape."""
 
@@ -103,7 +120,9 @@ class FileStore:
 
     # -- uploads --------------------------------------------------------------
 
-    async def upload(self, content_type: str, body: AsyncIterator[bytes]) -> dict[str, Any]:
+    async def upload(
+        self, viewer: Principal, content_type: str, body: AsyncIterator[bytes]
+    ) -> dict[str, Any]:
         file_id = new_file_id()
         final = self.path(file_id)
         partial = final.with_suffix(".part")
@@ -125,16 +144,19 @@ class FileStore:
             "filename": upload.filename or "upload.jsonl",
             "purpose": PURPOSE_BATCH,
             "status": "processed",
+            TENANT_FIELD: viewer.tenant or "",
         }
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(FILE_PREFIX + file_id, mapping=record)
         pipe.zadd(FILES_KEY, {file_id: record["created_at"]})
+        if viewer.tenant:
+            pipe.zadd(tenant_files_key(viewer.tenant), {file_id: record["created_at"]})
         await pipe.execute()
         return _shape(record)
 
-    async def input_path(self, file_id: str) -> Path:
+    async def input_path(self, viewer: Principal, file_id: str) -> Path:
         """The on-disk path of an uploaded batch input file; NotFound / BadRequest."""
-        record = await self._record(file_id)
+        record = await self._record(viewer, file_id)
         if record is None or OutputFile.parse(file_id):
             raise NotFound(f"No such File object: {file_id}", param="input_file_id")
         if record.get("purpose") != PURPOSE_BATCH:
@@ -146,23 +168,28 @@ class FileStore:
 
     # -- look up --------------------------------------------------------------
 
-    async def _record(self, file_id: str) -> dict[str, str] | None:
+    async def _record(self, viewer: Principal, file_id: str) -> dict[str, str] | None:
+        """An uploaded file's record; None when there is none or ``viewer`` may not see it."""
         raw = await self.redis.hgetall(FILE_PREFIX + file_id)  # type: ignore[misc]
-        return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
+        record = {k.decode(): v.decode() for k, v in raw.items()}
+        if not record or not visible(viewer, record.get(TENANT_FIELD) or None):
+            return None
+        return record
 
-    async def retrieve(self, file_id: str) -> dict[str, Any]:
+    async def retrieve(self, viewer: Principal, file_id: str) -> dict[str, Any]:
         out = OutputFile.parse(file_id)
         if out is not None:
-            return await self._output_object(out)
-        record = await self._record(file_id)
+            return await self._output_object(viewer, out)
+        record = await self._record(viewer, file_id)
         if record is None:
             raise NotFound(f"No such File object: {file_id}", param="id")
         return _shape(record)
 
     async def list(
-        self, *, after: str | None, limit: int, order: str, purpose: str | None
+        self, viewer: Principal, *, after: str | None, limit: int, order: str, purpose: str | None
     ) -> dict[str, Any]:
-        """A page of files in OpenAI's list shape, ``order`` by created_at."""
+        """A page of ``viewer``'s files in OpenAI's list shape, ``order`` by created_at."""
+        index = files_index(viewer)
         if not 1 <= limit <= 10000:
             raise BadRequest("limit must be between 1 and 10000", param="limit")
         if order not in ("asc", "desc"):
@@ -170,9 +197,9 @@ class FileStore:
         rank = 0
         if after:
             found = await (
-                self.redis.zrevrank(FILES_KEY, after)
+                self.redis.zrevrank(index, after)
                 if order == "desc"
-                else self.redis.zrank(FILES_KEY, after)
+                else self.redis.zrank(index, after)
             )
             if found is None:
                 raise NotFound(f"No such File object: {after}", param="after")
@@ -181,53 +208,60 @@ class FileStore:
         while len(data) <= limit:
             page_size = limit + 1
             read = self.redis.zrevrange if order == "desc" else self.redis.zrange
-            ids = await read(FILES_KEY, rank, rank + page_size - 1)
+            ids = await read(index, rank, rank + page_size - 1)
             if not ids:
                 break
             rank += len(ids)
             for raw in ids:
                 try:
-                    item = await self.retrieve(raw.decode())
+                    item = await self.retrieve(viewer, raw.decode())
                 except NotFound:  # expired with its batch: tidy the index
-                    await self.redis.zrem(FILES_KEY, raw)
+                    await self.redis.zrem(index, raw)
                     continue
                 if purpose is None or item["purpose"] == purpose:
                     data.append(item)
         return page(data, limit)
 
-    async def delete(self, file_id: str) -> dict[str, Any]:
+    async def delete(self, viewer: Principal, file_id: str) -> dict[str, Any]:
         out = OutputFile.parse(file_id)
         if out is not None:
-            await self._output_batch(out)  # NotFound first, as for any unknown file
+            await self._output_batch(viewer, out)  # NotFound first, as for any unknown file
             raise BadRequest(
                 "a batch's output and error files live as long as the batch's results "
                 f"(RESPQ_RESULT_TTL); {file_id} cannot be deleted on its own",
                 param="file_id",
             )
+        record = await self._record(viewer, file_id)
+        if record is None:
+            raise NotFound(f"No such File object: {file_id}", param="file_id")
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(FILE_PREFIX + file_id)
         pipe.zrem(FILES_KEY, file_id)
-        deleted, _ = await pipe.execute()
-        if not deleted:
+        if record.get(TENANT_FIELD):
+            pipe.zrem(tenant_files_key(record[TENANT_FIELD]), file_id)
+        deleted = (await pipe.execute())[0]
+        if not deleted:  # deleted by another request since it was read
             raise NotFound(f"No such File object: {file_id}", param="file_id")
         self.path(file_id).unlink(missing_ok=True)
         return {"id": file_id, "object": "file", "deleted": True}
 
     # -- batch output files ---------------------------------------------------
 
-    async def _output_batch(self, out: OutputFile) -> tuple[Batch, BatchInfo]:
+    async def _output_batch(self, viewer: Principal, out: OutputFile) -> tuple[Batch, BatchInfo]:
         try:
             batch = await self.client.get(out.batch_id)
             info = await batch.status()
+            if not visible(viewer, info.tenant):
+                raise BatchNotFound(out.batch_id)
         except BatchNotFound:
             raise NotFound(f"No such File object: {out.id}", param="file_id") from None
         if out.id_in(info) is None:
             raise NotFound(f"No such File object: {out.id} (the batch has not ended)")
         return batch, info
 
-    async def _output_object(self, out: OutputFile) -> dict[str, Any]:
+    async def _output_object(self, viewer: Principal, out: OutputFile) -> dict[str, Any]:
         """The file object; its size is counted once per state of the batch, then cached."""
-        batch, info = await self._output_batch(out)
+        batch, info = await self._output_batch(viewer, out)
         key = FILE_PREFIX + out.id
         snapshot = f"{info.status}:{info.request_counts.completed}:{info.request_counts.failed}"
         cached = await self.redis.hmget(key, ["snapshot", "bytes"])  # type: ignore[misc]
@@ -256,11 +290,13 @@ class FileStore:
             if int(ttl) > 0:
                 pipe.expire(key, int(ttl))
             pipe.zadd(FILES_KEY, {out.id: created}, nx=True)
+            if info.tenant:
+                pipe.zadd(tenant_files_key(info.tenant), {out.id: created}, nx=True)
             await pipe.execute()
         return _shape(record)
 
-    async def output_content(self, out: OutputFile) -> AsyncIterator[bytes]:
-        batch, _ = await self._output_batch(out)
+    async def output_content(self, viewer: Principal, out: OutputFile) -> AsyncIterator[bytes]:
+        batch, _ = await self._output_batch(viewer, out)
         return batch_lines(batch, output=out.output)
 
 

@@ -11,6 +11,7 @@ import logging
 
 from respq.contract.constants import BATCHES_KEY, BatchKeys
 from respq.producer.client import BatchClient
+from respq.server.auth import UNRESTRICTED
 from respq.server.batches import BatchService
 from respq.server.errors import ApiError
 from respq.server.files import FileStore
@@ -34,9 +35,9 @@ async def resume_validating(client: BatchClient, files: FileStore, batches: Batc
         if status != b"validating" or not file_id or sealed == b"1":
             continue
         batch_id = raw.decode()
-        meta = await batches.info(batch_id)
+        meta = await batches.info(UNRESTRICTED, batch_id)
         try:
-            path = await files.input_path(file_id.decode())
+            path = await files.input_path(UNRESTRICTED, file_id.decode())
         except ApiError as exc:
             await fail(client, batch_id, single_error("file_missing", exc.message))
             continue

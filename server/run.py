@@ -10,8 +10,9 @@ import uvicorn
 
 from respq.contract.errors import RespqError
 from respq.producer.settings import ClientSettings
+from respq.server import access_log
 from respq.server.app import create_app
-from respq.server.auth import RedactTokens
+from respq.server.auth import KeyRing
 from respq.server.settings import ServerSettings
 
 log = logging.getLogger("respq.server")
@@ -20,10 +21,16 @@ NO_AUTH_WARNING = (
     "WARNING: respq serve is running WITHOUT authentication (--no-auth): anyone who can "
     "reach this port can read every batch and spend your upstream quota."
 )
+# uvicorn's trace level logs every request's scope; refused rather than trusted to mask.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 class NoKeysConfigured(RespqError):
     """No client keys are set and ``--no-auth`` was not given."""
+
+
+class BadLogLevel(RespqError):
+    """``--log-level`` is not one respq serve runs with."""
 
 
 def links(host: str, port: int, key: str | None) -> list[str]:
@@ -38,21 +45,24 @@ def links(host: str, port: int, key: str | None) -> list[str]:
 def prepare(
     settings: ServerSettings, *, no_auth: bool, host: str, port: int, out: TextIO
 ) -> ServerSettings:
-    """The settings to run with; NoKeysConfigured when there are no keys and no --no-auth."""
-    keys = settings.api_keys()
+    """The settings to run with; NoKeysConfigured when there are no keys and no --no-auth,
+    BadKeySetting when an entry cannot be read."""
+    ring = KeyRing(settings.api_keys(), settings.admin_keys())
     if no_auth:
         print(NO_AUTH_WARNING, file=sys.stderr, flush=True)
+        empty = type(settings.server_api_keys)("")
         settings = settings.model_copy(
-            update={"server_api_keys": type(settings.server_api_keys)("")}
+            update={"server_api_keys": empty, "server_admin_keys": empty}
         )
-    elif not keys:
+    elif not ring.enabled:
         raise NoKeysConfigured(
             "no client keys: set RESPQ_SERVER_API_KEYS (comma-separated), or pass --no-auth "
             "to run an open server on a trusted network"
         )
-    # Like Jupyter: the dashboard link with the first key, printed once to the console that
-    # started the server (never to a log).
-    for line in links(host, port, None if no_auth else keys[0]):
+    # Like Jupyter: the dashboard link with a key, but only to a person's terminal; the
+    # output of a service (docker logs, a log file) gets the link without it.
+    key = ring.first_key if not no_auth and out.isatty() else None
+    for line in links(host, port, key):
         print(line, file=out, flush=True)
     return settings
 
@@ -65,6 +75,11 @@ def serve_forever(
     redis_url: str | None = None,
     log_level: str = "info",
 ) -> None:
+    if log_level.lower() not in LOG_LEVELS:
+        raise BadLogLevel(
+            f"--log-level {log_level!r}: use one of {', '.join(LOG_LEVELS)} (uvicorn's trace "
+            "level would log every request's query string)"
+        )
     settings = prepare(ServerSettings(), no_auth=no_auth, host=host, port=port, out=sys.stdout)
     client_settings = ClientSettings()
     if redis_url:
@@ -73,10 +88,10 @@ def serve_forever(
         create_app(settings, client_settings),
         host=host,
         port=port,
-        log_level=log_level,
+        log_level=log_level.lower(),
         server_header=False,
         timeout_graceful_shutdown=5,
     )
     # After Config: it (re)configures uvicorn's loggers.
-    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    access_log.install()
     uvicorn.Server(config).run()

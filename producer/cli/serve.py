@@ -19,12 +19,17 @@ def serve(
         bool,
         typer.Option("--no-auth", help="Serve without client keys (warns on every start)."),
     ] = False,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="uvicorn log level: critical ... debug.")
+    ] = "info",
 ) -> None:
     """Serve OpenAI's Files + Batches API (base_url http://HOST:PORT/v1) and a dashboard at /.
 
     Clients send 'Authorization: Bearer KEY' with a key from RESPQ_SERVER_API_KEYS
-    (comma-separated); uploads are kept in RESPQ_FILES_DIR.
+    (comma-separated, each 'tenant:key' or a bare key that is its own tenant): a tenant
+    sees only its own files and batches. Keys in RESPQ_SERVER_ADMIN_KEYS see all.
+    Uploads are kept in RESPQ_FILES_DIR. The dashboard link with a key is printed only
+    when stdout is a terminal.
     """
     state = get_state(ctx)
     with expected_errors(state):

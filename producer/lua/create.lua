@@ -1,9 +1,10 @@
---! KEYS: meta batches
---! ARGV: batch_id now metadata window expires_at queue chunk_size weight urgent max_in_flight
+--! KEYS: meta batches tenant_batches
+--! ARGV: batch_id now metadata window expires_at queue chunk_size weight urgent max_in_flight tenant
 -- Create a batch record unless it exists; count this submit call.
--- KEYS: meta, batches index. ARGV: batch_id, now, metadata json, window seconds,
--- expires_at (0 = none), queue name, chunk size, weight, urgent (1/0), max in flight
--- (0 = no cap)
+-- KEYS: meta, batches index, the tenant's batches index (unused without a tenant).
+-- ARGV: batch_id, now, metadata json, window seconds, expires_at (0 = none), queue name,
+-- chunk size, weight, urgent (1/0), max in flight (0 = no cap), tenant ('' = none: a
+-- batch of respq submit or Python)
 local meta = KEYS[1]
 local created = 0
 if redis.call('EXISTS', meta) == 0 then
@@ -12,6 +13,12 @@ if redis.call('EXISTS', meta) == 0 then
     'queue_name', ARGV[6], 'total', 0, 'completed', 0, 'failed', 0, 'sealed', 0,
     'weight', ARGV[8], 'urgent', ARGV[9], 'max_in_flight', ARGV[10])
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  -- The owner is written with the record, in one script: no moment exists in which the
+  -- batch is listed without its tenant (and so visible to no one, or to everyone).
+  if A.tenant ~= '' then
+    redis.call('HSET', meta, 'tenant', A.tenant)
+    redis.call('ZADD', K.tenant_batches, ARGV[2], ARGV[1])
+  end
   created = 1
 end
 local submit = redis.call('HINCRBY', meta, 'submits', 1)

@@ -18,8 +18,13 @@ from helpers.paths import PRICES
 from helpers.ports import free_port
 from helpers.processes import Managed, clean_env, http_ok, start_worker
 
+# Client keys of the test server: two bare keys (two tenants), two keys of one named
+# tenant, and an admin key.
 API_KEY = "sk-respq-test-key"
 OTHER_KEY = "sk-respq-second-key"
+TEAM = "team-c"
+TEAM_KEYS = ("sk-respq-team-one", "sk-respq-team-two")
+ADMIN_KEY = "sk-respq-admin-key"
 MOCK_KEY = "mock-upstream-key"
 
 
@@ -45,7 +50,8 @@ def server_env(db: Database, queue: str, files_dir: Path, **extra: str) -> dict[
         RESPQ_QUEUE_NAME=queue,
         RESPQ_CHUNK_SIZE="1",
         RESPQ_FILES_DIR=str(files_dir),
-        RESPQ_SERVER_API_KEYS=f"{API_KEY},{OTHER_KEY}",
+        RESPQ_SERVER_API_KEYS=",".join([API_KEY, OTHER_KEY, *(f"{TEAM}:{k}" for k in TEAM_KEYS)]),
+        RESPQ_SERVER_ADMIN_KEYS=ADMIN_KEY,
         RESPQ_PRICES=str(PRICES),
         **extra,
     )

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from respq.server.auth import COOKIE_NAME, CSRF_HEADER, session_token
+from respq.server.sessions import COOKIE_NAME, CSRF_HEADER
 
 from helpers.factories import request_line, write_jsonl
 from helpers.polling import wait_until
@@ -147,8 +147,8 @@ def test_dashboard_routes_need_the_cookie_and_actions_the_header(stack: Stack) -
         assert anonymous.get("/fragments/batches").status_code == 401
         assert anonymous.get("/?token=wrong").status_code == 401
         assert anonymous.post("/batches/x/cancel", headers={CSRF_HEADER: "1"}).status_code == 401
-    cookies = {COOKIE_NAME: session_token(API_KEY).decode()}
-    with httpx.Client(base_url=stack.root, cookies=cookies, timeout=10) as signed_in:
+    with httpx.Client(base_url=stack.root, timeout=10) as signed_in:
+        assert signed_in.post("/login", data={"key": API_KEY}).status_code == 303
         assert signed_in.get("/fragments/batches").status_code == 200
         # A cross-site form post cannot add the header: refused even with the cookie.
         assert signed_in.post("/batches/x/cancel").status_code == 400
