@@ -10,8 +10,8 @@ import pytest
 from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, ClientSettings
 from respq.mockapi import MockConfig, MockServer
-from respq.producer import BatchClient, ClientSettings
 from respq.producer.models_check import DEFAULT_LISTER
 
 from helpers.cli import env_for

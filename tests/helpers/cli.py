@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from typer.testing import CliRunner, Result
 
+from respq import BatchClient
 from respq.contract.lines import is_success
-from respq.producer import BatchClient
 from respq.producer.cli import app
 
 from helpers.databases import Database

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from respq import BatchClient, BatchStatus
 from respq.mockapi import MockConfig, MockServer
-from respq.producer import BatchClient, BatchStatus
 from respq.worker import WorkerConfig
 
 from helpers.databases import Database

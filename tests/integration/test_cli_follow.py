@@ -24,7 +24,7 @@ def test_progress_bar_on_a_terminal(
 
     from rich.console import Console
 
-    from respq.producer import BatchClient
+    from respq import BatchClient
     from respq.producer.cli.progress import follow
 
     batch_id = submit(write_jsonl(tmp_path / "in.jsonl", 8), env)

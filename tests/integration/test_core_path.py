@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
+from respq import BatchClient, BatchStatus, ResponsesRequest
 from respq.mockapi import MockServer
-from respq.producer import BatchClient, BatchStatus, ResponsesRequest
 
 from helpers.databases import Database
 from helpers.workers import build_worker, run_burst, worker_config

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from respq import BatchClient
 from respq.contract.constants import WORKERS_KEY
 from respq.mockapi import MockConfig, MockServer
-from respq.producer import BatchClient
 
 from helpers.databases import Database
 from helpers.factories import unique_queue

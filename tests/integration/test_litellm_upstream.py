@@ -15,9 +15,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from respq import BatchClient, BatchStatus
 from respq.contract.lines import OutputLine, is_success
 from respq.contract.response import Usage
-from respq.producer import BatchClient, BatchStatus
 from respq.worker import WorkerConfig
 
 from helpers.databases import Database

@@ -11,11 +11,11 @@ import openai
 import orjson
 import pytest
 
+from respq import BatchClient, BatchStatus
 from respq.contract.lines import is_success
 from respq.contract.response import Usage
 from respq.mockapi import MockConfig, MockServer
 from respq.mockapi.styles import STYLES
-from respq.producer import BatchClient, BatchStatus
 from respq.worker import WorkerConfig
 
 from helpers.databases import Database

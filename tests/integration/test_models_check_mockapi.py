@@ -7,9 +7,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from respq import BatchClient, InvalidInput
 from respq.contract.constants import BatchKeys
 from respq.mockapi import MockServer
-from respq.producer import BatchClient, InvalidInput
 from respq.producer.models_check import ModelCheckError
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_model_list")]

@@ -12,8 +12,8 @@ import openai
 import orjson
 import pytest
 
+from respq import BatchClient, ResponsesRequest
 from respq.contract.constants import BatchKeys
-from respq.producer import BatchClient, ResponsesRequest
 
 from helpers.factories import request_line, write_jsonl
 from helpers.paths import ROOT

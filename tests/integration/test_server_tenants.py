@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from respq.producer import BatchClient, ResponsesRequest
+from respq import BatchClient, ResponsesRequest
 from respq.server.sessions import COOKIE_NAME, CSRF_HEADER
 
 from helpers.factories import request_line, write_jsonl

@@ -10,8 +10,8 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, BatchStatus
 from respq.mockapi import MockConfig, MockServer
-from respq.producer import BatchClient, BatchStatus
 from respq.worker import WorkerConfig, worker_options
 from respq.worker.resilient import ResilientWorker
 

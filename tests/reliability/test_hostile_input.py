@@ -17,7 +17,7 @@ from fakeredis.aioredis import FakeRedis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from respq.producer import BatchClient, ClientSettings, InvalidInput, ResponsesRequest
+from respq import BatchClient, ClientSettings, InvalidInput, ResponsesRequest
 from respq.producer.validation import ItemPreparer
 
 from helpers.cli import env_for, invoke

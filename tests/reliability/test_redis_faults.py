@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 import pytest
 
+from respq import BatchClient, BatchInfo, BatchStatus
 from respq.contract.audit import Auditor
 from respq.contract.constants import WORKER_INFO_PREFIX, WORKERS_KEY
 from respq.mockapi import MockConfig, MockServer
-from respq.producer import BatchClient, BatchInfo, BatchStatus
 
 from helpers.factories import tagged_items
 from helpers.polling import wait_for_results, wait_until_async

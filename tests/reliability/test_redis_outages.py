@@ -14,8 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from respq import BatchClient, BatchStatus, RedisUnavailable
 from respq.mockapi import MockConfig, MockServer
-from respq.producer import BatchClient, BatchStatus, RedisUnavailable
 
 from helpers.factories import tagged_items
 from helpers.polling import wait_for_results, wait_until

@@ -18,8 +18,8 @@ from fakeredis.aioredis import FakeRedis
 from redis.exceptions import BusyLoadingError, ReadOnlyError, WatchError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, paused_key
-from respq.producer import BatchClient, BatchStatus
 from respq.worker import WorkerConfig
 from respq.worker.resilient import UnsupportedRedis, check_server
 from respq.worker.store import WorkerStore

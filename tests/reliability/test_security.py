@@ -18,9 +18,9 @@ import redis
 from arq.connections import create_pool
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_JOB_PREFIX
 from respq.mockapi import MockConfig, MockServer
-from respq.producer import BatchClient, BatchStatus
 from respq.worker import WorkerConfig, redis_settings
 
 from helpers.cli import respq

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, BatchStatus
 from respq.contract.lines import is_success
 from respq.mockapi import MockConfig, MockServer
-from respq.producer import BatchClient, BatchStatus
 from respq.worker.errors import ConnectionFailed, StreamInterrupted, UpstreamTimeout
 
 from helpers.factories import tagged_items

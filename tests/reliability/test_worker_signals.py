@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
+from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX
 from respq.mockapi import MockConfig, MockServer
-from respq.producer import BatchClient, BatchStatus
 
 from helpers.databases import Database
 from helpers.factories import tagged_items

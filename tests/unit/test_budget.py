@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, BatchStatus
 from respq.contract.prices import PriceTable
-from respq.producer import BatchClient, BatchStatus
 from respq.producer.errors import BatchStateError
 from respq.worker import WorkerConfig
 from respq.worker.budget import Budget, estimate_cost

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
-from respq.producer import BatchClient
+from respq import BatchClient
 from respq.worker import WorkerConfig
 from respq.worker.logs import JsonFormatter
 from respq.worker.metrics import Metrics

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from respq.producer import Response, ResponsesRequest
+from respq import Response, ResponsesRequest
 
 
 def ok(**fields: Any) -> ResponsesRequest:

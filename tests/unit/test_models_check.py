@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from respq.producer import InvalidInput
+from respq import InvalidInput
 from respq.producer.models_check import (
     ModelCheckError,
     ModelCheckSettings,

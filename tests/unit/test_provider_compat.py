@@ -12,8 +12,8 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, BatchStatus
 from respq.contract.lines import OutputLine, is_success
-from respq.producer import BatchClient, BatchStatus
 from respq.worker import WorkerConfig
 from respq.worker.errors import ConnectionFailed, InvalidResponse
 from respq.worker.upstream import UpstreamClient, build_http_client

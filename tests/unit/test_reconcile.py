@@ -13,9 +13,9 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, BatchStatus
 from respq.contract.audit import MAX_RESCUES, Auditor
 from respq.contract.constants import ACTIVE_KEY, ARQ_JOB_PREFIX, BatchKeys
-from respq.producer import BatchClient, BatchStatus
 from respq.worker import WorkerConfig
 from respq.worker.reconcile import Reconciler
 

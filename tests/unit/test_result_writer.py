@@ -11,10 +11,10 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from respq import BatchClient, BatchStatus
 from respq.contract.constants import BatchKeys
 from respq.contract.lines import answer_line, error_line
 from respq.contract.response import Usage
-from respq.producer import BatchClient, BatchStatus
 from respq.worker.results import Result, ResultWriter
 from respq.worker.store import WorkerStore
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys, schedule_keys
-from respq.producer import BatchClient, BatchStatus
 from respq.producer.errors import InvalidOption
 from respq.producer.scheduling import Scheduling, parse_priority
 from respq.worker.dispatch import Dispatcher

@@ -19,13 +19,13 @@ from fakeredis.aioredis import FakeRedis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from respq import BatchClient
 from respq.contract import stored
 from respq.contract.audit import Auditor
 from respq.contract.constants import BatchKeys
 from respq.contract.lines import answer_line, error_line
 from respq.contract.response import Usage
 from respq.contract.stored import PACKED_V1, StoredLineError, pack_success, unpack
-from respq.producer import BatchClient
 from respq.worker.results import Result, ResultWriter
 from respq.worker.store import WorkerStore
 

@@ -20,8 +20,8 @@ import pytest
 from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, ClientSettings, InvalidInput
 from respq.contract.constants import BatchKeys
-from respq.producer import BatchClient, ClientSettings, InvalidInput
 from respq.producer.cli import jsonl
 from respq.producer.cli.jsonl import (
     LINE_SLACK,

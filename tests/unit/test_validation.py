@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from respq.producer import InputLine, InvalidInput, ResponsesRequest
+from respq import InputLine, InvalidInput, ResponsesRequest
 from respq.producer.validation import ItemPreparer, prepare_items
 
 

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
 
+from respq import BatchClient, BatchStatus, InvalidInput
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, BatchKeys
 from respq.contract.lines import is_success
-from respq.producer import BatchClient, BatchStatus, InvalidInput
 from respq.worker import WorkerConfig
 
 from helpers.factories import response_body
