@@ -1,11 +1,13 @@
 """Errors of the API server, answered in OpenAI's error shape.
 
-RespqError (producer.errors)
+RespqError (contract.errors)
  └── ApiError              an HTTP error answered as {"error": {message, type, param, code}}
       ├── NotFound          unknown file or batch (404)
       ├── BadRequest        a request OpenAI would refuse (400)
-      │    └── PayloadTooLarge  an upload over the size limit (413)
-      └── Unauthorized      missing or wrong API key (401)
+      │    └── PayloadTooLarge  a body, upload or form over its limit (413)
+      ├── Unauthorized      missing or wrong API key (401)
+      └── StorageFailed     RESPQ_FILES_DIR refused to store an upload (500)
+           └── StorageFull  ... because it is out of space or quota (507)
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class BadRequest(ApiError):
 
 
 class PayloadTooLarge(BadRequest):
-    """An upload over ``RESPQ_MAX_UPLOAD_BYTES`` (413)."""
+    """A request body, upload or form over its limit (413)."""
 
     status = 413
 
@@ -61,3 +63,17 @@ class Unauthorized(ApiError):
 
     status = 401
     type = "invalid_request_error"
+
+
+class StorageFailed(ApiError):
+    """``RESPQ_FILES_DIR`` refused to store an upload (500); the message names the setting
+    and the system's reason, never a path."""
+
+    status = 500
+    type = "server_error"
+
+
+class StorageFull(StorageFailed):
+    """``RESPQ_FILES_DIR`` is out of space or quota (507 Insufficient Storage)."""
+
+    status = 507

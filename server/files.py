@@ -25,7 +25,7 @@ from producer.batch_info import BatchInfo
 from producer.client import BatchClient
 from producer.errors import BatchNotFound
 from server.errors import BadRequest, NotFound
-from server.upload import receive_upload
+from server.upload import receive_upload, storage_error
 
 PURPOSE_BATCH = "batch"
 PURPOSE_OUTPUT = "batch_output"
@@ -101,6 +101,15 @@ class FileStore:
     def path(self, file_id: str) -> Path:
         return self.files_dir / f"{file_id}.jsonl"
 
+    def remove_partial_uploads(self) -> int:
+        """Remove the ``.part`` files of uploads a stopped server was receiving (at start,
+        when no upload of this server is running); returns how many."""
+        removed = 0
+        for partial in self.files_dir.glob("*.part"):
+            partial.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     # -- uploads --------------------------------------------------------------
 
     async def upload(self, content_type: str, body: AsyncIterator[bytes]) -> dict[str, Any]:
@@ -116,7 +125,11 @@ class FileStore:
                 "files only (purpose 'batch')",
                 param="purpose",
             )
-        partial.rename(final)
+        try:
+            partial.rename(final)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise storage_error(exc) from None
         record: dict[str, str | int] = {
             "id": file_id,
             "object": "file",
