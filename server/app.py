@@ -26,7 +26,7 @@ from server.batches import BatchService
 from server.dashboard import dashboard_routes
 from server.errors import ApiError, BadRequest, NotFound, Unauthorized
 from server.files import FileStore, OutputFile
-from server.resume import resume_validating
+from server.resume import recover
 from server.settings import ServerSettings
 
 log = logging.getLogger("respq.server")
@@ -205,7 +205,7 @@ def create_app(
         app.state.files = FileStore(client, settings.files_dir, settings.max_upload_bytes)
         app.state.batches = BatchService(client, app.state.files)
         try:
-            await resume_validating(client, app.state.files, app.state.batches)
+            await recover(client, app.state.files, app.state.batches)
             yield
         finally:
             await client.close()

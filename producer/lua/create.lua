@@ -1,9 +1,11 @@
---! KEYS: meta batches
+--! KEYS: meta batches unsealed
 --! ARGV: batch_id now metadata window expires_at queue chunk_size weight urgent max_in_flight
--- Create a batch record unless it exists; count this submit call.
--- KEYS: meta, batches index. ARGV: batch_id, now, metadata json, window seconds,
--- expires_at (0 = none), queue name, chunk size, weight, urgent (1/0), max in flight
--- (0 = no cap)
+-- Create a batch record unless it exists; count this submit call. A new batch joins the
+-- set of unsealed batches until seal.lua (or a failed validation) takes it out: a server
+-- start finds there every batch a crash left validating, however old.
+-- KEYS: meta, batches index, unsealed set. ARGV: batch_id, now, metadata json, window
+-- seconds, expires_at (0 = none), queue name, chunk size, weight, urgent (1/0), max in
+-- flight (0 = no cap)
 local meta = KEYS[1]
 local created = 0
 if redis.call('EXISTS', meta) == 0 then
@@ -12,6 +14,7 @@ if redis.call('EXISTS', meta) == 0 then
     'queue_name', ARGV[6], 'total', 0, 'completed', 0, 'failed', 0, 'sealed', 0,
     'weight', ARGV[8], 'urgent', ARGV[9], 'max_in_flight', ARGV[10])
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  redis.call('SADD', KEYS[3], ARGV[1])
   created = 1
 end
 local submit = redis.call('HINCRBY', meta, 'submits', 1)
