@@ -23,8 +23,9 @@ from producer.errors import RedisUnavailable
 from producer.settings import ClientSettings
 from server.auth import KeyRing
 from server.batches import BatchService
+from server.body_limits import BodyLimit, body_caps
 from server.dashboard import dashboard_routes
-from server.errors import ApiError, BadRequest, NotFound, Unauthorized
+from server.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unauthorized
 from server.files import FileStore, OutputFile
 from server.resume import recover
 from server.settings import ServerSettings
@@ -151,7 +152,16 @@ API_ROUTES = [
 
 async def api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return json_response(exc.body(), exc.status)
+    response = json_response(exc.body(), exc.status)
+    if isinstance(exc, PayloadTooLarge):  # the rest of the body will not be read
+        response.headers["connection"] = "close"
+    return response
+
+
+async def unexpected(request: Request, exc: Exception) -> Response:
+    """A bug, not bad input: OpenAI's 500 body, never a traceback (uvicorn logs that)."""
+    error = ApiError("The server had an error while processing your request.")
+    return json_response(error.body(), 500)
 
 
 async def redis_down(request: Request, exc: Exception) -> Response:
@@ -223,11 +233,13 @@ def create_app(
             RedisConnectionError: redis_down,
             RedisTimeoutError: redis_down,
             HTTPException: http_error,
+            Exception: unexpected,
         },
         lifespan=lifespan,
     )
     app.state.keys = keys
     app.state.settings = settings
     app.state.samples = {}
+    app.add_middleware(BodyLimit, cap=body_caps(settings.max_upload_bytes))
     app.add_middleware(BearerAuth, keys=keys)
     return app

@@ -96,9 +96,11 @@ async def test_a_full_files_directory_is_a_507_naming_the_setting_and_one_log_li
     target = tmp_path / "upload.part"
     target.symlink_to("/dev/full")
     content_type, body, _ = multipart({"purpose": "batch"}, CONTENT * 5000)
-    with caplog.at_level(logging.ERROR, logger="respq.server"):
-        with pytest.raises(StorageFull) as caught:
-            await receive_upload(content_type, chunks(body, 64 * 1024), target, 10**9)
+    with (
+        caplog.at_level(logging.ERROR, logger="respq.server"),
+        pytest.raises(StorageFull) as caught,
+    ):
+        await receive_upload(content_type, chunks(body, 64 * 1024), target, 10**9)
     assert caught.value.status == 507
     assert "RESPQ_FILES_DIR" in caught.value.message and str(tmp_path) not in caught.value.message
     assert not target.is_symlink() and os.path.exists("/dev/full")
