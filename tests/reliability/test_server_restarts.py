@@ -75,7 +75,9 @@ async def cancel_while_down(url: str, queue: str, batch_id: str) -> None:
         await (await producer.get(batch_id)).cancel()
 
 
-def test_every_batch_a_killed_server_left_ends_after_a_restart(db: Database, tmp_path: Path) -> None:
+def test_every_batch_a_killed_server_left_ends_after_a_restart(
+    db: Database, tmp_path: Path
+) -> None:
     content = write_jsonl(tmp_path / "in.jsonl", 3).read_bytes()
     with server_stack(tmp_path, db) as stack:
         api = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
