@@ -18,6 +18,13 @@ RespqError                                  contract.errors
  ├── ModelCheckError                        producer.models_check: GET /models failed
  ├── CliError                               producer.cli.app: a command's expected failure
  ├── UnsupportedRedis                       worker.resilient: Redis older than 7
+ ├── ApiError                               server.errors: an HTTP error in OpenAI's shape
+ │    ├── NotFound                          (404)
+ │    ├── BadRequest                        (400)
+ │    │    └── PayloadTooLarge              a body, upload or form over its cap (413)
+ │    ├── Unauthorized                      (401)
+ │    └── StorageFailed                     RESPQ_FILES_DIR refused an upload (500)
+ │         └── StorageFull                  ... out of space or quota (507)
  └── UpstreamError                          worker.errors: a failed upstream call
       ├── RetryableError                    (RateLimited, ServerError, UpstreamTimeout,
       │                                      ConnectionFailed, StreamInterrupted)
