@@ -10,6 +10,13 @@ yet sealed is in ``respq:unsealed``, however many newer batches there are:
   ended as ``cancelled`` at once, as a worker would end it; nothing of it was dispatched.
 - ended, failed or gone: dropped from the set.
 
+Every other ``cancelling`` batch is ended too. Its cancel may have stopped after its first
+page (the server or ``respq cancel`` killed mid-way); dispatch never hands a cancelling
+batch's waiting jobs to arq, so no worker would ever end those requests. Cancelling again is
+what a worker does with them (cancel.lua ends every request neither recorded nor in
+flight); requests in flight still end through their workers. These are found by one pass
+over ``respq:batches``, as a worker's reconciler finds unfinished batches when it starts.
+
 ``validating`` batches without an input file belong to a ``respq submit`` or a Python
 ``submit`` that may still be running; they are left to it.
 
@@ -18,12 +25,14 @@ Upload ``.part`` files of a stopped server are removed: no upload of this one ha
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from contract.constants import UNSEALED_KEY, BatchKeys
+from contract.constants import BATCHES_KEY, UNSEALED_KEY, BatchKeys
 from contract.status import TERMINAL_STATUSES, BatchStatus
+from producer.batch import Batch
 from producer.client import BatchClient
-from producer.errors import InvalidOption
+from producer.errors import BatchNotFound, BatchStateError, InvalidOption
 from producer.settings import OPENAI_WINDOW, parse_window
 from server.batches import BatchService
 from server.errors import ApiError
@@ -41,6 +50,7 @@ async def recover(client: BatchClient, files: FileStore, batches: BatchService) 
     if removed:
         log.warning("removed %d partial upload(s) left by a stopped server", removed)
     await resume_unsealed(client, files, batches)
+    await finish_cancelling(client)
 
 
 async def resume_unsealed(client: BatchClient, files: FileStore, batches: BatchService) -> int:
@@ -58,6 +68,25 @@ async def resume_unsealed(client: BatchClient, files: FileStore, batches: BatchS
             handled += await _recover_one(client, files, batches, batch_id, *fields)
         if cursor == 0:
             return handled
+
+
+async def finish_cancelling(client: BatchClient) -> int:
+    """Cancel again every sealed ``cancelling`` batch; returns how many."""
+    redis = client.redis
+    finished = 0
+    start = 0
+    while ids := await redis.zrange(BATCHES_KEY, start, start + SCAN_PAGE - 1):
+        start += SCAN_PAGE
+        pipe = redis.pipeline(transaction=False)
+        for raw in ids:
+            pipe.hmget(BatchKeys(raw.decode()).meta, ["status", "sealed"])
+        for raw, (status, sealed) in zip(ids, await pipe.execute(), strict=True):
+            if status == BatchStatus.CANCELLING.encode() and sealed == b"1":
+                log.warning("batch %s was left cancelling; cancelling it again", raw.decode())
+                with contextlib.suppress(BatchStateError, BatchNotFound):  # ended meanwhile
+                    await Batch(client, raw.decode()).cancel()
+                finished += 1
+    return finished
 
 
 async def _recover_one(
