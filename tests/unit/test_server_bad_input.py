@@ -251,3 +251,17 @@ async def test_a_full_files_directory_is_a_507_in_openais_shape(
     assert "RESPQ_FILES_DIR" in body["message"] and str(tmp_path) not in body["message"]
     assert not list((tmp_path / "files").glob("*")) and os.path.exists("/dev/full")
     assert await fake_redis.zcard(FILES_KEY) == 0
+
+
+async def test_a_bug_is_openais_500_body_not_a_traceback(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object) -> None:
+        raise RuntimeError("/srv/secret/path went wrong")
+
+    monkeypatch.setattr("server.batches.BatchService.list", broken)
+    response = await api.get("/v1/batches")
+    assert response.status_code == 500
+    error = openai_error(response)
+    assert error["type"] == "server_error"
+    assert "/srv/secret" not in response.text and "Traceback" not in response.text
