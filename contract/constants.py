@@ -42,12 +42,15 @@ Meta fields beyond status and timestamps: ``total``, ``completed`` (2xx answers)
 ``account_errors_base`` (the run of account-level failures — bad key, no quota — that
 pauses a batch, counted since the ``completed`` count in the base).
 
-Global: ``respq:batches`` (zset batch_id by created_at), ``respq:workers`` (zset of
-live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes), ``respq:active``
-(zset of batches the reconciler watches, scored by when each is next due, ms) and
-``respq:paused:<queue>`` (set of batch ids with parked jobs: burst workers wait for them),
-``respq:schedule:<queue>`` and ``respq:schedule-urgent:<queue>`` (zsets of the batches
-with jobs waiting for dispatch, by virtual time: see ``worker/lua/dispatch.lua``).
+Global: ``respq:batches`` (zset batch_id by created_at), ``respq:unsealed`` (set of the
+batches created and not yet sealed: validating, or cancelled while validating; create.lua
+adds, seal.lua and a failed validation remove, and a ``respq serve`` start resumes or ends
+each one), ``respq:workers`` (zset of live worker ids by heartbeat time, with
+``respq:worker:<id>`` hashes), ``respq:active`` (zset of batches the reconciler watches,
+scored by when each is next due, ms) and ``respq:paused:<queue>`` (set of batch ids with
+parked jobs: burst workers wait for them), ``respq:schedule:<queue>`` and
+``respq:schedule-urgent:<queue>`` (zsets of the batches with jobs waiting for dispatch, by
+virtual time: see ``worker/lua/dispatch.lua``).
 
 Scheduling fields of a batch's meta: ``weight`` (2 ** priority; its share of dispatch),
 ``urgent`` (1: served before every normal batch), ``max_in_flight`` (0 = no cap),
@@ -102,6 +105,7 @@ from typing import Final
 
 PREFIX: Final = "respq"
 BATCHES_KEY: Final = f"{PREFIX}:batches"
+UNSEALED_KEY: Final = f"{PREFIX}:unsealed"
 WORKERS_KEY: Final = f"{PREFIX}:workers"
 WORKER_INFO_PREFIX: Final = f"{PREFIX}:worker:"
 ACTIVE_KEY: Final = f"{PREFIX}:active"

@@ -20,9 +20,14 @@ RespqError                                  contract.errors
  ├── UnsupportedRedis                       worker.resilient: Redis older than 7
  ├── BadKeySetting                          server.auth: a client key entry cannot be read
  ├── BadLogLevel                            server.run: a --log-level respq serve refuses
- ├── ApiError                               server.errors: an answer in OpenAI's error shape
- │    └── TooManyRequests                   (429: too many wrong keys from one address;
- │                                           NotFound, BadRequest, Unauthorized: see there)
+ ├── ApiError                               server.errors: an HTTP error in OpenAI's shape
+ │    ├── NotFound                          (404)
+ │    ├── BadRequest                        (400)
+ │    │    └── PayloadTooLarge              a body, upload or form over its cap (413)
+ │    ├── Unauthorized                      (401)
+ │    ├── TooManyRequests                   (429: too many wrong keys from one address)
+ │    └── StorageFailed                     RESPQ_FILES_DIR refused an upload (500)
+ │         └── StorageFull                  ... out of space or quota (507)
  └── UpstreamError                          worker.errors: a failed upstream call
       ├── RetryableError                    (RateLimited, ServerError, UpstreamTimeout,
       │                                      ConnectionFailed, StreamInterrupted)

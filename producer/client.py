@@ -15,13 +15,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from respq.contract.constants import (
     BATCHES_KEY,
+    UNSEALED_KEY,
     BatchKeys,
     schedule_keys,
     tenant_batches_key,
 )
 from respq.contract.redis_conn import connect, redact_url
 from respq.contract.scripts import ScriptSet
-from respq.producer.batch import DAY_S, Batch
+from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.errors import (
     BatchNotFound,
@@ -171,12 +172,10 @@ class BatchClient:
             raise InvalidOption(f"max_cost must be a positive number of USD, got {max_cost!r}")
         batch_id = batch_id or new_batch_id()
         window_text = completion_window or self.settings.completion_window
-        window = parse_window(window_text)
+        parse_window(window_text)  # a bad window creates nothing
         now = time.time()
         keys = BatchKeys(batch_id)
         settings = self.settings
-        running_ttl = window + settings.result_ttl if window else settings.result_ttl + DAY_S
-        job_ttl_ms = running_ttl * 1000
         async with self.errors():
             submit_no = await self.create_record(
                 batch_id, metadata=metadata, completion_window=window_text, scheduling=scheduling
@@ -225,20 +224,31 @@ class BatchClient:
             if batch:
                 await add_slice(batch)
             await pipe.execute()
-            schedule, urgent_schedule = schedule_keys(settings.queue_name)
+        await self.seal(batch_id, window_text)
+        return Batch(self, batch_id)
+
+    async def seal(self, batch_id: str, completion_window: str) -> None:
+        """Mark a batch as having all its requests: it leaves ``respq:unsealed``, joins the
+        schedule, and ends at once when every request already has a result (a batch
+        cancelled before it was sealed ends ``cancelled`` here)."""
+        keys = BatchKeys(batch_id)
+        settings = self.settings
+        running_ttl = parse_window(completion_window) + settings.result_ttl
+        schedule, urgent_schedule = schedule_keys(settings.queue_name)
+        async with self.errors():
             await self.scripts["seal"](
                 meta=keys.meta,
                 jobs=keys.jobs,
                 schedule=schedule,
                 urgent_schedule=urgent_schedule,
+                unsealed=UNSEALED_KEY,
                 batch_keys=keys.all(),
                 now=int(time.time()),
                 running_ttl=running_ttl,
                 finished_ttl=settings.result_ttl,
-                job_ttl_ms=job_ttl_ms,
+                job_ttl_ms=running_ttl * 1000,
                 batch_id=batch_id,
             )
-        return Batch(self, batch_id)
 
     # -- look up --------------------------------------------------------------
 
@@ -258,10 +268,10 @@ class BatchClient:
         scheduling: Scheduling | None = None,
         tenant: str | None = None,
     ) -> int:
-        """The batch's record, in ``validating``, unless it exists; returns how many
-        submits the batch has seen, this one included (job ids are unique per submit).
-        ``respq serve`` calls this before it reads an uploaded file, with the ``tenant``
-        that owns the batch."""
+        """The batch's record, in ``validating`` and in ``respq:unsealed``, unless it
+        exists; returns how many submits the batch has seen, this one included (job ids
+        are unique per submit). ``respq serve`` calls this before it reads an uploaded
+        file, with the ``tenant`` that owns the batch."""
         window_text = completion_window or self.settings.completion_window
         window = parse_window(window_text)
         now = time.time()
@@ -272,11 +282,12 @@ class BatchClient:
                 meta=BatchKeys(batch_id).meta,
                 batches=BATCHES_KEY,
                 tenant_batches=tenant_batches_key(tenant) if tenant else BATCHES_KEY,
+                unsealed=UNSEALED_KEY,
                 batch_id=batch_id,
                 now=int(now),
                 metadata=orjson.dumps(metadata or {}),
                 window=window_text,
-                expires_at=int(now + window) if window else 0,
+                expires_at=int(now + window),
                 queue=settings.queue_name,
                 chunk_size=settings.chunk_size,
                 weight=weight,

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Final
+
+from pydantic import Field, field_validator
 
 from respq.contract.constants import DEFAULT_QUEUE_NAME
 from respq.contract.settings import EnvSettings
 from respq.producer.errors import InvalidOption
 from respq.producer.validation import DEFAULT_MAX_REQUEST_BYTES
+
+# OpenAI accepts only "24h". respq also keeps longer windows of whole hours or days, up to
+# 30 days (OpenAI's longest file expiry): a batch's keys and job records live for its
+# window plus RESPQ_RESULT_TTL, so an unbounded window would keep them for ever.
+OPENAI_WINDOW: Final = "24h"
+MIN_WINDOW_S: Final = 24 * 3600
+MAX_WINDOW_S: Final = 30 * 86400
+_WINDOW_RE: Final = re.compile(r"([0-9]{1,4})([hd])")
+_UNIT_S: Final = {"h": 3600, "d": 86400}
 
 
 class ClientSettings(EnvSettings):
@@ -17,23 +29,27 @@ class ClientSettings(EnvSettings):
     queue_name: str = DEFAULT_QUEUE_NAME
     chunk_size: int = Field(default=16, ge=1, le=1000)
     result_ttl: int = Field(default=7 * 24 * 3600, ge=60)
-    completion_window: str = "24h"
+    completion_window: str = OPENAI_WINDOW
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
+
+    @field_validator("completion_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_window(value)
+        return value
 
 
 def parse_window(text: str) -> int:
-    """``24h``, ``90m``, ``3600s``, ``2d`` or plain seconds → seconds (0 = no window)."""
-    text = text.strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        if text and text[-1] in units:
-            value = float(text[:-1]) * units[text[-1]]
-        else:
-            value = float(text)
-    except ValueError:
+    """A batch's completion window in seconds: OpenAI's ``24h``, or respq's longer windows
+    of whole hours or days (``48h``, ``7d``) up to ``30d``. Anything else (``inf``, ``0``,
+    ``1``, ``90m``) is an InvalidOption, wherever it comes from: the API, the CLI flag,
+    ``submit(completion_window=...)`` or RESPQ_COMPLETION_WINDOW."""
+    match = _WINDOW_RE.fullmatch(text) if isinstance(text, str) else None
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)] if match else 0
+    if not MIN_WINDOW_S <= seconds <= MAX_WINDOW_S:
+        shown = text[:40] if isinstance(text, str) else type(text).__name__
         raise InvalidOption(
-            f"completion window {text!r} is not a duration like 24h, 90m or 3600s"
-        ) from None
-    if value < 0:
-        raise InvalidOption("completion window must not be negative")
-    return int(value)
+            f"completion_window {shown!r} is not supported: use {OPENAI_WINDOW!r} (OpenAI's "
+            "only window) or a longer one in whole hours or days up to 30d, such as 48h or 7d"
+        )
+    return seconds

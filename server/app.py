@@ -22,11 +22,12 @@ from respq.producer.errors import RedisUnavailable
 from respq.producer.settings import ClientSettings
 from respq.server.auth import KeyRing
 from respq.server.batches import BatchService
+from respq.server.body_limits import BodyLimit, body_caps
 from respq.server.dashboard import dashboard_routes
-from respq.server.errors import ApiError, BadRequest, NotFound
+from respq.server.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from respq.server.files import FileStore, OutputFile
 from respq.server.middleware import BearerAuth, SecurityHeaders, error_response, viewer
-from respq.server.resume import resume_validating
+from respq.server.resume import recover
 from respq.server.sessions import SessionStore
 from respq.server.settings import ServerSettings
 from respq.server.throttle import SignInThrottle
@@ -154,7 +155,15 @@ API_ROUTES = [
 
 async def api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc)
+    response = error_response(exc)
+    if isinstance(exc, PayloadTooLarge):  # the rest of the body will not be read
+        response.headers["connection"] = "close"
+    return response
+
+
+async def unexpected(request: Request, exc: Exception) -> Response:
+    """A bug, not bad input: OpenAI's 500 body, never a traceback (uvicorn logs that)."""
+    return error_response(ApiError("The server had an error while processing your request."))
 
 
 async def redis_down(request: Request, exc: Exception) -> Response:
@@ -189,7 +198,7 @@ def create_app(
         app.state.batches = BatchService(client, app.state.files)
         app.state.sessions = SessionStore(client.redis, keys, settings.server_session_ttl)
         try:
-            await resume_validating(client, app.state.files, app.state.batches)
+            await recover(client, app.state.files, app.state.batches)
             yield
         finally:
             await client.close()
@@ -207,6 +216,7 @@ def create_app(
             RedisConnectionError: redis_down,
             RedisTimeoutError: redis_down,
             HTTPException: http_error,
+            Exception: unexpected,
         },
         lifespan=lifespan,
     )
@@ -214,6 +224,7 @@ def create_app(
     app.state.throttle = throttle
     app.state.settings = settings
     app.state.samples = {}
+    app.add_middleware(BodyLimit, cap=body_caps(settings.max_upload_bytes))
     app.add_middleware(BearerAuth, keys=keys, throttle=throttle)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer has them
     return app

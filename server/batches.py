@@ -23,7 +23,7 @@ from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.client import BatchClient, new_batch_id
-from respq.producer.errors import BatchNotFound, BatchStateError
+from respq.producer.errors import BatchNotFound, BatchStateError, InvalidOption
 from respq.producer.settings import parse_window
 from respq.server.auth import Principal, visible
 from respq.server.errors import BadRequest, NotFound
@@ -34,7 +34,11 @@ from respq.server.pipeline import Job, fail, run_in_thread
 log = logging.getLogger("respq.server")
 
 ENDPOINT = "/v1/responses"
+# OpenAI's limits on a batch's metadata: every batch object carries it, so an unbounded
+# one makes every list response as large as the largest metadata.
 MAX_METADATA_PAIRS = 16
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
 
 
 def _required(body: dict[str, Any], name: str) -> str:
@@ -48,16 +52,44 @@ def _required(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def _metadata(value: Any) -> dict[str, Any]:
+def _metadata(value: Any) -> dict[str, str]:
+    """OpenAI's rule: at most 16 pairs of strings, keys up to 64 and values up to 512
+    characters."""
     if value is None:
         return {}
-    if not isinstance(value, dict) or len(value) > MAX_METADATA_PAIRS:
+    if not isinstance(value, dict):
         raise BadRequest(
-            f"metadata must be an object of at most {MAX_METADATA_PAIRS} string pairs",
+            "Invalid type for 'metadata': expected an object of string pairs.",
             param="metadata",
+            code="invalid_type",
         )
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise BadRequest("metadata keys and values must be strings", param="metadata")
+    if len(value) > MAX_METADATA_PAIRS:
+        raise BadRequest(
+            f"Invalid 'metadata': at most {MAX_METADATA_PAIRS} pairs, got {len(value)}.",
+            param="metadata",
+            code="invalid_value",
+        )
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise BadRequest(
+                f"Invalid type for 'metadata.{key[:MAX_METADATA_KEY_CHARS]}': expected a string.",
+                param="metadata",
+                code="invalid_type",
+            )
+        if len(key) > MAX_METADATA_KEY_CHARS:
+            raise BadRequest(
+                f"Invalid 'metadata': a key is {len(key)} characters long, the limit is "
+                f"{MAX_METADATA_KEY_CHARS}.",
+                param="metadata",
+                code="invalid_value",
+            )
+        if len(item) > MAX_METADATA_VALUE_CHARS:
+            raise BadRequest(
+                f"Invalid 'metadata.{key}': the value is {len(item)} characters long, the "
+                f"limit is {MAX_METADATA_VALUE_CHARS}.",
+                param="metadata",
+                code="invalid_value",
+            )
     return dict(value)
 
 
@@ -82,7 +114,7 @@ class BatchService:
         window = _required(body, "completion_window")
         try:
             parse_window(window)  # a bad window is a 400 here, not a failed batch later
-        except ValueError as exc:
+        except InvalidOption as exc:
             raise BadRequest(str(exc), param="completion_window", code="invalid_value") from None
         metadata = _metadata(body.get("metadata"))
         path = await self.files.input_path(viewer, input_file_id)
@@ -121,7 +153,11 @@ class BatchService:
             raise
         except Exception as exc:
             log.exception("batch %s: validation or enqueue failed", job.batch_id)
-            await fail(self.client, job.batch_id, single_error("server_error", str(exc)))
+            # The client sees the kind of failure; the details (paths included) stay in
+            # the server's log.
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or type(exc).__name__
+            message = f"The server could not validate or enqueue this batch ({reason})."
+            await fail(self.client, job.batch_id, single_error("server_error", message))
 
     async def drain(self) -> None:
         """Let running pipelines finish (server shutdown)."""

@@ -1,12 +1,14 @@
 """Errors of the API server, answered in OpenAI's error shape.
 
-RespqError (producer.errors)
+RespqError (contract.errors)
  └── ApiError              an HTTP error answered as {"error": {message, type, param, code}}
       ├── NotFound          unknown file or batch (404)
       ├── BadRequest        a request OpenAI would refuse (400)
-      │    └── PayloadTooLarge  an upload over the size limit (413)
+      │    └── PayloadTooLarge  a body, upload or form over its limit (413)
       ├── Unauthorized      missing or wrong API key (401)
-      └── TooManyRequests   too many wrong keys from one client address (429)
+      ├── TooManyRequests   too many wrong keys from one client address (429)
+      └── StorageFailed     RESPQ_FILES_DIR refused to store an upload (500)
+           └── StorageFull  ... because it is out of space or quota (507)
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class BadRequest(ApiError):
 
 
 class PayloadTooLarge(BadRequest):
-    """An upload over ``RESPQ_MAX_UPLOAD_BYTES`` (413)."""
+    """A request body, upload or form over its limit (413)."""
 
     status = 413
 
@@ -80,3 +82,17 @@ class TooManyRequests(ApiError):
 
     def headers(self) -> dict[str, str]:
         return {"retry-after": str(self.retry_after)}
+
+
+class StorageFailed(ApiError):
+    """``RESPQ_FILES_DIR`` refused to store an upload (500); the message names the setting
+    and the system's reason, never a path."""
+
+    status = 500
+    type = "server_error"
+
+
+class StorageFull(StorageFailed):
+    """``RESPQ_FILES_DIR`` is out of space or quota (507 Insufficient Storage)."""
+
+    status = 507

@@ -37,7 +37,7 @@ from respq.producer.client import BatchClient
 from respq.producer.errors import BatchNotFound
 from respq.server.auth import Principal, visible
 from respq.server.errors import BadRequest, NotFound
-from respq.server.upload import receive_upload
+from respq.server.upload import receive_upload, storage_error
 
 PURPOSE_BATCH = "batch"
 PURPOSE_OUTPUT = "batch_output"
@@ -118,6 +118,15 @@ class FileStore:
     def path(self, file_id: str) -> Path:
         return self.files_dir / f"{file_id}.jsonl"
 
+    def remove_partial_uploads(self) -> int:
+        """Remove the ``.part`` files of uploads a stopped server was receiving (at start,
+        when no upload of this server is running); returns how many."""
+        removed = 0
+        for partial in self.files_dir.glob("*.part"):
+            partial.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     # -- uploads --------------------------------------------------------------
 
     async def upload(
@@ -135,7 +144,11 @@ class FileStore:
                 "files only (purpose 'batch')",
                 param="purpose",
             )
-        partial.rename(final)
+        try:
+            partial.rename(final)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise storage_error(exc) from None
         record: dict[str, str | int] = {
             "id": file_id,
             "object": "file",

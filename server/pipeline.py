@@ -19,11 +19,11 @@ from typing import Any
 
 import orjson
 
-from respq.contract.constants import BatchKeys
+from respq.contract.constants import UNSEALED_KEY, BatchKeys
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.cli.app import CliError
-from respq.producer.cli.jsonl import check_file, prepared_requests
+from respq.producer.cli.jsonl import FileChanged, check_file, prepared_requests
 from respq.producer.client import BatchClient
 from respq.producer.errors import BatchStateError, InvalidInput
 from respq.producer.settings import ClientSettings
@@ -52,20 +52,27 @@ async def _run(settings: ClientSettings, job: Job) -> None:
     async with client:
         try:
             # CPU-bound, but this loop is private to the pipeline's thread.
-            checked = check_file(job.path, max_request_bytes=settings.max_request_bytes)
+            checked = check_file(
+                job.path, max_request_bytes=settings.max_request_bytes, name=job.path.stem
+            )
         except InvalidInput as exc:
             await fail(client, job.batch_id, batch_errors(exc))
+            return
+        except FileChanged:
+            await fail(client, job.batch_id, single_error("file_changed", FILE_CHANGED))
             return
         except CliError:  # no request in the file
             await fail(client, job.batch_id, single_error("empty_file", "The file is empty."))
             return
         except OSError as exc:
-            await fail(client, job.batch_id, single_error("file_unreadable", str(exc)))
+            await fail(client, job.batch_id, single_error("file_unreadable", unreadable(exc)))
             return
         keys = BatchKeys(job.batch_id)
         with checked:
-            if await _status(client, keys) != BatchStatus.VALIDATING:
-                await _close_cancelled(client, keys)
+            status = await _status(client, keys)
+            if status != BatchStatus.VALIDATING:
+                if status == BatchStatus.CANCELLING:
+                    await finish_cancelled(client, job.batch_id, job.completion_window)
                 return
             await client.submit_prepared(
                 prepared_requests(checked),
@@ -79,22 +86,29 @@ async def _run(settings: ClientSettings, job: Job) -> None:
                 await Batch(client, job.batch_id).cancel()
 
 
+FILE_CHANGED = "The input file changed while it was being validated; nothing was enqueued."
+
+
+def unreadable(exc: OSError) -> str:
+    """Why the input file could not be read, without the server's path to it."""
+    if isinstance(exc, FileNotFoundError):
+        return "The input file was deleted before it was validated; nothing was enqueued."
+    return f"The input file could not be read ({exc.strerror or type(exc).__name__})."
+
+
 async def _status(client: BatchClient, keys: BatchKeys) -> str | None:
     raw = await client.redis.hget(keys.meta, "status")  # type: ignore[misc]
     return raw.decode() if raw else None
 
 
-async def _close_cancelled(client: BatchClient, keys: BatchKeys) -> None:
-    """A batch cancelled before anything was enqueued ends as cancelled at once."""
-    now = int(time.time())
-    pipe = client.redis.pipeline(transaction=True)
-    pipe.hset(
-        keys.meta,
-        mapping={"status": "cancelled", "cancelled_at": now, "completed_at": now, "sealed": 1},
-    )
-    for key in keys.all():
-        pipe.expire(key, client.settings.result_ttl)
-    await pipe.execute()
+async def finish_cancelled(client: BatchClient, batch_id: str, completion_window: str) -> None:
+    """End a batch cancelled before it was sealed, as workers end a cancelled batch's
+    requests: every request without a result ends as ``batch_cancelled`` (cancel.lua),
+    then the seal finds them all done and the batch ends ``cancelled``. Nothing of an
+    unsealed batch was dispatched, so nothing is in flight."""
+    with contextlib.suppress(BatchStateError):  # it ended meanwhile
+        await Batch(client, batch_id).cancel()
+    await client.seal(batch_id, completion_window)
 
 
 async def fail(client: BatchClient, batch_id: str, errors: dict[str, Any]) -> None:
@@ -106,6 +120,7 @@ async def fail(client: BatchClient, batch_id: str, errors: dict[str, Any]) -> No
         keys.meta,
         mapping={"status": "failed", "failed_at": now, "errors": orjson.dumps(errors), "sealed": 1},
     )
+    pipe.srem(UNSEALED_KEY, batch_id)
     for key in keys.all():
         pipe.expire(key, client.settings.result_ttl)
     await pipe.execute()

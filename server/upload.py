@@ -2,26 +2,58 @@
 
 Starlette's ``request.form()`` spools file parts to a temporary file and the store would
 then copy it; here python-multipart's push parser writes the file part's bytes into the
-destination as they arrive, and keeps only the small text fields (``purpose``).
+destination as they arrive, and keeps only the few small text fields (``purpose``).
+
+An upload is complete or refused: a body that ends before the multipart closing boundary
+(a client or proxy that cut it) is a 400 and leaves nothing behind, since the requests
+after the cut would otherwise vanish without an error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from respq.server.errors import BadRequest, PayloadTooLarge
+from respq.server.errors import BadRequest, PayloadTooLarge, StorageFailed, StorageFull
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
+log = logging.getLogger("respq.server")
+
 MAX_FIELD_BYTES = 64 * 1024
+# The file, purpose, and OpenAI's optional fields (expires_after[anchor], [seconds]) with
+# room to spare; a body of thousands of tiny fields is refused, not collected.
+MAX_PARTS = 16
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def storage_error(exc: OSError) -> StorageFailed:
+    """The API error for a write ``RESPQ_FILES_DIR`` refused, logged as one line; the
+    system's reason, never the path."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in _FULL:
+        log.error("upload refused: RESPQ_FILES_DIR is full (%s)", reason)
+        return StorageFull(
+            f"The server's files directory (RESPQ_FILES_DIR) is full ({reason}); nothing was "
+            "stored. Try again once space is freed.",
+            code="insufficient_storage",
+        )
+    log.error("upload refused: RESPQ_FILES_DIR cannot be written (%s)", reason)
+    return StorageFailed(
+        f"The server's files directory (RESPQ_FILES_DIR) cannot be written ({reason}); "
+        "nothing was stored.",
+        code="storage_unavailable",
+    )
 
 
 @dataclass
@@ -40,6 +72,8 @@ class _Receiver:
         self.target = target
         self.max_bytes = max_bytes
         self.upload = Upload()
+        self.complete = False  # the closing boundary was read
+        self._parts = 0
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._headers: dict[bytes, bytes] = {}
@@ -57,9 +91,13 @@ class _Receiver:
             "on_headers_finished": self.headers_finished,
             "on_part_data": self.part_data,
             "on_part_end": self.part_end,
+            "on_end": self.end,
         }
 
     def part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise PayloadTooLarge(f"the form has more than {MAX_PARTS} parts")
         self._headers.clear()
         self._value.clear()
         self._in_file = False
@@ -79,7 +117,10 @@ class _Receiver:
             raise BadRequest("only one file may be uploaded per request", param="file")
         self._in_file = True
         self.upload.filename = os.path.basename(filename.decode("utf-8", "replace")) or "upload"
-        self._file = self.target.open("wb")
+        try:
+            self._file = self.target.open("wb")
+        except OSError as exc:
+            raise storage_error(exc) from None
 
     def part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
@@ -89,27 +130,35 @@ class _Receiver:
                 raise PayloadTooLarge(
                     f"the file is larger than the limit of {self.max_bytes} bytes", param="file"
                 )
-            self._file.write(data[start:end])
+            try:
+                self._file.write(data[start:end])
+            except OSError as exc:
+                raise storage_error(exc) from None
         else:
             self._value.extend(data[start:end])
             if len(self._value) > MAX_FIELD_BYTES:
-                raise BadRequest(f"form field {self._name!r} is too large", param=self._name)
+                raise PayloadTooLarge(f"form field {self._name!r} is too large", param=self._name)
 
     def part_end(self) -> None:
         if self._in_file:
             assert self._file is not None
-            self._file.close()
+            try:
+                self._file.close()  # the last buffered bytes reach the disk here
+            except OSError as exc:
+                raise storage_error(exc) from None
         elif self._name:
             self.upload.fields[self._name] = self._value.decode("utf-8", "replace")
 
-    def close(self) -> None:
+    def end(self) -> None:
+        self.complete = True
+
+    def discard(self) -> None:
+        """Close and remove the file of a refused upload, whatever state the disk is in."""
         if self._file is not None and not self._file.closed:
-            self._file.close()
-
-
-def _discard(path: Path) -> None:
-    # One unlink of a file this request created: too quick to be worth a thread.
-    path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self._file.close()
+        # One unlink of a file this request created: too quick to be worth a thread.
+        self.target.unlink(missing_ok=True)
 
 
 async def receive_upload(
@@ -117,28 +166,31 @@ async def receive_upload(
 ) -> Upload:
     """Parse a ``multipart/form-data`` body; its one file part is written to ``target``.
 
-    ``target`` is removed again when the request fails or carries no file.
+    ``target`` is removed again when the request fails, is cut short or carries no file.
     """
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
         raise BadRequest("expected a multipart/form-data upload with a boundary")
     receiver = _Receiver(target, max_bytes)
-    parser = MultipartParser(boundary, receiver.callbacks())
     try:
+        parser = MultipartParser(boundary, receiver.callbacks())
         async for chunk in body:
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
-        _discard(target)
+        if not receiver.complete:
+            raise BadRequest(
+                "the upload ended before the multipart body's closing boundary (the body was "
+                "cut short); nothing was stored",
+                param="file",
+                code="incomplete_upload",
+            )
+        if receiver.upload.filename is None:
+            raise BadRequest("the request has no 'file' part", param="file")
+    except FormParserError as exc:
+        receiver.discard()
         raise BadRequest(f"malformed multipart body: {exc}") from None
     except BaseException:
-        receiver.close()
-        _discard(target)
+        receiver.discard()
         raise
-    finally:
-        receiver.close()
-    if receiver.upload.filename is None:
-        _discard(target)
-        raise BadRequest("the request has no 'file' part", param="file")
     return receiver.upload

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from respq.contract.constants import BATCHES_KEY, BatchKeys
+from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, BatchKeys
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.cli.app import (
@@ -126,6 +126,7 @@ async def discard_unsealed(client: BatchClient, keys: BatchKeys) -> None:
         pipe = redis.pipeline(transaction=True)
         pipe.delete(*keys.all())
         pipe.zrem(BATCHES_KEY, keys.batch_id)
+        pipe.srem(UNSEALED_KEY, keys.batch_id)
         await pipe.execute()
 
 
@@ -158,7 +159,11 @@ def submit(
     ] = None,
     completion_window: Annotated[
         str | None,
-        typer.Option("--completion-window", help="e.g. 24h, 90m; unfinished requests expire."),
+        typer.Option(
+            "--completion-window",
+            help="24h (OpenAI's), or longer in whole hours or days up to 30d (48h, 7d); "
+            "requests not sent by then expire.",
+        ),
     ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the batch, then write its results.")

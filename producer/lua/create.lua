@@ -1,10 +1,12 @@
---! KEYS: meta batches tenant_batches
+--! KEYS: meta batches tenant_batches unsealed
 --! ARGV: batch_id now metadata window expires_at queue chunk_size weight urgent max_in_flight tenant
--- Create a batch record unless it exists; count this submit call.
--- KEYS: meta, batches index, the tenant's batches index (unused without a tenant).
--- ARGV: batch_id, now, metadata json, window seconds, expires_at (0 = none), queue name,
--- chunk size, weight, urgent (1/0), max in flight (0 = no cap), tenant ('' = none: a
--- batch of respq submit or Python)
+-- Create a batch record unless it exists; count this submit call. A new batch joins the
+-- set of unsealed batches until seal.lua (or a failed validation) takes it out: a server
+-- start finds there every batch a crash left validating, however old.
+-- KEYS: meta, batches index, the tenant's batches index (unused without a tenant), the
+-- unsealed set. ARGV: batch_id, now, metadata json, window seconds, expires_at (0 = none),
+-- queue name, chunk size, weight, urgent (1/0), max in flight (0 = no cap), tenant ('' =
+-- none: a batch of respq submit or Python)
 local meta = KEYS[1]
 local created = 0
 if redis.call('EXISTS', meta) == 0 then
@@ -19,6 +21,7 @@ if redis.call('EXISTS', meta) == 0 then
     redis.call('HSET', meta, 'tenant', A.tenant)
     redis.call('ZADD', K.tenant_batches, ARGV[2], ARGV[1])
   end
+  redis.call('SADD', K.unsealed, A.batch_id)
   created = 1
 end
 local submit = redis.call('HINCRBY', meta, 'submits', 1)

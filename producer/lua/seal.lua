@@ -1,18 +1,21 @@
---! KEYS: meta jobs schedule urgent_schedule *batch_keys
+--! KEYS: meta jobs schedule urgent_schedule unsealed *batch_keys
 --! ARGV: now running_ttl finished_ttl job_ttl_ms batch_id
 -- Seal a batch once every request is in: mark it sealed and in progress, set its keys'
 -- expiry, finish it if its requests already all ended, and put it on the schedule
 -- (urgent or normal, by its meta) when it has waiting jobs. It joins at the schedule's
 -- lowest virtual time: it goes next, without credit for the time it was not there.
--- KEYS: meta, jobs, schedule, urgent schedule, then every batch key (for expiry)
+-- It leaves the set of unsealed batches (create.lua).
+-- KEYS: meta, jobs, schedule, urgent schedule, unsealed set, then every batch key (for
+-- expiry)
 -- ARGV: now_s, ttl while running, ttl once finished, arq job ttl ms, batch_id
 local meta, jobs = KEYS[1], KEYS[2]
 local batch_keys = {}
-for i = 5, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+for i = 6, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local v = redis.call('HMGET', meta, 'status', 'total', 'completed', 'failed', 'urgent')
 local status = v[1]
 local unfinished = (tonumber(v[2]) or 0) > (tonumber(v[3]) or 0) + (tonumber(v[4]) or 0)
 redis.call('HSET', meta, 'sealed', 1, 'job_ttl_ms', ARGV[4])
+redis.call('SREM', KEYS[5], ARGV[5])
 if status == STATUS.VALIDATING or (status == STATUS.COMPLETED and unfinished) then
   redis.call('HSET', meta, 'status', STATUS.IN_PROGRESS)
   if redis.call('HEXISTS', meta, 'in_progress_at') == 0 then

@@ -39,8 +39,9 @@ async def test_window_passes_with_no_worker_running(
                 {"custom_id": f"e{i}", "body": {"model": "gpt-5.4", "input": f"q{i}"}}
                 for i in range(n)
             ],
-            completion_window="2s",
         )
+        # The shortest window is 24h: this one is made to end two seconds from now.
+        await fake_redis.hset(batch.keys.meta, "expires_at", int(time.time()) + 2)
         # Some requests run in time: one job of chunk_size (4) requests.
         await run_burst(burst_worker(fake_redis, config, max_burst_jobs=1), timeout=30)
         early = await batch.status()
