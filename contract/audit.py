@@ -3,7 +3,10 @@
 Requests (``lua/audit.lua``): every request must be recorded, held by a live lease, or in
 a queued (or parked) job. One held by nothing is *stranded* — its job was lost with a cut
 AOF tail or dropped by arq — and ``repair`` queues it again in a new job that owns it,
-in the same atomic step, so several auditors may run at once.
+in the same atomic step, so several auditors may run at once. A lease held past the time
+its worker wrote into it (its requests in flight longer than that worker's deadlines
+allow) is *overdue*: a live but stuck worker, shown and never re-queued (that would send
+the requests twice).
 
 Counters: ``completed``, ``failed``, ``err:<code>`` and the batch's usage totals are sums
 over the stored result lines; ``counters()`` derives them and reports where the meta
@@ -44,7 +47,16 @@ MAX_JOB_RUNS = 20
 MAX_RESCUES = 5
 # Requests per audit script call: short enough never to block Redis for long.
 SLICE = 500
-STATES = ("recorded", "leased", "queued", "parked", "waiting", "unowned", "stranded")
+STATES = (
+    "recorded",
+    "leased",
+    "overdue",
+    "queued",
+    "parked",
+    "waiting",
+    "unowned",
+    "stranded",
+)
 
 
 @dataclass(slots=True)
@@ -53,6 +65,7 @@ class RequestAudit:
 
     recorded: int = 0
     leased: int = 0
+    overdue: int = 0
     queued: int = 0
     parked: int = 0
     waiting: int = 0
@@ -150,8 +163,9 @@ class Auditor:
             give_up_try=MAX_JOB_RUNS + 1,
             sample=20,
         )
-        tally = RequestAudit(stranded_ids=[_text(x) for x in raw[9:]])
-        for name, value in zip((*STATES, "requeued"), raw[1:9], strict=True):
+        counts = len(STATES) + 1
+        tally = RequestAudit(stranded_ids=[_text(x) for x in raw[1 + counts :]])
+        for name, value in zip((*STATES, "requeued"), raw[1 : 1 + counts], strict=True):
             setattr(tally, name, int(value))
         return _text(raw[0]), tally
 

@@ -3,7 +3,9 @@
 All keys of one batch share the hash tag ``{<batch_id>}`` so the Lua scripts that touch
 several of them stay valid on Redis Cluster. arq's own keys (``arq:job:<id>``,
 ``arq:queue``, ``arq:in-progress:<id>``) follow arq's layout; respq writes job records
-there only in arq's format (JSON instead of pickle).
+there only in arq's format (JSON instead of pickle). A claimed job's in-progress key holds
+``<token>:<overdue at, ms>`` instead of arq's ``1``: the run that holds the lease, and when
+its requests are overdue (``worker/job_lease.py``).
 
 Per batch ``B``:
 

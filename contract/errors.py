@@ -28,6 +28,8 @@ RespqError                                  contract.errors
  │    ├── TooManyRequests                   (429: too many wrong keys from one address)
  │    └── StorageFailed                     RESPQ_FILES_DIR refused an upload (500)
  │         └── StorageFull                  ... out of space or quota (507)
+ ├── LeaseLost                              worker.job_lease: another worker took the job
+ │                                          over; its request is not sent from here
  └── UpstreamError                          worker.errors: a failed upstream call
       ├── RetryableError                    (RateLimited, ServerError, UpstreamTimeout,
       │                                      ConnectionFailed, StreamInterrupted)

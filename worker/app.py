@@ -81,6 +81,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         redis,
         lease_seconds=config.lease_seconds,
         in_flight=lambda: runner.in_flight,
+        runs=runner.runs,
         # Lets every worker free jobs a dead worker picked but never claimed.
         queue_name=config.queue_name,
         status=lambda: {**health.info(), "requeued": reconciler.requeued},

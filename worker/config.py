@@ -35,9 +35,13 @@ class WorkerConfig(EnvSettings):
     lease_seconds: float = Field(default=30.0, ge=3)
     shutdown_grace: int = Field(default=30, ge=0)
 
-    # Upstream calls and retries.
+    # Upstream calls and retries. request_timeout is one deadline per attempt, from connect
+    # to last byte, however slowly the upstream sends; a streamed answer also fails when
+    # no event (comments and blank keep-alive lines are not events) comes for
+    # stream_idle_timeout.
     request_timeout: float = Field(default=600.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
+    stream_idle_timeout: float = Field(default=300.0, gt=0, le=86400)
     max_attempts: int = Field(default=6, ge=1, le=100)
     retry_max_time: float = Field(default=1800.0, gt=0)
     retry_base: float = Field(default=0.5, gt=0)

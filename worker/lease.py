@@ -9,9 +9,12 @@ A worker killed between the two left the job stuck for an hour; now any live wor
 shortens it on its next tick. A live owner is unaffected: its claim and renewals keep
 the key alive.
 
-Renewal writes the key (``SET … PX``) rather than extending it, so a key Redis lost (a
-restart that cut the AOF tail) comes back within a third of a lease and another worker
-does not start the same job meanwhile."""
+Renewal (``lua/renew.lua``) also writes the key again when it is gone, so a key Redis lost
+(a restart that cut the AOF tail) comes back within a third of a lease and another worker
+does not start the same job meanwhile; a key that holds another run's token tells the run
+that it lost the job (``worker/job_lease.py``). Leases are renewed before the heartbeat and
+apart from it: a Redis at maxmemory refuses the heartbeat's writes but not the renewal, so
+a worker holding outcomes it cannot write yet keeps its jobs."""
 
 from __future__ import annotations
 
@@ -26,8 +29,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, WORKER_INFO_PREFIX, WORKERS_KEY
+from respq.worker.job_lease import JobLease, lease_scripts
 
 log = logging.getLogger("respq.worker")
+
+# While Redis fails, renewals are tried this often (a lapsed lease is only won back if
+# the key is written again before another worker takes the job).
+FAILING_RETRY_S = 0.5
 
 
 class LeaseKeeper:
@@ -37,6 +45,7 @@ class LeaseKeeper:
         *,
         lease_seconds: float,
         in_flight: Callable[[], int],
+        runs: Mapping[str, JobLease] | None = None,
         worker_id: str | None = None,
         queue_name: str | None = None,
         sweep_limit: int = 2000,
@@ -48,7 +57,9 @@ class LeaseKeeper:
         self.in_flight = in_flight
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = int(time.time())
-        self.jobs: set[str] = set()
+        # the job runs in progress here, by job id (the RequestRunner's)
+        self.runs: Mapping[str, JobLease] = runs if runs is not None else {}
+        self.scripts = lease_scripts(redis)
         self.queue_name = queue_name
         self.sweep_limit = sweep_limit
         # extra fields for the info hash (the worker's Redis health, the reconciler's work)
@@ -71,9 +82,24 @@ class LeaseKeeper:
             pass
 
     async def renew(self) -> None:
+        await self.renew_leases()
+        await self.heartbeat()
+
+    async def renew_leases(self) -> None:
+        runs = list(self.runs.values())
+        if not runs:
+            return
+        asked_at = time.monotonic()
+        states = await self.scripts["renew"](
+            progress=[run.progress_key for run in runs],
+            lease_ms=self.lease_ms,
+            runs=[part for run in runs for part in (run.token, run.value())],
+        )
+        for run, state in zip(runs, states, strict=True):
+            run.renewed(state.decode() if isinstance(state, bytes) else str(state), asked_at)
+
+    async def heartbeat(self) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        for job_id in self.jobs:
-            pipe.set(ARQ_IN_PROGRESS_PREFIX + job_id, b"1", px=self.lease_ms)
         now = time.time()
         info_key = WORKER_INFO_PREFIX + self.worker_id
         pipe.zadd(WORKERS_KEY, {self.worker_id: now})
@@ -84,7 +110,7 @@ class LeaseKeeper:
                 "started_at": self.started_at,
                 "seen_at": int(now),
                 "in_flight": self.in_flight(),
-                "jobs": len(self.jobs),
+                "jobs": len(self.runs),
                 **self.status(),
             },
         )
@@ -117,4 +143,6 @@ class LeaseKeeper:
                 if not self._failing:  # one line per outage
                     log.warning("lease renewal failed: %s", exc)
                 self._failing = True
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(
+                min(self.interval, FAILING_RETRY_S) if self._failing else self.interval
+            )

@@ -152,7 +152,7 @@ class Reconciler:
             )
         elif (
             status != "paused"
-            and tally.leased == 0
+            and tally.leased + tally.overdue == 0
             and now_ms - int(fields[4] or 0) >= self.stall_ms
         ):
             tally.add(await self._walk(batch_id, _text(fields[5] or b"0"), deadline))

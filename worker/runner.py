@@ -4,6 +4,8 @@ rate limit, retries), and record every outcome exactly once.
 Each request ends in exactly one of: a recorded success, a recorded error, or a hand-off
 to a later job (long waits release the worker slot). An unexpected exception becomes a
 recorded ``worker_error``, never a crashed job that would leave the request unaccounted.
+A request of a job run that lost its lease (``worker/job_lease.py``: this worker stalled
+and another took the job over) is left to that worker: it is neither sent nor recorded here.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from respq.contract.lines import answer_line, error_line
 from respq.worker.budget import Budget
 from respq.worker.config import WorkerConfig
 from respq.worker.errors import UpstreamError
+from respq.worker.job_lease import InFlightBounds, JobLease, LeaseLost, lease_scripts
 from respq.worker.limiter import RateLimiter
 from respq.worker.metrics import Metrics
 from respq.worker.outcome import failure_line, is_account_failure, pause_reason
@@ -81,53 +84,89 @@ class RequestRunner:
         self.slots = FairSlots(config.max_jobs)
         self.in_flight = 0
         self.draining = False
+        self.bounds = InFlightBounds.of(config)
+        self.lease_scripts = lease_scripts(store.redis)
+        # The job runs in progress, by job id: the LeaseKeeper renews their leases.
+        self.runs: dict[str, JobLease] = {}
 
     async def run_job(
         self, batch_id: str, job_id: str, custom_ids: list[str], attempts_used: int
     ) -> JobOutcome:
+        lease = JobLease(self.lease_scripts, batch_id, job_id, self.bounds)
         claim = await self.store.claim(
-            batch_id, job_id, custom_ids, lease_ms=int(self.config.lease_seconds * 1000)
+            batch_id, job_id, custom_ids, lease_ms=lease.lease_ms, lease_value=lease.value()
         )
         if not claim.work:
             return JobOutcome(claim.mode, 0, 0)
-        started = await asyncio.gather(
-            *(self.run_one(batch_id, item, attempts_used) for item in claim.work),
-            return_exceptions=True,
-        )
+        lease.claimed(item.custom_id for item in claim.work)
+        self.runs[job_id] = lease
+        try:
+            started = await asyncio.gather(
+                *(self.run_one(batch_id, item, attempts_used, lease) for item in claim.work),
+                return_exceptions=True,
+            )
+        finally:
+            if self.runs.get(job_id) is lease:
+                del self.runs[job_id]
         # Let every request finish (or fail) before giving up on the job, so no send is
         # left running unowned; then a Redis failure makes arq run the job again later.
         for outcome in started:
             if isinstance(outcome, BaseException):
                 raise outcome
         unsent = [item.custom_id for item, ran in zip(claim.work, started, strict=True) if not ran]
+        if lease.lost:  # the job is another worker's now: its claims are not ours to give back
+            return JobOutcome("lost", len(started) - len(unsent), 0)
         await self.store.release(batch_id, job_id, unsent)
         return JobOutcome(claim.mode, len(started) - len(unsent), len(unsent))
 
-    async def run_one(self, batch_id: str, item: WorkItem, attempts_used: int) -> bool:
+    async def run_one(
+        self, batch_id: str, item: WorkItem, attempts_used: int, lease: JobLease
+    ) -> bool:
         """Send one request; False when it was not started because the worker is draining."""
         async with self.slots.hold(batch_id):
             if self.draining:
                 return False
             self.in_flight += 1
+            lease.start(item.custom_id)
             try:
-                await self._run(batch_id, item, attempts_used)
+                await self._run(batch_id, item, attempts_used, lease)
+            except LeaseLost:
+                log.info(
+                    "request %s/%s left to the worker that took its job over",
+                    batch_id,
+                    item.custom_id,
+                    extra={"batch_id": batch_id, "custom_id": item.custom_id},
+                )
             finally:
                 self.in_flight -= 1
+                lease.finish(item.custom_id)
         return True
 
-    async def _run(self, batch_id: str, item: WorkItem, attempts_used: int) -> None:
+    async def _run(
+        self, batch_id: str, item: WorkItem, attempts_used: int, lease: JobLease
+    ) -> None:
         store = self.store
         custom_id, raw = item.custom_id, item.body
         model = ""
+
+        async def confirm() -> None:
+            await lease.confirm(custom_id)
+
         try:
             body: dict[str, Any] = orjson.loads(raw)
             model = str(body.get("model") or "")
             if item.previous_response_id or item.has_children:
                 body, raw = chain_body(body, item)
             async with await self.budget.hold(batch_id, model, body) as held:
-                result, attempts = await self.sender.send(raw, body, model, attempts_used)
+                result, attempts = await self.sender.send(
+                    raw, body, model, attempts_used, before_send=confirm
+                )
                 held.spent(result.facts.usage)
+        except LeaseLost:
+            raise
         except DeferRequest as deferral:
+            if lease.lost:
+                raise LeaseLost(f"{batch_id}/{custom_id}: not deferred") from None
             self.metrics.request("deferred", "", model)
             await store.defer(
                 batch_id,
@@ -147,7 +186,7 @@ class RequestRunner:
                 return
             line = failure_line(custom_id, exc)
             await self.results.record(
-                batch_id, Result(custom_id, line, ok=False, code=exc.code, model=model)
+                batch_id, Result(custom_id, line, ok=False, code=exc.code, model=model), lease
             )
             self._finished(batch_id, custom_id, model, exc.code)
             return
@@ -165,7 +204,9 @@ class RequestRunner:
             self.metrics.request("failed", "worker_error", model)
             line = error_line(custom_id, "worker_error", f"{type(exc).__name__}: {exc}")
             await self.results.record(
-                batch_id, Result(custom_id, line, ok=False, code="worker_error", model=model)
+                batch_id,
+                Result(custom_id, line, ok=False, code="worker_error", model=model),
+                lease,
             )
             return
         facts = result.facts
@@ -181,6 +222,7 @@ class RequestRunner:
                 response_id=facts.id,
                 incomplete=facts.incomplete,
             ),
+            lease,
         )
         self.metrics.used(model, facts.usage)
         self._finished(batch_id, custom_id, model, "", attempts)

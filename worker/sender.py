@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from respq.worker.config import WorkerConfig
@@ -54,10 +55,17 @@ class Sender:
         return cached
 
     async def send(
-        self, raw: bytes, body: dict[str, Any], model: str, attempts_used: int
+        self,
+        raw: bytes,
+        body: dict[str, Any],
+        model: str,
+        attempts_used: int,
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[UpstreamSuccess, int]:
         """Send one request until it succeeds, fails for good or must wait (DeferRequest);
-        returns the answer and the attempts it took."""
+        returns the answer and the attempts it took. ``before_send`` runs right before
+        each attempt goes out (after any wait) and may stop it by raising."""
         cfg = self.config
         limiter = self.limiter
         limits, scope = self.limits(model)
@@ -84,6 +92,8 @@ class Sender:
                     # cool-down would fire at the same instant; spread them a little.
                     spread = 0.0 if limited else random.uniform(0, min(1.0, grant.wait / 4))
                     await asyncio.sleep(grant.wait + spread)
+            if before_send is not None:
+                await before_send()
             attempts += 1
             if attempts > 1 or attempts_used:
                 self.metrics.retried()

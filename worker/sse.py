@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from respq.worker.errors import StreamFailed, StreamInterrupted
 
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
+T = TypeVar("T")
 
 
 async def iter_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
@@ -30,10 +32,35 @@ async def iter_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str
         yield event, "\n".join(data)
 
 
-async def final_response(lines: AsyncIterator[str], request_id: str | None) -> dict[str, Any]:
+async def paced(
+    events: AsyncIterator[T], idle_timeout: float | None, request_id: str | None
+) -> AsyncIterator[T]:
+    """``events``, raising StreamInterrupted when none comes for ``idle_timeout`` seconds.
+    The clock restarts with each event only: ``: keep-alive`` comments and blank lines are
+    not events, so a stream that sends nothing else cannot hold a request open."""
+    iterator = aiter(events)
+    while True:
+        try:
+            # Only the wait for the next event is timed, never the caller's work on one.
+            async with asyncio.timeout(idle_timeout):
+                event = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise StreamInterrupted(
+                f"no event for {idle_timeout:g}s (RESPQ_STREAM_IDLE_TIMEOUT)",
+                request_id=request_id,
+            ) from None
+        yield event
+
+
+async def final_response(
+    lines: AsyncIterator[str], request_id: str | None, *, idle_timeout: float | None = None
+) -> dict[str, Any]:
     """The response carried by the terminal event. An ``error`` or ``response.failed``
-    event raises StreamFailed; a stream that stops early raises StreamInterrupted."""
-    async for event, raw in iter_events(lines):
+    event raises StreamFailed; a stream that stops early, or sends no event for
+    ``idle_timeout`` seconds, raises StreamInterrupted."""
+    async for event, raw in paced(iter_events(lines), idle_timeout, request_id):
         if raw == "[DONE]":
             break
         try:

@@ -64,6 +64,7 @@ class WorkerStore:
         custom_ids: list[str],
         *,
         lease_ms: int,
+        lease_value: str = "",
         attempts_used: int = 0,
     ) -> Claim:
         keys = BatchKeys(batch_id)
@@ -88,6 +89,7 @@ class WorkerStore:
             line_prefix="batch_req_" + token + "_",
             finished_ttl=self.result_ttl,
             lease_ms=lease_ms,
+            lease_value=lease_value,
             park_id=f"{batch_id}:p:{token}",
             attempts=attempts_used,
             now_ms=now_ms,

@@ -42,8 +42,6 @@ async def run_requests(
     runs = int(ctx.get("job_try") or 1)
     if runs > MAX_JOB_RUNS:
         return await give_up(runner, batch_id, job_id, custom_ids, runs)
-    leases = ctx["respq_leases"]
-    leases.jobs.add(job_id)
     deadline = max(runner.config.job_timeout - DEADLINE_MARGIN_S, 1.0)
     try:
         async with asyncio.timeout(deadline):
@@ -55,12 +53,11 @@ async def run_requests(
     except TimeoutError as exc:
         log.warning("job %s ran past %.0fs (run %d): retrying it", job_id, deadline, runs)
         raise Retry(defer=TIMED_OUT_RETRY_S) from exc
-    finally:
-        leases.jobs.discard(job_id)
     if outcome.unsent:
         # Shutting down: leave the job queued for another worker (this counts a run).
         raise Retry(defer=0)
     # mode "paused": the claim parked the requests until `resume`; this job is done.
+    # mode "lost": another worker took the job over while this one stalled.
     return {"mode": outcome.mode, "sent": outcome.sent}
 
 

@@ -4,6 +4,7 @@ failure translated into an UpstreamError subclass at this edge."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from dataclasses import dataclass
@@ -202,6 +203,11 @@ class UpstreamClient:
         self._url = httpx.URL(self.url)
         self._transport = http._transport_for_url(self._url)
         self._timeout = {"timeout": http.timeout.as_dict()}
+        # httpx's timeouts bound each read, not the exchange: an upstream that trickles
+        # its answer a byte at a time would hold the request for ever. One deadline covers
+        # connect to last byte; a stream must also keep sending events.
+        self.deadline = config.request_timeout
+        self.idle_timeout = config.stream_idle_timeout
         key = config.api_key.get_secret_value() if config.api_key else ""
         # A provider that echoes the key in a body must not get it stored in Redis.
         self._secret = key.encode() if len(key) >= 8 else b""
@@ -211,19 +217,33 @@ class UpstreamClient:
         return content.replace(secret, REDACTED) if secret and secret in content else content
 
     async def send(self, body: bytes, *, stream: bool) -> UpstreamSuccess:
+        deadline = asyncio.timeout(self.deadline)
         try:
-            if stream:
-                return await self._send_streamed(body)
-            request = httpx.Request(
-                "POST", self._url, headers=self.http.headers, content=body, extensions=self._timeout
-            )
-            answer = await self._transport.handle_async_request(request)
-            try:
-                content = await answer.aread()
-            finally:
-                await answer.aclose()
+            # On expiry the cancelled read unwinds through aclose() / the stream's context
+            # manager, which close the half-read connection instead of pooling it.
+            async with deadline:
+                if stream:
+                    return await self._send_streamed(body)
+                request = httpx.Request(
+                    "POST",
+                    self._url,
+                    headers=self.http.headers,
+                    content=body,
+                    extensions=self._timeout,
+                )
+                answer = await self._transport.handle_async_request(request)
+                try:
+                    content = await answer.aread()
+                finally:
+                    await answer.aclose()
         except httpx.TransportError as exc:
             raise transport_error(exc) from None
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise UpstreamTimeout(
+                f"no complete answer within {self.deadline:g}s (RESPQ_REQUEST_TIMEOUT)"
+            ) from None
         return self._parse(answer.status_code, answer.headers, content)
 
     def _parse(self, status: int, headers: httpx.Headers, content: bytes) -> UpstreamSuccess:
@@ -255,7 +275,9 @@ class UpstreamClient:
                 content = await answer.aread()
                 return self._parse(answer.status_code, answer.headers, content)
             try:
-                final = await final_response(answer.aiter_lines(), request_id)
+                final = await final_response(
+                    answer.aiter_lines(), request_id, idle_timeout=self.idle_timeout
+                )
             except httpx.TransportError as exc:
                 # The answer had begun: a connection lost mid-stream interrupts the stream.
                 raise StreamInterrupted(

@@ -1,7 +1,10 @@
 --! KEYS: meta order res owner inflight parked parent rescued queue jobs
 --! ARGV: what start count repair now_ms job_prefix progress_prefix chunk_size job_ttl_ms new_job_prefix batch_id max_rescues give_up_try sample
 -- Audit a slice of one batch's requests: each must be recorded (res), held by a live
--- lease (its job's arq in-progress key exists), or in a queued or parked job. Requests
+-- lease (its job's arq in-progress key exists), or in a queued or parked job. A lease
+-- whose value ('<token>:<overdue at ms>', worker/job_lease.py) says its requests have been
+-- in flight longer than their worker's deadlines allow is "overdue": its worker is alive
+-- (it renews the lease) but stuck; it is reported, not re-queued. Requests
 -- held by nothing are "stranded" (their job is gone: lost by Redis, or dropped by arq);
 -- with repair they are queued again in new jobs that own them, atomically, so several
 -- auditors may run at once. Shared by the workers' reconciler and `respq doctor`.
@@ -15,8 +18,8 @@
 --       size, job ttl ms, new job id prefix, batch_id, max re-queues per request, the
 --       arq try number given to a request past it (its job then records worker_error),
 --       how many stranded custom_ids to return
--- Returns {next (index or cursor; '0' at the end), recorded, leased, queued, parked,
---          waiting, unowned, stranded, requeued, custom_ids...}
+-- Returns {next (index or cursor; '0' at the end), recorded, leased, overdue, queued,
+--          parked, waiting, unowned, stranded, requeued, custom_ids...}
 local meta, order, res, owner = K.meta, K.order, K.res, K.owner
 local inflight, parked, parent, rescued, queue = K.inflight, K.parked, K.parent, K.rescued, K.queue
 -- While the batch has jobs waiting for dispatch (its turn on the fair schedule), a
@@ -31,7 +34,12 @@ local max_rescues, give_up_try, sample = tonumber(A.max_rescues), A.give_up_try,
   tonumber(A.sample)
 
 local function held_by(job)
-  if redis.call('EXISTS', progress_prefix .. job) == 1 then return 'leased' end
+  local lease = redis.call('GET', progress_prefix .. job)
+  if lease then
+    local overdue_at = tonumber(string.match(lease, ':(%d+)$'))
+    if overdue_at and overdue_at < tonumber(now_ms) then return 'overdue' end
+    return 'leased'
+  end
   if redis.call('HEXISTS', parked, job) == 1 then return 'parked' end
   if redis.call('EXISTS', job_prefix .. job) == 1 and redis.call('ZSCORE', queue, job) then
     return 'queued'
@@ -62,8 +70,8 @@ else
   if #cids == count then next_pos = tostring(first + count) end
 end
 
-local tally = {recorded = 0, leased = 0, queued = 0, parked = 0, waiting = 0, unowned = 0,
-               stranded = 0, requeued = 0}
+local tally = {recorded = 0, leased = 0, overdue = 0, queued = 0, parked = 0, waiting = 0,
+               unowned = 0, stranded = 0, requeued = 0}
 local found, fresh, doomed = {}, {}, {}
 for _, cid in ipairs(cids) do
   local state = classify(cid)
@@ -103,7 +111,7 @@ queue_jobs(fresh, 0)
 queue_jobs(doomed, give_up_try)
 tally.requeued = #fresh + #doomed
 
-local out = {next_pos, tally.recorded, tally.leased, tally.queued, tally.parked,
-             tally.waiting, tally.unowned, tally.stranded, tally.requeued}
+local out = {next_pos, tally.recorded, tally.leased, tally.overdue, tally.queued,
+             tally.parked, tally.waiting, tally.unowned, tally.stranded, tally.requeued}
 for _, cid in ipairs(found) do out[#out + 1] = cid end
 return out

@@ -15,6 +15,7 @@ from respq.producer.cli.submit import print_json
 MEANING = {
     "recorded": "has its output line",
     "leased": "being sent by a live worker",
+    "overdue": "leased, but in flight longer than its worker's deadlines allow: stuck?",
     "queued": "in a queued job",
     "parked": "in a job parked while the batch is paused",
     "waiting": "waits for the request it depends on",
@@ -38,7 +39,8 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="JSON report.")] = False,
 ) -> None:
     """Audit a batch: is every request recorded, leased, or in a queued job, and do its
-    counters and usage equal the sums over its results? Exit 1 when something is wrong
+    counters and usage equal the sums over its results? Requests leased for longer than
+    their worker's deadlines allow are shown as overdue. Exit 1 when something is wrong
     (after --repair: when something could not be repaired)."""
     state = get_state(ctx)
 
@@ -82,7 +84,8 @@ def doctor(
         print_json(report)
     else:
         _print(report)
-    if stranded_left > 0 or (report["counters_checked"] and drift_left > 0):
+    overdue = requests["overdue"] > 0
+    if stranded_left > 0 or overdue or (report["counters_checked"] and drift_left > 0):
         raise typer.Exit(ExitCode.FAILED_REQUESTS)
 
 
@@ -100,6 +103,13 @@ def _print(report: dict[str, Any]) -> None:
         console.print(f"stranded: {shown}", markup=False)
     if requests["requeued"]:
         console.print(f"re-queued {requests['requeued']} request(s)", markup=False)
+    if requests["overdue"]:
+        console.print(
+            f"overdue: {requests['overdue']} request(s) held by a worker that still renews "
+            "its lease but has had them in flight longer than RESPQ_REQUEST_TIMEOUT, its "
+            "attempts and waits allow; see `respq workers` and that worker's log",
+            markup=False,
+        )
     drift = report["counters"]
     if not report["counters_checked"]:
         console.print("counters: checked once the batch has ended", markup=False)

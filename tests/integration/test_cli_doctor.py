@@ -4,12 +4,13 @@ are checked against its results and repaired."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
-from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys
+from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, BatchKeys
 from respq.mockapi import MockConfig, MockServer
 
 from helpers.cli import env_for, invoke
@@ -68,3 +69,32 @@ def test_doctor_finds_and_requeues_stranded_requests_then_checks_counters(
 def test_doctor_unknown_batch_exits_2(db: Database) -> None:
     result = invoke(["doctor", "batch_nope"], env=env_for(db, unique_queue()))
     assert result.exit_code == 2
+
+
+def test_doctor_shows_requests_in_flight_past_their_deadline_as_overdue(
+    tmp_path: Path, db: Database
+) -> None:
+    queue = unique_queue()
+    env = env_for(db, queue)
+    submitted = invoke(["submit", str(write_jsonl(tmp_path / "in.jsonl", 4))], env=env)
+    batch_id = submitted.stdout.strip()
+    redis = db.redis
+    keys = BatchKeys(batch_id)
+    # Two live jobs (their worker renews the lease): one within the time its worker wrote
+    # into the lease, one past it (its requests should have ended by now: a stuck worker).
+    now_ms = int(time.time() * 1000)
+    for job, cids, overdue_at in (
+        ("healthy", ["req-0", "req-1"], now_ms + 60_000),
+        ("stuck", ["req-2", "req-3"], now_ms - 1_000),
+    ):
+        redis.set(f"{ARQ_IN_PROGRESS_PREFIX}{batch_id}:{job}", f"tok:{overdue_at}", px=60_000)
+        redis.hset(keys.inflight, mapping={cid: f"{batch_id}:{job}" for cid in cids})
+
+    found = invoke(["doctor", batch_id, "--json"], env=env)
+    assert found.exit_code == 1, found.output
+    report = orjson.loads(found.stdout)["requests"]
+    assert (report["leased"], report["overdue"], report["stranded"]) == (2, 2, 0)
+    shown = invoke(["doctor", batch_id, "--repair"], env=env)
+    assert shown.exit_code == 1  # nothing to repair: re-queueing would send them twice
+    assert "overdue: 2 request(s) held by a worker that still renews its lease" in shown.stdout
+    assert redis.hget(keys.inflight, "req-2") == f"{batch_id}:stuck".encode()

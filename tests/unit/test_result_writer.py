@@ -1,6 +1,7 @@
 """Group commit of results (worker/results.py, record_many.lua) on fakeredis: one script
 call for the results that finish together, with exactly the counters and batch end that
-recording them one by one gives."""
+recording them one by one gives; a write Redis refuses is kept while its job run holds
+the lease."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from typing import Any
 import pytest
 from fakeredis.aioredis import FakeRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import BatchKeys
 from respq.contract.lines import answer_line, error_line
 from respq.contract.response import Usage
+from respq.worker.job_lease import InFlightBounds, JobLease, LeaseLost, lease_scripts
 from respq.worker.results import Result, ResultWriter
 from respq.worker.store import WorkerStore
 
 from helpers.factories import response_body
+from helpers.polling import wait_until_async
 
 COUNTERS = ("completed", "failed", "incomplete", "err:", "usage:", "model:")
 
@@ -165,3 +169,31 @@ async def test_a_failed_write_fails_its_whole_group_and_the_next_one_still_write
     assert rest == [1] * 5
     assert (await counters(fake_redis, batch_id))["completed"] == 4
     assert not await fake_redis.hexists(BatchKeys(batch_id).res, "c0")
+
+
+async def test_a_refused_write_back_is_kept_while_its_lease_holds_and_dropped_once_lost(
+    fake_client: BatchClient, fake_redis: FakeRedis, store: WorkerStore
+) -> None:
+    batch_id = await submit(fake_client, 2)
+    writer = ResultWriter(store)
+
+    async def at_maxmemory(batch: str, results: list[Result]) -> list[int]:
+        writer.writes += 1
+        raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+    writer.write = at_maxmemory  # type: ignore[method-assign]
+    bounds = InFlightBounds(lease_s=30, request_s=60, job_s=60)
+    lease = JobLease(lease_scripts(fake_redis), batch_id, f"{batch_id}:job", bounds)
+    first, second = outcomes(2)
+    kept = asyncio.ensure_future(writer.record(batch_id, first, lease))
+    with pytest.raises(OutOfMemoryError):  # no lease to keep it for: the job is retried
+        await writer.record(batch_id, second)
+
+    async def tried_again() -> bool:
+        return writer.writes >= 4
+
+    await wait_until_async(tried_again, 5, "the refused write tried again")
+    assert not kept.done()
+    lease.lost = True  # another worker took the job over: it records the request
+    with pytest.raises(LeaseLost):
+        await asyncio.wait_for(kept, 5)

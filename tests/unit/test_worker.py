@@ -537,26 +537,29 @@ async def test_cancel_ends_waiting_children(
     assert sum(info.errors_by_code.values()) == 5
 
 
-async def test_redis_lost_mid_job_reruns_the_job_without_double_counting(
+async def test_a_refused_write_back_is_kept_and_written_without_sending_again(
     fake_client: BatchClient,
     fake_redis: FakeRedis,
     queue_name: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import OutOfMemoryError
 
-    from respq.worker import tasks
     from respq.worker.results import Result, ResultWriter
 
-    monkeypatch.setattr(tasks, "REDIS_LOST_RETRY_S", 0.05)
     real_write = ResultWriter.write
-    failures = iter([True])
-    lost: list[Result] = []
+    # Redis gone, then at maxmemory, then accepting again.
+    refusals = iter(
+        [RedisConnectionError("Redis went away"), OutOfMemoryError("command not allowed")]
+    )
+    refused: list[Result] = []
 
     async def flaky_write(self: ResultWriter, batch_id: str, results: list[Result]) -> list[int]:
-        if next(failures, False):
-            lost.extend(results)
-            raise RedisConnectionError("Redis went away")
+        refusal = next(refusals, None)
+        if refusal is not None:
+            refused.extend(results)
+            raise refusal
         return await real_write(self, batch_id, results)
 
     monkeypatch.setattr(ResultWriter, "write", flaky_write)
@@ -567,8 +570,8 @@ async def test_redis_lost_mid_job_reruns_the_job_without_double_counting(
     assert (info.status, info.request_counts.completed) == ("completed", 3)
     assert info.usage.total_tokens == 3 * 12
     assert len(await lines(fake_client, batch.id)) == 3
-    assert lost
-    assert len(upstream.calls) == 3 + len(lost)  # the unrecorded were sent again, nothing else
+    assert refused
+    assert len(upstream.calls) == 3  # the answers were kept, not asked for again
 
 
 async def test_account_errors_pause_the_batch_only_when_they_come_in_a_row(

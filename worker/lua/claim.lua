@@ -1,5 +1,5 @@
 --! KEYS: meta res req owner inflight progress children prev parked active paused dispatched *batch_keys
---! ARGV: job_id now line_prefix finished_ttl lease_ms park_id attempts now_ms batch_id audit_due_ms *custom_ids
+--! ARGV: job_id now line_prefix finished_ttl lease_ms lease_value park_id attempts now_ms batch_id audit_due_ms *custom_ids
 -- Claim the requests of one job run: skip those already finished or owned by another
 -- job; end them at once when the batch is cancelled or past its completion window; park
 -- them when the batch is paused.
@@ -8,7 +8,9 @@
 -- the capped batch's jobs not yet claimed. ARGV: now in s, finished_ttl the keys' ttl
 -- once the batch ends, park_id the parked job's id, attempts those already used.
 -- The in-progress key is cut to the lease (arq set it to job_timeout + 10 s) so a
--- killed worker's job is retaken within the lease, whatever job_timeout is.
+-- killed worker's job is retaken within the lease, whatever job_timeout is, and holds
+-- lease_value ('<token>:<overdue at ms>', worker/job_lease.py; '' leaves arq's value):
+-- the token tells this run from a later one, the time tells the audit when it is overdue.
 -- Returns {mode, cid, body, previous_response_id, has_children, ...}; mode is run |
 -- cancel | expire | paused | missing. Only in run mode are requests returned (and marked
 -- in flight). previous_response_id is '' unless the request waited on a parent.
@@ -24,6 +26,7 @@ local park_id, attempts, now_ms, batch_id = A.park_id, A.attempts, A.now_ms, A.b
 local first_cid = MORE_ARGS
 local v = redis.call('HMGET', k.meta, 'status', 'expires_at')
 redis.call('PEXPIRE', K.progress, tonumber(A.lease_ms))
+if A.lease_value ~= '' then redis.call('SET', K.progress, A.lease_value, 'XX', 'KEEPTTL') end
 -- Claimed: its requests now count as in flight, not as dispatched (max_in_flight).
 redis.call('HDEL', K.dispatched, job_id)
 if not v[1] then return {'missing'} end
