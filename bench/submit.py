@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             ],
             "Per-request cost vs batch size (BatchClient.submit)",
         )
-        print(f"\narq enqueue_job loop: {arq['mem_per_req']:.0f} common.used_memory bytes/request")
+        print(f"\narq enqueue_job loop: {arq['mem_per_req']:.0f} used_memory bytes/request")
     finally:
         common.flush_db()
 
