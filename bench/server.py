@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.contract.constants import FILE_PREFIX, FILES_KEY, BatchKeys
 from respq.producer.cli.jsonl import check_file
 
@@ -46,16 +46,16 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.wait(0.02):
             try:
-                self._peak = max(self._peak, common.rss_kb(self.pid))
+                self._peak = max(self._peak, measure.rss_kb(self.pid))
             except FileNotFoundError:  # the server has exited
                 return
 
     def reset(self) -> int:
-        self._peak = common.rss_kb(self.pid)
+        self._peak = measure.rss_kb(self.pid)
         return self._peak
 
     def peak(self) -> int:
-        return max(self._peak, common.rss_kb(self.pid))
+        return max(self._peak, measure.rss_kb(self.pid))
 
     def stop(self) -> None:
         self._stop.set()
@@ -65,16 +65,16 @@ class PeakRss:
 def server(tmp: Path) -> Iterator[tuple[str, Any]]:
     import subprocess
 
-    port = common.free_port()
+    port = stack.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESPQ_")}
     env.update(
-        RESPQ_REDIS_URL=common.REDIS_URL,
-        RESPQ_QUEUE_NAME=common.unique_queue(),
+        RESPQ_REDIS_URL=stack.REDIS_URL,
+        RESPQ_QUEUE_NAME=stack.unique_queue(),
         RESPQ_FILES_DIR=str(tmp / "files"),
         RESPQ_SERVER_API_KEYS=KEY,
     )
     cmd = [
-        common.PYTHON,
+        stack.PYTHON,
         "-m",
         "respq.producer.cli",
         "serve",
@@ -83,13 +83,13 @@ def server(tmp: Path) -> Iterator[tuple[str, Any]]:
         "--log-level",
         "warning",
     ]
-    proc = subprocess.Popen(cmd, env=env, cwd=common.ROOT, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, cwd=stack.ROOT, stdout=subprocess.DEVNULL)
     try:
         root = f"http://127.0.0.1:{port}"
-        common.wait_http(root + "/healthz")
+        stack.wait_http(root + "/healthz")
         yield root, proc
     finally:
-        common.stop_process(proc)
+        stack.stop_process(proc)
 
 
 def wait_status(http: httpx.Client, batch_id: str, wanted: set[str], timeout: float) -> str:
@@ -175,7 +175,7 @@ def result_line(i: int) -> bytes:
 def store_results(batch_id: str, n: int) -> None:
     """A finished batch of ``n`` results, written the way the workers store them."""
     keys = BatchKeys(batch_id)
-    redis = common.sync_redis()
+    redis = stack.sync_redis()
     failed = sum(1 for i in range(n) if i % 100 == 99)
     now = int(time.time())
     redis.hset(
@@ -203,7 +203,7 @@ def store_results(batch_id: str, n: int) -> None:
 
 
 def run(lines: int, output_lines: int) -> None:
-    common.flush_db()
+    stack.flush_db()
     tmp = Path(tempfile.mkdtemp(prefix="respq-bench-server-"))
     try:
         with (
@@ -212,7 +212,7 @@ def run(lines: int, output_lines: int) -> None:
         ):
             rss = PeakRss(proc.pid)
             big = tmp / "input.jsonl"
-            common.write_jsonl(big, lines)
+            inputs.write_jsonl(big, lines)
             size = big.stat().st_size
             started = time.perf_counter()
             shutil.copyfile(big, tmp / "copy.jsonl")
@@ -243,10 +243,10 @@ def run(lines: int, output_lines: int) -> None:
             wait_status(http, batch_id, {"in_progress"}, 900)
             enqueue_s = time.perf_counter() - started
             enqueue_rss = rss.peak() - base
-            common.flush_db()
+            stack.flush_db()
 
-            print(f"\n{common.machine_line()}")
-            common.print_table(
+            print(f"\n{measure.machine_line()}")
+            report.print_table(
                 [
                     "step",
                     "lines",
@@ -339,7 +339,7 @@ def run(lines: int, output_lines: int) -> None:
                     handle.write(chunk)
             write_s = time.perf_counter() - started
             write_rss = rss.peak() - base
-            common.sync_redis().hset(
+            stack.sync_redis().hset(
                 FILE_PREFIX + disk_id,
                 mapping={
                     "id": disk_id,
@@ -350,16 +350,16 @@ def run(lines: int, output_lines: int) -> None:
                     "status": "processed",
                 },
             )
-            common.sync_redis().zadd(FILES_KEY, {disk_id: 0})
+            stack.sync_redis().zadd(FILES_KEY, {disk_id: 0})
             base = rss.reset()
             disk_ttfb, disk_s, disk_bytes = download(http, f"/v1/files/{disk_id}/content")
             disk_rss = rss.peak() - base
             assert disk_bytes == lazy_bytes
-            redis_mb = common.sync_redis().memory_usage(BatchKeys(out_batch).res) or 0
+            redis_mb = stack.sync_redis().memory_usage(BatchKeys(out_batch).res) or 0
             rss.stop()
 
             mbytes = lazy_bytes / MB
-            common.print_table(
+            report.print_table(
                 [
                     "strategy",
                     "output lines",
@@ -400,7 +400,7 @@ def run(lines: int, output_lines: int) -> None:
                 f"{size_s:.2f} s"
             )
     finally:
-        common.flush_db()
+        stack.flush_db()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
