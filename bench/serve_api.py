@@ -56,7 +56,9 @@ def server(tmp: Path) -> Iterator[tuple[str, Any]]:
         RESPQ_REDIS_URL=stack.REDIS_URL,
         RESPQ_QUEUE_NAME=stack.unique_queue(),
         RESPQ_FILES_DIR=str(tmp / "files"),
-        RESPQ_SERVER_API_KEYS=KEY,
+        # an admin key: the output-file batch is written into Redis without a tenant,
+        # like a batch of respq submit, and only admin keys see those
+        RESPQ_SERVER_ADMIN_KEYS=KEY,
     )
     cmd = [
         stack.PYTHON,
