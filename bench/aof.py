@@ -21,14 +21,14 @@ from typing import Any
 
 import redis
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.producer.client import BatchClient
 
 POLICIES = ("everysec", "always", "off")
 
 
 def start_redis(directory: Path, policy: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = common.free_port()
+    port = stack.free_port()
     aof = ["--appendonly", "no"] if policy == "off" else ["--appendonly", "yes"]
     if policy != "off":
         aof += ["--appendfsync", policy]
@@ -52,22 +52,22 @@ def start_redis(directory: Path, policy: str) -> tuple[subprocess.Popen[bytes], 
 async def submit(url: str, queue: str, n: int) -> tuple[str, float]:
     async with BatchClient.from_url(url, queue_name=queue) as client:
         started = time.perf_counter()
-        batch = await client.submit([common.body(i) for i in range(n)])
+        batch = await client.submit([inputs.body(i) for i in range(n)])
         return batch.id, time.perf_counter() - started
 
 
-def run(policy: str, n: int, workers: int, mock: common.MockApi) -> dict[str, Any]:
+def run(policy: str, n: int, workers: int, mock: stack.MockApi) -> dict[str, Any]:
     # /tmp is ext4 on this machine (not tmpfs), so fsync costs what it costs on disk.
     with tempfile.TemporaryDirectory(prefix="respq-aof-") as tmp:
         server, port = start_redis(Path(tmp), policy)
         url = f"redis://127.0.0.1:{port}/0"
         sync = redis.Redis(port=port)
-        queue = common.unique_queue()
-        env = {**common.worker_env(queue, mock.base_url), "RESPQ_REDIS_URL": url}
+        queue = stack.unique_queue()
+        env = {**stack.worker_env(queue, mock.base_url), "RESPQ_REDIS_URL": url}
         procs = [
             subprocess.Popen(
-                [common.PYTHON, "-m", "respq.worker"],
-                cwd=common.ROOT,
+                [stack.PYTHON, "-m", "respq.worker"],
+                cwd=stack.ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -93,9 +93,9 @@ def run(policy: str, n: int, workers: int, mock: common.MockApi) -> dict[str, An
                 f.stat().st_size for f in Path(tmp).glob("appendonlydir/*") if f.is_file()
             )
         finally:
-            common.stop_all(procs)
+            stack.stop_all(procs)
             sync.close()
-            common.stop_process(server)
+            stack.stop_process(server)
     return {
         "policy": policy,
         "submit": n / submit_s,
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    mock = common.MockApi(latency=0.0)
+    mock = stack.MockApi(latency=0.0)
     runs: dict[str, list[dict[str, Any]]] = {policy: [] for policy in POLICIES}
     try:
         # Interleaved rounds, medians: other load on the machine hits every policy alike.
@@ -128,12 +128,12 @@ def main(argv: list[str] | None = None) -> None:
         for policy, results in runs.items()
     ]
     base = rows[0]
-    print(common.machine_line())
+    print(measure.machine_line())
     print(
         f"{args.n} requests, {args.workers} workers, zero-latency mockapi, private Redis, "
         f"median of {args.rounds} interleaved rounds\n"
     )
-    common.print_table(
+    report.print_table(
         ["appendfsync", "submit req/s", "ratio", "dispatch req/s", "ratio", "AOF MiB"],
         [
             [

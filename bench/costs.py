@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import common, e2e, scaleout
+from bench import e2e, measure, report, scaleout, stack
 from bench import submit as submit_bench
 
 # The goals of issue #17.
@@ -37,12 +37,12 @@ GOAL_MEMORY_LONG = 1024.0
 
 
 def submit_costs(n: int, flat: int, arq_sample: int, tmp: Path) -> dict[str, float]:
-    common.flush_db()
-    arq = asyncio.run(submit_bench.arq_loop(arq_sample, common.unique_queue()))
-    common.flush_db()
-    python = asyncio.run(submit_bench.python_submit(n, common.unique_queue()))
-    common.flush_db()
-    env = {**os.environ, "RESPQ_QUEUE_NAME": common.unique_queue()}
+    stack.flush_db()
+    arq = asyncio.run(submit_bench.arq_loop(arq_sample, stack.unique_queue()))
+    stack.flush_db()
+    python = asyncio.run(submit_bench.python_submit(n, stack.unique_queue()))
+    stack.flush_db()
+    env = {**os.environ, "RESPQ_QUEUE_NAME": stack.unique_queue()}
     peaks: dict[int, int] = {}
     seconds: dict[int, float] = {}
     for size in sorted({n, flat}):
@@ -50,7 +50,7 @@ def submit_costs(n: int, flat: int, arq_sample: int, tmp: Path) -> dict[str, flo
         e2e.write_batch(path, size, 0)
         seconds[size], peaks[size], _ = e2e.run_cli(["submit", str(path)], env)
         path.unlink()
-        common.flush_db()
+        stack.flush_db()
     start_up, _, _ = e2e.run_cli(["--help"], env)
     return {
         "arq_rate": arq_sample / arq["s"],
@@ -67,32 +67,32 @@ def cpu_costs(n: int) -> dict[int, dict[str, Any]]:
     try:
         return {w: scaleout.run(base_url, w, n, 256, 600) for w in (1, 2)}
     finally:
-        common.stop_all(mocks)
-        common.flush_db()
+        stack.stop_all(mocks)
+        stack.flush_db()
 
 
 def memory_per_request(n: int, prompt_bytes: int, tmp: Path) -> float:
     """Redis used_memory per finished request: submit, 2 workers, all done."""
-    common.flush_db()
-    queue = common.unique_queue()
-    env = {**os.environ, "RESPQ_QUEUE_NAME": queue, "RESPQ_REDIS_URL": common.REDIS_URL}
+    stack.flush_db()
+    queue = stack.unique_queue()
+    env = {**os.environ, "RESPQ_QUEUE_NAME": queue, "RESPQ_REDIS_URL": stack.REDIS_URL}
     path = tmp / f"memory-{prompt_bytes}.jsonl"
     e2e.write_batch(path, n, prompt_bytes)
-    mem0 = common.used_memory()
+    mem0 = measure.used_memory()
     _, _, out = e2e.run_cli(["submit", str(path)], env)
     batch_id = out.decode().strip().splitlines()[-1]
-    mock = common.MockApi(latency=0.0)
+    mock = stack.MockApi(latency=0.0)
     try:
-        procs = common.start_workers(2, queue, mock.base_url, max_jobs=256)
+        procs = stack.start_workers(2, queue, mock.base_url, max_jobs=256)
         try:
-            common.wait_batch(batch_id, 600, interval=0.2)
+            stack.wait_batch(batch_id, 600, interval=0.2)
         finally:
-            common.stop_all(procs)
+            stack.stop_all(procs)
     finally:
         mock.stop()
     time.sleep(0.5)  # let Redis settle its lazy frees
-    per_request = (common.used_memory() - mem0) / n
-    common.flush_db()
+    per_request = (measure.used_memory() - mem0) / n
+    stack.flush_db()
     return per_request
 
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpu-n", type=int, default=10_000, help="requests per CPU run")
     parser.add_argument("--memory-n", type=int, default=20_000, help="requests per memory run")
     args = parser.parse_args(argv)
-    print(common.machine_line())
+    print(measure.machine_line())
     with tempfile.TemporaryDirectory(prefix="respq-costs-") as directory:
         tmp = Path(directory)
         sub = submit_costs(args.n, args.flat, args.arq_sample, tmp)
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
             verdict(long <= GOAL_MEMORY_LONG, f"{long - GOAL_MEMORY_LONG:.0f} B over"),
         ],
     ]
-    common.print_table(["cost", "now", "goal", "met?"], rows, "Cost per request against its goals")
+    report.print_table(["cost", "now", "goal", "met?"], rows, "Cost per request against its goals")
     rates = " / ".join(f"{cpu[w]['rate']:,.0f}" for w in (1, 2))
     print(f"\nrequests/s in the CPU runs, 1 / 2 workers: {rates}")
 

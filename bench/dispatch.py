@@ -25,7 +25,7 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.producer.client import BatchClient
 
 HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
@@ -38,7 +38,7 @@ async def raw_loop(base_url: str, n: int, concurrency: int, *, aiohttp: bool) ->
         AiohttpTransport(limits=limits) if aiohttp else httpx.AsyncHTTPTransport(limits=limits)
     )
     url = base_url + "/responses"
-    bodies = [orjson.dumps(common.body(i)) for i in range(n)]
+    bodies = [orjson.dumps(inputs.body(i)) for i in range(n)]
     next_i = 0
     failures = 0
     async with httpx.AsyncClient(transport=transport, headers=HEADERS, timeout=60) as client:
@@ -61,15 +61,15 @@ async def raw_loop(base_url: str, n: int, concurrency: int, *, aiohttp: bool) ->
 
 
 async def submit(n: int, queue: str) -> tuple[str, float]:
-    items = [common.body(i) for i in range(n)]
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+    items = [inputs.body(i) for i in range(n)]
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
         t0 = time.perf_counter()
         batch = await client.submit(items)
         return batch.id, time.perf_counter() - t0
 
 
 def run_respq(
-    mock: common.MockApi,
+    mock: stack.MockApi,
     n: int,
     workers: int,
     max_jobs: int,
@@ -78,8 +78,8 @@ def run_respq(
     timeout: float = 300,
 ) -> dict[str, Any]:
     """Start workers, queue n requests, time until all are recorded."""
-    queue = common.unique_queue()
-    procs = common.start_workers(workers, queue, mock.base_url, max_jobs=max_jobs)
+    queue = stack.unique_queue()
+    procs = stack.start_workers(workers, queue, mock.base_url, max_jobs=max_jobs)
     spies: list[subprocess.Popen[bytes]] = []
     try:
         mock.reset()
@@ -107,23 +107,23 @@ def run_respq(
                     )
                 )
             time.sleep(1.0)
-        cmd0 = common.commands_processed()
-        calls0 = common.command_calls()
+        cmd0 = measure.commands_processed()
+        calls0 = measure.command_calls()
         start = time.perf_counter()
         mono0 = time.monotonic()
         batch_id, submit_s = asyncio.run(submit(n, queue))
         queued = time.monotonic()
-        done = common.wait_batch(batch_id, timeout)
+        done = stack.wait_batch(batch_id, timeout)
         total_s = time.perf_counter() - start
-        calls = common.calls_delta(calls0, common.command_calls())
-        cmds = common.commands_processed() - cmd0
+        calls = measure.calls_delta(calls0, measure.command_calls())
+        cmds = measure.commands_processed() - cmd0
         stats = mock.stats()
     finally:
         for s in spies:
             s.send_signal(2)
         for s in spies:
             s.wait(30)
-        common.stop_all(procs)
+        stack.stop_all(procs)
     del mono0
     return {
         "dispatch_s": done - queued,
@@ -145,21 +145,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--py-spy", type=Path, default=None, help="record the workers here")
     parser.add_argument("--skip-slow", action="store_true")
     args = parser.parse_args(argv)
-    print(common.machine_line())
+    print(measure.machine_line())
     n, conc = args.n, args.max_jobs
-    common.flush_db()
-    mock = common.MockApi(latency=0.0)
+    stack.flush_db()
+    mock = stack.MockApi(latency=0.0)
     try:
         asyncio.run(raw_loop(mock.base_url, 2000, conc, aiohttp=True))  # warm-up
         raw_s = asyncio.run(raw_loop(mock.base_url, n, conc, aiohttp=True))
         plain_s = asyncio.run(raw_loop(mock.base_url, n, conc, aiohttp=False))
         raw_rate = n / raw_s
         one = run_respq(mock, n, 1, conc, py_spy=args.py_spy)
-        common.flush_db()
+        stack.flush_db()
         two = run_respq(mock, n, 2, conc)
-        common.flush_db()
+        stack.flush_db()
         small = run_respq(mock, args.small, 1, conc)
-        common.flush_db()
+        stack.flush_db()
         raw2_s = asyncio.run(raw_loop(mock.base_url, n, conc, aiohttp=True))  # drift check
     finally:
         mock.stop()
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     ):
         rate = n / r["dispatch_s"]
         rows.append([label, n, r["dispatch_s"], rate, rate / raw_rate, r["mock"]["max_in_flight"]])
-    common.print_table(
+    report.print_table(
         ["variant", "requests", "seconds", "requests/s", "× raw aiohttp loop", "max in flight"],
         rows,
         "Dispatch at zero upstream latency (mockapi in its own process)",
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         f"2w {two['submit_s']:.2f}s; mockapi answered 1w {one['mock']['requests']:,}, "
         f"2w {two['mock']['requests']:,}"
     )
-    common.print_table(
+    report.print_table(
         [
             "requests",
             "Redis commands/request (incl. inside scripts)",
@@ -235,15 +235,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.skip_slow:
         return
-    common.flush_db()
-    slow = common.MockApi(latency=0.2)
+    stack.flush_db()
+    slow = stack.MockApi(latency=0.2)
     try:
         r = run_respq(slow, args.slow_n, 1, conc)
     finally:
         slow.stop()
-        common.flush_db()
+        stack.flush_db()
     rate = args.slow_n / r["dispatch_s"]
-    common.print_table(
+    report.print_table(
         [
             "latency",
             "max_jobs",

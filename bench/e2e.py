@@ -25,11 +25,11 @@ from typing import Any
 
 import orjson
 
-from bench import common
+from bench import measure, report, stack
 from respq.contract.constants import BatchKeys
 from respq.contract.stored import unpack
 
-RESPQ = str(Path(common.PYTHON).with_name("respq"))
+RESPQ = str(Path(stack.PYTHON).with_name("respq"))
 
 
 # Padding words: random letters, so that an echoed prompt compresses like text rather
@@ -78,8 +78,8 @@ def run_cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, int, bytes
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            [RESPQ, "--redis-url", common.REDIS_URL, *args],
-            cwd=common.ROOT,
+            [RESPQ, "--redis-url", stack.REDIS_URL, *args],
+            cwd=stack.ROOT,
             env=env,
             stdout=out,
             stderr=err,
@@ -109,7 +109,7 @@ def peak_kib(pid: int) -> int:
 
 
 def key_bytes(batch_id: str) -> dict[str, int]:
-    r = common.sync_redis()
+    r = stack.sync_redis()
     keys = BatchKeys(batch_id)
     sizes = {}
     for name in ("meta", "req", "order", "res", "owner", "inflight", "children", "prev"):
@@ -122,7 +122,7 @@ def key_bytes(batch_id: str) -> dict[str, int]:
 def stored_lines(batch_id: str, sample: int = 2_000) -> dict[str, float]:
     """Average bytes of ``sample`` stored output lines: as stored (successes packed:
     contract/stored.py) and as the JSON a reader gets back."""
-    r = common.sync_redis()
+    r = stack.sync_redis()
     res = BatchKeys(batch_id).res
     stored: list[bytes] = []
     for _, value in r.hscan_iter(res, count=1000):
@@ -146,36 +146,36 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=7200)
     args = parser.parse_args(argv)
     n = args.n
-    print(common.machine_line())
-    common.flush_db()
-    queue = common.unique_queue()
-    env = {**os.environ, "RESPQ_QUEUE_NAME": queue, "RESPQ_REDIS_URL": common.REDIS_URL}
+    print(measure.machine_line())
+    stack.flush_db()
+    queue = stack.unique_queue()
+    env = {**os.environ, "RESPQ_QUEUE_NAME": queue, "RESPQ_REDIS_URL": stack.REDIS_URL}
     rows: list[list[Any]] = []
     with tempfile.TemporaryDirectory(prefix="respq-e2e-") as tmp:
         path = Path(tmp) / "batch.jsonl"
         write_batch(path, n, args.prompt_bytes)
         mb = path.stat().st_size / 1e6
         print(f"{n:,} requests, {mb:,.0f} MB input ({path.stat().st_size / n:.0f} B/line)")
-        mem0 = common.used_memory()
+        mem0 = measure.used_memory()
         submit_s, submit_rss, out = run_cli(["submit", str(path)], env)
         batch_id = out.decode().strip().splitlines()[-1]
-        queued = (common.used_memory() - mem0) / n
+        queued = (measure.used_memory() - mem0) / n
         rows.append(["submit (respq submit FILE)", submit_s, n / submit_s, submit_rss, queued])
 
-        mock = common.MockApi(latency=0.0)
+        mock = stack.MockApi(latency=0.0)
         try:
             t0 = time.monotonic()
-            procs = common.start_workers(args.workers, queue, mock.base_url, max_jobs=args.max_jobs)
+            procs = stack.start_workers(args.workers, queue, mock.base_url, max_jobs=args.max_jobs)
             try:
-                t1 = common.wait_batch(batch_id, args.timeout, interval=0.2)
+                t1 = stack.wait_batch(batch_id, args.timeout, interval=0.2)
                 worker_peaks = [peak_kib(p.pid) for p in procs]
                 mock_peak = peak_kib(mock.proc.pid)
             finally:
-                common.stop_all(procs)
+                stack.stop_all(procs)
         finally:
             mock.stop()
-        total, completed, failed = common.batch_counts(batch_id)
-        finished = (common.used_memory() - mem0) / n
+        total, completed, failed = stack.batch_counts(batch_id)
+        finished = (measure.used_memory() - mem0) / n
         rss = " / ".join(f"{kib / 1024:,.0f}" for kib in worker_peaks)
         rows.append(
             [
@@ -198,13 +198,13 @@ def main(argv: list[str] | None = None) -> None:
                 results_s,
                 n / results_s,
                 results_rss,
-                (common.used_memory() - mem0) / n,
+                (measure.used_memory() - mem0) / n,
             ]
         )
         sizes = key_bytes(batch_id)
         lines = stored_lines(batch_id)
-    common.flush_db()
-    common.print_table(
+    stack.flush_db()
+    report.print_table(
         [
             "stage",
             "seconds",
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         else f"End to end, {n:,} requests (short prompts)",
     )
     print(f"\ncompleted {completed:,}, failed {failed:,} of {total:,}")
-    common.print_table(
+    report.print_table(
         ["key of the finished batch", "bytes", "bytes/request"],
         [[name, size, size / n] for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])],
         "Where a finished batch's bytes are (MEMORY USAGE)",

@@ -15,24 +15,24 @@ import asyncio
 import time
 from typing import Any
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.producer.client import BatchClient
 
 
 async def submit(queue: str, n: int, tag: str, **options: Any) -> tuple[str, float]:
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
         batch = await client.submit(
-            [{**common.body(i), "input": f"{tag} {i}"} for i in range(n)], **options
+            [{**inputs.body(i), "input": f"{tag} {i}"} for i in range(n)], **options
         )
     return batch.id, time.monotonic()
 
 
 def scenario(
-    mock: common.MockApi, args: argparse.Namespace, *, big: int, small: int
+    mock: stack.MockApi, args: argparse.Namespace, *, big: int, small: int
 ) -> dict[str, float]:
     """Submit ``big`` then (after the gap) ``small`` requests; the times of each."""
-    queue = common.unique_queue()
-    procs = common.start_workers(1, queue, mock.base_url, max_jobs=args.max_jobs)
+    queue = stack.unique_queue()
+    procs = stack.start_workers(1, queue, mock.base_url, max_jobs=args.max_jobs)
     try:
         out: dict[str, float] = {}
         if big:
@@ -41,13 +41,13 @@ def scenario(
             if big:
                 time.sleep(args.gap)
             small_id, small_at = asyncio.run(submit(queue, small, "small"))
-            out["small_s"] = common.wait_batch(small_id, 600) - small_at
+            out["small_s"] = stack.wait_batch(small_id, 600) - small_at
         if big:
-            out["big_s"] = common.wait_batch(big_id, 600) - big_at
+            out["big_s"] = stack.wait_batch(big_id, 600) - big_at
             out["big_rps"] = big / out["big_s"]
         return out
     finally:
-        common.stop_all(procs)
+        stack.stop_all(procs)
 
 
 def main() -> None:
@@ -58,16 +58,16 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--gap", type=float, default=1.0)
     args = parser.parse_args()
-    common.flush_db()
-    mock = common.MockApi(latency=args.latency)
+    stack.flush_db()
+    mock = stack.MockApi(latency=args.latency)
     try:
         alone = scenario(mock, args, big=0, small=args.small)
         big_alone = scenario(mock, args, big=args.big, small=0)
         both = scenario(mock, args, big=args.big, small=args.small)
     finally:
         mock.stop()
-    print(common.machine_line())
-    common.print_table(
+    print(measure.machine_line())
+    report.print_table(
         ["measure", "alone", "with the other batch", "ratio"],
         [
             [

@@ -15,48 +15,48 @@ import threading
 import time
 from typing import Any
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.producer.client import BatchClient
 
 
 async def submit(n: int, queue: str) -> str:
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
-        return (await client.submit([common.body(i) for i in range(n)])).id
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
+        return (await client.submit([inputs.body(i) for i in range(n)])).id
 
 
 def run(max_jobs: int, n: int, latency: float) -> dict[str, Any]:
-    common.flush_db()
-    mock = common.MockApi(latency=latency)
-    queue = common.unique_queue()
-    (proc,) = common.start_workers(1, queue, mock.base_url, max_jobs=max_jobs)
-    peak = [common.rss_kb(proc.pid)]
+    stack.flush_db()
+    mock = stack.MockApi(latency=latency)
+    queue = stack.unique_queue()
+    (proc,) = stack.start_workers(1, queue, mock.base_url, max_jobs=max_jobs)
+    peak = [measure.rss_kb(proc.pid)]
     idle_rss = peak[0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.1):
-            peak[0] = max(peak[0], common.rss_kb(proc.pid))
+            peak[0] = max(peak[0], measure.rss_kb(proc.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
         mock.reset()
-        cpu0 = common.cpu_seconds(proc.pid)
-        cmd0 = common.commands_processed()
-        calls0 = common.command_calls()
+        cpu0 = measure.cpu_seconds(proc.pid)
+        cmd0 = measure.commands_processed()
+        calls0 = measure.command_calls()
         batch_id = asyncio.run(submit(n, queue))
         queued = time.monotonic()
-        done = common.wait_batch(batch_id, timeout=max(120.0, 5 * n * latency / max_jobs))
-        cpu = common.cpu_seconds(proc.pid) - cpu0
-        cmds = common.commands_processed() - cmd0
-        calls = common.calls_delta(calls0, common.command_calls())
+        done = stack.wait_batch(batch_id, timeout=max(120.0, 5 * n * latency / max_jobs))
+        cpu = measure.cpu_seconds(proc.pid) - cpu0
+        cmds = measure.commands_processed() - cmd0
+        calls = measure.calls_delta(calls0, measure.command_calls())
         stats = mock.stats()
     finally:
         stop.set()
         sampler.join()
-        common.stop_all([proc])
+        stack.stop_all([proc])
         mock.stop()
-        common.flush_db()
+        stack.flush_db()
     return {
         "seconds": done - queued,
         "cpu": cpu,
@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--latency", type=float, default=1.0)
     args = parser.parse_args(argv)
-    print(common.machine_line())
+    print(measure.machine_line())
     r = run(args.max_jobs, args.n, args.latency)
     ideal = args.max_jobs / args.latency
     rate = args.n / r["seconds"]
-    common.print_table(
+    report.print_table(
         [
             "max_jobs",
             "latency s",

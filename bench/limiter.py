@@ -17,28 +17,28 @@ import asyncio
 import time
 from typing import Any
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.producer.client import BatchClient
 
 MAX_OUTPUT = 50
 
 
 async def submit(n: int, queue: str) -> str:
-    items = [common.body(i, max_output_tokens=MAX_OUTPUT) for i in range(n)]
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+    items = [inputs.body(i, max_output_tokens=MAX_OUTPUT) for i in range(n)]
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
         return (await client.submit(items)).id
 
 
 async def cancel(batch_id: str, queue: str) -> None:
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
         await (await client.get(batch_id)).cancel()
 
 
 def run(workers: int, rpm: int, tpm: int, seconds: float, max_jobs: int) -> dict[str, Any]:
-    common.flush_db()
-    mock = common.MockApi(latency=0.0, rpm=rpm, tpm=tpm)
-    queue = common.unique_queue()
-    procs = common.start_workers(workers, queue, mock.base_url, rpm=rpm, tpm=tpm, max_jobs=max_jobs)
+    stack.flush_db()
+    mock = stack.MockApi(latency=0.0, rpm=rpm, tpm=tpm)
+    queue = stack.unique_queue()
+    procs = stack.start_workers(workers, queue, mock.base_url, rpm=rpm, tpm=tpm, max_jobs=max_jobs)
     try:
         # enough for the whole window at the higher of the two limits, plus slack
         per_request = MAX_OUTPUT + 12
@@ -52,9 +52,9 @@ def run(workers: int, rpm: int, tpm: int, seconds: float, max_jobs: int) -> dict
         elapsed = time.monotonic() - started
         asyncio.run(cancel(batch_id, queue))
     finally:
-        common.stop_all(procs)
+        stack.stop_all(procs)
         mock.stop()
-        common.flush_db()
+        stack.flush_db()
     admitted = stats["requests"] - stats["rate_limited"]
     return {
         "n": n,
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--max-jobs", type=int, default=64)
     args = parser.parse_args(argv)
-    print(common.machine_line())
+    print(measure.machine_line())
     rows: list[list[Any]] = []
     for w in args.workers:
         r = run(w, args.rpm, args.tpm, args.seconds, args.max_jobs)
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
                 r["rate_limited"],
             ]
         )
-    common.print_table(
+    report.print_table(
         [
             "workers",
             "RPM set",

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.producer.client import BatchClient
 
 MAX_OUTPUT = 50
@@ -60,7 +60,7 @@ async def cookbook(base_url: str, n: int, rpm: int, tpm: int) -> Tracker:
     headers = {"authorization": "Bearer sk-bench", "content-type": "application/json"}
     pending = []
     for i in range(n):
-        b = common.body(i, max_output_tokens=MAX_OUTPUT)
+        b = inputs.body(i, max_output_tokens=MAX_OUTPUT)
         pending.append(Request(i, orjson.dumps(b), estimate(b)))
     pending.reverse()
     retry_queue: asyncio.Queue[Request] = asyncio.Queue()
@@ -123,30 +123,30 @@ async def cookbook(base_url: str, n: int, rpm: int, tpm: int) -> Tracker:
 
 
 async def submit(n: int, queue: str) -> str:
-    items = [common.body(i, max_output_tokens=MAX_OUTPUT) for i in range(n)]
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+    items = [inputs.body(i, max_output_tokens=MAX_OUTPUT) for i in range(n)]
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
         return (await client.submit(items)).id
 
 
 def run_respq(n: int, rpm: int, tpm: int, workers: int, algorithm: str) -> dict[str, Any]:
-    common.flush_db()
-    mock = common.MockApi(rpm=rpm, tpm=tpm)
-    queue = common.unique_queue()
+    stack.flush_db()
+    mock = stack.MockApi(rpm=rpm, tpm=tpm)
+    queue = stack.unique_queue()
     extra: dict[str, Any] = {"rpm": rpm, "limit_algorithm": algorithm}
     if tpm:
         extra["tpm"] = tpm
-    procs = common.start_workers(workers, queue, mock.base_url, **extra)
+    procs = stack.start_workers(workers, queue, mock.base_url, **extra)
     try:
         mock.reset()
         t0 = time.monotonic()
         batch_id = asyncio.run(submit(n, queue))
-        done = common.wait_batch(batch_id, timeout=600)
-        _, completed, failed = common.batch_counts(batch_id)
+        done = stack.wait_batch(batch_id, timeout=600)
+        _, completed, failed = stack.batch_counts(batch_id)
         stats = mock.stats()
     finally:
-        common.stop_all(procs)
+        stack.stop_all(procs)
         mock.stop()
-        common.flush_db()
+        stack.flush_db()
     return {
         "seconds": done - t0,
         "ok": completed,
@@ -157,7 +157,7 @@ def run_respq(n: int, rpm: int, tpm: int, workers: int, algorithm: str) -> dict[
 
 
 def run_peer(n: int, rpm: int, tpm: int) -> dict[str, Any]:
-    mock = common.MockApi(rpm=rpm, tpm=tpm)
+    mock = stack.MockApi(rpm=rpm, tpm=tpm)
     try:
         mock.reset()
         t0 = time.monotonic()
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     n = args.n or args.rpm * 4 // 3
-    print(common.machine_line())
+    print(measure.machine_line())
     print(f"requests: {n:,}, mockapi --rpm {args.rpm} --tpm {args.tpm} (sliding 60 s window)")
     peer = run_peer(n, args.rpm, args.tpm)
     spaced = run_respq(n, args.rpm, args.tpm, args.workers, "gcra")
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
                 r["max_req"],
             ]
         )
-    common.print_table(
+    report.print_table(
         [
             "processor",
             "seconds to finish",

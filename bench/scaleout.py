@@ -19,28 +19,28 @@ import subprocess
 import time
 from typing import Any
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.producer.client import BatchClient
 
 
 def start_upstream(procs: int, latency: float) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """``procs`` mockapi processes on one port; returns (base_url, processes)."""
-    port = common.free_port()
+    port = stack.free_port()
     env = {**os.environ, "MOCKAPI_LOG_LEVEL": "warning"}
-    cmd = [common.PYTHON, "-m", "respq.mockapi", "--port", str(port), "--reuse-port"]
+    cmd = [stack.PYTHON, "-m", "respq.mockapi", "--port", str(port), "--reuse-port"]
     cmd += ["--latency", str(latency), "--store", "false"]
     started = [
-        subprocess.Popen(cmd, cwd=common.ROOT, env=env, stdout=subprocess.DEVNULL)
+        subprocess.Popen(cmd, cwd=stack.ROOT, env=env, stdout=subprocess.DEVNULL)
         for _ in range(procs)
     ]
-    common.wait_http(f"http://127.0.0.1:{port}/health")
+    stack.wait_http(f"http://127.0.0.1:{port}/health")
     time.sleep(0.5 + 0.2 * procs)  # let every process reach its accept loop
     return f"http://127.0.0.1:{port}/v1", started
 
 
 async def submit(n: int, queue: str) -> str:
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
-        batch = await client.submit([common.body(i) for i in range(n)])
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
+        batch = await client.submit([inputs.body(i) for i in range(n)])
         return batch.id
 
 
@@ -49,33 +49,33 @@ def run(
 ) -> dict[str, Any]:
     """One batch of ``n`` through ``workers`` workers; the window starts after submit.
     ``slowlog`` logs every Redis command of the window (slower: a profile, not a rate)."""
-    common.flush_db()
-    queue = common.unique_queue()
-    procs = common.start_workers(workers, queue, base_url, max_jobs=max_jobs)
+    stack.flush_db()
+    queue = stack.unique_queue()
+    procs = stack.start_workers(workers, queue, base_url, max_jobs=max_jobs)
     try:
         batch_id = asyncio.run(submit(n, queue))
-        _, completed, failed = common.batch_counts(batch_id)
+        _, completed, failed = stack.batch_counts(batch_id)
         start_done = completed + failed
         redis0, cmds0, stats0 = (
-            common.redis_cpu_seconds(),
-            common.commands_processed(),
-            common.command_usec(),
+            measure.redis_cpu_seconds(),
+            measure.commands_processed(),
+            measure.command_usec(),
         )
-        cpu0 = [common.cpu_seconds(p.pid) for p in procs]
+        cpu0 = [measure.cpu_seconds(p.pid) for p in procs]
         if slowlog:
-            common.slowlog_start()
+            measure.slowlog_start()
         t0 = time.monotonic()
-        t1 = common.wait_batch(batch_id, timeout, interval=0.02)
+        t1 = stack.wait_batch(batch_id, timeout, interval=0.02)
         redis1, cmds1, stats1 = (
-            common.redis_cpu_seconds(),
-            common.commands_processed(),
-            common.command_usec(),
+            measure.redis_cpu_seconds(),
+            measure.commands_processed(),
+            measure.command_usec(),
         )
-        cpu1 = [common.cpu_seconds(p.pid) for p in procs]
-        _, completed, failed = common.batch_counts(batch_id)
-        profile = common.slowlog_by_command(n - start_done) if slowlog else []
+        cpu1 = [measure.cpu_seconds(p.pid) for p in procs]
+        _, completed, failed = stack.batch_counts(batch_id)
+        profile = measure.slowlog_by_command(n - start_done) if slowlog else []
     finally:
-        common.stop_all(procs)
+        stack.stop_all(procs)
     done = n - start_done
     seconds = t1 - t0
     return {
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.workers.split(",") if c.strip()]
-    print(common.machine_line())
+    print(measure.machine_line())
     print(
         f"upstream: {args.mock_procs} mockapi processes on one port (SO_REUSEPORT), "
         f"latency {args.latency:g} s; RESPQ_MAX_JOBS {args.max_jobs}"
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> None:
             n = max(args.n, args.per_worker * w)
             profile = run(base_url, w, n, args.max_jobs, args.timeout, slowlog=True)["slowlog"]
     finally:
-        common.stop_all(mocks)
-        common.flush_db()
+        stack.stop_all(mocks)
+        stack.flush_db()
     base = results[0][1]["rate"]
     rows = [
         [
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         for w, r in results
     ]
-    common.print_table(
+    report.print_table(
         [
             "workers",
             "requests",
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     w, r = results[-1]
     top = sorted(r["commands"].items(), key=lambda kv: -kv[1][1])[:12]
-    common.print_table(
+    report.print_table(
         ["command", "calls/request", "µs/request (commandstats)"],
         [[name, calls / r["done"], usec / r["done"]] for name, (calls, usec) in top if calls],
         f"Redis time by command, {w} worker{'s' if w > 1 else ''} (EVALSHA includes "
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if profile:
         w = counts[0]
-        common.print_table(
+        report.print_table(
             ["command or script", "calls/request", "µs/request (SLOWLOG)"],
             [list(row) for row in profile[:14]],
             f"Redis time per script, {w} worker{'s' if w > 1 else ''} (SLOWLOG of every "

@@ -18,15 +18,15 @@ import statistics
 import time
 from typing import Any
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.producer.client import BatchClient
 from respq.worker.dispatch import Dispatcher
 
 
 async def submit(queue: str, n: int, tag: str) -> float:
     """Seconds per request of one submit of ``n`` requests."""
-    items = [{**common.body(i), "input": f"{tag} {i}"} for i in range(n)]
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+    items = [{**inputs.body(i), "input": f"{tag} {i}"} for i in range(n)]
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
         started = time.perf_counter()
         await client.submit(items)
         return (time.perf_counter() - started) / n
@@ -34,8 +34,8 @@ async def submit(queue: str, n: int, tag: str) -> float:
 
 async def dispatch(queue: str, want: int, rounds: int) -> int:
     """Refill the queue ``rounds`` times, taking what was dispatched off it each time."""
-    redis = common.sync_redis()
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+    redis = stack.sync_redis()
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
         dispatcher = Dispatcher(client.redis, queue)
         made = 0
         for _ in range(rounds):
@@ -46,8 +46,8 @@ async def dispatch(queue: str, want: int, rounds: int) -> int:
 
 def script_calls() -> dict[str, list[int]]:
     """Script name -> durations (µs) of its calls since slowlog_start."""
-    r = common.sync_redis()
-    names = common.script_names()
+    r = stack.sync_redis()
+    names = measure.script_names()
     out: dict[str, list[int]] = {}
     for entry in r.slowlog_get(r.slowlog_len()):
         parts = entry["command"].split()
@@ -65,24 +65,24 @@ def main() -> None:
     parser.add_argument("--want", type=int, default=32, help="free slots per refill")
     parser.add_argument("--rounds", type=int, default=2000)
     args = parser.parse_args()
-    common.flush_db()
-    queue = common.unique_queue()
-    common.slowlog_start(max_len=1_000_000)
+    stack.flush_db()
+    queue = stack.unique_queue()
+    measure.slowlog_start(max_len=1_000_000)
     empty = asyncio.run(submit(queue, args.small, "first"))
     asyncio.run(submit(queue, args.queued, "big"))
     behind = asyncio.run(submit(queue, args.small, "second"))
     for b in range(args.batches):
         asyncio.run(submit(queue, 20, f"b{b}"))
     submit_calls = script_calls()
-    common.sync_redis().slowlog_reset()
+    stack.sync_redis().slowlog_reset()
     started = time.perf_counter()
     made = asyncio.run(dispatch(queue, args.want, args.rounds))
     dispatch_s = time.perf_counter() - started
     calls: dict[str, Any] = script_calls()
-    common.sync_redis().config_set("slowlog-log-slower-than", 10_000)
-    used = common.used_memory()
-    print(common.machine_line())
-    common.print_table(
+    stack.sync_redis().config_set("slowlog-log-slower-than", 10_000)
+    used = measure.used_memory()
+    print(measure.machine_line())
+    report.print_table(
         ["measure", "value"],
         [
             [

@@ -11,199 +11,24 @@ failures, in both of OpenAI's shapes). The server's peak RSS is sampled every 20
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
-import orjson
 
-from bench import common
+from bench import inputs, measure, report, stack
+from bench.serve_api import AUTH, PeakRss, create, download, server, upload, wait_status
+from bench.stored_results import store_results
 from respq.contract.constants import FILE_PREFIX, FILES_KEY, BatchKeys
 from respq.producer.cli.jsonl import check_file
 
-KEY = "bench-key"
-AUTH = {"Authorization": f"Bearer {KEY}"}
 MB = 1024 * 1024
 
 
-class PeakRss:
-    """Samples a process's VmRSS in a thread; ``peak()`` since the last ``reset()``."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self._peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            try:
-                self._peak = max(self._peak, common.rss_kb(self.pid))
-            except FileNotFoundError:  # the server has exited
-                return
-
-    def reset(self) -> int:
-        self._peak = common.rss_kb(self.pid)
-        return self._peak
-
-    def peak(self) -> int:
-        return max(self._peak, common.rss_kb(self.pid))
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-@contextmanager
-def server(tmp: Path) -> Iterator[tuple[str, Any]]:
-    import subprocess
-
-    port = common.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPQ_")}
-    env.update(
-        RESPQ_REDIS_URL=common.REDIS_URL,
-        RESPQ_QUEUE_NAME=common.unique_queue(),
-        RESPQ_FILES_DIR=str(tmp / "files"),
-        RESPQ_SERVER_API_KEYS=KEY,
-    )
-    cmd = [
-        common.PYTHON,
-        "-m",
-        "respq.producer.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, env=env, cwd=common.ROOT, stdout=subprocess.DEVNULL)
-    try:
-        root = f"http://127.0.0.1:{port}"
-        common.wait_http(root + "/healthz")
-        yield root, proc
-    finally:
-        common.stop_process(proc)
-
-
-def wait_status(http: httpx.Client, batch_id: str, wanted: set[str], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = http.get(f"/v1/batches/{batch_id}").json()
-        if "status" not in answer:
-            raise RuntimeError(f"{batch_id}: {answer}")
-        status = str(answer["status"])
-        if status in wanted:
-            return status
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{batch_id} still {status}")
-        time.sleep(0.02)
-
-
-def upload(http: httpx.Client, path: Path) -> tuple[str, float]:
-    started = time.perf_counter()
-    with path.open("rb") as handle:
-        answer = http.post(
-            "/v1/files",
-            files={"file": (path.name, handle, "application/jsonl")},
-            data={"purpose": "batch"},
-        )
-    answer.raise_for_status()
-    return str(answer.json()["id"]), time.perf_counter() - started
-
-
-def create(http: httpx.Client, file_id: str) -> str:
-    body = {"input_file_id": file_id, "endpoint": "/v1/responses", "completion_window": "24h"}
-    answer = http.post("/v1/batches", json=body)
-    answer.raise_for_status()
-    return str(answer.json()["id"])
-
-
-def download(http: httpx.Client, url: str) -> tuple[float, float, int]:
-    """(time to first byte, total time, bytes)."""
-    started = time.perf_counter()
-    first = 0.0
-    size = 0
-    with http.stream("GET", url) as answer:
-        answer.raise_for_status()
-        for chunk in answer.iter_raw():
-            if not size:
-                first = time.perf_counter() - started
-            size += len(chunk)
-    return first, time.perf_counter() - started, size
-
-
-def result_line(i: int) -> bytes:
-    cid = f"req-{i}"
-    if i % 100 == 99:  # 1 % failures, alternating OpenAI's two shapes
-        if i % 200 == 99:
-            return orjson.dumps(
-                {
-                    "id": f"batch_req_{i}",
-                    "custom_id": cid,
-                    "response": None,
-                    "error": {"code": "batch_expired", "message": "expired"},
-                }
-            )
-        body = {"error": {"code": "model_not_found", "message": "no such model"}}
-        response = {"status_code": 404, "request_id": f"req_{i}", "body": body}
-        return orjson.dumps({"id": f"b{i}", "custom_id": cid, "response": response, "error": None})
-    body = {
-        "id": f"resp_{i:024x}",
-        "object": "response",
-        "status": "completed",
-        "model": "gpt-5.4-mini",
-        "output": [
-            {
-                "type": "message",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": f"A caption for item {i}."}],
-            }
-        ],
-        "usage": {"input_tokens": 12, "output_tokens": 9, "total_tokens": 21},
-    }
-    response = {"status_code": 200, "request_id": f"req_{i}", "body": body}
-    return orjson.dumps({"id": f"b{i}", "custom_id": cid, "response": response, "error": None})
-
-
-def store_results(batch_id: str, n: int) -> None:
-    """A finished batch of ``n`` results, written the way the workers store them."""
-    keys = BatchKeys(batch_id)
-    redis = common.sync_redis()
-    failed = sum(1 for i in range(n) if i % 100 == 99)
-    now = int(time.time())
-    redis.hset(
-        keys.meta,
-        mapping={
-            "id": batch_id,
-            "status": "completed",
-            "created_at": now,
-            "in_progress_at": now,
-            "completed_at": now,
-            "total": n,
-            "completed": n - failed,
-            "failed": failed,
-            "sealed": 1,
-            "completion_window": "24h",
-        },
-    )
-    redis.zadd("respq:batches", {batch_id: now})
-    for start in range(0, n, 10_000):
-        ids = [f"req-{i}" for i in range(start, min(n, start + 10_000))]
-        pipe = redis.pipeline(transaction=False)
-        pipe.rpush(keys.order, *ids)
-        pipe.hset(keys.res, mapping={cid: result_line(int(cid[4:])) for cid in ids})
-        pipe.execute()
-
-
 def run(lines: int, output_lines: int) -> None:
-    common.flush_db()
+    stack.flush_db()
     tmp = Path(tempfile.mkdtemp(prefix="respq-bench-server-"))
     try:
         with (
@@ -212,7 +37,7 @@ def run(lines: int, output_lines: int) -> None:
         ):
             rss = PeakRss(proc.pid)
             big = tmp / "input.jsonl"
-            common.write_jsonl(big, lines)
+            inputs.write_jsonl(big, lines)
             size = big.stat().st_size
             started = time.perf_counter()
             shutil.copyfile(big, tmp / "copy.jsonl")
@@ -243,10 +68,10 @@ def run(lines: int, output_lines: int) -> None:
             wait_status(http, batch_id, {"in_progress"}, 900)
             enqueue_s = time.perf_counter() - started
             enqueue_rss = rss.peak() - base
-            common.flush_db()
+            stack.flush_db()
 
-            print(f"\n{common.machine_line()}")
-            common.print_table(
+            print(f"\n{measure.machine_line()}")
+            report.print_table(
                 [
                     "step",
                     "lines",
@@ -339,7 +164,7 @@ def run(lines: int, output_lines: int) -> None:
                     handle.write(chunk)
             write_s = time.perf_counter() - started
             write_rss = rss.peak() - base
-            common.sync_redis().hset(
+            stack.sync_redis().hset(
                 FILE_PREFIX + disk_id,
                 mapping={
                     "id": disk_id,
@@ -350,16 +175,16 @@ def run(lines: int, output_lines: int) -> None:
                     "status": "processed",
                 },
             )
-            common.sync_redis().zadd(FILES_KEY, {disk_id: 0})
+            stack.sync_redis().zadd(FILES_KEY, {disk_id: 0})
             base = rss.reset()
             disk_ttfb, disk_s, disk_bytes = download(http, f"/v1/files/{disk_id}/content")
             disk_rss = rss.peak() - base
             assert disk_bytes == lazy_bytes
-            redis_mb = common.sync_redis().memory_usage(BatchKeys(out_batch).res) or 0
+            redis_mb = stack.sync_redis().memory_usage(BatchKeys(out_batch).res) or 0
             rss.stop()
 
             mbytes = lazy_bytes / MB
-            common.print_table(
+            report.print_table(
                 [
                     "strategy",
                     "output lines",
@@ -400,7 +225,7 @@ def run(lines: int, output_lines: int) -> None:
                 f"{size_s:.2f} s"
             )
     finally:
-        common.flush_db()
+        stack.flush_db()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

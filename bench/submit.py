@@ -22,7 +22,7 @@ from pathlib import Path
 from arq import create_pool
 from arq.connections import RedisSettings
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.contract.serializer import dumps_job, loads_job
 from respq.producer.client import BatchClient
 from respq.producer.validation import prepare_items
@@ -31,13 +31,13 @@ from respq.producer.validation import prepare_items
 async def python_submit(n: int, queue: str) -> dict[str, float]:
     """Time validation and enqueue separately; memory and commands for the enqueue."""
     items = [
-        {"custom_id": f"req-{i}", "method": "POST", "url": "/v1/responses", "body": common.body(i)}
+        {"custom_id": f"req-{i}", "method": "POST", "url": "/v1/responses", "body": inputs.body(i)}
         for i in range(n)
     ]
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
         await client.ping()
-        mem0 = common.used_memory()
-        cmd0 = common.commands_processed()
+        mem0 = measure.used_memory()
+        cmd0 = measure.commands_processed()
         t0 = time.perf_counter()
         prepared = prepare_items(items, max_request_bytes=client.settings.max_request_bytes)
         t1 = time.perf_counter()
@@ -48,9 +48,9 @@ async def python_submit(n: int, queue: str) -> dict[str, float]:
 
         batch = await client.submit_prepared(gen())
         t2 = time.perf_counter()
-        cmds = common.commands_processed() - cmd0 - 2
-        mem = common.used_memory() - mem0
-    total, _, _ = common.batch_counts(batch.id)
+        cmds = measure.commands_processed() - cmd0 - 2
+        mem = measure.used_memory() - mem0
+    total, _, _ = stack.batch_counts(batch.id)
     assert total == n, (total, n)
     jobs = await _waiting_jobs(batch.id)
     return {
@@ -69,7 +69,7 @@ async def _waiting_jobs(batch_id: str) -> int:
 
     from respq.contract.constants import BatchKeys
 
-    r = Redis.from_url(common.REDIS_URL)
+    r = Redis.from_url(stack.REDIS_URL)
     try:
         return int(await r.llen(BatchKeys(batch_id).jobs))  # type: ignore[misc]
     finally:
@@ -78,34 +78,34 @@ async def _waiting_jobs(batch_id: str) -> int:
 
 async def arq_loop(sample: int, queue: str) -> dict[str, float]:
     pool = await create_pool(
-        RedisSettings(database=common.REDIS_DB),
+        RedisSettings(database=stack.REDIS_DB),
         job_serializer=dumps_job,
         job_deserializer=loads_job,
         default_queue_name=queue,
     )
     try:
-        mem0 = common.used_memory()
+        mem0 = measure.used_memory()
         t0 = time.perf_counter()
         for i in range(sample):
             await pool.enqueue_job("run_requests", "batch_arq", [f"req-{i}"], 0)
         elapsed = time.perf_counter() - t0
-        mem = common.used_memory() - mem0
+        mem = measure.used_memory() - mem0
     finally:
         await pool.aclose()
     return {"s": elapsed, "mem_per_req": mem / sample}
 
 
 def cli_submit(n: int, queue: str, path: Path) -> float:
-    env = {**os.environ, "RESPQ_QUEUE_NAME": queue, "RESPQ_REDIS_URL": common.REDIS_URL}
+    env = {**os.environ, "RESPQ_QUEUE_NAME": queue, "RESPQ_REDIS_URL": stack.REDIS_URL}
     exe = Path(sys.executable).with_name("respq")
-    cmd = [str(exe), "--redis-url", common.REDIS_URL, "submit", str(path)]
+    cmd = [str(exe), "--redis-url", stack.REDIS_URL, "submit", str(path)]
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=common.ROOT, env=env, capture_output=True, check=False)
+    out = subprocess.run(cmd, cwd=stack.ROOT, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"respq submit failed: {out.stderr.decode()[-2000:]}")
     batch_id = out.stdout.decode().strip().splitlines()[-1]
-    total, _, _ = common.batch_counts(batch_id)
+    total, _, _ = stack.batch_counts(batch_id)
     assert total == n, (total, n)
     return elapsed
 
@@ -116,31 +116,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--big", action="store_true", help="also 1,000,000 requests")
     parser.add_argument("--arq-sample", type=int, default=10_000)
     args = parser.parse_args(argv)
-    print(common.machine_line())
+    print(measure.machine_line())
     sizes = [1_000, 10_000, args.n] + ([1_000_000] if args.big else [])
-    common.flush_db()
+    stack.flush_db()
     try:
         # arq baseline first (same run), extrapolated to n.
-        arq = asyncio.run(arq_loop(args.arq_sample, common.unique_queue()))
+        arq = asyncio.run(arq_loop(args.arq_sample, stack.unique_queue()))
         arq_rate = args.arq_sample / arq["s"]
-        common.flush_db()
+        stack.flush_db()
         results: dict[int, dict[str, float]] = {}
         for n in sizes:
-            results[n] = asyncio.run(python_submit(n, common.unique_queue()))
-            common.flush_db()
+            results[n] = asyncio.run(python_submit(n, stack.unique_queue()))
+            stack.flush_db()
         main_n = args.n
         py = results[main_n]
         with tempfile.TemporaryDirectory(prefix="respq-bench-") as tmp:
             cli_rows = []
             for n in [main_n] + ([1_000_000] if args.big else []):
                 path = Path(tmp) / f"batch-{n}.jsonl"
-                common.write_jsonl(path, n)
-                cli_rows.append((n, cli_submit(n, common.unique_queue(), path)))
-                common.flush_db()
+                inputs.write_jsonl(path, n)
+                cli_rows.append((n, cli_submit(n, stack.unique_queue(), path)))
+                stack.flush_db()
             # interpreter + CLI start-up alone: a 1-line file
             one = Path(tmp) / "one.jsonl"
-            common.write_jsonl(one, 1)
-            startup = cli_submit(1, common.unique_queue(), one)
+            inputs.write_jsonl(one, 1)
+            startup = cli_submit(1, stack.unique_queue(), one)
         py_rate = main_n / py["total_s"]
         rows = [
             ["arq enqueue_job loop (sample)", args.arq_sample, arq["s"], arq_rate, 1.0],
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         for n, secs in cli_rows:
             rows.append(["respq submit FILE (subprocess)", n, secs, n / secs, n / secs / arq_rate])
         rows.append(["respq submit of a 1-line file (start-up)", 1, startup, 1 / startup, "-"])
-        common.print_table(
+        report.print_table(
             ["path", "requests", "seconds", "requests/s", "× arq loop"],
             rows,
             f"Submit throughput (arq loop measured on {args.arq_sample:,} and extrapolated)",
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             f"\nCLI / Python time: {cli_main / py['total_s']:.2f}× "
             f"(CLI minus start-up: {(cli_main - startup) / py['total_s']:.2f}×)"
         )
-        common.print_table(
+        report.print_table(
             [
                 "requests",
                 "total s",
@@ -210,9 +210,9 @@ def main(argv: list[str] | None = None) -> None:
             ],
             "Per-request cost vs batch size (BatchClient.submit)",
         )
-        print(f"\narq enqueue_job loop: {arq['mem_per_req']:.0f} common.used_memory bytes/request")
+        print(f"\narq enqueue_job loop: {arq['mem_per_req']:.0f} used_memory bytes/request")
     finally:
-        common.flush_db()
+        stack.flush_db()
 
 
 if __name__ == "__main__":

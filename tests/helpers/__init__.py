@@ -10,6 +10,7 @@
 - ``polling``: the one way to wait for a condition
 - ``ports``: free TCP ports
 - ``factories``: request lines, batch items and response bodies
+- ``limiter``: the rate limiter on a fake clock, on the real Redis and on fakeredis[lua]
 - ``shapes``: OpenAI's batch output line, strictly
 - ``sdk_types``: the official openai SDK's types as a strict judge (no unknown fields)
 - ``compose``: docker-compose.yml and the Dockerfile as Compose and Docker read them

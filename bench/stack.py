@@ -1,4 +1,6 @@
-"""Shared helpers for the respq benchmarks: ports, subprocesses, Redis INFO, tables.
+"""What every benchmark runs against: a private Redis server, mockapi and worker processes,
+started and waited for (the measurements are ``bench.measure``'s, the tables
+``bench.report``'s, the requests ``bench.inputs``').
 
 Every benchmark runs against a private ``redis-server`` that this module starts on a free
 port in a temporary directory (no persistence, like the shared server's ``appendonly no``)
@@ -108,81 +110,6 @@ def sync_redis() -> redis.Redis:
 def flush_db() -> None:
     """Empty DB 7 of the private server."""
     sync_redis().flushdb()
-
-
-def redis_info(section: str) -> dict[str, Any]:
-    info: dict[str, Any] = sync_redis().info(section)
-    return info
-
-
-def used_memory() -> int:
-    return int(redis_info("memory")["used_memory"])
-
-
-def commands_processed() -> int:
-    return int(redis_info("stats")["total_commands_processed"])
-
-
-def command_calls() -> dict[str, int]:
-    """Calls per command (INFO commandstats), e.g. {"evalsha": 1234, "zadd": 10}."""
-    stats = redis_info("commandstats")
-    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
-
-
-def command_usec() -> dict[str, tuple[int, int]]:
-    """(calls, microseconds) per command from INFO commandstats; a script's time counts
-    under EVALSHA and again under each command it runs."""
-    stats = redis_info("commandstats")
-    return {k.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for k, v in stats.items()}
-
-
-def calls_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
-
-
-def redis_version() -> str:
-    return str(redis_info("server")["redis_version"])
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def machine_line() -> str:
-    return (
-        f"machine: {os.cpu_count()} cores, {cpu_model()}, Redis {redis_version()}, "
-        f"Python {sys.version.split()[0]}"
-    )
-
-
-def body(i: int, *, max_output_tokens: int | None = None) -> dict[str, Any]:
-    b: dict[str, Any] = {"model": "gpt-5.4", "input": f"Write a one-line caption for item {i}."}
-    if max_output_tokens is not None:
-        b["max_output_tokens"] = max_output_tokens
-    return b
-
-
-def batch_line(i: int, *, max_output_tokens: int | None = None) -> dict[str, Any]:
-    return {
-        "custom_id": f"req-{i}",
-        "method": "POST",
-        "url": "/v1/responses",
-        "body": body(i, max_output_tokens=max_output_tokens),
-    }
-
-
-def write_jsonl(path: Path, n: int) -> None:
-    with path.open("wb") as handle:
-        for start in range(0, n, 10_000):
-            handle.write(
-                b"".join(
-                    orjson.dumps(batch_line(i)) + b"\n"
-                    for i in range(start, min(n, start + 10_000))
-                )
-            )
 
 
 def _log_file(name: str) -> Any:
@@ -308,13 +235,6 @@ def stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
         stop_process(p)
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def batch_counts(batch_id: str) -> tuple[int, int, int]:
     """(total, completed, failed) from the batch's meta hash."""
     raw = sync_redis().hmget(f"respq:{{{batch_id}}}:meta", "total", "completed", "failed")
@@ -332,96 +252,3 @@ def wait_batch(batch_id: str, timeout: float, interval: float = 0.05) -> float:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{batch_id}: {completed + failed}/{total} after {timeout}s")
         time.sleep(interval)
-
-
-def fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if abs(value) >= 100:
-            return f"{value:,.0f}"
-        if abs(value) >= 1:
-            return f"{value:,.2f}"
-        return f"{value:.3g}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
-    """A Markdown table (pastes straight into RESULTS.md)."""
-    if title:
-        print(f"\n### {title}\n")
-    cells = [[fmt(c) for c in row] for row in rows]
-    left = [[isinstance(c, str) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row, lefts in zip(cells, left, strict=True):
-        padded = [
-            c.ljust(w) if is_text else c.rjust(w)
-            for c, w, is_text in zip(row, widths, lefts, strict=True)
-        ]
-        print("| " + " | ".join(padded) + " |")
-    sys.stdout.flush()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (from /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def redis_cpu_seconds() -> float:
-    """CPU time the private Redis server has used so far (all its threads)."""
-    return cpu_seconds(REDIS_PID)
-
-
-def script_names() -> dict[str, str]:
-    """SHA1 -> name of every respq Lua script (as loaded: _common.lua prepended)."""
-    import hashlib
-
-    from respq.contract.scripts import lua_source
-
-    names = {}
-    from respq.worker.limiter import LIMITER_SCRIPTS, limiter_source
-
-    for package in ("contract", "producer", "worker"):
-        for path in sorted((ROOT / package / "lua").glob("*.lua")):
-            if path.name.startswith("_") or path.stem in (*LIMITER_SCRIPTS, "limiter_lib"):
-                continue
-            text = lua_source(package, path.name)
-            names[hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()] = path.stem
-    for name in LIMITER_SCRIPTS:
-        text = limiter_source(name)
-        names[hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()] = f"limiter {name}"
-    return names
-
-
-def slowlog_start(max_len: int = 200_000) -> None:
-    """Log every command with its duration (SLOWLOG), from now on."""
-    r = sync_redis()
-    r.config_set("slowlog-max-len", max_len)
-    r.config_set("slowlog-log-slower-than", 0)
-    r.slowlog_reset()
-
-
-def slowlog_by_command(requests: int) -> list[tuple[str, float, float]]:
-    """(command or script name, calls/request, µs/request) since slowlog_start, most
-    time first; EVALSHA is split by script. Stops logging."""
-    r = sync_redis()
-    entries = r.slowlog_get(r.slowlog_len())
-    r.config_set("slowlog-log-slower-than", 10_000)
-    names = script_names()
-    calls: dict[str, int] = {}
-    usec: dict[str, int] = {}
-    for entry in entries:
-        parts = entry["command"].split()
-        name = parts[0].decode().lower() if parts else "?"
-        if name in ("evalsha", "eval") and len(parts) > 1:
-            name = "script " + names.get(parts[1].decode(), parts[1].decode()[:8])
-        calls[name] = calls.get(name, 0) + 1
-        usec[name] = usec.get(name, 0) + int(entry["duration"])
-    return sorted(
-        ((name, calls[name] / requests, usec[name] / requests) for name in calls),
-        key=lambda row: -row[2],
-    )
