@@ -15,6 +15,11 @@ from producer.errors import (
     BatchStateError,
     InvalidInput,
     ItemProblem,
+    RedisFailure,
+    RedisNotResponding,
+    RedisOutOfMemory,
+    RedisReadOnly,
+    RedisRefused,
     RedisUnavailable,
 )
 from producer.settings import ClientSettings
@@ -35,6 +40,11 @@ __all__ = [
     "OutputLine",
     "PriceTable",
     "PriceTableError",
+    "RedisFailure",
+    "RedisNotResponding",
+    "RedisOutOfMemory",
+    "RedisReadOnly",
+    "RedisRefused",
     "RedisUnavailable",
     "RequestCounts",
     "Response",
