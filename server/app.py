@@ -22,6 +22,7 @@ from producer.client import BatchClient
 from producer.errors import RedisUnavailable
 from producer.settings import ClientSettings
 from server.auth import KeyRing
+from server.batch_inputs import InputFile, input_content
 from server.batches import BatchService
 from server.dashboard import dashboard_routes
 from server.errors import ApiError, BadRequest, NotFound, Unauthorized
@@ -81,6 +82,8 @@ async def retrieve_file(request: Request) -> Response:
 async def file_content(request: Request) -> Response:
     files, _ = _service(request)
     file_id = request.path_params["file_id"]
+    if (rebuilt := InputFile.parse(file_id)) is not None:
+        return StreamingResponse(await input_content(files.client, rebuilt), media_type=JSONL)
     out = OutputFile.parse(file_id)
     if out is not None:
         return StreamingResponse(await files.output_content(out), media_type=JSONL)

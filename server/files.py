@@ -24,6 +24,7 @@ from producer.batch import Batch
 from producer.batch_info import BatchInfo
 from producer.client import BatchClient
 from producer.errors import BatchNotFound
+from server.batch_inputs import InputFile, input_object, refuse_delete
 from server.errors import BadRequest, NotFound
 from server.upload import receive_upload
 
@@ -151,6 +152,8 @@ class FileStore:
         return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
 
     async def retrieve(self, file_id: str) -> dict[str, Any]:
+        if (rebuilt := InputFile.parse(file_id)) is not None:
+            return await input_object(self.client, rebuilt)
         out = OutputFile.parse(file_id)
         if out is not None:
             return await self._output_object(out)
@@ -196,6 +199,8 @@ class FileStore:
         return page(data, limit)
 
     async def delete(self, file_id: str) -> dict[str, Any]:
+        if (rebuilt := InputFile.parse(file_id)) is not None:
+            await refuse_delete(self.client, rebuilt)
         out = OutputFile.parse(file_id)
         if out is not None:
             await self._output_batch(out)  # NotFound first, as for any unknown file
