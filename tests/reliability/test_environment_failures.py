@@ -20,6 +20,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from contract.constants import BatchKeys
+from producer import BatchClient, RedisOutOfMemory
+from producer import client as client_module
 from producer.cli.jsonl import human_bytes
 
 from helpers.cli import respq
@@ -86,6 +89,32 @@ def test_submit_into_redis_over_maxmemory_exits_5_and_leaves_nothing(
         assert "nothing of batch" in line and "was kept" in line, line
         assert out.stdout == ""
         assert sync.dbsize() == 0  # not a request, job, record or index entry of it
+
+
+async def test_the_python_api_removes_the_batch_while_redis_stays_over_maxmemory(
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other clients' writes may keep Redis over its maxmemory after the submit failed:
+    then Redis refuses to queue any command in a transaction, and the removal must not
+    need one."""
+    rng = random.Random(3)
+    prompts = ["".join(rng.choices(string.ascii_letters, k=16000)) for _ in range(400)]
+    real_discard = client_module.discard_unsealed
+    with server.client() as sync:
+        used = int(sync.info("memory")["used_memory"])
+        sync.config_set("maxmemory", used + 2_000_000)
+
+        async def while_full(client: BatchClient, keys: BatchKeys) -> bool:
+            sync.config_set("maxmemory", 1)  # the rest of the room is taken meanwhile
+            return await real_discard(client, keys)
+
+        monkeypatch.setattr(client_module, "discard_unsealed", while_full)
+        async with BatchClient.from_url(server.url(0)) as client:
+            with pytest.raises(RedisOutOfMemory) as caught:
+                await client.submit([{"model": "gpt-5.4", "input": p} for p in prompts])
+        sync.config_set("maxmemory", 0)
+        assert "nothing of batch" in str(caught.value) and PASSWORD not in str(caught.value)
+        assert sync.dbsize() == 0
 
 
 def test_submit_into_a_read_only_replica_exits_6_naming_the_url_setting(
