@@ -1,5 +1,6 @@
-"""Redis connections for respq: URL handling (TLS, passwords, Sentinel), redaction, and
-a reconnect-with-backoff policy shared by producers and workers."""
+"""Redis connections for respq: URL handling (TLS, passwords, Sentinel), redaction, a
+reconnect-with-backoff policy shared by producers and workers, and the bounds on each wait
+(RESPQ_REDIS_TIMEOUT) that make an unresponsive Redis an error instead of a hang."""
 
 from __future__ import annotations
 
