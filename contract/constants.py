@@ -83,7 +83,9 @@ key                        type    holds
 
 A batch's output and error files need no stored bytes: their ids are
 ``file-out-<B>`` and ``file-err-<B>`` and their content is read from ``respq:{B}:res``
-when asked for. Batches made through the API add ``input_file_id``, ``endpoint``,
+when asked for. A batch made without an uploaded file (``respq submit``, Python) shows
+``file-in-<B>`` as its input file, rebuilt from ``respq:{B}:req`` and ``:order`` (see
+``server/batch_inputs.py``). Batches made through the API add ``input_file_id``, ``endpoint``,
 ``failed_at`` and ``errors`` (JSON, OpenAI's ``errors`` object) to their meta hash.
 
 Tenants of ``respq serve`` (``server/auth.py``): a batch made through the API has a
@@ -125,6 +127,7 @@ FILES_KEY: Final = f"{PREFIX}:files"
 FILE_PREFIX: Final = f"{PREFIX}:file:"
 OUTPUT_FILE_PREFIX: Final = "file-out-"
 ERROR_FILE_PREFIX: Final = "file-err-"
+INPUT_FILE_PREFIX: Final = "file-in-"
 
 LIMIT_PREFIX: Final = f"{PREFIX}:limit"
 

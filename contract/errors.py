@@ -8,13 +8,22 @@ RespqError                                  contract.errors
  ├── InvalidInput                           producer.errors: batch items failed validation
  │    └── InvalidFile                       producer.cli.app: ... naming the file
  ├── FileChanged                            producer.cli.jsonl: a file changed between passes
+ ├── SpoolFull                              producer.cli.jsonl: no space under TMPDIR for
+ │                                          the spool (exit 8)
  ├── InvalidOption                          producer.errors: a submit option out of range
  │                                          (also a ValueError)
  ├── BatchNotFound                          producer.errors: no batch with that id
  ├── BatchStateError                        producer.errors: not allowed in the batch's state
  ├── BatchTimeout                           producer.errors: Batch.wait ran out of time (also
  │                                          a TimeoutError)
- ├── RedisUnavailable                       producer.errors: Redis did not answer
+ ├── RedisFailure                           producer.errors: a call to Redis failed (one line:
+ │    │                                     the URL without its password, the cause, the
+ │    │                                     setting to change)
+ │    ├── RedisUnavailable                  cannot reach Redis (exit 3)
+ │    │    └── RedisNotResponding           no answer within RESPQ_REDIS_TIMEOUT (exit 4)
+ │    └── RedisRefused                      an error reply, e.g. MISCONF (exit 7)
+ │         ├── RedisOutOfMemory             over maxmemory: writes refused (exit 5)
+ │         └── RedisReadOnly                a read-only replica (exit 6)
  ├── ModelCheckError                        producer.models_check: GET /models failed
  ├── CliError                               producer.cli.app: a command's expected failure
  ├── UnsupportedRedis                       worker.resilient: Redis older than 7

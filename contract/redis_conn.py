@@ -1,5 +1,6 @@
-"""Redis connections for respq: URL handling (TLS, passwords, Sentinel), redaction, and
-a reconnect-with-backoff policy shared by producers and workers."""
+"""Redis connections for respq: URL handling (TLS, passwords, Sentinel), redaction, a
+reconnect-with-backoff policy shared by producers and workers, and the bounds on each wait
+(RESPQ_REDIS_TIMEOUT) that make an unresponsive Redis an error instead of a hang."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 SENTINEL_SCHEME = "redis+sentinel"
+# RESPQ_REDIS_TIMEOUT's default: seconds one wait on Redis may take.
+DEFAULT_REDIS_TIMEOUT = 5.0
 
 
 # Query parameters whose value is a credential (redis-py reads ?password= and Sentinel
@@ -111,9 +114,23 @@ def url_secrets(url: str) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def reconnect_policy(attempts: int) -> dict[str, Any]:
+def reconnect_policy(attempts: int, *, retry_timeouts: bool = True) -> dict[str, Any]:
     """redis-py options that retry commands through a Redis restart with exponential
-    backoff (up to 2 s between tries), ``attempts`` times."""
+    backoff (up to 2 s between tries), ``attempts`` times.
+
+    With ``retry_timeouts=False`` only refused and reset connections are retried, which
+    fail fast: a call that timed out (a frozen Redis, a network partition) fails at once,
+    so a caller gives up within one timeout instead of one per attempt."""
+    if not retry_timeouts:
+        # The builtin ConnectionError is OSError's refused/reset/aborted family; the
+        # builtin TimeoutError (a connect that timed out) is its sibling, left out.
+        # A timeout is kept out of the Retry itself, not only out of retry_on_error:
+        # redis-py's connection health check (a PING inside every new connection's
+        # set-up) retries whatever the Retry lists, and a frozen Redis then nested those
+        # retries without end. A timed-out read or send drops its connection by itself.
+        fast: list[type[Exception]] = [RedisConnectionError, ConnectionError]
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), attempts, (RedisConnectionError,))
+        return {"retry": retry, "retry_on_error": fast}
     return {
         "retry": Retry(ExponentialBackoff(cap=2.0, base=0.05), attempts),
         # OSError too: redis-py retries a (re)connect only on the errors listed here, and a
@@ -123,18 +140,33 @@ def reconnect_policy(attempts: int) -> dict[str, Any]:
     }
 
 
-def connect(url: str, *, reconnect_attempts: int = 3, **kwargs: Any) -> Redis:
+def timeout_options(seconds: float) -> dict[str, Any]:
+    """redis-py options that bound every wait on Redis by ``seconds``: a connect, each
+    reply, and each send (a frozen Redis stops reading, and a send then waits for room)."""
+    return {
+        "socket_connect_timeout": seconds,
+        "socket_timeout": seconds,
+        **reconnect_policy(3, retry_timeouts=False),
+    }
+
+
+def connect(
+    url: str, *, reconnect_attempts: int = 3, timeout: float | None = None, **kwargs: Any
+) -> Redis:
     """A client for ``redis://``, ``rediss://`` (TLS), ``unix://`` or
     ``redis+sentinel://host:port[,host:port]/service_name[/db]`` URLs.
 
     Connection errors are retried with exponential backoff (``reconnect_attempts`` times)
-    so a Redis restart is ridden out instead of failing the caller.
+    so a Redis restart is ridden out instead of failing the caller. With ``timeout``,
+    every wait on Redis is bounded by it (``timeout_options``) and a timed-out call is not
+    retried: an unresponsive Redis fails a call within about ``timeout`` seconds.
     """
     options: dict[str, Any] = {
         **reconnect_policy(reconnect_attempts),
         "health_check_interval": 15,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
+        **(timeout_options(timeout) if timeout is not None else {}),
         **kwargs,
     }
     if url.startswith(SENTINEL_SCHEME + "://"):
@@ -173,7 +205,11 @@ class SentinelTarget:
 def _sentinel_master(url: str, options: dict[str, Any]) -> Redis:
     target = SentinelTarget.parse(url)
     password = target.password
-    sentinel_kwargs: dict[str, Any] | None = {"password": password} if password else None
-    sentinel = Sentinel(target.hosts, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    # The sentinels are asked first: they get the same bounds as the primary.
+    bounds = ("socket_connect_timeout", "socket_timeout")
+    sentinel_kwargs: dict[str, Any] = {name: options[name] for name in bounds if name in options}
+    if password:
+        sentinel_kwargs["password"] = password
+    sentinel = Sentinel(target.hosts, sentinel_kwargs=sentinel_kwargs or None)  # type: ignore[no-untyped-call]
     master: Redis = sentinel.master_for(target.service, db=target.db, password=password, **options)
     return master

@@ -12,6 +12,7 @@ from respq.contract.constants import (
     ERROR_COUNT_PREFIX,
     ERROR_FILE_PREFIX,
     INCOMPLETE_FIELD,
+    INPUT_FILE_PREFIX,
     MODEL_USAGE_PREFIX,
     OUTPUT_FILE_PREFIX,
     TENANT_FIELD,
@@ -77,7 +78,8 @@ class BatchInfo(BaseModel):
     expires_at: int | None = None
     failed_at: int | None = None
     paused_at: int | None = None
-    # Set for batches made through the Files + Batches API (respq serve).
+    # Set for batches made through the Files + Batches API (respq serve); the batch
+    # object shows the others' requests as a file too (api_input_file_id).
     input_file_id: str | None = None
     # The respq serve tenant that owns the batch; None for respq submit and Python.
     tenant: str | None = None
@@ -120,11 +122,26 @@ class BatchInfo(BaseModel):
         ended = self.is_terminal and self.request_counts.failed
         return ERROR_FILE_PREFIX + self.id if ended else None
 
+    @property
+    def api_input_file_id(self) -> str:
+        """The uploaded input file, or for a batch made without one (``respq submit``,
+        Python) ``file-in-<id>``, which ``respq serve`` rebuilds from the requests in
+        Redis: OpenAI's batch object always names its input file."""
+        return self.input_file_id or INPUT_FILE_PREFIX + self.id
+
     def openai_shape(self) -> dict[str, Any]:
-        """The OpenAI batch object (plus ``errors_by_code`` and ``usage_by_model``)."""
+        """The OpenAI batch object (plus ``errors_by_code``, ``usage_by_model`` and
+        respq's fields). Its status is one of OpenAI's: a paused batch is ``in_progress``
+        with ``paused: true`` (and ``paused_at``, ``pause_reason``), so that the official
+        SDK's ``Batch`` type accepts every batch respq returns."""
         data = self.model_dump(
             mode="json", exclude={"usage", "usage_by_model", "in_flight", "tenant"}
         )
+        paused = self.status is BatchStatus.PAUSED
+        data["paused"] = paused
+        if paused:
+            data["status"] = BatchStatus.IN_PROGRESS.value
+        data["input_file_id"] = self.api_input_file_id
         data["usage"] = self.usage.openai_shape()
         data["usage_by_model"] = {m: u.model_dump() for m, u in self.usage_by_model.items()}
         data["output_file_id"] = self.output_file_id

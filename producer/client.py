@@ -10,8 +10,7 @@ from typing import Any, Self
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from respq.contract.constants import (
     BATCHES_KEY,
@@ -24,20 +23,18 @@ from respq.contract.redis_conn import connect, redact_url
 from respq.contract.scripts import ScriptSet
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
+from respq.producer.enqueue import Enqueue, discard_unsealed
 from respq.producer.errors import (
     BatchNotFound,
     InvalidOption,
-    RedisUnavailable,
+    RedisFailure,
+    redis_failure,
 )
 from respq.producer.scheduling import Priority, Scheduling
 from respq.producer.settings import ClientSettings, parse_window
 from respq.producer.validation import PreparedRequest, gc_paused, prepare_items
 
-# Requests per enqueue script call, and script calls per pipeline round trip: large
-# enough to amortise round trips, small enough that no single script blocks Redis long.
 PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume"]
-SLICE = 256
-SLICES_PER_ROUND_TRIP = 16
 
 
 def new_batch_id() -> str:
@@ -45,12 +42,16 @@ def new_batch_id() -> str:
 
 
 @asynccontextmanager
-async def _redis_errors(url: str) -> AsyncIterator[None]:
-    """Turn connection failures into RedisUnavailable naming the (redacted) URL."""
+async def _redis_errors(url: str, timeout: float | None) -> AsyncIterator[None]:
+    """Turn what Redis (or the way to it) fails with into one RedisFailure subclass per
+    cause, naming the (redacted) URL and the setting to change."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise RedisUnavailable(redact_url(url), exc) from exc
+    except (RedisError, OSError) as exc:
+        failure = redis_failure(exc, redact_url(url), timeout)
+        if failure is None:
+            raise
+        raise failure from exc
 
 
 class BatchClient:
@@ -72,7 +73,7 @@ class BatchClient:
         or the environment."""
         values: dict[str, Any] = {**overrides, **({"redis_url": url} if url else {})}
         settings = ClientSettings(**values)
-        return cls(connect(settings.redis_url), settings)
+        return cls(connect(settings.redis_url, timeout=settings.redis_timeout), settings)
 
     async def __aenter__(self) -> Self:
         return self
@@ -84,10 +85,11 @@ class BatchClient:
         await self.redis.aclose()
 
     def errors(self) -> Any:
-        return _redis_errors(self.settings.redis_url)
+        return _redis_errors(self.settings.redis_url, self.settings.redis_timeout)
 
     async def ping(self) -> None:
-        """Raise RedisUnavailable unless Redis answers."""
+        """Raise a RedisFailure (RedisUnavailable, RedisNotResponding...) unless Redis
+        answers."""
         async with self.errors():
             await self.redis.ping()
 
@@ -166,66 +168,53 @@ class BatchClient:
         max_cost: float | None = None,
         scheduling: Scheduling | None = None,
     ) -> Batch:
-        """Enqueue already-validated requests (the CLI streams a file through this)."""
+        """Enqueue already-validated requests (the CLI streams a file through this).
+
+        A new batch joins the schedule only once all of them are in (sealed). If enqueueing
+        stops before that (Redis out of memory, read-only or lost, the caller cancelled), the
+        unsealed batch is removed whole, as no worker ever saw it, and a RedisFailure says
+        so, or says that it could not be. A batch that existed before (a ``batch_id`` of an
+        earlier submit) keeps what it had; the same submit again adds the rest."""
         scheduling = scheduling or Scheduling()
         if max_cost is not None and not max_cost > 0:
             raise InvalidOption(f"max_cost must be a positive number of USD, got {max_cost!r}")
         batch_id = batch_id or new_batch_id()
         window_text = completion_window or self.settings.completion_window
-        parse_window(window_text)  # a bad window creates nothing
-        now = time.time()
+        window = parse_window(window_text)
         keys = BatchKeys(batch_id)
+        async with self.errors():
+            existed = bool(await self.redis.exists(keys.meta))
+        try:
+            await self._enqueue(prepared, keys, metadata, window_text, window, max_cost, scheduling)
+        except BaseException as exc:
+            if not existed:
+                await self._discard(keys, exc)
+            raise
+        return Batch(self, batch_id)
+
+    async def _enqueue(
+        self,
+        prepared: AsyncIterable[PreparedRequest],
+        keys: BatchKeys,
+        metadata: dict[str, Any] | None,
+        window_text: str,
+        window: int,
+        max_cost: float | None,
+        scheduling: Scheduling,
+    ) -> None:
         settings = self.settings
+        batch_id = keys.batch_id
+        now = time.time()
         async with self.errors():
             submit_no = await self.create_record(
                 batch_id, metadata=metadata, completion_window=window_text, scheduling=scheduling
             )
             if max_cost is not None:  # before any job is queued, so no request escapes it
                 await self.redis.hset(keys.meta, "max_cost", repr(float(max_cost)))  # type: ignore[misc]
-            prefix = f"{batch_id}:{int(submit_no)}:"
-            chunk_no = 0
-            pipe = self.redis.pipeline(transaction=False)
-            queued_slices = 0
-            batch: list[PreparedRequest] = []
             # A job never carries more requests than the batch may have in flight.
             job_size = min(settings.chunk_size, scheduling.max_in_flight or settings.chunk_size)
-
-            async def add_slice(chunk: list[PreparedRequest]) -> None:
-                nonlocal chunk_no
-                requests: list[Any] = []
-                for item in chunk:
-                    requests += (item.custom_id, item.body, item.depends_on or "")
-                await self.scripts["enqueue"](
-                    meta=keys.meta,
-                    req=keys.req,
-                    order=keys.order,
-                    jobs=keys.jobs,
-                    parent=keys.parent,
-                    children=keys.children,
-                    batch_id=batch_id,
-                    job_prefix=prefix,
-                    chunk_no=chunk_no,
-                    chunk_size=job_size,
-                    now_ms=int(now * 1000),
-                    requests=requests,
-                    client=pipe,
-                )
-                chunk_no += len(chunk) // job_size + 1
-
-            async for item in prepared:
-                batch.append(item)
-                if len(batch) >= SLICE:
-                    await add_slice(batch)
-                    batch = []
-                    queued_slices += 1
-                    if queued_slices >= SLICES_PER_ROUND_TRIP:
-                        await pipe.execute()
-                        queued_slices = 0
-            if batch:
-                await add_slice(batch)
-            await pipe.execute()
+            await Enqueue(self, batch_id, int(submit_no), job_size, int(now * 1000)).run(prepared)
         await self.seal(batch_id, window_text)
-        return Batch(self, batch_id)
 
     async def seal(self, batch_id: str, completion_window: str) -> None:
         """Mark a batch as having all its requests: it leaves ``respq:unsealed``, joins the
@@ -249,6 +238,29 @@ class BatchClient:
                 job_ttl_ms=running_ttl * 1000,
                 batch_id=batch_id,
             )
+
+    async def _discard(self, keys: BatchKeys, exc: BaseException) -> None:
+        """Remove the new batch a failed submit leaves unsealed, and say what became of it
+        in ``exc``'s message when it is a RedisFailure (else in a note on it)."""
+        batch_id = keys.batch_id
+        try:
+            removed = await discard_unsealed(self, keys)
+        except RedisFailure as failed:
+            outcome = (
+                f"batch {batch_id} was never sealed, so no worker will run it, but what was "
+                f"enqueued of it could not be removed ({failed.summary}): cancel it, or "
+                f"submit the same requests again with batch id {batch_id} to finish it"
+            )
+        else:
+            outcome = (
+                f"nothing of batch {batch_id} was kept (it was never sealed)"
+                if removed
+                else f"batch {batch_id} was sealed before the failure: it runs"
+            )
+        if isinstance(exc, RedisFailure):
+            exc.add_outcome(outcome)
+        else:
+            exc.add_note(outcome)
 
     # -- look up --------------------------------------------------------------
 

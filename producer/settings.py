@@ -8,6 +8,7 @@ from typing import Final
 from pydantic import Field, field_validator
 
 from respq.contract.constants import DEFAULT_QUEUE_NAME
+from respq.contract.redis_conn import DEFAULT_REDIS_TIMEOUT
 from respq.contract.settings import EnvSettings
 from respq.producer.errors import InvalidOption
 from respq.producer.validation import DEFAULT_MAX_REQUEST_BYTES
@@ -26,6 +27,9 @@ class ClientSettings(EnvSettings):
     """What a producer needs to know: where Redis is and how to lay out jobs."""
 
     redis_url: str = "redis://localhost:6379/0"
+    # Seconds any one wait on Redis may take (a connect, a reply, a send) before the call
+    # fails as RedisNotResponding: a frozen or cut-off Redis is reported, not waited on.
+    redis_timeout: float = Field(default=DEFAULT_REDIS_TIMEOUT, gt=0, le=3600)
     queue_name: str = DEFAULT_QUEUE_NAME
     chunk_size: int = Field(default=16, ge=1, le=1000)
     result_ttl: int = Field(default=7 * 24 * 3600, ge=60)

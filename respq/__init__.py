@@ -25,6 +25,11 @@ from respq.producer.errors import (
     BatchStateError,
     InvalidInput,
     ItemProblem,
+    RedisFailure,
+    RedisNotResponding,
+    RedisOutOfMemory,
+    RedisReadOnly,
+    RedisRefused,
     RedisUnavailable,
 )
 from respq.producer.settings import ClientSettings
@@ -45,6 +50,11 @@ __all__ = [
     "OutputLine",
     "PriceTable",
     "PriceTableError",
+    "RedisFailure",
+    "RedisNotResponding",
+    "RedisOutOfMemory",
+    "RedisReadOnly",
+    "RedisRefused",
     "RedisUnavailable",
     "RequestCounts",
     "Response",

@@ -21,6 +21,7 @@ from respq.producer.client import BatchClient
 from respq.producer.errors import RedisUnavailable
 from respq.producer.settings import ClientSettings
 from respq.server.auth import KeyRing
+from respq.server.batch_inputs import InputFile, input_content
 from respq.server.batches import BatchService
 from respq.server.body_limits import BodyLimit, body_caps
 from respq.server.dashboard import dashboard_routes
@@ -85,6 +86,9 @@ async def retrieve_file(request: Request) -> Response:
 async def file_content(request: Request) -> Response:
     files, _ = _service(request)
     file_id = request.path_params["file_id"]
+    if (rebuilt := InputFile.parse(file_id)) is not None:
+        content = await input_content(files.client, viewer(request), rebuilt)
+        return StreamingResponse(content, media_type=JSONL)
     out = OutputFile.parse(file_id)
     if out is not None:
         return StreamingResponse(await files.output_content(viewer(request), out), media_type=JSONL)

@@ -36,6 +36,7 @@ from respq.producer.batch_info import BatchInfo
 from respq.producer.client import BatchClient
 from respq.producer.errors import BatchNotFound
 from respq.server.auth import Principal, visible
+from respq.server.batch_inputs import InputFile, input_object, refuse_delete
 from respq.server.errors import BadRequest, NotFound
 from respq.server.upload import receive_upload, storage_error
 
@@ -190,6 +191,8 @@ class FileStore:
         return record
 
     async def retrieve(self, viewer: Principal, file_id: str) -> dict[str, Any]:
+        if (rebuilt := InputFile.parse(file_id)) is not None:
+            return await input_object(self.client, viewer, rebuilt)
         out = OutputFile.parse(file_id)
         if out is not None:
             return await self._output_object(viewer, out)
@@ -236,6 +239,8 @@ class FileStore:
         return page(data, limit)
 
     async def delete(self, viewer: Principal, file_id: str) -> dict[str, Any]:
+        if (rebuilt := InputFile.parse(file_id)) is not None:
+            await refuse_delete(self.client, viewer, rebuilt)
         out = OutputFile.parse(file_id)
         if out is not None:
             await self._output_batch(viewer, out)  # NotFound first, as for any unknown file

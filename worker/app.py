@@ -124,7 +124,7 @@ def worker_options(config: WorkerConfig) -> dict[str, Any]:
     return {
         "functions": [run_requests],
         "queue_name": config.queue_name,
-        "redis_settings": redis_settings(config.redis_url),
+        "redis_settings": redis_settings(config.redis_url, config.redis_timeout),
         "on_startup": startup,
         "on_shutdown": shutdown,
         "max_jobs": config.arq_max_jobs,

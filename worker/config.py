@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from respq.contract.constants import DEFAULT_QUEUE_NAME
+from respq.contract.redis_conn import DEFAULT_REDIS_TIMEOUT
 from respq.contract.settings import AuthHeader, EnvSettings, LogLevel
 
 DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
@@ -21,6 +22,8 @@ class WorkerConfig(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="RESPQ_", extra="ignore")
 
     redis_url: str = "redis://localhost:6379/0"
+    # Seconds to connect to Redis, and the bound of the health check (--check).
+    redis_timeout: float = Field(default=DEFAULT_REDIS_TIMEOUT, gt=0, le=3600)
     queue_name: str = DEFAULT_QUEUE_NAME
     base_url: str = DEFAULT_BASE_URL
     api_key: SecretStr | None = None

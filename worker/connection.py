@@ -7,18 +7,24 @@ from urllib.parse import parse_qs, urlsplit
 
 from arq.connections import RedisSettings
 
-from respq.contract.redis_conn import SENTINEL_SCHEME, SentinelTarget, reconnect_policy
+from respq.contract.redis_conn import (
+    DEFAULT_REDIS_TIMEOUT,
+    SENTINEL_SCHEME,
+    SentinelTarget,
+    reconnect_policy,
+)
 
 # Redis restarts are ridden out by retrying commands with backoff (~1 minute in all).
 REDIS_RETRIES = 40
 
 
-def redis_settings(url: str) -> RedisSettings:
-    """arq RedisSettings for redis://, rediss:// (TLS), unix:// and redis+sentinel:// URLs."""
+def redis_settings(url: str, timeout: float = DEFAULT_REDIS_TIMEOUT) -> RedisSettings:
+    """arq RedisSettings for redis://, rediss:// (TLS), unix:// and redis+sentinel:// URLs;
+    ``timeout`` (RESPQ_REDIS_TIMEOUT) bounds each connect, and the whole ``--check``."""
     common: dict[str, Any] = {
         **reconnect_policy(REDIS_RETRIES),
         "conn_retries": 30,
-        "conn_timeout": 5,
+        "conn_timeout": timeout,
     }
     if url.startswith(SENTINEL_SCHEME + "://"):
         target = SentinelTarget.parse(url)

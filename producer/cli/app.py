@@ -13,8 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, TypeVar
 
 import typer
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
@@ -27,7 +26,12 @@ from respq.producer.errors import (
     BatchNotFound,
     BatchStateError,
     InvalidInput,
-    RedisUnavailable,
+    RedisFailure,
+    RedisNotResponding,
+    RedisOutOfMemory,
+    RedisReadOnly,
+    RedisRefused,
+    redis_failure,
 )
 
 T = TypeVar("T")
@@ -45,7 +49,23 @@ class ExitCode(IntEnum):
     FAILED_REQUESTS = 1
     USAGE = 2
     REDIS = 3
+    REDIS_TIMEOUT = 4
+    REDIS_OUT_OF_MEMORY = 5
+    REDIS_READ_ONLY = 6
+    REDIS_REFUSED = 7
+    NO_SPACE = 8
     INTERRUPTED = 130
+
+
+# The most specific class first: RedisNotResponding is a RedisUnavailable, the OOM and
+# READONLY refusals are RedisRefused.
+REDIS_EXIT_CODES: tuple[tuple[type[RedisFailure], ExitCode], ...] = (
+    (RedisNotResponding, ExitCode.REDIS_TIMEOUT),
+    (RedisOutOfMemory, ExitCode.REDIS_OUT_OF_MEMORY),
+    (RedisReadOnly, ExitCode.REDIS_READ_ONLY),
+    (RedisRefused, ExitCode.REDIS_REFUSED),
+    (RedisFailure, ExitCode.REDIS),
+)
 
 
 HELP = """\
@@ -56,7 +76,12 @@ Exit codes:
   0  success (every request succeeded)
   1  finished, but some requests failed (run, submit --wait, watch)
   2  bad usage or invalid input (nothing enqueued), unknown batch, missing file
-  3  cannot reach Redis
+  3  cannot reach Redis (RESPQ_REDIS_URL)
+  4  Redis did not answer within RESPQ_REDIS_TIMEOUT (frozen, cut off)
+  5  Redis is out of memory (its maxmemory)
+  6  Redis is a read-only replica
+  7  Redis refused a command for another reason (its reply is shown)
+  8  no space left under TMPDIR for the spool of a submit
 """
 
 
@@ -133,24 +158,33 @@ def print_problems(exc: InvalidInput) -> None:
         err_console.print(f"  … and {more} more", markup=False)
 
 
+def redis_exit_code(exc: RedisFailure) -> ExitCode:
+    return next(code for kind, code in REDIS_EXIT_CODES if isinstance(exc, kind))
+
+
 @contextmanager
 def expected_errors(state: State) -> Iterator[None]:
     """Map expected failures to exit codes with one clear message and no traceback."""
     url = state.redis_url
     try:
         yield
-    except RedisUnavailable as exc:
-        raise fail(str(exc), ExitCode.REDIS, url=url) from None
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        message = f"cannot reach Redis at {redact_url(url)}: {exc}"
-        raise fail(message, ExitCode.REDIS, url=url) from None
+    except RedisFailure as exc:
+        raise fail(str(exc), redis_exit_code(exc), url=url) from None
+    except RedisError as exc:  # one that came around the client's translation
+        failure = redis_failure(exc, redact_url(url), None)
+        if failure is None:
+            raise
+        raise fail(str(failure), redis_exit_code(failure), url=url) from None
     except InvalidInput as exc:
         print_problems(exc)
         raise typer.Exit(int(ExitCode.USAGE)) from None
     except CliError as exc:
         raise fail(str(exc), exc.code, url=url) from None
     except (BatchNotFound, BatchStateError, RespqError) as exc:
-        raise fail(str(exc), ExitCode.USAGE, url=url) from None
+        # A class may name its own exit code (SpoolFull: producer.cli.jsonl).
+        code = getattr(exc, "exit_code", None)
+        code = code if isinstance(code, ExitCode) else ExitCode.USAGE
+        raise fail(str(exc), code, url=url) from None
     except FileNotFoundError as exc:
         raise fail(f"no such file: {exc.filename}", ExitCode.USAGE, url=url) from None
     except IsADirectoryError as exc:

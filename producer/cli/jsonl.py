@@ -11,10 +11,15 @@ What is enqueued is byte for byte what was validated: the user's file is read on
 may change afterwards without effect. A file whose size changes while it is being read is
 refused (``FileChanged``) before anything is enqueued. Standard input is spooled to a
 temporary file first, so it is read like any other file.
+
+Both go under ``TMPDIR``: a disk that fills up there is ``SpoolFull``, one line naming
+TMPDIR and about how much space the submit needs, before anything is enqueued.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import shutil
 import struct
 import sys
@@ -26,7 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, BinaryIO, Final
 
-from respq.producer.cli.app import CliError, InvalidFile
+from respq.contract.errors import RespqError
+from respq.producer.cli.app import CliError, ExitCode, InvalidFile
 from respq.producer.errors import InvalidInput
 from respq.producer.models_check import ModelUses
 from respq.producer.validation import DEFAULT_MAX_REQUEST_BYTES, ItemPreparer, PreparedRequest
@@ -39,8 +45,39 @@ LINE_SLACK: Final = 2
 SKIP_CHUNK: Final = 1 << 16  # the rest of an oversized line is skipped this much at a time
 
 
+# The errors of a disk (or a quota) with no room left.
+_NO_SPACE: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 class FileChanged(CliError):
     """The file changed size while it was being validated."""
+
+
+class SpoolFull(RespqError):
+    """No space left under TMPDIR for the spool of validated requests (or for the copy
+    of standard input); nothing was enqueued."""
+
+    exit_code = ExitCode.NO_SPACE
+
+    def __init__(self, what: str, needed: str) -> None:
+        super().__init__(
+            f"no space left under TMPDIR for {what}: this submit needs about {needed} free "
+            "there; free some space or point TMPDIR at a larger disk; nothing was enqueued"
+        )
+
+
+def is_no_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _NO_SPACE
+
+
+def human_bytes(count: int) -> str:
+    """1536 -> "1.5 KiB"; "about" sizes, for messages."""
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +113,9 @@ class CheckedFile:
     spool: IO[bytes] = field(default_factory=_new_spool)
 
     def close(self) -> None:
-        self.spool.close()
+        # Closing flushes; on a full disk that fails again, after the file is closed.
+        with contextlib.suppress(OSError):
+            self.spool.close()
 
     def __enter__(self) -> CheckedFile:
         return self
@@ -140,10 +179,20 @@ def check_file(
     ``name``, by default the path) lists every bad one."""
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory", str(path))
+    size = path.stat().st_size
+    try:
+        return _check_file(path, size, max_request_bytes, name)
+    except OSError as exc:
+        if not is_no_space(exc):
+            raise
+        what = "the spool of validated requests"
+        raise SpoolFull(what, f"{human_bytes(size)} (the input's size)") from None
+
+
+def _check_file(path: Path, size: int, max_request_bytes: int, name: str | None) -> CheckedFile:
     preparer = ItemPreparer(max_request_bytes=max_request_bytes)
     checked = CheckedFile(path, 0, 0)
     try:
-        size = path.stat().st_size
         spool = checked.spool
         for line in read_lines(path, max_request_bytes):
             checked.lines = line.lineno
@@ -162,10 +211,10 @@ def check_file(
             raise InvalidFile(name or str(path), exc) from None
         if checked.requests == 0:
             raise CliError(f"{name or path} holds no requests")
+        spool.flush()
     except BaseException:
         checked.close()
         raise
-    spool.flush()
     return checked
 
 
@@ -204,7 +253,21 @@ def _spool(source: BinaryIO, directory: str) -> Path:
     with tempfile.NamedTemporaryFile(
         "wb", dir=directory, prefix="respq-stdin-", suffix=".jsonl", delete=False
     ) as spool:
-        shutil.copyfileobj(source, spool, SPOOL_CHUNK)
+        try:
+            shutil.copyfileobj(source, spool, SPOOL_CHUNK)
+            spool.flush()
+        except OSError as exc:
+            if not is_no_space(exc):
+                raise
+            copied = spool.tell()
+            # The copy's buffer still holds what did not fit: closing must not retry it.
+            with contextlib.suppress(OSError):
+                spool.close()
+            raise SpoolFull(
+                "the copy of standard input",
+                f"twice the input's size (the copy, then the spool; it ran out after "
+                f"{human_bytes(copied)})",
+            ) from None
     return Path(spool.name)
 
 

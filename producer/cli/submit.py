@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +9,6 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, BatchKeys
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.cli.app import (
@@ -39,7 +37,7 @@ from respq.producer.cli.results import (
     note_skipped,
     write_results,
 )
-from respq.producer.client import BatchClient, new_batch_id
+from respq.producer.client import BatchClient
 from respq.producer.models_check import check_models as check_batch_models
 from respq.producer.scheduling import Scheduling, parse_priority
 from respq.producer.settings import ClientSettings, parse_window
@@ -88,50 +86,16 @@ async def enqueue(
     max_cost: float | None = None,
     scheduling: Scheduling | None = None,
 ) -> Batch:
-    """The second pass: stream the checked file's spooled requests into one batch.
-
-    A new batch joins the schedule only once all of them are in (sealed). If enqueueing
-    stops before that (Redis lost, the command interrupted), the unsealed batch is removed
-    whole: no worker ever saw it. A batch that existed before (``--batch-id`` of an earlier
-    submit) keeps what it had; running the same submit again adds the rest.
-    """
-    await client.ping()
-    batch_id = batch_id or new_batch_id()
-    keys = BatchKeys(batch_id)
-    async with client.errors():
-        existed = bool(await client.redis.exists(keys.meta))
-    try:
-        return await client.submit_prepared(
-            prepared_requests(checked),
-            batch_id=batch_id,
-            metadata=metadata,
-            completion_window=completion_window,
-            max_cost=max_cost,
-            scheduling=scheduling,
-        )
-    except BaseException:
-        if not existed:
-            with contextlib.suppress(Exception):  # Redis may be what failed
-                await discard_unsealed(client, keys)
-        raise
-
-
-async def discard_unsealed(client: BatchClient, keys: BatchKeys) -> None:
-    """Delete a batch that was created but never sealed: its jobs wait in its own list and
-    were never dispatched, so no worker has seen it. A sealed batch is left alone."""
-    redis = client.redis
-    async with client.errors():
-        if await redis.hget(keys.meta, "sealed") not in (b"0", "0"):  # type: ignore[misc]
-            return
-        pipe = redis.pipeline(transaction=True)
-        pipe.delete(*keys.all())
-        pipe.zrem(BATCHES_KEY, keys.batch_id)
-        pipe.srem(UNSEALED_KEY, keys.batch_id)
-        await pipe.execute()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    """The second pass: stream the checked file's spooled requests into one batch (a new
+    batch whose enqueue stops midway is removed whole: ``BatchClient.submit_prepared``)."""
+    return await client.submit_prepared(
+        prepared_requests(checked),
+        batch_id=batch_id,
+        metadata=metadata,
+        completion_window=completion_window,
+        max_cost=max_cost,
+        scheduling=scheduling,
+    )
 
 
 def exit_code_for(info: BatchInfo) -> ExitCode:

@@ -1,5 +1,6 @@
 """Redis URLs: TLS, passwords and Sentinel reach both the producer client and arq workers,
-and a printed URL never shows its password."""
+a timeout bounds the producer's waits on Redis and on Sentinels, and a printed URL never
+shows its password."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelConnectionPool
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from respq.contract.redis_conn import connect, redact_url, url_secrets
 from respq.worker import redis_settings
@@ -42,6 +44,20 @@ async def test_producer_client_for_tls_password_and_sentinel_urls() -> None:
         for s in pool.sentinel_manager.sentinels
     ]
     assert hosts == [("s1", 26379), ("s2", 26380)]
+    await sentinel.aclose()
+
+
+async def test_a_timeout_bounds_every_wait_on_redis_and_on_its_sentinels() -> None:
+    plain = connect("redis://db:6379/0", timeout=2.5)
+    kwargs = plain.connection_pool.connection_kwargs
+    assert (kwargs["socket_connect_timeout"], kwargs["socket_timeout"]) == (2.5, 2.5)
+    # A timed-out call is not tried again: the caller hears within one timeout.
+    assert RedisTimeoutError not in kwargs["retry_on_error"]
+    await plain.aclose()
+    sentinel = connect("redis+sentinel://:pw@s1:26379/mymaster/2", timeout=2.5)
+    for one in sentinel.connection_pool.sentinel_manager.sentinels:
+        asked = one.connection_pool.connection_kwargs
+        assert (asked["socket_connect_timeout"], asked["socket_timeout"]) == (2.5, 2.5)
     await sentinel.aclose()
 
 

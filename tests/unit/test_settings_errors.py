@@ -61,3 +61,15 @@ def test_a_bad_keyword_argument_stays_a_validation_error() -> None:
     with pytest.raises(ValidationError) as caught:
         ClientSettings(chunk_size=0)
     assert not isinstance(caught.value, SettingsError)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "3601"])
+def test_redis_timeout_is_checked_for_the_cli_and_the_workers(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESPQ_REDIS_TIMEOUT", "2.5")
+    assert ClientSettings().redis_timeout == WorkerConfig().redis_timeout == 2.5
+    monkeypatch.setenv("RESPQ_REDIS_TIMEOUT", value)
+    for settings in (ClientSettings, WorkerConfig):
+        with pytest.raises(SettingsError, match=f"^bad setting RESPQ_REDIS_TIMEOUT='{value}': "):
+            settings()

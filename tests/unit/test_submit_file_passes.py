@@ -2,11 +2,13 @@
 requests, then enqueueing from the spool. Blank lines skipped, every problem collected,
 stdin spooled; a line is never read past the size limit (a file without newlines cannot
 exhaust memory); what is enqueued is what was validated, whatever happens to the file
-afterwards; and an enqueue that stops midway leaves no half-enqueued batch."""
+afterwards; an enqueue that stops midway leaves no half-enqueued batch; and a full TMPDIR
+is one line naming it and the space needed."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import os
 import sys
@@ -19,16 +21,19 @@ import orjson
 import pytest
 from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
+from typer.testing import CliRunner
 
 from respq import BatchClient, ClientSettings, InvalidInput
 from respq.contract.constants import BatchKeys
-from respq.producer.cli import jsonl
+from respq.producer.cli import app, jsonl
 from respq.producer.cli.jsonl import (
     LINE_SLACK,
     CheckedFile,
     FileChanged,
     Line,
+    SpoolFull,
     check_file,
+    human_bytes,
     input_file,
     prepared_requests,
     read_lines,
@@ -256,3 +261,38 @@ def test_stdin_is_copied_to_a_temp_file_that_is_removed_after(
             assert checked.requests == 2
         spooled = path
     assert not spooled.exists()
+
+
+def no_space(*_: Any, **__: Any) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_tmpdir_is_one_line_naming_tmpdir_and_the_space_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC simulated in-process (tests/reliability mounts a real full tmpfs where it
+    may): the spool's write fails, and so would the flush of its buffer at close."""
+    path = batch_file(tmp_path / "in.jsonl", 3000)
+    monkeypatch.setattr(jsonl, "_write", no_space)
+    with pytest.raises(SpoolFull) as caught:
+        check_file(path)
+    needed = human_bytes(path.stat().st_size)
+    assert str(caught.value) == (
+        "no space left under TMPDIR for the spool of validated requests: this submit needs "
+        f"about {needed} (the input's size) free there; free some space or point TMPDIR at "
+        "a larger disk; nothing was enqueued"
+    )
+    # The CLI: its own exit code, that one line, no traceback; Redis never reached.
+    result = CliRunner().invoke(
+        app, ["submit", str(path)], env={"RESPQ_REDIS_URL": "redis://127.0.0.1:1/0"}
+    )
+    assert result.exit_code == 8, result.output
+    assert result.stderr.strip() == f"error: {caught.value}"
+
+
+def test_a_full_tmpdir_while_copying_stdin_is_said_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(request_line(0) + b"\n")))
+    monkeypatch.setattr(jsonl.shutil, "copyfileobj", no_space)
+    expected = r"the copy of standard input.*twice the input's size"
+    with pytest.raises(SpoolFull, match=expected), input_file("-"):
+        pass
