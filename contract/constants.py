@@ -42,6 +42,13 @@ Meta fields beyond status and timestamps: ``total``, ``completed`` (2xx answers)
 ``account_errors_base`` (the run of account-level failures — bad key, no quota — that
 pauses a batch, counted since the ``completed`` count in the base).
 
+Webhooks (``contract/webhooks.py``): ``webhook_url`` (the batch's own receiver, when it
+names one) and ``webhook:<event id>``, one per event the batch has sent, its delivery state
+as JSON (type, created_at, state, attempts, last_error, …). The script that ends a batch
+writes that field and adds ``<event id>:<batch id>`` to ``respq:webhooks``, the global zset
+of events to deliver scored by when each one's next attempt is due (ms); a worker that
+claims one moves its score a lease ahead (``worker/webhooks.py``).
+
 Global: ``respq:batches`` (zset batch_id by created_at), ``respq:workers`` (zset of
 live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes), ``respq:active``
 (zset of batches the reconciler watches, scored by when each is next due, ms) and
@@ -91,6 +98,7 @@ WORKER_INFO_PREFIX: Final = f"{PREFIX}:worker:"
 ACTIVE_KEY: Final = f"{PREFIX}:active"
 PAUSED_PREFIX: Final = f"{PREFIX}:paused:"
 SCHEDULE_PREFIX: Final = f"{PREFIX}:schedule:"
+WEBHOOKS_KEY: Final = f"{PREFIX}:webhooks"
 URGENT_SCHEDULE_PREFIX: Final = f"{PREFIX}:schedule-urgent:"
 
 # arq's key prefixes (arq.constants); repeated here so the layout reads in one place.
@@ -121,6 +129,8 @@ USAGE_PREFIX: Final = "usage:"
 MODEL_USAGE_PREFIX: Final = "model:"
 ERROR_COUNT_PREFIX: Final = "err:"
 INCOMPLETE_FIELD: Final = "incomplete"
+WEBHOOK_URL_FIELD: Final = "webhook_url"
+WEBHOOK_FIELD_PREFIX: Final = "webhook:"
 
 
 # The keys of one batch, by name (see the table above): BatchKeys(B).<name>.

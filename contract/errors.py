@@ -18,6 +18,8 @@ RespqError                                  contract.errors
  ├── ModelCheckError                        producer.models_check: GET /models failed
  ├── CliError                               producer.cli.app: a command's expected failure
  ├── UnsupportedRedis                       worker.resilient: Redis older than 7
+ ├── WebhookTargetError                     contract.webhook_targets: a webhook URL respq
+ │                                          will not call (also a ValueError)
  └── UpstreamError                          worker.errors: a failed upstream call
       ├── RetryableError                    (RateLimited, ServerError, UpstreamTimeout,
       │                                      ConnectionFailed, StreamInterrupted)

@@ -18,6 +18,7 @@ from respq.contract.constants import (
     USAGE_PREFIX,
 )
 from respq.contract.status import TERMINAL_STATUSES, BatchStatus
+from respq.contract.webhooks import WebhookDelivery, batch_webhook, deliveries
 
 
 class RequestCounts(BaseModel):
@@ -96,6 +97,10 @@ class BatchInfo(BaseModel):
     max_cost: float | None = None
     cost_spent: float = 0.0
     cost_reserved: float = 0.0
+    # Webhooks (contract/webhooks.py): the batch's own receiver (shown without credentials
+    # or query; None: the server-wide RESPQ_WEBHOOK_URL) and each event's delivery state.
+    webhook: str | None = None
+    webhook_deliveries: list[WebhookDelivery] = Field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -118,12 +123,20 @@ class BatchInfo(BaseModel):
         return ERROR_FILE_PREFIX + self.id if ended else None
 
     def openai_shape(self) -> dict[str, Any]:
-        """The OpenAI batch object (plus ``errors_by_code`` and ``usage_by_model``)."""
-        data = self.model_dump(mode="json", exclude={"usage", "usage_by_model", "in_flight"})
+        """The OpenAI batch object (plus ``errors_by_code``, ``usage_by_model`` and the
+        ``respq_webhook`` / ``respq_webhook_deliveries`` extensions)."""
+        data = self.model_dump(
+            mode="json",
+            exclude={"usage", "usage_by_model", "in_flight", "webhook", "webhook_deliveries"},
+        )
         data["usage"] = self.usage.openai_shape()
         data["usage_by_model"] = {m: u.model_dump() for m, u in self.usage_by_model.items()}
         data["output_file_id"] = self.output_file_id
         data["error_file_id"] = self.error_file_id
+        data["respq_webhook"] = self.webhook
+        data["respq_webhook_deliveries"] = [
+            d.model_dump(mode="json") for d in self.webhook_deliveries
+        ]
         return data
 
     @classmethod
@@ -175,6 +188,8 @@ class BatchInfo(BaseModel):
                 "max_cost": float(meta["max_cost"]) if meta.get("max_cost") else None,
                 "cost_spent": float(meta.get("cost_spent") or 0),
                 "cost_reserved": float(meta.get("cost_reserved") or 0),
+                "webhook": batch_webhook(meta),
+                "webhook_deliveries": deliveries(meta),
                 **stamps,
             }
         )

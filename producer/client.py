@@ -15,11 +15,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from respq.contract.constants import (
     BATCHES_KEY,
+    WEBHOOK_URL_FIELD,
+    WEBHOOKS_KEY,
     BatchKeys,
     schedule_keys,
 )
 from respq.contract.redis_conn import connect, redact_url
 from respq.contract.scripts import ScriptSet
+from respq.contract.webhook_targets import check_webhook
+from respq.contract.webhooks import new_event_id
 from respq.producer.batch import DAY_S, Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.errors import (
@@ -33,7 +37,7 @@ from respq.producer.validation import PreparedRequest, gc_paused, prepare_items
 
 # Requests per enqueue script call, and script calls per pipeline round trip: large
 # enough to amortise round trips, small enough that no single script blocks Redis long.
-PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume"]
+PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume", "end_unsealed"]
 SLICE = 256
 SLICES_PER_ROUND_TRIP = 16
 
@@ -102,6 +106,7 @@ class BatchClient:
         check_models: bool = False,
         priority: Priority = 0,
         max_in_flight: int | None = None,
+        webhook: str | None = None,
     ) -> Batch:
         """Validate every item, then enqueue them all as one batch.
 
@@ -119,11 +124,22 @@ class BatchClient:
         ``2 ** priority`` (-10..10), or ``"urgent"`` to go before every other batch;
         ``max_in_flight`` caps its requests in flight across all workers (see
         ``respq.producer.scheduling``).
+
+        ``webhook`` is the URL that gets the batch's signed ``batch.*`` event when it ends,
+        instead of the server-wide ``RESPQ_WEBHOOK_URL`` (see ``respq.contract.webhooks``);
+        WebhookTargetError when it is malformed or on a non-public address.
         """
         scheduling = Scheduling.of(priority, max_in_flight)
         with gc_paused():
             return await self._submit(
-                items, batch_id, metadata, completion_window, max_cost, check_models, scheduling
+                items,
+                batch_id,
+                metadata,
+                completion_window,
+                max_cost,
+                check_models,
+                scheduling,
+                webhook,
             )
 
     async def _submit(
@@ -135,7 +151,10 @@ class BatchClient:
         max_cost: float | None,
         check_models: bool,
         scheduling: Scheduling,
+        webhook: str | None,
     ) -> Batch:
+        if webhook is not None:  # before validation: a refused URL costs nothing
+            webhook = await self.check_webhook(webhook)
         prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
         if check_models:
             from respq.producer.models_check import ModelUses
@@ -152,7 +171,12 @@ class BatchClient:
             completion_window=completion_window,
             max_cost=max_cost,
             scheduling=scheduling,
+            webhook=webhook,
         )
+
+    async def check_webhook(self, url: str) -> str:
+        """The URL, once it is one the workers will call (WebhookTargetError if not)."""
+        return await check_webhook(url, allow_private=self.settings.webhook_allow_private)
 
     async def submit_prepared(
         self,
@@ -163,8 +187,10 @@ class BatchClient:
         completion_window: str | None = None,
         max_cost: float | None = None,
         scheduling: Scheduling | None = None,
+        webhook: str | None = None,
     ) -> Batch:
-        """Enqueue already-validated requests (the CLI streams a file through this)."""
+        """Enqueue already-validated requests (the CLI streams a file through this).
+        ``webhook`` must have passed ``check_webhook``."""
         scheduling = scheduling or Scheduling()
         if max_cost is not None and not max_cost > 0:
             raise InvalidOption(f"max_cost must be a positive number of USD, got {max_cost!r}")
@@ -182,6 +208,8 @@ class BatchClient:
             )
             if max_cost is not None:  # before any job is queued, so no request escapes it
                 await self.redis.hset(keys.meta, "max_cost", repr(float(max_cost)))  # type: ignore[misc]
+            if webhook:  # before the seal, which may end the batch and write its event
+                await self.redis.hset(keys.meta, WEBHOOK_URL_FIELD, webhook)  # type: ignore[misc]
             prefix = f"{batch_id}:{int(submit_no)}:"
             chunk_no = 0
             pipe = self.redis.pipeline(transaction=False)
@@ -230,12 +258,14 @@ class BatchClient:
                 jobs=keys.jobs,
                 schedule=schedule,
                 urgent_schedule=urgent_schedule,
+                webhooks=WEBHOOKS_KEY,
                 batch_keys=keys.all(),
                 now=int(time.time()),
                 running_ttl=running_ttl,
                 finished_ttl=settings.result_ttl,
                 job_ttl_ms=job_ttl_ms,
                 batch_id=batch_id,
+                event_id=new_event_id(),
             )
         return Batch(self, batch_id)
 

@@ -19,6 +19,9 @@ class ClientSettings(EnvSettings):
     result_ttl: int = Field(default=7 * 24 * 3600, ge=60)
     completion_window: str = "24h"
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
+    # RESPQ_WEBHOOK_ALLOW_PRIVATE, as the workers read it: a batch's own webhook receiver
+    # on a non-public address is refused at submit unless it is true.
+    webhook_allow_private: bool = False
 
 
 def parse_window(text: str) -> int:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
-from respq.contract.constants import BATCHES_KEY, FILES_KEY, BatchKeys
+from respq.contract.constants import BATCHES_KEY, FILES_KEY, WEBHOOK_URL_FIELD, BatchKeys
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
@@ -21,6 +21,7 @@ from respq.server.errors import BadRequest, NotFound
 from respq.server.files import FileStore, page
 from respq.server.input_errors import single_error
 from respq.server.pipeline import Job, fail, run_in_thread
+from respq.server.webhook_param import WEBHOOK_PARAM, webhook_param
 
 log = logging.getLogger("respq.server")
 
@@ -76,21 +77,31 @@ class BatchService:
         except ValueError as exc:
             raise BadRequest(str(exc), param="completion_window", code="invalid_value") from None
         metadata = _metadata(body.get("metadata"))
+        webhook = await webhook_param(self.client, body.get(WEBHOOK_PARAM))
         path = await self.files.input_path(input_file_id)
         batch_id = new_batch_id()
-        await self._create_record(batch_id, input_file_id, metadata, window)
+        await self._create_record(batch_id, input_file_id, metadata, window, webhook)
         self.start(Job(batch_id, path, metadata, window))
         return await self.retrieve(batch_id)
 
     async def _create_record(
-        self, batch_id: str, input_file_id: str, metadata: dict[str, Any], window: str
+        self,
+        batch_id: str,
+        input_file_id: str,
+        metadata: dict[str, Any],
+        window: str,
+        webhook: str | None = None,
     ) -> None:
         """The batch record, in ``validating``, before a line is read; the submit that
         follows finds it there."""
         await self.client.create_record(batch_id, metadata=metadata, completion_window=window)
         await self.client.redis.hset(  # type: ignore[misc]
             BatchKeys(batch_id).meta,
-            mapping={"input_file_id": input_file_id, "endpoint": ENDPOINT},
+            mapping={
+                "input_file_id": input_file_id,
+                "endpoint": ENDPOINT,
+                **({WEBHOOK_URL_FIELD: webhook} if webhook else {}),
+            },
         )
 
     def start(self, job: Job) -> None:

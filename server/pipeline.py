@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from respq.contract.constants import BatchKeys
 from respq.contract.status import BatchStatus
@@ -25,6 +22,7 @@ from respq.producer.batch import Batch
 from respq.producer.cli.app import CliError
 from respq.producer.cli.jsonl import check_file, prepared_requests
 from respq.producer.client import BatchClient
+from respq.producer.ending import end_unsealed
 from respq.producer.errors import BatchStateError, InvalidInput
 from respq.producer.settings import ClientSettings
 from respq.server.input_errors import batch_errors, single_error
@@ -86,27 +84,10 @@ async def _status(client: BatchClient, keys: BatchKeys) -> str | None:
 
 async def _close_cancelled(client: BatchClient, keys: BatchKeys) -> None:
     """A batch cancelled before anything was enqueued ends as cancelled at once."""
-    now = int(time.time())
-    pipe = client.redis.pipeline(transaction=True)
-    pipe.hset(
-        keys.meta,
-        mapping={"status": "cancelled", "cancelled_at": now, "completed_at": now, "sealed": 1},
-    )
-    for key in keys.all():
-        pipe.expire(key, client.settings.result_ttl)
-    await pipe.execute()
+    await end_unsealed(client, keys.batch_id, BatchStatus.CANCELLED)
 
 
 async def fail(client: BatchClient, batch_id: str, errors: dict[str, Any]) -> None:
     """End the batch as ``failed`` with OpenAI's ``errors`` object; nothing was queued."""
-    keys = BatchKeys(batch_id)
-    now = int(time.time())
-    pipe = client.redis.pipeline(transaction=True)
-    pipe.hset(
-        keys.meta,
-        mapping={"status": "failed", "failed_at": now, "errors": orjson.dumps(errors), "sealed": 1},
-    )
-    for key in keys.all():
-        pipe.expire(key, client.settings.result_ttl)
-    await pipe.execute()
-    log.info("batch %s failed validation (%d errors)", batch_id, len(errors["data"]))
+    if await end_unsealed(client, batch_id, BatchStatus.FAILED, errors):
+        log.info("batch %s failed validation (%d errors)", batch_id, len(errors["data"]))
