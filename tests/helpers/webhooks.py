@@ -44,6 +44,7 @@ class WebhookReceiver:
     RESPQ_WEBHOOK_ALLOW_PRIVATE=true)."""
 
     def __init__(self, directory: Path, *, refuse: int = 0, delay: float = 0.0) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.log = directory / "deliveries.jsonl"
         self.refuse_flag = directory / "refusing"
         port = free_port()
