@@ -77,6 +77,9 @@ class BatchInfo(BaseModel):
     expires_at: int | None = None
     failed_at: int | None = None
     paused_at: int | None = None
+    # The model of the batch's first line (OpenAI's batches have one model; respq's lines
+    # may differ, and then this is the first line's).
+    model: str | None = None
     # Set for batches made through the Files + Batches API (respq serve).
     input_file_id: str | None = None
     errors: dict[str, Any] | None = None
@@ -133,6 +136,12 @@ class BatchInfo(BaseModel):
         data["usage_by_model"] = {m: u.model_dump() for m, u in self.usage_by_model.items()}
         data["output_file_id"] = self.output_file_id
         data["error_file_id"] = self.error_file_id
+        # OpenAI's completed_at is only a completed batch's; respq keeps every ending's.
+        if self.status != BatchStatus.COMPLETED:
+            data["completed_at"] = None
+        # Batches submitted from Python or the CLI have no input file; the SDK's type
+        # requires a string.
+        data["input_file_id"] = self.input_file_id or ""
         data["respq_webhook"] = self.webhook
         data["respq_webhook_deliveries"] = [
             d.model_dump(mode="json") for d in self.webhook_deliveries
@@ -179,6 +188,7 @@ class BatchInfo(BaseModel):
                 "metadata": metadata,
                 "endpoint": meta.get("endpoint") or "/v1/responses",
                 "input_file_id": meta.get("input_file_id") or None,
+                "model": meta.get("model") or None,
                 "errors": api_errors,
                 "in_flight": in_flight,
                 "pause_reason": meta.get("pause_reason") or None,

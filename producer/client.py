@@ -240,7 +240,9 @@ class BatchClient:
                 )
                 chunk_no += len(chunk) // job_size + 1
 
+            first_model = ""
             async for item in prepared:
+                first_model = first_model or item.model
                 batch.append(item)
                 if len(batch) >= SLICE:
                     await add_slice(batch)
@@ -252,6 +254,8 @@ class BatchClient:
             if batch:
                 await add_slice(batch)
             await pipe.execute()
+            if first_model:  # the Batch object's model: its first line's (NX: a resubmit's kept)
+                await self.redis.hsetnx(keys.meta, "model", first_model)  # type: ignore[misc]
             schedule, urgent_schedule = schedule_keys(settings.queue_name)
             await self.scripts["seal"](
                 meta=keys.meta,

@@ -42,7 +42,11 @@ local function finish_batch_if_done(k, now, ttl, batch_keys)
   if status == STATUS.CANCELLING then final = STATUS.CANCELLED
   elseif v[6] == '1' then final = STATUS.EXPIRED end
   redis.call('HSET', meta, 'status', final, final .. '_at', now)
-  if final ~= STATUS.COMPLETED then redis.call('HSET', meta, 'completed_at', now) end
+  -- completed_at is also when any ending happened, for respq's own readers; the batch
+  -- object shows it only for completed batches, as OpenAI's does (batch_info.py).
+  -- Outputs are ready the moment the last result is stored: finalizing takes no time.
+  if final ~= STATUS.COMPLETED then redis.call('HSET', meta, 'completed_at', now)
+  else redis.call('HSET', meta, 'finalizing_at', now) end
   emit_batch_event(k, final, now)
   if ttl > 0 then
     for _, k in ipairs(batch_keys) do redis.call('EXPIRE', k, ttl) end
