@@ -20,6 +20,7 @@ from respq.contract.constants import (
     BatchKeys,
     schedule_keys,
 )
+from respq.contract.prices import PriceTable
 from respq.contract.redis_conn import connect, redact_url
 from respq.contract.scripts import ScriptSet
 from respq.contract.webhook_targets import check_webhook
@@ -31,6 +32,7 @@ from respq.producer.errors import (
     InvalidOption,
     RedisUnavailable,
 )
+from respq.producer.estimate import BatchEstimate, estimate_prepared
 from respq.producer.scheduling import Priority, Scheduling
 from respq.producer.settings import ClientSettings, parse_window
 from respq.producer.validation import PreparedRequest, gc_paused, prepare_items
@@ -172,6 +174,18 @@ class BatchClient:
             max_cost=max_cost,
             scheduling=scheduling,
             webhook=webhook,
+        )
+
+    def estimate(self, items: Iterable[Any], *, prices: PriceTable | None = None) -> BatchEstimate:
+        """What ``submit(items)`` would ask for, without touching Redis: requests, the
+        input-token estimate, the output-token cap and, with ``prices`` (default: the
+        table ``RESPQ_PRICES`` names), the cost range per model. Items are validated as
+        ``submit`` validates them (InvalidInput lists every bad one)."""
+        prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
+        return estimate_prepared(
+            prepared,
+            default_max_output_tokens=self.settings.default_max_output_tokens,
+            prices=prices if prices is not None else PriceTable.from_env(),
         )
 
     async def check_webhook(self, url: str) -> str:

@@ -22,6 +22,9 @@ class ClientSettings(EnvSettings):
     # RESPQ_WEBHOOK_ALLOW_PRIVATE, as the workers read it: a batch's own webhook receiver
     # on a non-public address is refused at submit unless it is true.
     webhook_allow_private: bool = False
+    # Output tokens assumed for a request that sets no max_output_tokens (the workers' own
+    # setting): the output cap of respq estimate.
+    default_max_output_tokens: int = Field(default=4096, ge=1)
 
 
 def parse_window(text: str) -> int:
