@@ -79,14 +79,19 @@ Files of the OpenAI Files API (``respq serve``; the bytes of uploads live on dis
 key                        type    holds
 =========================  ======  ==================================================
 ``respq:files``            zset    file_id by created_at (uploads and batch outputs)
-``respq:file:<F>``         hash    id, bytes, created_at, filename, purpose, status;
-                                   an output file adds batch_id and its cached size
+``respq:file:<F>``         hash    id, bytes, created_at, filename, purpose, status,
+                                   expires_at (when it has one); an output file adds
+                                   batch_id and its cached size
+``respq:file-expiry``      zset    upload file_id by expires_at (s): server/expiry.py's
+                                   sweeper removes each one's bytes and record then
 =========================  ======  ==================================================
 
 A batch's output and error files need no stored bytes: their ids are
 ``file-out-<B>`` and ``file-err-<B>`` and their content is read from ``respq:{B}:res``
 when asked for. Batches made through the API add ``input_file_id``, ``endpoint``,
-``failed_at`` and ``errors`` (JSON, OpenAI's ``errors`` object) to their meta hash.
+``failed_at`` and ``errors`` (JSON, OpenAI's ``errors`` object) to their meta hash, and
+``output_expires_after`` (seconds) when the create asked for it: the batch's keys then get
+that ttl when it ends, instead of ``RESPQ_RESULT_TTL``.
 """
 
 from typing import Final
@@ -109,6 +114,8 @@ DEFAULT_QUEUE_NAME: Final = "arq:queue"
 # The Files API (respq serve). Upload ids are "file-" + hex, so these prefixes never clash.
 FILES_KEY: Final = f"{PREFIX}:files"
 FILE_PREFIX: Final = f"{PREFIX}:file:"
+FILE_EXPIRY_KEY: Final = f"{PREFIX}:file-expiry"
+OUTPUT_EXPIRES_FIELD: Final = "output_expires_after"
 OUTPUT_FILE_PREFIX: Final = "file-out-"
 ERROR_FILE_PREFIX: Final = "file-err-"
 

@@ -13,6 +13,7 @@ from respq.contract.constants import (
     ERROR_FILE_PREFIX,
     INCOMPLETE_FIELD,
     MODEL_USAGE_PREFIX,
+    OUTPUT_EXPIRES_FIELD,
     OUTPUT_FILE_PREFIX,
     USAGE_FIELDS,
     USAGE_PREFIX,
@@ -80,6 +81,9 @@ class BatchInfo(BaseModel):
     # The model of the batch's first line (OpenAI's batches have one model; respq's lines
     # may differ, and then this is the first line's).
     model: str | None = None
+    # Seconds the output and error files live after the batch ends (batch create's
+    # output_expires_after); None: RESPQ_RESULT_TTL.
+    output_expires_after: int | None = None
     # Set for batches made through the Files + Batches API (respq serve).
     input_file_id: str | None = None
     errors: dict[str, Any] | None = None
@@ -142,6 +146,10 @@ class BatchInfo(BaseModel):
         # Batches submitted from Python or the CLI have no input file; the SDK's type
         # requires a string.
         data["input_file_id"] = self.input_file_id or ""
+        seconds = self.output_expires_after
+        data["output_expires_after"] = (
+            {"anchor": "created_at", "seconds": seconds} if seconds else None
+        )
         data["respq_webhook"] = self.webhook
         data["respq_webhook_deliveries"] = [
             d.model_dump(mode="json") for d in self.webhook_deliveries
@@ -189,6 +197,7 @@ class BatchInfo(BaseModel):
                 "endpoint": meta.get("endpoint") or "/v1/responses",
                 "input_file_id": meta.get("input_file_id") or None,
                 "model": meta.get("model") or None,
+                "output_expires_after": int(meta.get(OUTPUT_EXPIRES_FIELD) or 0) or None,
                 "errors": api_errors,
                 "in_flight": in_flight,
                 "pause_reason": meta.get("pause_reason") or None,

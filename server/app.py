@@ -25,6 +25,7 @@ from respq.server.auth import KeyRing
 from respq.server.batches import BatchService
 from respq.server.dashboard import dashboard_routes
 from respq.server.errors import ApiError, BadRequest, NotFound, Unauthorized
+from respq.server.expiry import FileSweeper
 from respq.server.files import FileStore, OutputFile
 from respq.server.resume import resume_validating
 from respq.server.settings import ServerSettings
@@ -204,10 +205,13 @@ def create_app(
         app.state.client = client
         app.state.files = FileStore(client, settings.files_dir, settings.max_upload_bytes)
         app.state.batches = BatchService(client, app.state.files)
+        sweeper = FileSweeper(client.redis, settings.files_dir)
         try:
             await resume_validating(client, app.state.files, app.state.batches)
+            sweeper.start()
             yield
         finally:
+            await sweeper.stop()
             await client.close()
 
     app = Starlette(

@@ -10,7 +10,13 @@ import asyncio
 import logging
 from typing import Any
 
-from respq.contract.constants import BATCHES_KEY, FILES_KEY, WEBHOOK_URL_FIELD, BatchKeys
+from respq.contract.constants import (
+    BATCHES_KEY,
+    FILES_KEY,
+    OUTPUT_EXPIRES_FIELD,
+    WEBHOOK_URL_FIELD,
+    BatchKeys,
+)
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
@@ -18,6 +24,7 @@ from respq.producer.client import BatchClient, new_batch_id
 from respq.producer.errors import BatchNotFound, BatchStateError
 from respq.producer.settings import parse_window
 from respq.server.errors import BadRequest, NotFound
+from respq.server.expiry import expires_after
 from respq.server.files import FileStore, page
 from respq.server.input_errors import single_error
 from respq.server.pipeline import Job, fail, run_in_thread
@@ -78,9 +85,10 @@ class BatchService:
             raise BadRequest(str(exc), param="completion_window", code="invalid_value") from None
         metadata = _metadata(body.get("metadata"))
         webhook = await webhook_param(self.client, body.get(WEBHOOK_PARAM))
+        outputs_ttl = expires_after(body.get("output_expires_after"), "output_expires_after")
         path = await self.files.input_path(input_file_id)
         batch_id = new_batch_id()
-        await self._create_record(batch_id, input_file_id, metadata, window, webhook)
+        await self._create_record(batch_id, input_file_id, metadata, window, webhook, outputs_ttl)
         self.start(Job(batch_id, path, metadata, window))
         return await self.retrieve(batch_id)
 
@@ -91,6 +99,7 @@ class BatchService:
         metadata: dict[str, Any],
         window: str,
         webhook: str | None = None,
+        outputs_ttl: int | None = None,
     ) -> None:
         """The batch record, in ``validating``, before a line is read; the submit that
         follows finds it there."""
@@ -101,6 +110,7 @@ class BatchService:
                 "input_file_id": input_file_id,
                 "endpoint": ENDPOINT,
                 **({WEBHOOK_URL_FIELD: webhook} if webhook else {}),
+                **({OUTPUT_EXPIRES_FIELD: outputs_ttl} if outputs_ttl else {}),
             },
         )
 

@@ -19,12 +19,19 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from respq.contract.constants import ERROR_FILE_PREFIX, FILE_PREFIX, FILES_KEY, OUTPUT_FILE_PREFIX
+from respq.contract.constants import (
+    ERROR_FILE_PREFIX,
+    FILE_EXPIRY_KEY,
+    FILE_PREFIX,
+    FILES_KEY,
+    OUTPUT_FILE_PREFIX,
+)
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.client import BatchClient
 from respq.producer.errors import BatchNotFound
 from respq.server.errors import BadRequest, NotFound
+from respq.server.expiry import upload_expires_at
 from respq.server.upload import receive_upload
 
 PURPOSE_BATCH = "batch"
@@ -116,19 +123,28 @@ class FileStore:
                 "files only (purpose 'batch')",
                 param="purpose",
             )
+        created_at = int(time.time())
+        try:
+            expires_at = upload_expires_at(upload.fields, created_at)
+        except BadRequest:
+            partial.unlink(missing_ok=True)
+            raise
         partial.rename(final)
         record: dict[str, str | int] = {
             "id": file_id,
             "object": "file",
             "bytes": upload.size,
-            "created_at": int(time.time()),
+            "created_at": created_at,
             "filename": upload.filename or "upload.jsonl",
             "purpose": PURPOSE_BATCH,
             "status": "processed",
+            **({"expires_at": expires_at} if expires_at else {}),
         }
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(FILE_PREFIX + file_id, mapping=record)
         pipe.zadd(FILES_KEY, {file_id: record["created_at"]})
+        if expires_at:
+            pipe.zadd(FILE_EXPIRY_KEY, {file_id: expires_at})
         await pipe.execute()
         return _shape(record)
 
@@ -248,6 +264,11 @@ class FileStore:
             "status": "processed",
             "batch_id": out.batch_id,
             "snapshot": snapshot,
+            **(
+                {"expires_at": created + info.output_expires_after}
+                if info.output_expires_after
+                else {}
+            ),
         }
         if cached[0] is None or cached[0].decode() != snapshot:
             ttl = await self.redis.ttl(batch.keys.meta)
@@ -270,7 +291,7 @@ def _shape(record: dict[str, Any]) -> dict[str, Any]:
         "object": "file",
         "bytes": int(record["bytes"]),
         "created_at": int(record["created_at"]),
-        "expires_at": None,
+        "expires_at": int(record["expires_at"]) if record.get("expires_at") else None,
         "filename": record["filename"],
         "purpose": record["purpose"],
         "status": record.get("status", "processed"),

@@ -48,6 +48,10 @@ local function finish_batch_if_done(k, now, ttl, batch_keys)
   if final ~= STATUS.COMPLETED then redis.call('HSET', meta, 'completed_at', now)
   else redis.call('HSET', meta, 'finalizing_at', now) end
   emit_batch_event(k, final, now)
+  -- output_expires_after (POST /v1/batches): the output files are views of the
+  -- results, so they expire with the batch's keys, that long after its end.
+  local outputs_ttl = tonumber(redis.call('HGET', meta, OUTPUT_EXPIRES_FIELD))
+  if outputs_ttl then ttl = outputs_ttl end
   if ttl > 0 then
     for _, k in ipairs(batch_keys) do redis.call('EXPIRE', k, ttl) end
   end

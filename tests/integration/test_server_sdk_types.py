@@ -40,6 +40,7 @@ BATCH_EXTENSIONS = frozenset(
         "cost_reserved",
         "respq_webhook",
         "respq_webhook_deliveries",
+        "output_expires_after",
     )
 )
 TERMINAL = ("completed", "failed", "cancelled", "expired")

@@ -18,6 +18,7 @@ from respq.contract.webhooks import WebhookSettings
 from respq.mockapi.cli import OPTIONS as MOCKAPI_OPTIONS
 from respq.mockapi.config import DEFAULT_MODELS
 from respq.producer.settings import ClientSettings
+from respq.server.expiry import ExpirySettings
 from respq.server.settings import ServerSettings
 from respq.worker.config import WorkerConfig
 
@@ -44,6 +45,7 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     ClientSettings,
     ServerSettings,
     WebhookSettings,
+    ExpirySettings,
 )
 RESPQ_IMAGE_SERVICES = ("worker", "mockapi", "worker-demo", "submit", "api", "api-demo")
 DEMO_SERVICES = ("mockapi", "worker-demo", "submit", "api-demo")
