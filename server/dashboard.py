@@ -18,7 +18,8 @@ from respq.producer.costs import BatchCost, batch_cost
 from respq.server import views
 from respq.server.auth import COOKIE_NAME, CSRF_HEADER, KeyRing, session_token
 from respq.server.batches import BatchService
-from respq.server.errors import BadRequest, Unauthorized
+from respq.server.errors import ApiError, BadRequest, Unauthorized
+from respq.server.estimate_view import estimate_section, estimates_of
 from respq.server.files import FileStore, OutputFile
 
 LIST_LIMIT = 100
@@ -128,7 +129,22 @@ async def _detail_fragment(request: Request, batch_id: str) -> str:
     info = await _batches(request).info(batch_id)
     samples = await _samples(request, info)
     _, cost = _costed(request, info)
-    return views.batch_detail(info, cost, samples)
+    return views.batch_detail(info, cost, samples) + await _input_estimate(request, info)
+
+
+async def _input_estimate(request: Request, info: BatchInfo) -> str:
+    """The estimate of an API batch's uploaded file (respq estimate's numbers)."""
+    if not info.input_file_id:
+        return ""
+    batches = _batches(request)
+    try:
+        path = await batches.files.input_path(info.input_file_id)
+    except ApiError:  # the file expired or was deleted
+        return ""
+    estimate = estimates_of(request.app.state).get(
+        info.input_file_id, path, batches.client.settings, _prices(request)
+    )
+    return estimate_section(estimate)
 
 
 async def list_fragment(request: Request) -> Response:
