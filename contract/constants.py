@@ -44,6 +44,13 @@ Meta fields beyond status and timestamps: ``total``, ``completed`` (2xx answers)
 ``account_errors_base`` (the run of account-level failures — bad key, no quota — that
 pauses a batch, counted since the ``completed`` count in the base).
 
+Webhooks (``contract/webhooks.py``): ``webhook_url`` (the batch's own receiver, when it
+names one) and ``webhook:<event id>``, one per event the batch has sent, its delivery state
+as JSON (type, created_at, state, attempts, last_error, …). The script that ends a batch
+writes that field and adds ``<event id>:<batch id>`` to ``respq:webhooks``, the global zset
+of events to deliver scored by when each one's next attempt is due (ms); a worker that
+claims one moves its score a lease ahead (``worker/webhooks.py``).
+
 Global: ``respq:batches`` (zset batch_id by created_at), ``respq:unsealed`` (set of the
 batches created and not yet sealed: validating, or cancelled while validating; create.lua
 adds, seal.lua and a failed validation remove, and a ``respq serve`` start resumes or ends
@@ -77,8 +84,11 @@ Files of the OpenAI Files API (``respq serve``; the bytes of uploads live on dis
 key                        type    holds
 =========================  ======  ==================================================
 ``respq:files``            zset    file_id by created_at (uploads and batch outputs)
-``respq:file:<F>``         hash    id, bytes, created_at, filename, purpose, status;
-                                   an output file adds batch_id and its cached size
+``respq:file:<F>``         hash    id, bytes, created_at, filename, purpose, status,
+                                   expires_at (when it has one); an output file adds
+                                   batch_id and its cached size
+``respq:file-expiry``      zset    upload file_id by expires_at (s): server/expiry.py's
+                                   sweeper removes each one's bytes and record then
 =========================  ======  ==================================================
 
 A batch's output and error files need no stored bytes: their ids are
@@ -86,7 +96,9 @@ A batch's output and error files need no stored bytes: their ids are
 when asked for. A batch made without an uploaded file (``respq submit``, Python) shows
 ``file-in-<B>`` as its input file, rebuilt from ``respq:{B}:req`` and ``:order`` (see
 ``server/batch_inputs.py``). Batches made through the API add ``input_file_id``, ``endpoint``,
-``failed_at`` and ``errors`` (JSON, OpenAI's ``errors`` object) to their meta hash.
+``failed_at`` and ``errors`` (JSON, OpenAI's ``errors`` object) to their meta hash, and
+``output_expires_after`` (seconds) when the create asked for it: the batch's keys then get
+that ttl when it ends, instead of ``RESPQ_RESULT_TTL``.
 
 Tenants of ``respq serve`` (``server/auth.py``): a batch made through the API has a
 ``tenant`` meta field, an uploaded file a ``tenant`` record field (an output file belongs
@@ -94,16 +106,7 @@ to its batch's tenant); batches made by ``respq submit`` or Python have none. A 
 ``T`` is a name from ``RESPQ_SERVER_API_KEYS`` or ``key:<hash prefix>`` of a bare key,
 never a key.
 
-==============================  ======  =============================================
-key                             type    holds
-==============================  ======  =============================================
-``respq:tenant:<T>:batches``    zset    T's batch ids by created_at (its list)
-``respq:tenant:<T>:files``      zset    T's file ids by created_at (its list)
-``respq:session:<H>``           hash    a dashboard session (tenant, admin, key hash
-                                        prefix); H is the SHA-256 of the cookie's id;
-                                        expires with the session
-==============================  ======  =============================================
-"""
+==============================  ======  ======================================"""
 
 from typing import Final
 
@@ -115,6 +118,7 @@ WORKER_INFO_PREFIX: Final = f"{PREFIX}:worker:"
 ACTIVE_KEY: Final = f"{PREFIX}:active"
 PAUSED_PREFIX: Final = f"{PREFIX}:paused:"
 SCHEDULE_PREFIX: Final = f"{PREFIX}:schedule:"
+WEBHOOKS_KEY: Final = f"{PREFIX}:webhooks"
 URGENT_SCHEDULE_PREFIX: Final = f"{PREFIX}:schedule-urgent:"
 
 # arq's key prefixes (arq.constants); repeated here so the layout reads in one place.
@@ -125,6 +129,8 @@ DEFAULT_QUEUE_NAME: Final = "arq:queue"
 # The Files API (respq serve). Upload ids are "file-" + hex, so these prefixes never clash.
 FILES_KEY: Final = f"{PREFIX}:files"
 FILE_PREFIX: Final = f"{PREFIX}:file:"
+FILE_EXPIRY_KEY: Final = f"{PREFIX}:file-expiry"
+OUTPUT_EXPIRES_FIELD: Final = "output_expires_after"
 OUTPUT_FILE_PREFIX: Final = "file-out-"
 ERROR_FILE_PREFIX: Final = "file-err-"
 INPUT_FILE_PREFIX: Final = "file-in-"
@@ -151,6 +157,8 @@ USAGE_PREFIX: Final = "usage:"
 MODEL_USAGE_PREFIX: Final = "model:"
 ERROR_COUNT_PREFIX: Final = "err:"
 INCOMPLETE_FIELD: Final = "incomplete"
+WEBHOOK_URL_FIELD: Final = "webhook_url"
+WEBHOOK_FIELD_PREFIX: Final = "webhook:"
 
 
 # The keys of one batch, by name (see the table above): BatchKeys(B).<name>.

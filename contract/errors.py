@@ -39,6 +39,8 @@ RespqError                                  contract.errors
  │         └── StorageFull                  ... out of space or quota (507)
  ├── LeaseLost                              worker.job_lease: another worker took the job
  │                                          over; its request is not sent from here
+ ├── WebhookTargetError                     contract.webhook_targets: a webhook URL respq
+ │                                          will not call (also a ValueError)
  └── UpstreamError                          worker.errors: a failed upstream call
       ├── RetryableError                    (RateLimited, ServerError, UpstreamTimeout,
       │                                      ConnectionFailed, StreamInterrupted)

@@ -17,8 +17,10 @@ from respq.contract.constants import (
     INCOMPLETE_FIELD,
     JOB_FUNCTION,
     MODEL_USAGE_PREFIX,
+    OUTPUT_EXPIRES_FIELD,
     USAGE_FIELDS,
     USAGE_PREFIX,
+    WEBHOOK_FIELD_PREFIX,
 )
 from respq.contract.status import BatchStatus
 from respq.contract.stored import PACKED_V1
@@ -45,6 +47,8 @@ def lua_prelude() -> str:
         f"local USAGE_PREFIX, INCOMPLETE_FIELD = {_lua(USAGE_PREFIX)}, {_lua(INCOMPLETE_FIELD)}\n"
         f"local JOB_FUNCTION = {_lua(JOB_FUNCTION)}\n"
         f"local PACKED_V1 = {PACKED_V1}\n"
+        f"local WEBHOOK_PREFIX = {_lua(WEBHOOK_FIELD_PREFIX)}\n"
+        f"local OUTPUT_EXPIRES_FIELD = {_lua(OUTPUT_EXPIRES_FIELD)}\n"
     )
 
 

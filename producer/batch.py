@@ -9,11 +9,18 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
-from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys, paused_key, schedule_keys
+from respq.contract.constants import (
+    ARQ_JOB_PREFIX,
+    WEBHOOKS_KEY,
+    BatchKeys,
+    paused_key,
+    schedule_keys,
+)
 from respq.contract.lines import OutputLine
 from respq.contract.prices import PriceTable
 from respq.contract.status import TERMINAL_STATUSES
 from respq.contract.stored import unpack
+from respq.contract.webhooks import new_event_id
 from respq.producer.batch_info import BatchInfo
 from respq.producer.costs import BatchCost, batch_cost
 from respq.producer.errors import BatchNotFound, BatchStateError, BatchTimeout, InvalidOption
@@ -98,12 +105,14 @@ class Batch:
                         res=self.keys.res,
                         inflight=self.keys.inflight,
                         children=self.keys.children,
+                        webhooks=WEBHOOKS_KEY,
                         batch_keys=self.keys.all(),
                         start=start,
                         count=PAGE,
                         now=int(time.time()),
                         finished_ttl=settings.result_ttl,
                         line_prefix=line_prefix,
+                        event_id=new_event_id(),
                     )
                 )
                 if scanned == -1:

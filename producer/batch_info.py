@@ -14,12 +14,14 @@ from respq.contract.constants import (
     INCOMPLETE_FIELD,
     INPUT_FILE_PREFIX,
     MODEL_USAGE_PREFIX,
+    OUTPUT_EXPIRES_FIELD,
     OUTPUT_FILE_PREFIX,
     TENANT_FIELD,
     USAGE_FIELDS,
     USAGE_PREFIX,
 )
 from respq.contract.status import TERMINAL_STATUSES, BatchStatus
+from respq.contract.webhooks import WebhookDelivery, batch_webhook, deliveries
 
 
 class RequestCounts(BaseModel):
@@ -78,6 +80,12 @@ class BatchInfo(BaseModel):
     expires_at: int | None = None
     failed_at: int | None = None
     paused_at: int | None = None
+    # The model of the batch's first line (OpenAI's batches have one model; respq's lines
+    # may differ, and then this is the first line's).
+    model: str | None = None
+    # Seconds the output and error files live after the batch ends (batch create's
+    # output_expires_after); None: RESPQ_RESULT_TTL.
+    output_expires_after: int | None = None
     # Set for batches made through the Files + Batches API (respq serve); the batch
     # object shows the others' requests as a file too (api_input_file_id).
     input_file_id: str | None = None
@@ -101,6 +109,10 @@ class BatchInfo(BaseModel):
     max_cost: float | None = None
     cost_spent: float = 0.0
     cost_reserved: float = 0.0
+    # Webhooks (contract/webhooks.py): the batch's own receiver (shown without credentials
+    # or query; None: the server-wide RESPQ_WEBHOOK_URL) and each event's delivery state.
+    webhook: str | None = None
+    webhook_deliveries: list[WebhookDelivery] = Field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -131,11 +143,20 @@ class BatchInfo(BaseModel):
 
     def openai_shape(self) -> dict[str, Any]:
         """The OpenAI batch object (plus ``errors_by_code``, ``usage_by_model`` and
-        respq's fields). Its status is one of OpenAI's: a paused batch is ``in_progress``
-        with ``paused: true`` (and ``paused_at``, ``pause_reason``), so that the official
-        SDK's ``Batch`` type accepts every batch respq returns."""
+        respq's fields: ``respq_webhook``, ``respq_webhook_deliveries``). Its status is one
+        of OpenAI's: a paused batch is ``in_progress`` with ``paused: true`` (and
+        ``paused_at``, ``pause_reason``), so that the official SDK's ``Batch`` type accepts
+        every batch respq returns."""
         data = self.model_dump(
-            mode="json", exclude={"usage", "usage_by_model", "in_flight", "tenant"}
+            mode="json",
+            exclude={
+                "usage",
+                "usage_by_model",
+                "in_flight",
+                "tenant",
+                "webhook",
+                "webhook_deliveries",
+            },
         )
         paused = self.status is BatchStatus.PAUSED
         data["paused"] = paused
@@ -146,6 +167,17 @@ class BatchInfo(BaseModel):
         data["usage_by_model"] = {m: u.model_dump() for m, u in self.usage_by_model.items()}
         data["output_file_id"] = self.output_file_id
         data["error_file_id"] = self.error_file_id
+        # OpenAI's completed_at is only a completed batch's; respq keeps every ending's.
+        if self.status != BatchStatus.COMPLETED:
+            data["completed_at"] = None
+        seconds = self.output_expires_after
+        data["output_expires_after"] = (
+            {"anchor": "created_at", "seconds": seconds} if seconds else None
+        )
+        data["respq_webhook"] = self.webhook
+        data["respq_webhook_deliveries"] = [
+            d.model_dump(mode="json") for d in self.webhook_deliveries
+        ]
         return data
 
     @classmethod
@@ -189,6 +221,8 @@ class BatchInfo(BaseModel):
                 "endpoint": meta.get("endpoint") or "/v1/responses",
                 "input_file_id": meta.get("input_file_id") or None,
                 "tenant": meta.get(TENANT_FIELD) or None,
+                "model": meta.get("model") or None,
+                "output_expires_after": int(meta.get(OUTPUT_EXPIRES_FIELD) or 0) or None,
                 "errors": api_errors,
                 "in_flight": in_flight,
                 "pause_reason": meta.get("pause_reason") or None,
@@ -198,6 +232,8 @@ class BatchInfo(BaseModel):
                 "max_cost": float(meta["max_cost"]) if meta.get("max_cost") else None,
                 "cost_spent": float(meta.get("cost_spent") or 0),
                 "cost_reserved": float(meta.get("cost_reserved") or 0),
+                "webhook": batch_webhook(meta),
+                "webhook_deliveries": deliveries(meta),
                 **stamps,
             }
         )

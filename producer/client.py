@@ -15,12 +15,17 @@ from redis.exceptions import RedisError
 from respq.contract.constants import (
     BATCHES_KEY,
     UNSEALED_KEY,
+    WEBHOOK_URL_FIELD,
+    WEBHOOKS_KEY,
     BatchKeys,
     schedule_keys,
     tenant_batches_key,
 )
+from respq.contract.prices import PriceTable
 from respq.contract.redis_conn import connect, redact_url
 from respq.contract.scripts import ScriptSet
+from respq.contract.webhook_targets import check_webhook
+from respq.contract.webhooks import new_event_id
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.enqueue import Enqueue, discard_unsealed
@@ -30,11 +35,12 @@ from respq.producer.errors import (
     RedisFailure,
     redis_failure,
 )
+from respq.producer.estimate import BatchEstimate, estimate_prepared
 from respq.producer.scheduling import Priority, Scheduling
 from respq.producer.settings import ClientSettings, parse_window
 from respq.producer.validation import PreparedRequest, gc_paused, prepare_items
 
-PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume"]
+PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume", "end_unsealed"]
 
 
 def new_batch_id() -> str:
@@ -106,6 +112,7 @@ class BatchClient:
         check_models: bool = False,
         priority: Priority = 0,
         max_in_flight: int | None = None,
+        webhook: str | None = None,
     ) -> Batch:
         """Validate every item, then enqueue them all as one batch.
 
@@ -123,11 +130,22 @@ class BatchClient:
         ``2 ** priority`` (-10..10), or ``"urgent"`` to go before every other batch;
         ``max_in_flight`` caps its requests in flight across all workers (see
         ``respq.producer.scheduling``).
+
+        ``webhook`` is the URL that gets the batch's signed ``batch.*`` event when it ends,
+        instead of the server-wide ``RESPQ_WEBHOOK_URL`` (see ``respq.contract.webhooks``);
+        WebhookTargetError when it is malformed or on a non-public address.
         """
         scheduling = Scheduling.of(priority, max_in_flight)
         with gc_paused():
             return await self._submit(
-                items, batch_id, metadata, completion_window, max_cost, check_models, scheduling
+                items,
+                batch_id,
+                metadata,
+                completion_window,
+                max_cost,
+                check_models,
+                scheduling,
+                webhook,
             )
 
     async def _submit(
@@ -139,7 +157,10 @@ class BatchClient:
         max_cost: float | None,
         check_models: bool,
         scheduling: Scheduling,
+        webhook: str | None,
     ) -> Batch:
+        if webhook is not None:  # before validation: a refused URL costs nothing
+            webhook = await self.check_webhook(webhook)
         prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
         if check_models:
             from respq.producer.models_check import ModelUses
@@ -156,7 +177,24 @@ class BatchClient:
             completion_window=completion_window,
             max_cost=max_cost,
             scheduling=scheduling,
+            webhook=webhook,
         )
+
+    def estimate(self, items: Iterable[Any], *, prices: PriceTable | None = None) -> BatchEstimate:
+        """What ``submit(items)`` would ask for, without touching Redis: requests, the
+        input-token estimate, the output-token cap and, with ``prices`` (default: the
+        table ``RESPQ_PRICES`` names), the cost range per model. Items are validated as
+        ``submit`` validates them (InvalidInput lists every bad one)."""
+        prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
+        return estimate_prepared(
+            prepared,
+            default_max_output_tokens=self.settings.default_max_output_tokens,
+            prices=prices if prices is not None else PriceTable.from_env(),
+        )
+
+    async def check_webhook(self, url: str) -> str:
+        """The URL, once it is one the workers will call (WebhookTargetError if not)."""
+        return await check_webhook(url, allow_private=self.settings.webhook_allow_private)
 
     async def submit_prepared(
         self,
@@ -167,6 +205,7 @@ class BatchClient:
         completion_window: str | None = None,
         max_cost: float | None = None,
         scheduling: Scheduling | None = None,
+        webhook: str | None = None,
     ) -> Batch:
         """Enqueue already-validated requests (the CLI streams a file through this).
 
@@ -174,18 +213,21 @@ class BatchClient:
         stops before that (Redis out of memory, read-only or lost, the caller cancelled), the
         unsealed batch is removed whole, as no worker ever saw it, and a RedisFailure says
         so, or says that it could not be. A batch that existed before (a ``batch_id`` of an
-        earlier submit) keeps what it had; the same submit again adds the rest."""
+        earlier submit) keeps what it had; the same submit again adds the rest.
+        ``webhook`` must have passed ``check_webhook``."""
         scheduling = scheduling or Scheduling()
         if max_cost is not None and not max_cost > 0:
             raise InvalidOption(f"max_cost must be a positive number of USD, got {max_cost!r}")
         batch_id = batch_id or new_batch_id()
         window_text = completion_window or self.settings.completion_window
-        window = parse_window(window_text)
+        parse_window(window_text)  # a bad window creates nothing
         keys = BatchKeys(batch_id)
         async with self.errors():
             existed = bool(await self.redis.exists(keys.meta))
         try:
-            await self._enqueue(prepared, keys, metadata, window_text, window, max_cost, scheduling)
+            await self._enqueue(
+                prepared, keys, metadata, window_text, max_cost, scheduling, webhook
+            )
         except BaseException as exc:
             if not existed:
                 await self._discard(keys, exc)
@@ -198,9 +240,9 @@ class BatchClient:
         keys: BatchKeys,
         metadata: dict[str, Any] | None,
         window_text: str,
-        window: int,
         max_cost: float | None,
         scheduling: Scheduling,
+        webhook: str | None,
     ) -> None:
         settings = self.settings
         batch_id = keys.batch_id
@@ -211,9 +253,14 @@ class BatchClient:
             )
             if max_cost is not None:  # before any job is queued, so no request escapes it
                 await self.redis.hset(keys.meta, "max_cost", repr(float(max_cost)))  # type: ignore[misc]
+            if webhook:  # before the seal, which may end the batch and write its event
+                await self.redis.hset(keys.meta, WEBHOOK_URL_FIELD, webhook)  # type: ignore[misc]
             # A job never carries more requests than the batch may have in flight.
             job_size = min(settings.chunk_size, scheduling.max_in_flight or settings.chunk_size)
-            await Enqueue(self, batch_id, int(submit_no), job_size, int(now * 1000)).run(prepared)
+            enqueue = Enqueue(self, batch_id, int(submit_no), job_size, int(now * 1000))
+            await enqueue.run(prepared)
+            if enqueue.first_model:  # the Batch object's model (NX: a resubmit's is kept)
+                await self.redis.hsetnx(keys.meta, "model", enqueue.first_model)  # type: ignore[misc]
         await self.seal(batch_id, window_text)
 
     async def seal(self, batch_id: str, completion_window: str) -> None:
@@ -231,12 +278,14 @@ class BatchClient:
                 schedule=schedule,
                 urgent_schedule=urgent_schedule,
                 unsealed=UNSEALED_KEY,
+                webhooks=WEBHOOKS_KEY,
                 batch_keys=keys.all(),
                 now=int(time.time()),
                 running_ttl=running_ttl,
                 finished_ttl=settings.result_ttl,
                 job_ttl_ms=running_ttl * 1000,
                 batch_id=batch_id,
+                event_id=new_event_id(),
             )
 
     async def _discard(self, keys: BatchKeys, exc: BaseException) -> None:

@@ -41,6 +41,8 @@ class Enqueue:
     job_size: int
     now_ms: int
     chunk_no: int = 0
+    # The first request's model: the Batch object's ``model`` (OpenAI's batches have one).
+    first_model: str = ""
 
     async def run(self, prepared: AsyncIterable[PreparedRequest]) -> None:
         pipe = self.client.redis.pipeline(transaction=False)
@@ -50,6 +52,7 @@ class Enqueue:
         chunk: list[PreparedRequest] = []
         chunk_bytes = 0
         async for item in prepared:
+            self.first_model = self.first_model or item.model
             chunk.append(item)
             chunk_bytes += len(item.body) + len(item.custom_id)
             full = chunk_bytes >= SLICE_BYTES and len(chunk) % boundary == 0

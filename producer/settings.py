@@ -35,6 +35,12 @@ class ClientSettings(EnvSettings):
     result_ttl: int = Field(default=7 * 24 * 3600, ge=60)
     completion_window: str = OPENAI_WINDOW
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
+    # RESPQ_WEBHOOK_ALLOW_PRIVATE, as the workers read it: a batch's own webhook receiver
+    # on a non-public address is refused at submit unless it is true.
+    webhook_allow_private: bool = False
+    # Output tokens assumed for a request that sets no max_output_tokens (the workers' own
+    # setting): the output cap of respq estimate.
+    default_max_output_tokens: int = Field(default=4096, ge=1)
 
     @field_validator("completion_window")
     @classmethod

@@ -26,6 +26,7 @@ from respq.server.batches import BatchService
 from respq.server.body_limits import BodyLimit, body_caps
 from respq.server.dashboard import dashboard_routes
 from respq.server.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
+from respq.server.expiry import FileSweeper
 from respq.server.files import FileStore, OutputFile
 from respq.server.middleware import BearerAuth, SecurityHeaders, error_response, viewer
 from respq.server.resume import recover
@@ -201,10 +202,13 @@ def create_app(
         app.state.files = FileStore(client, settings.files_dir, settings.max_upload_bytes)
         app.state.batches = BatchService(client, app.state.files)
         app.state.sessions = SessionStore(client.redis, keys, settings.server_session_ttl)
+        sweeper = FileSweeper(client.redis, settings.files_dir)
         try:
             await recover(client, app.state.files, app.state.batches)
+            sweeper.start()
             yield
         finally:
+            await sweeper.stop()
             await client.close()
 
     app = Starlette(

@@ -15,6 +15,8 @@ from typing import Any
 from respq.contract.constants import (
     BATCHES_KEY,
     FILES_KEY,
+    OUTPUT_EXPIRES_FIELD,
+    WEBHOOK_URL_FIELD,
     BatchKeys,
     tenant_batches_key,
     tenant_files_key,
@@ -27,9 +29,11 @@ from respq.producer.errors import BatchNotFound, BatchStateError, InvalidOption
 from respq.producer.settings import parse_window
 from respq.server.auth import Principal, visible
 from respq.server.errors import BadRequest, NotFound
+from respq.server.expiry import expires_after
 from respq.server.files import FileStore, page
 from respq.server.input_errors import single_error
 from respq.server.pipeline import Job, fail, run_in_thread
+from respq.server.webhook_param import WEBHOOK_PARAM, webhook_param
 
 log = logging.getLogger("respq.server")
 
@@ -117,9 +121,13 @@ class BatchService:
         except InvalidOption as exc:
             raise BadRequest(str(exc), param="completion_window", code="invalid_value") from None
         metadata = _metadata(body.get("metadata"))
+        webhook = await webhook_param(self.client, body.get(WEBHOOK_PARAM))
+        outputs_ttl = expires_after(body.get("output_expires_after"), "output_expires_after")
         path = await self.files.input_path(viewer, input_file_id)
         batch_id = new_batch_id()
-        await self._create_record(viewer, batch_id, input_file_id, metadata, window)
+        await self._create_record(
+            viewer, batch_id, input_file_id, metadata, window, webhook, outputs_ttl
+        )
         self.start(Job(batch_id, path, metadata, window))
         return await self.retrieve(viewer, batch_id)
 
@@ -130,6 +138,8 @@ class BatchService:
         input_file_id: str,
         metadata: dict[str, Any],
         window: str,
+        webhook: str | None = None,
+        outputs_ttl: int | None = None,
     ) -> None:
         """The batch record, in ``validating`` and owned by ``viewer``'s tenant, before a
         line is read; the submit that follows finds it there."""
@@ -138,7 +148,12 @@ class BatchService:
         )
         await self.client.redis.hset(  # type: ignore[misc]
             BatchKeys(batch_id).meta,
-            mapping={"input_file_id": input_file_id, "endpoint": ENDPOINT},
+            mapping={
+                "input_file_id": input_file_id,
+                "endpoint": ENDPOINT,
+                **({WEBHOOK_URL_FIELD: webhook} if webhook else {}),
+                **({OUTPUT_EXPIRES_FIELD: outputs_ttl} if outputs_ttl else {}),
+            },
         )
 
     def start(self, job: Job) -> None:

@@ -19,7 +19,8 @@ from respq.producer.costs import BatchCost, batch_cost
 from respq.server import views
 from respq.server.auth import UNRESTRICTED, KeyRing, Principal
 from respq.server.batches import BatchService
-from respq.server.errors import BadRequest, Unauthorized
+from respq.server.errors import ApiError, BadRequest, Unauthorized
+from respq.server.estimate_view import estimate_section, estimates_of
 from respq.server.files import FileStore, OutputFile
 from respq.server.middleware import too_many_sign_ins
 from respq.server.sessions import COOKIE_NAME, CSRF_HEADER, SessionStore
@@ -158,7 +159,23 @@ async def _detail_fragment(request: Request, principal: Principal, batch_id: str
     info = await _batches(request).info(principal, batch_id)
     samples = await _samples(request, info)
     _, cost = _costed(request, info)
-    return views.batch_detail(info, cost, samples)
+    return views.batch_detail(info, cost, samples) + await _input_estimate(request, info)
+
+
+async def _input_estimate(request: Request, info: BatchInfo) -> str:
+    """The estimate of an API batch's uploaded file (respq estimate's numbers)."""
+    if not info.input_file_id:
+        return ""
+    batches = _batches(request)
+    try:
+        # The batch page already checked that the viewer may see the batch.
+        path = await batches.files.input_path(UNRESTRICTED, info.input_file_id)
+    except ApiError:  # the file expired or was deleted
+        return ""
+    estimate = estimates_of(request.app.state).get(
+        info.input_file_id, path, batches.client.settings, _prices(request)
+    )
+    return estimate_section(estimate)
 
 
 async def list_fragment(request: Request) -> Response:

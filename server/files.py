@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from respq.contract.constants import (
     ERROR_FILE_PREFIX,
+    FILE_EXPIRY_KEY,
     FILE_PREFIX,
     FILES_KEY,
     OUTPUT_FILE_PREFIX,
@@ -38,6 +39,7 @@ from respq.producer.errors import BatchNotFound
 from respq.server.auth import Principal, visible
 from respq.server.batch_inputs import InputFile, input_object, refuse_delete
 from respq.server.errors import BadRequest, NotFound
+from respq.server.expiry import upload_expires_at
 from respq.server.upload import receive_upload, storage_error
 
 PURPOSE_BATCH = "batch"
@@ -145,6 +147,12 @@ class FileStore:
                 "files only (purpose 'batch')",
                 param="purpose",
             )
+        created_at = int(time.time())
+        try:
+            expires_at = upload_expires_at(upload.fields, created_at)
+        except BadRequest:
+            partial.unlink(missing_ok=True)
+            raise
         try:
             partial.rename(final)
         except OSError as exc:
@@ -154,17 +162,20 @@ class FileStore:
             "id": file_id,
             "object": "file",
             "bytes": upload.size,
-            "created_at": int(time.time()),
+            "created_at": created_at,
             "filename": upload.filename or "upload.jsonl",
             "purpose": PURPOSE_BATCH,
             "status": "processed",
             TENANT_FIELD: viewer.tenant or "",
+            **({"expires_at": expires_at} if expires_at else {}),
         }
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(FILE_PREFIX + file_id, mapping=record)
         pipe.zadd(FILES_KEY, {file_id: record["created_at"]})
         if viewer.tenant:
             pipe.zadd(tenant_files_key(viewer.tenant), {file_id: record["created_at"]})
+        if expires_at:
+            pipe.zadd(FILE_EXPIRY_KEY, {file_id: expires_at})
         await pipe.execute()
         return _shape(record)
 
@@ -300,6 +311,11 @@ class FileStore:
             "status": "processed",
             "batch_id": out.batch_id,
             "snapshot": snapshot,
+            **(
+                {"expires_at": created + info.output_expires_after}
+                if info.output_expires_after
+                else {}
+            ),
         }
         if cached[0] is None or cached[0].decode() != snapshot:
             ttl = await self.redis.ttl(batch.keys.meta)
@@ -324,7 +340,7 @@ def _shape(record: dict[str, Any]) -> dict[str, Any]:
         "object": "file",
         "bytes": int(record["bytes"]),
         "created_at": int(record["created_at"]),
-        "expires_at": None,
+        "expires_at": int(record["expires_at"]) if record.get("expires_at") else None,
         "filename": record["filename"],
         "purpose": record["purpose"],
         "status": record.get("status", "processed"),

@@ -12,19 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from respq.contract.constants import UNSEALED_KEY, BatchKeys
+from respq.contract.constants import BatchKeys
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.cli.app import CliError
 from respq.producer.cli.jsonl import FileChanged, check_file, prepared_requests
 from respq.producer.client import BatchClient
+from respq.producer.ending import end_unsealed
 from respq.producer.errors import BatchStateError, InvalidInput
 from respq.producer.settings import ClientSettings
 from respq.server.input_errors import batch_errors, single_error
@@ -113,15 +111,5 @@ async def finish_cancelled(client: BatchClient, batch_id: str, completion_window
 
 async def fail(client: BatchClient, batch_id: str, errors: dict[str, Any]) -> None:
     """End the batch as ``failed`` with OpenAI's ``errors`` object; nothing was queued."""
-    keys = BatchKeys(batch_id)
-    now = int(time.time())
-    pipe = client.redis.pipeline(transaction=True)
-    pipe.hset(
-        keys.meta,
-        mapping={"status": "failed", "failed_at": now, "errors": orjson.dumps(errors), "sealed": 1},
-    )
-    pipe.srem(UNSEALED_KEY, batch_id)
-    for key in keys.all():
-        pipe.expire(key, client.settings.result_ttl)
-    await pipe.execute()
-    log.info("batch %s failed validation (%d errors)", batch_id, len(errors["data"]))
+    if await end_unsealed(client, batch_id, BatchStatus.FAILED, errors):
+        log.info("batch %s failed validation (%d errors)", batch_id, len(errors["data"]))

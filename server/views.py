@@ -13,6 +13,7 @@ from respq.contract.status import ACTIVE_STATUSES, BatchStatus
 from respq.producer.batch_info import BatchInfo
 from respq.producer.cli.render import Pace, duration
 from respq.producer.costs import BatchCost
+from respq.server.webhook_view import webhook_section
 
 Samples = dict[str, list[tuple[str, str]]]
 CANCELLABLE = ACTIVE_STATUSES - {BatchStatus.CANCELLING}
@@ -140,6 +141,7 @@ def batch_detail(info: BatchInfo, cost: BatchCost, samples: Samples) -> str:
     ]
     if input_errors(info):
         parts.append(_validation_errors(info))
+    parts.append(webhook_section(info))
     return "".join(parts)
 
 

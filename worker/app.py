@@ -11,6 +11,7 @@ from respq.contract.audit import MAX_JOB_RUNS
 from respq.contract.prices import PriceTable
 from respq.contract.redis_conn import redact_url
 from respq.contract.serializer import dumps_job, loads_job
+from respq.contract.webhooks import WebhookSettings
 from respq.worker.budget import Budget
 from respq.worker.config import WorkerConfig
 from respq.worker.connection import redis_settings
@@ -24,6 +25,7 @@ from respq.worker.runner import RequestRunner
 from respq.worker.store import WorkerStore
 from respq.worker.tasks import run_requests
 from respq.worker.upstream import UpstreamClient, build_http_client
+from respq.worker.webhooks import WebhookDeliverer
 
 log = logging.getLogger("respq.worker")
 
@@ -86,9 +88,16 @@ async def startup(ctx: dict[str, Any]) -> None:
         queue_name=config.queue_name,
         status=lambda: {**health.info(), "requeued": reconciler.requeued},
     )
+    webhooks = WebhookDeliverer(
+        redis,
+        ctx.get("respq_webhooks") or WebhookSettings(),
+        transport=ctx.get("respq_webhook_transport"),
+    )
     leases.start()
     reconciler.start()
+    webhooks.start()
     ctx.update(
+        respq_webhook_deliverer=webhooks,
         respq_config=config,
         respq_http=http,
         respq_runner=runner,
@@ -111,6 +120,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     reconciler: Reconciler | None = ctx.get("respq_reconciler")
     if reconciler is not None:
         await reconciler.stop()
+    webhooks: WebhookDeliverer | None = ctx.get("respq_webhook_deliverer")
+    if webhooks is not None:
+        await webhooks.stop()
     leases: LeaseKeeper | None = ctx.get("respq_leases")
     if leases is not None:
         await leases.stop()
@@ -139,7 +151,8 @@ def worker_options(config: WorkerConfig) -> dict[str, Any]:
         "job_deserializer": loads_job,
         "job_completion_wait": config.shutdown_grace,
         "log_results": False,
-        "ctx": {"respq_config": config},
+        # Read here, so a bad RESPQ_WEBHOOK_* value stops the worker before it starts.
+        "ctx": {"respq_config": config, "respq_webhooks": WebhookSettings()},
         "health_check_interval": 10,
     }
 

@@ -34,10 +34,11 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys
+from respq.contract.constants import ARQ_JOB_PREFIX, WEBHOOKS_KEY, BatchKeys
 from respq.contract.response import Usage
 from respq.contract.scripts import ScriptSet
 from respq.contract.stored import pack_success
+from respq.contract.webhooks import new_event_id
 from respq.worker.job_lease import JobLease, LeaseLost
 from respq.worker.store import WorkerStore
 
@@ -145,6 +146,7 @@ class ResultWriter:
             prev=keys.prev,
             queue=store.queue_name,
             req=keys.req,
+            webhooks=WEBHOOKS_KEY,
             batch_keys=keys.all(),
             now=int(now),
             finished_ttl=store.result_ttl,
@@ -153,6 +155,7 @@ class ResultWriter:
             chunk_size=store.chunk_size,
             now_ms=int(now * 1000),
             job_ttl_ms=(store.result_ttl + 86400) * 1000,
+            event_id=new_event_id(),
             results=fields,
         )
         return [int(flag) for flag in raw[1:]]

@@ -14,11 +14,13 @@ from respq.contract.constants import (
     ACTIVE_KEY,
     ARQ_IN_PROGRESS_PREFIX,
     ARQ_JOB_PREFIX,
+    WEBHOOKS_KEY,
     BatchKeys,
     paused_key,
 )
 from respq.contract.scripts import ScriptSet
 from respq.contract.serializer import job_record
+from respq.contract.webhooks import new_event_id
 
 WORKER_SCRIPTS = ["claim", "defer", "release", "account"]
 
@@ -83,6 +85,7 @@ class WorkerStore:
             active=ACTIVE_KEY,
             paused=paused_key(self.queue_name),
             dispatched=keys.dispatched,
+            webhooks=WEBHOOKS_KEY,
             batch_keys=keys.all(),
             job_id=job_id,
             now=now_ms // 1000,
@@ -95,6 +98,7 @@ class WorkerStore:
             now_ms=now_ms,
             batch_id=batch_id,
             audit_due_ms=now_ms + lease_ms,
+            event_id=new_event_id(),
             custom_ids=custom_ids,
         )
         work = [

@@ -11,21 +11,47 @@ local function job_record(batch_id, ids, attempts, enqueued_ms, tries)
     '],"k":{},"et":' .. enqueued_ms .. '}'
 end
 
-local function finish_batch_if_done(meta, now, ttl, batch_keys)
+-- The batch has just ended as `final` (completed, failed, expired or cancelled): its
+-- webhook event (OpenAI's batch.<status>) is written by the same script call, so no
+-- ended batch lacks one, whatever crashes next. k.meta is the batch's meta, k.webhooks
+-- the global set of events to deliver (respq:webhooks), k.event_id a fresh id from the
+-- caller (contract/webhooks.py new_event_id). The delivery state lives in the meta
+-- (webhook:<event id>, JSON) and so expires with the batch; worker/webhooks.py delivers.
+local function emit_batch_event(k, final, now)
+  local batch_id = redis.call('HGET', k.meta, 'id') or ''
+  local event = {type = 'batch.' .. final, created_at = tonumber(now), state = 'pending',
+                 attempts = 0}
+  redis.call('HSET', k.meta, WEBHOOK_PREFIX .. k.event_id, cjson.encode(event))
+  redis.call('ZADD', k.webhooks, tonumber(now) * 1000, k.event_id .. ':' .. batch_id)
+end
+
+-- k: meta, plus webhooks and event_id for the event (emit_batch_event).
+local function finish_batch_if_done(k, now, ttl, batch_keys)
+  local meta = k.meta
   local v = redis.call('HMGET', meta, 'total', 'completed', 'failed', 'sealed', 'status',
                        'expire_requested')
   local total = tonumber(v[1]) or 0
   local done = (tonumber(v[2]) or 0) + (tonumber(v[3]) or 0)
   if v[4] ~= '1' or done < total then return 0 end
   local status = v[5]
-  if status == STATUS.COMPLETED or status == STATUS.CANCELLED or status == STATUS.EXPIRED then
+  if status == STATUS.COMPLETED or status == STATUS.CANCELLED or status == STATUS.EXPIRED
+     or status == STATUS.FAILED then
     return 0
   end
   local final = STATUS.COMPLETED
   if status == STATUS.CANCELLING then final = STATUS.CANCELLED
   elseif v[6] == '1' then final = STATUS.EXPIRED end
   redis.call('HSET', meta, 'status', final, final .. '_at', now)
-  if final ~= STATUS.COMPLETED then redis.call('HSET', meta, 'completed_at', now) end
+  -- completed_at is also when any ending happened, for respq's own readers; the batch
+  -- object shows it only for completed batches, as OpenAI's does (batch_info.py).
+  -- Outputs are ready the moment the last result is stored: finalizing takes no time.
+  if final ~= STATUS.COMPLETED then redis.call('HSET', meta, 'completed_at', now)
+  else redis.call('HSET', meta, 'finalizing_at', now) end
+  emit_batch_event(k, final, now)
+  -- output_expires_after (POST /v1/batches): the output files are views of the
+  -- results, so they expire with the batch's keys, that long after its end.
+  local outputs_ttl = tonumber(redis.call('HGET', meta, OUTPUT_EXPIRES_FIELD))
+  if outputs_ttl then ttl = outputs_ttl end
   if ttl > 0 then
     for _, k in ipairs(batch_keys) do redis.call('EXPIRE', k, ttl) end
   end
@@ -151,5 +177,5 @@ end_request = function(k, cid, line, ok, code, model, usage, now, ttl, batch_key
   count_result(acc, ok, code, model, usage)
   flush_counts(k.meta, acc)
   hand_on_children(k, cid, ok, code, now, ttl, batch_keys)
-  return 1 + finish_batch_if_done(k.meta, now, ttl, batch_keys)
+  return 1 + finish_batch_if_done(k, now, ttl, batch_keys)
 end

@@ -4,7 +4,17 @@ whole job on one machine."""
 from __future__ import annotations
 
 # The command modules register themselves on ``app`` when imported.
-from respq.producer.cli import doctor, manage, results, run, serve, status, submit, top  # noqa: F401
+from respq.producer.cli import (  # noqa: F401
+    doctor,
+    estimate,
+    manage,
+    results,
+    run,
+    serve,
+    status,
+    submit,
+    top,
+)
 from respq.producer.cli.app import ExitCode, app
 
 

@@ -216,6 +216,7 @@ def _version_callback(value: bool) -> None:
 
 
 COMMAND_ORDER = (
+    "estimate",
     "submit",
     "status",
     "watch",

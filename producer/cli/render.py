@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from respq.producer.batch_info import BatchInfo, UsageTotals
+from respq.producer.cli.webhook_view import webhook_table
 from respq.producer.costs import BatchCost
 
 
@@ -156,6 +157,9 @@ def status_view(
         for code, count in info.errors_by_code.items():
             errors.add_row(code, str(count))
         parts.append(errors)
+    webhooks = webhook_table(info, now)
+    if webhooks is not None:
+        parts.append(webhooks)
     return Group(*parts)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from respq.contract.webhook_targets import check_webhook
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.cli.app import (
@@ -85,6 +86,7 @@ async def enqueue(
     completion_window: str | None,
     max_cost: float | None = None,
     scheduling: Scheduling | None = None,
+    webhook: str | None = None,
 ) -> Batch:
     """The second pass: stream the checked file's spooled requests into one batch (a new
     batch whose enqueue stops midway is removed whole: ``BatchClient.submit_prepared``)."""
@@ -95,6 +97,7 @@ async def enqueue(
         completion_window=completion_window,
         max_cost=max_cost,
         scheduling=scheduling,
+        webhook=webhook,
     )
 
 
@@ -169,6 +172,14 @@ def submit(
             help="At most this many of the batch's requests in flight, across all workers.",
         ),
     ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            help="URL that gets the batch's signed batch.* event when it ends (instead of "
+            "RESPQ_WEBHOOK_URL); workers sign with RESPQ_WEBHOOK_SECRET.",
+        ),
+    ] = None,
 ) -> None:
     """Validate every line (nothing is enqueued if one is bad), then enqueue the batch.
 
@@ -185,6 +196,10 @@ def submit(
         if wait:
             check_distinct_outputs(output, errors)
         meta = parse_metadata(metadata)
+        receiver = None
+        if webhook is not None:  # refused before the file is read or Redis touched
+            allow_private = ClientSettings().webhook_allow_private
+            receiver = await check_webhook(webhook, allow_private=allow_private)
         with input_file(file) as path, validate(path, display_name(file)) as checked:
             if check_models:
                 await check_batch_models(checked.models)
@@ -197,6 +212,7 @@ def submit(
                     completion_window=completion_window,
                     max_cost=max_cost,
                     scheduling=scheduling,
+                    webhook=receiver,
                 )
                 info = await batch.status()
                 _announce(info, as_json=as_json, to_stderr=results_on_stdout)

@@ -1,16 +1,20 @@
---! KEYS: meta order res inflight children *batch_keys
---! ARGV: start count now finished_ttl line_prefix
+--! KEYS: meta order res inflight children webhooks *batch_keys
+--! ARGV: start count now finished_ttl line_prefix event_id
 -- Cancel a page of a batch: every request neither finished nor in flight ends as
 -- batch_cancelled; in-flight ones finish normally. The first page flips the status.
--- KEYS: meta, order, res, inflight, children, then every batch key
--- ARGV: start, count, now_s, ttl once finished, line id prefix
-local k = {meta = KEYS[1], res = KEYS[3], inflight = KEYS[4], children = KEYS[5]}
+-- KEYS: meta, order, res, inflight, children, the webhook events to deliver, then every
+-- batch key
+-- ARGV: start, count, now_s, ttl once finished, line id prefix, the id of the webhook
+-- event should the batch end here
+local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children,
+           webhooks = K.webhooks, event_id = A.event_id}
 local batch_keys = {}
-for i = 6, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
+for i = MORE_KEYS, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local now, ttl = ARGV[3], tonumber(ARGV[4])
 local status = redis.call('HGET', k.meta, 'status')
 if not status then return -1 end
-if status == STATUS.COMPLETED or status == STATUS.CANCELLED or status == STATUS.EXPIRED then return -2 end
+if status == STATUS.COMPLETED or status == STATUS.CANCELLED or status == STATUS.EXPIRED
+   or status == STATUS.FAILED then return -2 end
 if status ~= STATUS.CANCELLING then
   redis.call('HSET', k.meta, 'status', STATUS.CANCELLING, 'cancelling_at', now)
 end
@@ -23,5 +27,5 @@ for i, cid in ipairs(cids) do
     end_request(k, cid, line, false, 'batch_cancelled', '', nil, now, ttl, batch_keys)
   end
 end
-if #cids == 0 then finish_batch_if_done(k.meta, now, ttl, batch_keys) end
+if #cids == 0 then finish_batch_if_done(k, now, ttl, batch_keys) end
 return #cids

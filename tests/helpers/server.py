@@ -10,6 +10,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from respq.mockapi import MockConfig, MockServer
 
 from helpers.databases import Database
@@ -93,3 +95,12 @@ def server_stack(tmp: Path, db: Database, *, latency: float = 0.0) -> Iterator[S
         server, root = start_server(tmp / "server.log", server_env(db, queue, files_dir))
         stack.enter_context(server)
         yield Stack(root, queue, mock, server, files_dir, db)
+
+
+@contextmanager
+def signed_in(stack: Stack, key: str) -> Iterator[httpx.Client]:
+    """A dashboard client signed in with ``key`` (its session cookie kept)."""
+    with httpx.Client(base_url=stack.root, timeout=10) as browser:
+        answer = browser.post("/login", data={"key": key})
+        assert answer.status_code == 303, answer.text
+        yield browser

@@ -6,8 +6,7 @@ keys, and a served process's output holding no key."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +27,7 @@ from helpers.server import (
     TEAM_KEYS,
     Stack,
     server_env,
+    signed_in,
     start_server,
 )
 
@@ -151,15 +151,6 @@ def test_keys_of_one_tenant_share_it_and_admins_see_every_batch(
     a = sdk(stack, API_KEY)
     not_found(lambda: a.batches.retrieve(cli_batch_id))
     assert cli_batch_id not in {batch.id for batch in a.batches.list(limit=100)}
-
-
-@contextmanager
-def signed_in(stack: Stack, key: str) -> Iterator[httpx.Client]:
-    """A dashboard client signed in with ``key`` (its session cookie kept)."""
-    with httpx.Client(base_url=stack.root, timeout=10) as browser:
-        answer = browser.post("/login", data={"key": key})
-        assert answer.status_code == 303, answer.text
-        yield browser
 
 
 def test_the_dashboard_shows_a_tenant_only_its_own(

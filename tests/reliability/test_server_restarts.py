@@ -17,7 +17,8 @@ import openai
 import pytest
 
 from respq import BatchClient
-from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, BatchKeys
+from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, WEBHOOKS_KEY, BatchKeys
+from respq.contract.webhooks import new_event_id
 
 from helpers.databases import Database
 from helpers.factories import write_jsonl
@@ -97,12 +98,14 @@ async def cancel_while_down(url: str, queue: str, batch_id: str) -> str:
             res=keys.res,
             inflight=keys.inflight,
             children=keys.children,
+            webhooks=WEBHOOKS_KEY,
             batch_keys=keys.all(),
             start=0,
             count=1,
             now=int(time.time()),
             finished_ttl=3600,
             line_prefix="batch_req_test_",
+            event_id=new_event_id(),
         )
         return batch.id
 

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
+from respq.contract.webhooks import WebhookSettings
 from respq.mockapi.cli import OPTIONS as MOCKAPI_OPTIONS
 from respq.mockapi.config import DEFAULT_MODELS
 from respq.producer.settings import ClientSettings
+from respq.server.expiry import ExpirySettings
 from respq.server.settings import ServerSettings
 from respq.worker.config import WorkerConfig
 
@@ -38,7 +40,13 @@ from helpers.paths import EXAMPLES, ROOT
 
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
-SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (WorkerConfig, ClientSettings, ServerSettings)
+SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
+    WorkerConfig,
+    ClientSettings,
+    ServerSettings,
+    WebhookSettings,
+    ExpirySettings,
+)
 RESPQ_IMAGE_SERVICES = ("worker", "mockapi", "worker-demo", "submit", "api", "api-demo")
 DEMO_SERVICES = ("mockapi", "worker-demo", "submit", "api-demo")
 API_SERVICES = ("api", "api-demo")

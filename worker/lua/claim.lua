@@ -1,5 +1,5 @@
---! KEYS: meta res req owner inflight progress children prev parked active paused dispatched *batch_keys
---! ARGV: job_id now line_prefix finished_ttl lease_ms lease_value park_id attempts now_ms batch_id audit_due_ms *custom_ids
+--! KEYS: meta res req owner inflight progress children prev parked active paused dispatched webhooks *batch_keys
+--! ARGV: job_id now line_prefix finished_ttl lease_ms lease_value park_id attempts now_ms batch_id audit_due_ms event_id *custom_ids
 -- Claim the requests of one job run: skip those already finished or owned by another
 -- job; end them at once when the batch is cancelled or past its completion window; park
 -- them when the batch is paused.
@@ -16,7 +16,8 @@
 -- in flight). previous_response_id is '' unless the request waited on a parent.
 -- Paused: the requests this job may run move to one parked job record (owner = its id)
 -- that `resume` queues again, so a paused batch costs nothing until then.
-local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children}
+local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children,
+           webhooks = K.webhooks, event_id = A.event_id}
 local prev, parked, active, paused_set = K.prev, K.parked, K.active, K.paused
 local req, owner = K.req, K.owner
 local batch_keys = {}

@@ -1,5 +1,5 @@
---! KEYS: meta res inflight children prev queue req *batch_keys
---! ARGV: now finished_ttl batch_id job_prefix chunk_size now_ms job_ttl_ms *results
+--! KEYS: meta res inflight children prev queue req webhooks *batch_keys
+--! ARGV: now finished_ttl batch_id job_prefix chunk_size now_ms job_ttl_ms event_id *results
 -- Store the output lines of one or more requests of one batch in one atomic step (the
 -- only write-back): exactly once per custom_id (a request that already has a result
 -- changes nothing), children handed on as end_request does, each meta counter written
@@ -12,7 +12,7 @@
 -- reasoning tokens, response id.
 -- Returns {ended (1 when this call ended the batch), stored (0|1) per request...}
 local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children,
-           prev = K.prev}
+           prev = K.prev, webhooks = K.webhooks, event_id = A.event_id}
 local req = K.req
 local now, ttl = A.now, tonumber(A.finished_ttl)
 k.release = {queue = K.queue, resp_id = '', batch_id = A.batch_id, job_prefix = A.job_prefix,
@@ -58,5 +58,5 @@ for _, base in ipairs(parents) do
   k.release.resp_id = ARGV[base + 10]
   hand_on_children(k, ARGV[base], ARGV[base + 2] ~= '0', ARGV[base + 3], now, ttl, batch_keys)
 end
-out[1] = finish_batch_if_done(k.meta, now, ttl, batch_keys)
+out[1] = finish_batch_if_done(k, now, ttl, batch_keys)
 return out

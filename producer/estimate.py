@@ -1,0 +1,99 @@
+"""What a batch will ask for before it is sent, without touching Redis: its requests, the
+input-token estimate (``contract/token_estimate.py``, the workers' own estimator), the
+output-token cap (each request's ``max_output_tokens``, else
+``RESPQ_DEFAULT_MAX_OUTPUT_TOKENS``) and, with a price table, the cost range per model.
+
+The range's low end is the input alone at the input price (no cache hits, no output); its
+high end adds every request's whole output cap at the output price. The input estimate is
+a heuristic (about 4 ASCII characters a token); real usage differs by tens of percent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+from pydantic import BaseModel, Field
+
+from respq.contract.prices import CURRENCY, PriceTable
+from respq.contract.token_estimate import estimate_input_tokens, output_cap
+from respq.producer.validation import PreparedRequest
+
+
+class ModelEstimate(BaseModel):
+    """One model's share of a batch."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    max_output_tokens: int = 0
+    # USD; None without a price for the model.
+    cost_low: float | None = None
+    cost_high: float | None = None
+
+
+class BatchEstimate(BaseModel):
+    """A batch before it is sent; the costs are None without a price table, and leave out
+    models the table has no price for (``unpriced_models``)."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    max_output_tokens: int = 0
+    by_model: dict[str, ModelEstimate] = Field(default_factory=dict)
+    currency: str = CURRENCY
+    cost_low: float | None = None
+    cost_high: float | None = None
+    unpriced_models: list[str] = Field(default_factory=list)
+
+
+class Estimator:
+    """Adds up prepared (validated) requests as they stream by."""
+
+    def __init__(self, *, default_max_output_tokens: int) -> None:
+        self.default_max_output_tokens = default_max_output_tokens
+        # model -> [requests, input tokens, output cap]: plain ints in the per-line loop
+        self._sums: dict[str, list[int]] = {}
+
+    def add(self, item: PreparedRequest) -> None:
+        body = orjson.loads(item.body)
+        sums = self._sums.get(item.model)
+        if sums is None:
+            sums = self._sums[item.model] = [0, 0, 0]
+        sums[0] += 1
+        sums[1] += estimate_input_tokens(body)
+        sums[2] += output_cap(body, default_max_output_tokens=self.default_max_output_tokens)
+
+    def result(self, prices: PriceTable | None = None) -> BatchEstimate:
+        estimate = BatchEstimate()
+        for model, (requests, input_tokens, max_output) in sorted(self._sums.items()):
+            share = ModelEstimate(
+                requests=requests, input_tokens=input_tokens, max_output_tokens=max_output
+            )
+            estimate.by_model[model] = share
+            estimate.requests += requests
+            estimate.input_tokens += input_tokens
+            estimate.max_output_tokens += max_output
+            price = prices.price(model) if prices is not None else None
+            if price is None:
+                if prices is not None:
+                    estimate.unpriced_models.append(model)
+                continue
+            share.cost_low = price.cost(input_tokens, 0, 0)
+            share.cost_high = price.cost(input_tokens, 0, max_output)
+            estimate.cost_low = (estimate.cost_low or 0.0) + share.cost_low
+            estimate.cost_high = (estimate.cost_high or 0.0) + share.cost_high
+        return estimate
+
+
+def estimate_prepared(
+    items: Iterable[PreparedRequest],
+    *,
+    default_max_output_tokens: int,
+    prices: PriceTable | None = None,
+) -> BatchEstimate:
+    estimator = Estimator(default_max_output_tokens=default_max_output_tokens)
+    for item in items:
+        estimator.add(item)
+    return estimator.result(prices)
+
+
+__all__ = ["BatchEstimate", "Estimator", "ModelEstimate", "estimate_prepared"]
