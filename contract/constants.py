@@ -28,6 +28,9 @@ key                        type    holds
 ``respq:{B}:parked``       hash    parked job id -> arq job record, while the batch is
                                    paused (``resume`` queues them again)
 ``respq:{B}:rescued``      hash    custom_id -> times the reconciler re-queued it
+``respq:{B}:timeline``     hash    finished requests, tokens, errors and latency over
+                                   time, in a fixed number of buckets
+                                   (``contract/timeline.py``)
 =========================  ======  ==================================================
 
 Meta fields the reconciler keeps (``worker/reconcile.py``): ``audit_done`` (requests
@@ -82,6 +85,7 @@ when asked for. Batches made through the API add ``input_file_id``, ``endpoint``
 ``failed_at`` and ``errors`` (JSON, OpenAI's ``errors`` object) to their meta hash.
 """
 
+import hashlib
 from typing import Final
 
 PREFIX: Final = "respq"
@@ -105,6 +109,8 @@ OUTPUT_FILE_PREFIX: Final = "file-out-"
 ERROR_FILE_PREFIX: Final = "file-err-"
 
 LIMIT_PREFIX: Final = f"{PREFIX}:limit"
+# The keys of one rate-limit scope, in the order the limiter scripts take them as KEYS.
+LIMIT_KEY_NAMES: Final = ("req", "tok", "cool", "mult", "hdr", "wreq", "wtok", "wst")
 
 # The one arq function a worker registers; every respq job runs it.
 JOB_FUNCTION: Final = "run_requests"
@@ -138,6 +144,7 @@ BATCH_KEY_NAMES: Final = (
     "prev",
     "parked",
     "rescued",
+    "timeline",
 )
 
 
@@ -158,6 +165,7 @@ class BatchKeys:
     prev: str
     parked: str
     rescued: str
+    timeline: str
 
     def __init__(self, batch_id: str) -> None:
         self.batch_id = batch_id
@@ -179,3 +187,15 @@ def schedule_keys(queue_name: str) -> tuple[str, str]:
 def paused_key(queue_name: str) -> str:
     """The set of batches with jobs parked off ``queue_name`` (see ``respq:paused:``)."""
     return PAUSED_PREFIX + queue_name
+
+
+def limit_tag(scope: str) -> str:
+    """The hash tag of a rate-limit scope's keys (a digest: the scope's URL, and any
+    credential in it, is never written into a key name)."""
+    return hashlib.sha256(scope.encode()).hexdigest()[:16]
+
+
+def limit_keys(tag: str, prefix: str = LIMIT_PREFIX) -> dict[str, str]:
+    """The keys of the scope with tag ``tag``, by name (see LIMIT_KEY_NAMES)."""
+    base = f"{prefix}:{{{tag}}}"
+    return {name: f"{base}:{name}" for name in LIMIT_KEY_NAMES}

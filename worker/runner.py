@@ -147,7 +147,8 @@ class RequestRunner:
                 return
             line = failure_line(custom_id, exc)
             await self.results.record(
-                batch_id, Result(custom_id, line, ok=False, code=exc.code, model=model)
+                batch_id,
+                Result(custom_id, line, ok=False, code=exc.code, model=model, latency=exc.latency),
             )
             self._finished(batch_id, custom_id, model, exc.code)
             return
@@ -180,6 +181,7 @@ class RequestRunner:
                 usage=facts.usage,
                 response_id=facts.id,
                 incomplete=facts.incomplete,
+                latency=result.latency,
             ),
         )
         self.metrics.used(model, facts.usage)
