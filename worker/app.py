@@ -11,6 +11,7 @@ from respq.contract.audit import MAX_JOB_RUNS
 from respq.contract.prices import PriceTable
 from respq.contract.redis_conn import redact_url
 from respq.contract.serializer import dumps_job, loads_job
+from respq.worker.activity import WorkerActivity
 from respq.worker.budget import Budget
 from respq.worker.config import WorkerConfig
 from respq.worker.connection import redis_settings
@@ -77,13 +78,18 @@ async def startup(ctx: dict[str, Any]) -> None:
         result_ttl=config.result_ttl,
     )
     health: RedisHealth = ctx.get("respq_redis_health") or RedisHealth()
+    activity = WorkerActivity(
+        runner.sender.activity,
+        lambda: runner.results.recorded,
+        lease_seconds=config.lease_seconds,
+    )
     leases = LeaseKeeper(
         redis,
         lease_seconds=config.lease_seconds,
         in_flight=lambda: runner.in_flight,
         # Lets every worker free jobs a dead worker picked but never claimed.
         queue_name=config.queue_name,
-        status=lambda: {**health.info(), "requeued": reconciler.requeued},
+        status=lambda: {**health.info(), "requeued": reconciler.requeued, **activity.fields()},
     )
     leases.start()
     reconciler.start()
