@@ -39,6 +39,7 @@ timeline, and a request re-run by ``respq retry`` is counted each time it ends.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,10 @@ def quantile(histogram: Mapping[int, int], q: float) -> float | None:
     return bin_value(max(histogram))
 
 
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 4)
+
+
 @dataclass(slots=True)
 class Bucket:
     """One stretch of the batch's life: ``start`` (epoch seconds) and ``seconds`` wide."""
@@ -167,8 +172,8 @@ class Bucket:
             "requests_per_second": round(self.finished / span, 4),
             "input_tokens_per_minute": round(self.input_tokens * 60 / span, 2),
             "output_tokens_per_minute": round(self.output_tokens * 60 / span, 2),
-            "latency_p50": self.p50(),
-            "latency_p95": self.p95(),
+            "latency_p50": _rounded(self.p50()),
+            "latency_p95": _rounded(self.p95()),
         }
 
 
@@ -210,6 +215,21 @@ class Timeline:
         for bucket in self.buckets:
             total.add(bucket)
         return total
+
+    def as_json(self, end: float | None = None) -> dict[str, Any]:
+        """Buckets and totals as the API shows them; ``end`` (epoch seconds: now for a
+        running batch, its end for an ended one) bounds the rates of the last bucket."""
+        totals = self.totals()
+        span = (end if end is not None else time.time()) - (self.started_at or 0.0)
+        return {
+            "started_at": self.started_at,
+            "bucket_seconds": self.bucket_seconds,
+            "max_buckets": BUCKETS,
+            "buckets": [
+                b.as_json(span=None if end is None else end - b.start) for b in self.buckets
+            ],
+            "totals": {**totals.as_json(span), "start": self.started_at},
+        }
 
     def resampled(self, points: int) -> Timeline:
         """At most ``points`` buckets, neighbours merged (for a terminal's width)."""

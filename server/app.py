@@ -26,8 +26,10 @@ from respq.server.batches import BatchService
 from respq.server.dashboard import dashboard_routes
 from respq.server.errors import ApiError, BadRequest, NotFound, Unauthorized
 from respq.server.files import FileStore, OutputFile
+from respq.server.monitor import monitor_routes
 from respq.server.resume import resume_validating
 from respq.server.settings import ServerSettings
+from respq.server.timeline import timeline_routes
 
 log = logging.getLogger("respq.server")
 
@@ -214,6 +216,8 @@ def create_app(
         routes=[
             *API_ROUTES,
             Route("/healthz", healthz, methods=["GET"]),
+            *timeline_routes(),
+            *monitor_routes(),
             *dashboard_routes(),
             Mount("/static", StaticFiles(packages=[("respq.server", "static")]), name="static"),
         ],

@@ -20,6 +20,7 @@ from respq.server.auth import COOKIE_NAME, CSRF_HEADER, KeyRing, session_token
 from respq.server.batches import BatchService
 from respq.server.errors import BadRequest, Unauthorized
 from respq.server.files import FileStore, OutputFile
+from respq.server.timeline_view import timeline_section
 
 LIST_LIMIT = 100
 SAMPLES_PER_CODE = 3
@@ -112,7 +113,7 @@ async def batch_page(request: Request) -> Response:
     batch_id = request.path_params["batch_id"]
     fragment = await _detail_fragment(request, batch_id)
     src = f"/fragments/batches/{escape(batch_id)}"
-    body = f'<div id="live" data-src="{src}">{fragment}</div>'
+    body = f'<div id="live" data-src="{src}">{fragment}</div>' + timeline_section(batch_id)
     return HTMLResponse(views.page(batch_id, body, signed_in=_keys(request).enabled))
 
 
