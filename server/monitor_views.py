@@ -57,7 +57,9 @@ def _worker_row(worker: WorkerView, now: float) -> str:
     redis = escape(worker.redis)
     if worker.redis == "down":
         redis = f'<span class="error" title="{escape(worker.redis_last_error)}">down</span>'
-    up = duration(now - worker.started_at) if worker.started_at else "-"
+    # a gone worker was up until its last heartbeat
+    until = worker.gone_since if worker.gone_since is not None else now
+    up = duration(until - worker.started_at) if worker.started_at else "-"
     return (
         f'<tr data-worker="{escape(worker.id)}"><td><code>{escape(worker.id)}</code></td>'
         f"<td>{state}</td><td>{escape(worker.host)}</td>"

@@ -15,6 +15,8 @@
   const COLORS = { ok: "#2e9d5b", bad: "#d0453a", input: "#2563eb", output: "#9333ea", p50: "#0f766e", p95: "#b45309" };
   const PALETTE = ["#d0453a", "#b45309", "#7c3aed", "#0891b2", "#be185d", "#4d7c0f", "#1d4ed8", "#a16207"];
   const HEIGHT = 170;
+  // x-axis tick spacings in seconds: buckets are a second or more, so no finer ticks
+  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400];
 
   // Kept on window for whoever wants to look (the browser tests do).
   const state = window.respqTimeline = {
@@ -98,7 +100,7 @@
     const opts = {
       width: Math.max(box.clientWidth, 200), height: HEIGHT,
       series: [{ value: (u, v) => v == null ? "-" : clock(v) }, ...series(name)],
-      axes: [{}, { size: 58, values: (u, ticks) => ticks.map(name === "latency" ? tickSeconds : compact) }],
+      axes: [{ incrs: TIME_STEPS }, { size: 58, values: (u, ticks) => ticks.map(name === "latency" ? tickSeconds : compact) }],
       // rates and latencies start at zero, so a sag reads as one
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       cursor: { drag: { x: false, y: false } },
