@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
                     "worker",
                     "commands sent/request",
                     "of them script calls",
-                    "commands inside scripts/request",
+                    "commands inside scripts per request",
                     "HMGET+HGET+HGETALL inside",
                     "seconds/batch",
                     "timeline fields",

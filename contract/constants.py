@@ -46,7 +46,9 @@ Meta fields beyond status and timestamps: ``total``, ``completed`` (2xx answers)
 pauses a batch, counted since the ``completed`` count in the base).
 
 Global: ``respq:batches`` (zset batch_id by created_at), ``respq:workers`` (zset of
-live worker ids by heartbeat time, with ``respq:worker:<id>`` hashes), ``respq:active``
+worker ids by heartbeat time, with ``respq:worker:<id>`` hashes that expire two leases
+after the last heartbeat; their fields: ``worker/lease.py``, ``worker/activity.py``;
+a worker that stops cleanly removes both), ``respq:active``
 (zset of batches the reconciler watches, scored by when each is next due, ms) and
 ``respq:paused:<queue>`` (set of batch ids with parked jobs: burst workers wait for them),
 ``respq:schedule:<queue>`` and ``respq:schedule-urgent:<queue>`` (zsets of the batches
