@@ -1,6 +1,15 @@
 # respq worker image (also runs `respq serve`, mockapi and the respq CLI).
 #   docker build -t respq:local .
 #   docker run --rm -e RESPQ_REDIS_URL=redis://host:6379/0 -e RESPQ_API_KEY respq:local
+
+# The dashboard's charting library (uPlot, pinned in package-lock.json), fetched in a stage
+# of its own: the image gets its two files, not Node.
+FROM node:20-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+COPY scripts/vendor-assets scripts/
+RUN scripts/vendor-assets
+
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -22,6 +31,7 @@ COPY producer/ producer/
 COPY worker/ worker/
 COPY mockapi/ mockapi/
 COPY server/ server/
+COPY --from=assets /src/server/static/vendor/ server/static/vendor/
 RUN pip install --no-cache-dir '.[all]' \
     && rm -rf /src
 

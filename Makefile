@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	scripts/vendor-assets --optional
 	touch $@
 
 install: $(VENV)/.installed

@@ -30,6 +30,9 @@ key                        type    holds
 ``respq:{B}:parked``       hash    parked job id -> arq job record, while the batch is
                                    paused (``resume`` queues them again)
 ``respq:{B}:rescued``      hash    custom_id -> times the reconciler re-queued it
+``respq:{B}:timeline``     hash    finished requests, tokens, errors and latency over
+                                   time, in a fixed number of buckets
+                                   (``contract/timeline.py``)
 =========================  ======  ==================================================
 
 Meta fields the reconciler keeps (``worker/reconcile.py``): ``audit_done`` (requests
@@ -54,8 +57,10 @@ claims one moves its score a lease ahead (``worker/webhooks.py``).
 Global: ``respq:batches`` (zset batch_id by created_at), ``respq:unsealed`` (set of the
 batches created and not yet sealed: validating, or cancelled while validating; create.lua
 adds, seal.lua and a failed validation remove, and a ``respq serve`` start resumes or ends
-each one), ``respq:workers`` (zset of live worker ids by heartbeat time, with
-``respq:worker:<id>`` hashes), ``respq:active`` (zset of batches the reconciler watches,
+each one), ``respq:workers`` (zset of worker ids by heartbeat time, with
+``respq:worker:<id>`` hashes that expire two leases after the last heartbeat; their
+fields: ``worker/lease.py``, ``worker/activity.py``; a worker that stops cleanly removes
+both), ``respq:active`` (zset of batches the reconciler watches,
 scored by when each is next due, ms) and ``respq:paused:<queue>`` (set of batch ids with
 parked jobs: burst workers wait for them), ``respq:schedule:<queue>`` and
 ``respq:schedule-urgent:<queue>`` (zsets of the batches with jobs waiting for dispatch, by
@@ -108,6 +113,7 @@ never a key.
 
 ==============================  ======  ======================================"""
 
+import hashlib
 from typing import Final
 
 PREFIX: Final = "respq"
@@ -136,6 +142,8 @@ ERROR_FILE_PREFIX: Final = "file-err-"
 INPUT_FILE_PREFIX: Final = "file-in-"
 
 LIMIT_PREFIX: Final = f"{PREFIX}:limit"
+# The keys of one rate-limit scope, in the order the limiter scripts take them as KEYS.
+LIMIT_KEY_NAMES: Final = ("req", "tok", "cool", "mult", "hdr", "wreq", "wtok", "wst")
 
 # respq serve's tenants and dashboard sessions (see the table above).
 TENANT_PREFIX: Final = f"{PREFIX}:tenant:"
@@ -176,6 +184,7 @@ BATCH_KEY_NAMES: Final = (
     "prev",
     "parked",
     "rescued",
+    "timeline",
 )
 
 
@@ -196,6 +205,7 @@ class BatchKeys:
     prev: str
     parked: str
     rescued: str
+    timeline: str
 
     def __init__(self, batch_id: str) -> None:
         self.batch_id = batch_id
@@ -227,3 +237,15 @@ def tenant_batches_key(tenant: str) -> str:
 def tenant_files_key(tenant: str) -> str:
     """The files of ``tenant``, newest last (``respq:tenant:<T>:files``)."""
     return f"{TENANT_PREFIX}{tenant}:files"
+
+
+def limit_tag(scope: str) -> str:
+    """The hash tag of a rate-limit scope's keys (a digest: the scope's URL, and any
+    credential in it, is never written into a key name)."""
+    return hashlib.sha256(scope.encode()).hexdigest()[:16]
+
+
+def limit_keys(tag: str, prefix: str = LIMIT_PREFIX) -> dict[str, str]:
+    """The keys of the scope with tag ``tag``, by name (see LIMIT_KEY_NAMES)."""
+    base = f"{prefix}:{{{tag}}}"
+    return {name: f"{base}:{name}" for name in LIMIT_KEY_NAMES}

@@ -101,11 +101,15 @@ def _raw(package: str, name: str) -> str:
     return resources.files(f"respq.{package}").joinpath("lua", name).read_text(encoding="utf-8")
 
 
+_INCLUDE = re.compile(r"^--! INCLUDE: *(\S+) *$", re.MULTILINE)
+
+
 @cache
 def lua_source(package: str, name: str, *, with_common: bool = True) -> str:
     """A script's text as loaded: the generated prelude, ``_common.lua`` (shared helpers)
-    and the script's named KEYS/ARGV tables, when asked, before its own text."""
-    body = _raw(package, name)
+    and the script's named KEYS/ARGV tables, when asked, before its own text. A line
+    ``--! INCLUDE: other.lua`` is replaced by that file of the same package."""
+    body = _INCLUDE.sub(lambda m: _raw(package, m.group(1)), _raw(package, name))
     if not with_common:
         return body
     named = Signature.parse(body).lua()

@@ -29,10 +29,12 @@ from respq.server.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from respq.server.expiry import FileSweeper
 from respq.server.files import FileStore, OutputFile
 from respq.server.middleware import BearerAuth, SecurityHeaders, error_response, viewer
+from respq.server.monitor import monitor_routes
 from respq.server.resume import recover
 from respq.server.sessions import SessionStore
 from respq.server.settings import ServerSettings
 from respq.server.throttle import SignInThrottle
+from respq.server.timeline import timeline_routes
 
 log = logging.getLogger("respq.server")
 
@@ -215,6 +217,8 @@ def create_app(
         routes=[
             *API_ROUTES,
             Route("/healthz", healthz, methods=["GET"]),
+            *timeline_routes(),
+            *monitor_routes(),
             *dashboard_routes(),
             Mount("/static", StaticFiles(packages=[("respq.server", "static")]), name="static"),
         ],

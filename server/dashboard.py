@@ -25,6 +25,7 @@ from respq.server.files import FileStore, OutputFile
 from respq.server.middleware import too_many_sign_ins
 from respq.server.sessions import COOKIE_NAME, CSRF_HEADER, SessionStore
 from respq.server.throttle import SignInThrottle, client_address
+from respq.server.timeline_view import timeline_section
 
 LIST_LIMIT = 100
 SAMPLES_PER_CODE = 3
@@ -143,7 +144,7 @@ async def batch_page(request: Request) -> Response:
     batch_id = request.path_params["batch_id"]
     fragment = await _detail_fragment(request, principal, batch_id)
     src = f"/fragments/batches/{escape(batch_id)}"
-    body = f'<div id="live" data-src="{src}">{fragment}</div>'
+    body = f'<div id="live" data-src="{src}">{fragment}</div>' + timeline_section(batch_id)
     return HTMLResponse(views.page(batch_id, body, signed_in=_keys(request).enabled))
 
 

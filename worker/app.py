@@ -12,6 +12,7 @@ from respq.contract.prices import PriceTable
 from respq.contract.redis_conn import redact_url
 from respq.contract.serializer import dumps_job, loads_job
 from respq.contract.webhooks import WebhookSettings
+from respq.worker.activity import WorkerActivity
 from respq.worker.budget import Budget
 from respq.worker.config import WorkerConfig
 from respq.worker.connection import redis_settings
@@ -79,6 +80,11 @@ async def startup(ctx: dict[str, Any]) -> None:
         result_ttl=config.result_ttl,
     )
     health: RedisHealth = ctx.get("respq_redis_health") or RedisHealth()
+    activity = WorkerActivity(
+        runner.sender.activity,
+        lambda: runner.results.recorded,
+        lease_seconds=config.lease_seconds,
+    )
     leases = LeaseKeeper(
         redis,
         lease_seconds=config.lease_seconds,
@@ -86,7 +92,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         runs=runner.runs,
         # Lets every worker free jobs a dead worker picked but never claimed.
         queue_name=config.queue_name,
-        status=lambda: {**health.info(), "requeued": reconciler.requeued},
+        status=lambda: {**health.info(), "requeued": reconciler.requeued, **activity.fields()},
     )
     webhooks = WebhookDeliverer(
         redis,

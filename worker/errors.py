@@ -45,6 +45,7 @@ class UpstreamError(RespqError):
         self.body = body
         self.request_id = request_id
         self.retry_after = retry_after
+        self.latency: float | None = None  # seconds the attempt took, set by the sender
 
 
 class RetryableError(UpstreamError):

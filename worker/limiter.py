@@ -62,7 +62,6 @@ feeds back through :meth:`RateLimiter.settle`, :meth:`RateLimiter.on_rate_limite
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import time
@@ -72,7 +71,7 @@ from typing import Any, Literal
 
 import redis.asyncio
 
-from respq.contract.constants import LIMIT_PREFIX
+from respq.contract.constants import LIMIT_PREFIX, limit_keys, limit_tag
 from respq.contract.scripts import lua_source
 from respq.worker.errors import RequestTooLarge
 from respq.worker.ratelimit_headers import parse_ratelimit_headers
@@ -198,10 +197,7 @@ class RateLimiter:
         wreq, wtok, wst for the sliding-window algorithm."""
         cached = self._keys.get(scope)
         if cached is None:
-            tag = hashlib.sha256(scope.encode()).hexdigest()[:16]
-            base = f"{self._prefix}:{{{tag}}}"
-            names = ("req", "tok", "cool", "mult", "hdr", "wreq", "wtok", "wst")
-            cached = [f"{base}:{name}" for name in names]
+            cached = list(limit_keys(limit_tag(scope), self._prefix).values())
             self._keys[scope] = cached
         return cached
 

@@ -38,6 +38,7 @@ from respq.contract.constants import ARQ_JOB_PREFIX, WEBHOOKS_KEY, BatchKeys
 from respq.contract.response import Usage
 from respq.contract.scripts import ScriptSet
 from respq.contract.stored import pack_success
+from respq.contract.timeline import BASE_WIDTH_MS, BUCKETS, latency_codes
 from respq.contract.webhooks import new_event_id
 from respq.worker.job_lease import JobLease, LeaseLost
 from respq.worker.store import WorkerStore
@@ -71,7 +72,8 @@ def refused_for_now(exc: BaseException) -> bool:
 class Result:
     """One request's outcome. ``ok`` is an HTTP success (its line is stored packed:
     contract/stored.py); ``incomplete`` a success whose response has status "incomplete";
-    ``response_id`` is passed to its children."""
+    ``response_id`` is passed to its children; ``latency`` (seconds) is its last upstream
+    attempt's, for the batch's timeline."""
 
     custom_id: str
     line: dict[str, Any]
@@ -81,6 +83,7 @@ class Result:
     usage: Usage | None = None
     response_id: str = ""
     incomplete: bool = False
+    latency: float | None = None
 
     def args(self) -> list[str | int | bytes]:
         u = self.usage or Usage()
@@ -113,6 +116,7 @@ class ResultWriter:
         self._pending: dict[str, list[_Waiting]] = {}
         self._writers: dict[str, asyncio.Task[None]] = {}
         self.writes = 0  # script calls so far (what the grouping saves shows here)
+        self.recorded = 0  # results stored so far (the worker's rate in its heartbeat)
 
     async def record(self, batch_id: str, result: Result, lease: JobLease | None = None) -> int:
         """Store the result; 1 when stored, 0 when the request already had one (nothing
@@ -147,6 +151,7 @@ class ResultWriter:
             queue=store.queue_name,
             req=keys.req,
             webhooks=WEBHOOKS_KEY,
+            timeline=keys.timeline,
             batch_keys=keys.all(),
             now=int(now),
             finished_ttl=store.result_ttl,
@@ -156,9 +161,14 @@ class ResultWriter:
             now_ms=int(now * 1000),
             job_ttl_ms=(store.result_ttl + 86400) * 1000,
             event_id=new_event_id(),
+            latencies=latency_codes(result.latency for result in results),
+            timeline_buckets=BUCKETS,
+            timeline_base_ms=BASE_WIDTH_MS,
             results=fields,
         )
-        return [int(flag) for flag in raw[1:]]
+        stored = [int(flag) for flag in raw[1:]]
+        self.recorded += sum(stored)
+        return stored
 
     async def _drain(self, batch_id: str) -> None:
         waiting: list[_Waiting] = []

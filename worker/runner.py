@@ -186,7 +186,9 @@ class RequestRunner:
                 return
             line = failure_line(custom_id, exc)
             await self.results.record(
-                batch_id, Result(custom_id, line, ok=False, code=exc.code, model=model), lease
+                batch_id,
+                Result(custom_id, line, ok=False, code=exc.code, model=model, latency=exc.latency),
+                lease,
             )
             self._finished(batch_id, custom_id, model, exc.code)
             return
@@ -221,6 +223,7 @@ class RequestRunner:
                 usage=facts.usage,
                 response_id=facts.id,
                 incomplete=facts.incomplete,
+                latency=result.latency,
             ),
             lease,
         )

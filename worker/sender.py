@@ -6,12 +6,15 @@ the worker slot: it raises DeferRequest so the request is handed to a later job.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from respq.worker.activity import ScopeActivity
 from respq.worker.config import WorkerConfig
-from respq.worker.errors import RateLimited, RetryableError
+from respq.worker.errors import RateLimited, RetryableError, UpstreamError
 from respq.worker.estimate import estimate_tokens
 from respq.worker.limiter import Limits, RateLimiter
 from respq.worker.limits_config import limits_for, parse_model_limits, scope_for
@@ -32,6 +35,8 @@ class Sender:
         self.upstream = upstream
         self.limiter = limiter
         self.metrics = metrics
+        # per scope: limits, sends, tokens and 429s, for the worker's heartbeat
+        self.activity = ScopeActivity()
         self._model_limits = parse_model_limits(config.model_limits or "{}")
         # per model, computed once per process: its limits and its limiter scope
         self._limits_cache: dict[str, tuple[Limits, str]] = {}
@@ -97,13 +102,20 @@ class Sender:
             attempts += 1
             if attempts > 1 or attempts_used:
                 self.metrics.retried()
+            self.activity.sent(scope, limits)
+            started = time.perf_counter()
             try:
                 with self.metrics.upstream_call(model):
                     answer = await self.upstream.send(raw, stream=stream)
-            except RateLimited as exc:
-                if limiter is not None:
-                    await limiter.on_rate_limited(scope, exc.retry_after)
+            except UpstreamError as exc:
+                exc.latency = time.perf_counter() - started
+                if isinstance(exc, RateLimited):
+                    self.activity.rate_limited(scope, limits)
+                    if limiter is not None:
+                        await limiter.on_rate_limited(scope, exc.retry_after)
                 raise
+            answer = dataclasses.replace(answer, latency=time.perf_counter() - started)
+            self.activity.used(scope, limits, answer.facts.usage.total_tokens or estimate)
             if limited and limiter is not None:
                 await limiter.observe_headers(scope, limits, answer.headers)
                 total = answer.facts.usage.total_tokens

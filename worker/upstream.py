@@ -56,6 +56,7 @@ class UpstreamSuccess:
     body: dict[str, Any]
     facts: ResponseFacts
     headers: httpx.Headers
+    latency: float | None = None  # seconds, set by the sender (the batch's timeline)
 
 
 def build_http_client(

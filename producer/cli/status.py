@@ -10,12 +10,15 @@ from rich import box
 from rich.table import Table
 
 from respq.contract.prices import PriceTable
+from respq.contract.timeline import Timeline
 from respq.producer.batch_info import BatchInfo
 from respq.producer.cli.app import app, console, get_state, run_async
 from respq.producer.cli.progress import follow
 from respq.producer.cli.render import duration, percent, status_view, summary_line
+from respq.producer.cli.sparklines import timeline_view
 from respq.producer.cli.submit import exit_code_for, print_json
 from respq.producer.costs import BatchCost, batch_cost
+from respq.producer.timeline import batch_timeline
 
 
 @app.command()
@@ -25,21 +28,35 @@ def status(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print OpenAI's batch object shape as JSON.")
     ] = False,
+    with_timeline: Annotated[
+        bool,
+        typer.Option(
+            "--timeline",
+            help="Also the batch's life over time: requests/s, tokens/min, errors by code and "
+            "latency as sparklines (with --json: the timeline's buckets).",
+        ),
+    ] = False,
 ) -> None:
     """Status, counts, rate and ETA, usage totals (per model) and errors by code."""
     state = get_state(ctx)
 
-    async def go() -> tuple[BatchInfo, BatchCost, str | None]:
+    async def go() -> tuple[BatchInfo, BatchCost, str | None, tuple[Timeline, float | None] | None]:
         async with state.client() as client:
             info = await (await client.get(batch_id)).status()
             share = (await client.shares(info.queue_name)).get(info.id)
-        return info, batch_cost(info, PriceTable.from_env()), share
+            timeline = await batch_timeline(client.redis, info) if with_timeline else None
+        return info, batch_cost(info, PriceTable.from_env()), share, timeline
 
-    info, cost, share = run_async(state, go())
+    info, cost, share, timeline = run_async(state, go())
     if as_json:
-        print_json({**info.openai_shape(), "cost": cost.model_dump(mode="json"), "share": share})
+        extra = {"timeline": timeline[0].as_json(timeline[1])} if timeline else {}
+        print_json(
+            {**info.openai_shape(), "cost": cost.model_dump(mode="json"), "share": share, **extra}
+        )
     else:
         console.print(status_view(info, cost=cost, share=share))
+        if timeline:
+            console.print(timeline_view(timeline[0], console.width, end=timeline[1]))
 
 
 @app.command()

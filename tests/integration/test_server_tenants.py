@@ -127,6 +127,27 @@ def test_another_tenant_gets_exactly_the_404_of_an_unknown_id(
     assert own.input_file_id not in listed
 
 
+def test_the_timeline_and_the_monitoring_pages_keep_to_their_viewers(
+    stack: Stack, a_batch: Any
+) -> None:
+    def api(key: str, batch_id: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"}
+        return httpx.get(f"{stack.base_url}/batches/{batch_id}/timeline", headers=headers)
+
+    assert api(API_KEY, a_batch.id).status_code == 200
+    hidden, ghost = api(OTHER_KEY, a_batch.id), api(OTHER_KEY, GHOST_BATCH)
+    assert hidden.status_code == 404
+    assert hidden.json() == with_id(ghost.json(), GHOST_BATCH, a_batch.id)
+    # Without a session: no timeline, no workers or limits (a coroutine once let all in).
+    with httpx.Client(base_url=stack.root, timeout=10) as anonymous:
+        assert anonymous.get(f"/batches/{a_batch.id}/timeline.json").status_code == 401
+        for page in ("workers", "limits"):
+            assert anonymous.get(f"/{page}").status_code == 303
+            assert anonymous.get(f"/fragments/{page}").status_code == 401
+    with signed_in(stack, OTHER_KEY) as b:
+        assert b.get("/fragments/workers").status_code == 200
+
+
 def with_id(body: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     """``body`` with the id ``old`` in its message replaced by ``new``."""
     return {"error": {**body["error"], "message": body["error"]["message"].replace(old, new)}}
@@ -159,7 +180,8 @@ def test_the_dashboard_shows_a_tenant_only_its_own(
     with signed_in(stack, OTHER_KEY) as b:
         assert a_batch.id not in b.get("/").text
         assert a_batch.id not in b.get("/fragments/batches").text
-        for path in ("/batches/{}", "/fragments/batches/{}", "/batches/{}/output.jsonl"):
+        pages = ("/batches/{}", "/fragments/batches/{}", "/batches/{}/output.jsonl")
+        for path in (*pages, "/batches/{}/timeline.json"):
             ghost = b.get(path.format(GHOST_BATCH))
             seen = b.get(path.format(a_batch.id))
             assert (seen.status_code, seen.text.replace(a_batch.id, GHOST_BATCH)) == (

@@ -1,5 +1,6 @@
---! KEYS: meta res inflight children prev queue req webhooks *batch_keys
---! ARGV: now finished_ttl batch_id job_prefix chunk_size now_ms job_ttl_ms event_id *results
+--! KEYS: meta res inflight children prev queue req webhooks timeline *batch_keys
+--! ARGV: now finished_ttl batch_id job_prefix chunk_size now_ms job_ttl_ms event_id latencies timeline_buckets timeline_base_ms *results
+--! INCLUDE: timeline_lib.lua
 -- Store the output lines of one or more requests of one batch in one atomic step (the
 -- only write-back): exactly once per custom_id (a request that already has a result
 -- changes nothing), children handed on as end_request does, each meta counter written
@@ -9,7 +10,9 @@
 -- KEYS and ARGV are named above (K.name, A.name); after them come every batch key and,
 -- per request, 11 fields: custom_id, line, ok (1, or 2 for a success whose response is
 -- incomplete; 0 for a failure), error code, model, input, output, total, cached,
--- reasoning tokens, response id.
+-- reasoning tokens, response id. `latencies` holds one byte per request: its upstream
+-- latency bin + 1, or 0 (contract/timeline.py); the requests stored here are counted in
+-- the batch's timeline in the same call.
 -- Returns {ended (1 when this call ended the batch), stored (0|1) per request...}
 local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children,
            prev = K.prev, webhooks = K.webhooks, event_id = A.event_id}
@@ -29,12 +32,18 @@ local out = {0}
 local parents = {}
 local done = {}
 local dropped = {}
+local latency = {}
 for base = FIRST, #ARGV, FIELDS do
   local cid = ARGV[base]
   local stored = redis.call('HSETNX', k.res, cid, ARGV[base + 1])
   out[#out + 1] = stored
   if stored == 1 then
     done[#done + 1] = cid
+    local bin = string.byte(A.latencies, (base - FIRST) / FIELDS + 1) or 0
+    if bin > 0 then
+      local name = tostring(bin - 1)
+      latency[name] = (latency[name] or 0) + 1
+    end
     local ok = ARGV[base + 2] ~= '0'
     count_result(acc, ok, ARGV[base + 3], ARGV[base + 4],
       {ARGV[base + 5], ARGV[base + 6], ARGV[base + 7], ARGV[base + 8], ARGV[base + 9]})
@@ -54,6 +63,18 @@ if #dropped > 0 then
   redis.call('HSET', req, unpack(emptied))
 end
 flush_counts(k.meta, acc)
+if #done > 0 then
+  local codes = {}
+  for field, n in pairs(acc) do
+    if string.sub(field, 1, #ERR_PREFIX) == ERR_PREFIX then
+      codes[string.sub(field, #ERR_PREFIX + 1)] = n
+    end
+  end
+  timeline_add(K.timeline, tonumber(A.now_ms), tonumber(A.timeline_buckets),
+    tonumber(A.timeline_base_ms), {s = acc['completed'], f = acc['failed'],
+    i = acc[USAGE_PREFIX .. 'input_tokens'], o = acc[USAGE_PREFIX .. 'output_tokens'],
+    e = codes, l = latency})
+end
 for _, base in ipairs(parents) do
   k.release.resp_id = ARGV[base + 10]
   hand_on_children(k, ARGV[base], ARGV[base + 2] ~= '0', ARGV[base + 3], now, ttl, batch_keys)
