@@ -1,7 +1,12 @@
 """respq's producer side: the job contract, the Redis layout and the client API."""
 
+from contract.chat_request import ChatCompletionRequest
+from contract.completion_request import CompletionRequest
+from contract.embedding_request import EmbeddingRequest
+from contract.endpoints import ENDPOINTS, Endpoint, UnknownEndpoint
 from contract.errors import RespqError
 from contract.lines import InputLine, OutputLine
+from contract.moderation_request import ModerationRequest
 from contract.prices import PriceTable, PriceTableError
 from contract.request import ResponsesRequest
 from contract.response import Response, Usage
@@ -20,6 +25,7 @@ from producer.errors import (
 from producer.settings import ClientSettings
 
 __all__ = [
+    "ENDPOINTS",
     "TERMINAL_STATUSES",
     "Batch",
     "BatchClient",
@@ -28,10 +34,15 @@ __all__ = [
     "BatchNotFound",
     "BatchStateError",
     "BatchStatus",
+    "ChatCompletionRequest",
     "ClientSettings",
+    "CompletionRequest",
+    "EmbeddingRequest",
+    "Endpoint",
     "InputLine",
     "InvalidInput",
     "ItemProblem",
+    "ModerationRequest",
     "OutputLine",
     "PriceTable",
     "PriceTableError",
@@ -40,6 +51,7 @@ __all__ = [
     "Response",
     "ResponsesRequest",
     "RespqError",
+    "UnknownEndpoint",
     "Usage",
     "UsageTotals",
 ]

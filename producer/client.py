@@ -1,4 +1,5 @@
-"""BatchClient: submit batches of Responses requests, then follow and collect them."""
+"""BatchClient: submit batches of requests (one endpoint a batch: Responses, chat
+completions, embeddings, completions or moderations), then follow and collect them."""
 
 from __future__ import annotations
 
@@ -18,18 +19,20 @@ from contract.constants import (
     BatchKeys,
     schedule_keys,
 )
+from contract.endpoints import DEFAULT_ENDPOINT, Endpoint, endpoint_named
 from contract.redis_conn import connect, redact_url
 from contract.scripts import ScriptSet
 from producer.batch import DAY_S, Batch
 from producer.batch_info import BatchInfo
 from producer.errors import (
     BatchNotFound,
+    BatchStateError,
     InvalidOption,
     RedisUnavailable,
 )
 from producer.scheduling import Priority, Scheduling
 from producer.settings import ClientSettings, parse_window
-from producer.validation import PreparedRequest, gc_paused, prepare_items
+from producer.validation import PreparedRequest, gc_paused, prepare_batch
 
 # Requests per enqueue script call, and script calls per pipeline round trip: large
 # enough to amortise round trips, small enough that no single script blocks Redis long.
@@ -102,14 +105,19 @@ class BatchClient:
         check_models: bool = False,
         priority: Priority = 0,
         max_in_flight: int | None = None,
+        endpoint: str | None = None,
     ) -> Batch:
         """Validate every item, then enqueue them all as one batch.
 
-        Items may be ``ResponsesRequest`` objects, request-body dicts, or input lines
-        (``{"custom_id", "method", "url", "body"}`` dicts or ``InputLine`` objects). One
-        ``InvalidInput`` error lists every bad item, and then nothing is enqueued.
-        Submitting again with the same ``batch_id`` enqueues only custom_ids the batch
-        does not have yet.
+        Items may be typed requests (``ResponsesRequest``, ``ChatCompletionRequest``,
+        ``EmbeddingRequest``, ``CompletionRequest``, ``ModerationRequest``), request-body
+        dicts, or input lines (``{"custom_id", "method", "url", "body"}`` dicts or
+        ``InputLine`` objects). A batch has one endpoint: ``endpoint`` (e.g.
+        ``"/v1/embeddings"``) when given, else the one the first item names (a line's url,
+        a typed request), else ``/v1/responses``; bare body dicts are of the batch's
+        endpoint, and an item of another endpoint is invalid. One ``InvalidInput`` error
+        lists every bad item, and then nothing is enqueued. Submitting again with the same
+        ``batch_id`` enqueues only custom_ids the batch does not have yet.
 
         ``max_cost`` (USD) is the batch's budget: workers with a price table
         (``RESPQ_PRICES``) pause it before it would spend more. ``check_models`` first
@@ -121,9 +129,17 @@ class BatchClient:
         ``producer.scheduling``).
         """
         scheduling = Scheduling.of(priority, max_in_flight)
+        required = endpoint_named(endpoint) if endpoint is not None else None
         with gc_paused():
             return await self._submit(
-                items, batch_id, metadata, completion_window, max_cost, check_models, scheduling
+                items,
+                batch_id,
+                metadata,
+                completion_window,
+                max_cost,
+                check_models,
+                scheduling,
+                required,
             )
 
     async def _submit(
@@ -135,8 +151,11 @@ class BatchClient:
         max_cost: float | None,
         check_models: bool,
         scheduling: Scheduling,
+        required: Endpoint | None,
     ) -> Batch:
-        prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
+        endpoint, prepared = prepare_batch(
+            items, max_request_bytes=self.settings.max_request_bytes, endpoint=required
+        )
         if check_models:
             from producer.models_check import ModelUses
             from producer.models_check import check_models as check
@@ -152,6 +171,7 @@ class BatchClient:
             completion_window=completion_window,
             max_cost=max_cost,
             scheduling=scheduling,
+            endpoint=endpoint,
         )
 
     async def submit_prepared(
@@ -163,8 +183,10 @@ class BatchClient:
         completion_window: str | None = None,
         max_cost: float | None = None,
         scheduling: Scheduling | None = None,
+        endpoint: Endpoint | None = None,
     ) -> Batch:
-        """Enqueue already-validated requests (the CLI streams a file through this)."""
+        """Enqueue already-validated requests of ``endpoint`` (default: Responses); the
+        CLI streams a file through this."""
         scheduling = scheduling or Scheduling()
         if max_cost is not None and not max_cost > 0:
             raise InvalidOption(f"max_cost must be a positive number of USD, got {max_cost!r}")
@@ -178,7 +200,11 @@ class BatchClient:
         job_ttl_ms = running_ttl * 1000
         async with self.errors():
             submit_no = await self.create_record(
-                batch_id, metadata=metadata, completion_window=window_text, scheduling=scheduling
+                batch_id,
+                metadata=metadata,
+                completion_window=window_text,
+                scheduling=scheduling,
+                endpoint=endpoint,
             )
             if max_cost is not None:  # before any job is queued, so no request escapes it
                 await self.redis.hset(keys.meta, "max_cost", repr(float(max_cost)))  # type: ignore[misc]
@@ -255,17 +281,20 @@ class BatchClient:
         metadata: dict[str, Any] | None = None,
         completion_window: str | None = None,
         scheduling: Scheduling | None = None,
+        endpoint: Endpoint | None = None,
     ) -> int:
         """The batch's record, in ``validating``, unless it exists; returns how many
         submits the batch has seen, this one included (job ids are unique per submit).
-        ``respq serve`` calls this before it reads an uploaded file."""
+        ``respq serve`` calls this before it reads an uploaded file. A batch that exists
+        keeps its endpoint: requests of another are refused (BatchStateError)."""
+        endpoint = endpoint or DEFAULT_ENDPOINT
         window_text = completion_window or self.settings.completion_window
         window = parse_window(window_text)
         now = time.time()
         settings = self.settings
         async with self.errors():
             weight, urgent, max_in_flight = (scheduling or Scheduling()).meta_args()
-            _, submit_no, _ = await self.scripts["create"](
+            _, submit_no, _, has = await self.scripts["create"](
                 meta=BatchKeys(batch_id).meta,
                 batches=BATCHES_KEY,
                 batch_id=batch_id,
@@ -278,6 +307,13 @@ class BatchClient:
                 weight=weight,
                 urgent=urgent,
                 max_in_flight=max_in_flight,
+                endpoint=endpoint.url,
+            )
+        existing = endpoint_named(_text(has))
+        if existing is not endpoint:
+            raise BatchStateError(
+                f"batch {batch_id!r} targets {existing.url}; these requests are for "
+                f"{endpoint.url}, and a batch has one endpoint"
             )
         return int(submit_no)
 

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from contract.constants import BATCHES_KEY, FILES_KEY, BatchKeys
+from contract.endpoints import ENDPOINTS, Endpoint, UnknownEndpoint, endpoint_named
 from contract.status import BatchStatus
 from producer.batch import Batch
 from producer.batch_info import BatchInfo
@@ -24,7 +25,6 @@ from server.pipeline import Job, fail, run_in_thread
 
 log = logging.getLogger("respq.server")
 
-ENDPOINT = "/v1/responses"
 MAX_METADATA_PAIRS = 16
 
 
@@ -37,6 +37,18 @@ def _required(body: dict[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"'{name}' must be a string", param=name, code="invalid_type")
     return value
+
+
+def _endpoint(name: str) -> Endpoint:
+    """The batch's endpoint: one of OpenAI's that respq runs (a 400 naming them else)."""
+    try:
+        return endpoint_named(name)
+    except UnknownEndpoint:
+        raise BadRequest(
+            f"endpoint {name!r} is not supported; use one of {', '.join(ENDPOINTS)}",
+            param="endpoint",
+            code="invalid_value",
+        ) from None
 
 
 def _metadata(value: Any) -> dict[str, Any]:
@@ -62,14 +74,7 @@ class BatchService:
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         input_file_id = _required(body, "input_file_id")
-        endpoint = _required(body, "endpoint")
-        if endpoint != ENDPOINT:
-            raise BadRequest(
-                f"endpoint {endpoint!r} is not supported: this server runs Responses "
-                f"batches only ({ENDPOINT!r})",
-                param="endpoint",
-                code="invalid_value",
-            )
+        endpoint = _endpoint(_required(body, "endpoint"))
         window = _required(body, "completion_window")
         try:
             parse_window(window)  # a bad window is a 400 here, not a failed batch later
@@ -78,19 +83,25 @@ class BatchService:
         metadata = _metadata(body.get("metadata"))
         path = await self.files.input_path(input_file_id)
         batch_id = new_batch_id()
-        await self._create_record(batch_id, input_file_id, metadata, window)
-        self.start(Job(batch_id, path, metadata, window))
+        await self._create_record(batch_id, input_file_id, metadata, window, endpoint)
+        self.start(Job(batch_id, path, metadata, window, endpoint))
         return await self.retrieve(batch_id)
 
     async def _create_record(
-        self, batch_id: str, input_file_id: str, metadata: dict[str, Any], window: str
+        self,
+        batch_id: str,
+        input_file_id: str,
+        metadata: dict[str, Any],
+        window: str,
+        endpoint: Endpoint,
     ) -> None:
         """The batch record, in ``validating``, before a line is read; the submit that
         follows finds it there."""
-        await self.client.create_record(batch_id, metadata=metadata, completion_window=window)
+        await self.client.create_record(
+            batch_id, metadata=metadata, completion_window=window, endpoint=endpoint
+        )
         await self.client.redis.hset(  # type: ignore[misc]
-            BatchKeys(batch_id).meta,
-            mapping={"input_file_id": input_file_id, "endpoint": ENDPOINT},
+            BatchKeys(batch_id).meta, "input_file_id", input_file_id
         )
 
     def start(self, job: Job) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from contract.constants import BatchKeys
+from contract.endpoints import Endpoint
 from contract.status import BatchStatus
 from producer.batch import Batch
 from producer.cli.app import CliError
@@ -40,6 +41,7 @@ class Job:
     path: Path
     metadata: dict[str, Any]
     completion_window: str
+    endpoint: Endpoint  # every line's url must name it
 
 
 def run_in_thread(settings: ClientSettings, job: Job) -> None:
@@ -52,7 +54,9 @@ async def _run(settings: ClientSettings, job: Job) -> None:
     async with client:
         try:
             # CPU-bound, but this loop is private to the pipeline's thread.
-            checked = check_file(job.path, max_request_bytes=settings.max_request_bytes)
+            checked = check_file(
+                job.path, max_request_bytes=settings.max_request_bytes, endpoint=job.endpoint
+            )
         except InvalidInput as exc:
             await fail(client, job.batch_id, batch_errors(exc))
             return
@@ -72,6 +76,7 @@ async def _run(settings: ClientSettings, job: Job) -> None:
                 batch_id=job.batch_id,
                 metadata=job.metadata,
                 completion_window=job.completion_window,
+                endpoint=checked.endpoint,
             )
         if await _status(client, keys) == BatchStatus.CANCELLING:
             # Cancelled while being enqueued: end whatever was queued after the cancel.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from contract.constants import BATCHES_KEY, BatchKeys
+from contract.endpoints import endpoint_named
 from producer.client import BatchClient
 from server.batches import BatchService
 from server.errors import ApiError
@@ -41,6 +42,8 @@ async def resume_validating(client: BatchClient, files: FileStore, batches: Batc
             await fail(client, batch_id, single_error("file_missing", exc.message))
             continue
         log.warning("batch %s was left validating; validating it again", batch_id)
-        batches.start(Job(batch_id, path, meta.metadata or {}, meta.completion_window or "24h"))
+        window = meta.completion_window or "24h"
+        endpoint = endpoint_named(meta.endpoint)
+        batches.start(Job(batch_id, path, meta.metadata or {}, window, endpoint))
         resumed += 1
     return resumed

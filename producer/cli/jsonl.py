@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, BinaryIO, Final
 
+from contract.endpoints import DEFAULT_ENDPOINT, Endpoint
 from producer.cli.app import CliError, InvalidFile
 from producer.errors import InvalidInput
 from producer.models_check import ModelUses
@@ -74,6 +75,7 @@ class CheckedFile:
     lines: int
     models: ModelUses = field(default_factory=ModelUses)  # for --check-models
     spool: IO[bytes] = field(default_factory=_new_spool)
+    endpoint: Endpoint = DEFAULT_ENDPOINT  # the batch's: every line names it
 
     def close(self) -> None:
         self.spool.close()
@@ -134,13 +136,18 @@ def _write(spool: IO[bytes], ready: PreparedRequest) -> None:
 
 
 def check_file(
-    path: Path, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, name: str | None = None
+    path: Path,
+    *,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    name: str | None = None,
+    endpoint: Endpoint | None = None,
 ) -> CheckedFile:
     """Validate every line, spooling the valid requests; InvalidFile (an InvalidInput naming
-    ``name``, by default the path) lists every bad one."""
+    ``name``, by default the path) lists every bad one. Every line must be of ``endpoint``
+    when given (the Batch API's), else of the first line's (a mixed file is invalid)."""
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory", str(path))
-    preparer = ItemPreparer(max_request_bytes=max_request_bytes)
+    preparer = ItemPreparer(max_request_bytes=max_request_bytes, endpoint=endpoint)
     checked = CheckedFile(path, 0, 0)
     try:
         size = path.stat().st_size
@@ -162,6 +169,7 @@ def check_file(
             raise InvalidFile(name or str(path), exc) from None
         if checked.requests == 0:
             raise CliError(f"{name or path} holds no requests")
+        checked.endpoint = preparer.batch_endpoint
     except BaseException:
         checked.close()
         raise

@@ -108,6 +108,7 @@ async def enqueue(
             completion_window=completion_window,
             max_cost=max_cost,
             scheduling=scheduling,
+            endpoint=checked.endpoint,
         )
     except BaseException:
         if not existed:
