@@ -22,11 +22,12 @@ from contract.completion_request import CompletionRequest
 from contract.embedding_request import EmbeddingRequest
 from contract.errors import RespqError
 from contract.estimate import (
-    estimate_chat,
-    estimate_completion,
-    estimate_embedding,
-    estimate_moderation,
-    estimate_tokens,
+    chat_input,
+    completion_input,
+    embedding_input,
+    moderation_input,
+    output_cap,
+    responses_input,
 )
 from contract.moderation_request import ModerationRequest
 from contract.request import ResponsesRequest
@@ -35,9 +36,6 @@ from contract.response import ResponseFacts, Usage, is_response
 
 class UnknownEndpoint(RespqError, ValueError):
     """A url or endpoint that names no endpoint respq runs."""
-
-
-Estimator = Callable[..., int]
 
 
 def _has_list(field: str) -> Callable[[Any], bool]:
@@ -90,7 +88,8 @@ class Endpoint:
     success: str  # what a success is, for messages
     is_success: Callable[[Any], bool]
     facts: Callable[[dict[str, Any]], ResponseFacts]
-    estimate: Estimator
+    input_tokens: Callable[[Mapping[str, Any]], int]  # estimated, before the call
+    output_fields: tuple[str, ...]  # its output caps, first set wins; () = no output
     streams: bool = False  # may a request ask for stream: true
     chains: bool = False  # may a line depend_on another (previous_response_id)
 
@@ -98,6 +97,15 @@ class Endpoint:
     def urls(self) -> frozenset[str]:
         """Every spelling a line's url may use for this endpoint."""
         return frozenset({self.url, "/" + self.path, "/api/v1/" + self.path})
+
+    def output_tokens(self, body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
+        """The output a request may produce: its cap (else the default) times its choices."""
+        return output_cap(body, self.output_fields, default_max_output_tokens)
+
+    def estimate(self, body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
+        """Tokens to charge the token budget before the call: input plus output allowance."""
+        out = self.output_tokens(body, default_max_output_tokens=default_max_output_tokens)
+        return self.input_tokens(body) + out
 
     def model_of(self, request: Any) -> str:
         """The model a validated request names ("" when it leaves it to the provider)."""
@@ -112,7 +120,8 @@ RESPONSES: Final = Endpoint(
     'a Response (object: "response", or an output list)',
     is_response,
     _response_facts,
-    estimate_tokens,
+    responses_input,
+    ("max_output_tokens",),
     streams=True,
     chains=True,
 )
@@ -123,7 +132,8 @@ CHAT_COMPLETIONS: Final = Endpoint(
     "a chat completion (a choices list)",
     _has_list("choices"),
     _choices_facts,
-    estimate_chat,
+    chat_input,
+    ("max_completion_tokens", "max_tokens"),
     streams=True,
 )
 EMBEDDINGS: Final = Endpoint(
@@ -133,7 +143,8 @@ EMBEDDINGS: Final = Endpoint(
     "an embedding list (a data list)",
     _has_list("data"),
     _embedding_facts,
-    estimate_embedding,
+    embedding_input,
+    (),
 )
 COMPLETIONS: Final = Endpoint(
     "/v1/completions",
@@ -142,7 +153,9 @@ COMPLETIONS: Final = Endpoint(
     "a completion (a choices list)",
     _has_list("choices"),
     _choices_facts,
-    estimate_completion,
+    completion_input,
+    ("max_tokens",),
+    streams=True,
 )
 MODERATIONS: Final = Endpoint(
     "/v1/moderations",
@@ -151,7 +164,8 @@ MODERATIONS: Final = Endpoint(
     "a moderation (a results list)",
     _has_list("results"),
     _no_usage_facts,
-    estimate_moderation,
+    moderation_input,
+    (),
 )
 
 ENDPOINTS: Final[Mapping[str, Endpoint]] = {

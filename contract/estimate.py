@@ -29,11 +29,13 @@ __all__ = [
     "FILE_TOKENS",
     "IMAGE_TOKENS",
     "MESSAGE_TOKENS",
-    "estimate_chat",
-    "estimate_completion",
-    "estimate_embedding",
-    "estimate_moderation",
+    "chat_input",
+    "completion_input",
+    "embedding_input",
     "estimate_tokens",
+    "moderation_input",
+    "output_cap",
+    "responses_input",
 ]
 
 IMAGE_TOKENS = 85
@@ -113,8 +115,8 @@ class _Counter:
         return math.ceil(self.ascii / 4) + self.other + self.extra
 
 
-def estimate_tokens(body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
-    """Estimated tokens of one Responses request: input + tools + ``max_output_tokens``."""
+def responses_input(body: Mapping[str, Any]) -> int:
+    """A Responses request's input: instructions, input, tools and the output format."""
     counter = _Counter()
     instructions = body.get("instructions")
     if isinstance(instructions, str):
@@ -129,26 +131,12 @@ def estimate_tokens(body: Mapping[str, Any], *, default_max_output_tokens: int) 
     text_config = body.get("text")
     if isinstance(text_config, Mapping) and isinstance(text_config.get("format"), Mapping):
         counter.schema(text_config["format"])
-    return counter.total() + output_cap(body, ("max_output_tokens",), default_max_output_tokens)
+    return counter.total()
 
 
-def _whole(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
-
-
-def output_cap(body: Mapping[str, Any], fields: tuple[str, ...], default: int) -> int:
-    """The output tokens a request may produce: the first cap of ``fields`` it sets (else
-    ``default``), times the choices it asks for (``n``, ``best_of``)."""
-    cap = next((n for n in (_whole(body.get(f)) for f in fields) if n is not None), default)
-    choices = max(_whole(body.get("n")) or 1, _whole(body.get("best_of")) or 1)
-    return cap * choices
-
-
-def estimate_chat(body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
-    """A chat completion: messages, tools and the response format, plus the output cap
-    (``max_completion_tokens``, else ``max_tokens``) for each of ``n`` choices."""
+def chat_input(body: Mapping[str, Any]) -> int:
+    """A chat completion's input: messages (tool-call arguments too), tools and the
+    response format."""
     counter = _Counter()
     messages = body.get("messages")
     if isinstance(messages, list):
@@ -161,27 +149,26 @@ def estimate_chat(body: Mapping[str, Any], *, default_max_output_tokens: int) ->
                         counter.part(function)
     counter.schema(body.get("tools"))
     counter.schema(body.get("response_format"))
-    fields = ("max_completion_tokens", "max_tokens")
-    return counter.total() + output_cap(body, fields, default_max_output_tokens)
+    return counter.total()
 
 
-def estimate_embedding(body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
-    """Embeddings: the input's tokens only; an embedding produces no output tokens."""
+def embedding_input(body: Mapping[str, Any]) -> int:
+    """The texts or token lists to embed."""
     counter = _Counter()
     counter.tokens(body.get("input"))
     return counter.total()
 
 
-def estimate_completion(body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
-    """A legacy completion: prompt and suffix, plus ``max_tokens`` for each choice."""
+def completion_input(body: Mapping[str, Any]) -> int:
+    """A legacy completion's prompt and suffix."""
     counter = _Counter()
     counter.tokens(body.get("prompt"))
     counter.tokens(body.get("suffix"))
-    return counter.total() + output_cap(body, ("max_tokens",), default_max_output_tokens)
+    return counter.total()
 
 
-def estimate_moderation(body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
-    """A moderation: its text and images; it produces no output tokens."""
+def moderation_input(body: Mapping[str, Any]) -> int:
+    """The text and images to classify."""
     counter = _Counter()
     value = body.get("input")
     if isinstance(value, list):
@@ -190,3 +177,26 @@ def estimate_moderation(body: Mapping[str, Any], *, default_max_output_tokens: i
     else:
         counter.tokens(value)
     return counter.total()
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def output_cap(body: Mapping[str, Any], fields: tuple[str, ...], default: int) -> int:
+    """The output tokens a request may produce: the first cap of ``fields`` it sets (else
+    ``default``), times the choices it asks for (``n``, ``best_of``); 0 without
+    ``fields`` (embeddings and moderations produce no tokens)."""
+    if not fields:
+        return 0
+    cap = next((n for n in (_whole(body.get(f)) for f in fields) if n is not None), default)
+    choices = max(_whole(body.get("n")) or 1, _whole(body.get("best_of")) or 1)
+    return cap * choices
+
+
+def estimate_tokens(body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
+    """Estimated tokens of one Responses request: input + tools + ``max_output_tokens``."""
+    cap = output_cap(body, ("max_output_tokens",), default_max_output_tokens)
+    return responses_input(body) + cap

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from contract.constants import DEFAULT_QUEUE_NAME
+from contract.endpoints import Endpoint
 from contract.settings import AuthHeader, EnvSettings, LogLevel
 
 DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
@@ -69,6 +70,10 @@ class WorkerConfig(EnvSettings):
     @property
     def responses_url(self) -> str:
         return self.base_url.rstrip("/") + "/responses"
+
+    def endpoint_url(self, endpoint: Endpoint) -> str:
+        """Where the endpoint's requests go: ``{base_url}/<path>``."""
+        return self.base_url.rstrip("/") + "/" + endpoint.path
 
     @property
     def arq_max_jobs(self) -> int:

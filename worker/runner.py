@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
+from contract.endpoints import Endpoint, endpoint_named
 from contract.lines import answer_line, error_line
 from worker.budget import Budget
 from worker.config import WorkerConfig
@@ -91,7 +92,7 @@ class RequestRunner:
         if not claim.work:
             return JobOutcome(claim.mode, 0, 0)
         started = await asyncio.gather(
-            *(self.run_one(batch_id, item, attempts_used) for item in claim.work),
+            *(self.run_one(batch_id, item, attempts_used, claim.endpoint) for item in claim.work),
             return_exceptions=True,
         )
         # Let every request finish (or fail) before giving up on the job, so no send is
@@ -103,29 +104,35 @@ class RequestRunner:
         await self.store.release(batch_id, job_id, unsent)
         return JobOutcome(claim.mode, len(started) - len(unsent), len(unsent))
 
-    async def run_one(self, batch_id: str, item: WorkItem, attempts_used: int) -> bool:
-        """Send one request; False when it was not started because the worker is draining."""
+    async def run_one(
+        self, batch_id: str, item: WorkItem, attempts_used: int, endpoint: str = ""
+    ) -> bool:
+        """Send one request to the batch's ``endpoint`` (as stored; "" is Responses);
+        False when it was not started because the worker is draining."""
         async with self.slots.hold(batch_id):
             if self.draining:
                 return False
             self.in_flight += 1
             try:
-                await self._run(batch_id, item, attempts_used)
+                await self._run(batch_id, item, attempts_used, endpoint)
             finally:
                 self.in_flight -= 1
         return True
 
-    async def _run(self, batch_id: str, item: WorkItem, attempts_used: int) -> None:
+    async def _run(self, batch_id: str, item: WorkItem, attempts_used: int, stored: str) -> None:
         store = self.store
         custom_id, raw = item.custom_id, item.body
         model = ""
         try:
+            # An endpoint this worker does not know (a newer producer's) is a recorded
+            # worker_error, never a request left unended.
+            endpoint: Endpoint = endpoint_named(stored)
             body: dict[str, Any] = orjson.loads(raw)
             model = str(body.get("model") or "")
-            if item.previous_response_id or item.has_children:
+            if endpoint.chains and (item.previous_response_id or item.has_children):
                 body, raw = chain_body(body, item)
-            async with await self.budget.hold(batch_id, model, body) as held:
-                result, attempts = await self.sender.send(raw, body, model, attempts_used)
+            async with await self.budget.hold(batch_id, model, body, endpoint) as held:
+                result, attempts = await self.sender.send(raw, body, model, attempts_used, endpoint)
                 held.spent(result.facts.usage)
         except DeferRequest as deferral:
             self.metrics.request("deferred", "", model)

@@ -9,9 +9,9 @@ import asyncio
 import random
 from typing import Any
 
+from contract.endpoints import DEFAULT_ENDPOINT, Endpoint
 from worker.config import WorkerConfig
 from worker.errors import RateLimited, RetryableError
-from worker.estimate import estimate_tokens
 from worker.limiter import Limits, RateLimiter
 from worker.limits_config import limits_for, parse_model_limits, scope_for
 from worker.metrics import Metrics
@@ -54,10 +54,15 @@ class Sender:
         return cached
 
     async def send(
-        self, raw: bytes, body: dict[str, Any], model: str, attempts_used: int
+        self,
+        raw: bytes,
+        body: dict[str, Any],
+        model: str,
+        attempts_used: int,
+        endpoint: Endpoint = DEFAULT_ENDPOINT,
     ) -> tuple[UpstreamSuccess, int]:
-        """Send one request until it succeeds, fails for good or must wait (DeferRequest);
-        returns the answer and the attempts it took."""
+        """Send one request to ``endpoint`` until it succeeds, fails for good or must wait
+        (DeferRequest); returns the answer and the attempts it took."""
         cfg = self.config
         limiter = self.limiter
         limits, scope = self.limits(model)
@@ -65,11 +70,11 @@ class Sender:
         # cool-down that every worker honours.
         limited = limiter is not None and not limits.unlimited
         estimate = (
-            estimate_tokens(body, default_max_output_tokens=cfg.default_max_output_tokens)
+            endpoint.estimate(body, default_max_output_tokens=cfg.default_max_output_tokens)
             if limited
             else 0
         )
-        stream = bool(body.get("stream"))
+        stream = endpoint.streams and body.get("stream") is True
         attempts = 0
 
         async def attempt() -> UpstreamSuccess:
@@ -89,7 +94,7 @@ class Sender:
                 self.metrics.retried()
             try:
                 with self.metrics.upstream_call(model):
-                    answer = await self.upstream.send(raw, stream=stream)
+                    answer = await self.upstream.send(raw, stream=stream, endpoint=endpoint)
             except RateLimited as exc:
                 if limiter is not None:
                     await limiter.on_rate_limited(scope, exc.retry_after)
