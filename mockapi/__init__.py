@@ -1,4 +1,5 @@
-"""mockapi: a local stand-in for an OpenAI-Responses-compatible API (``python -m mockapi``).
+"""mockapi: a local stand-in for an OpenAI-compatible API (``python -m mockapi``): Responses,
+chat completions, embeddings, completions and moderations.
 
 Deployed alone: imports nothing from ``producer`` or ``worker``.
 """
