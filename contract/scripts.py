@@ -21,7 +21,7 @@ from contract.constants import (
     USAGE_PREFIX,
 )
 from contract.status import BatchStatus
-from contract.stored import PACKED_V1
+from contract.stored import JSON_START
 
 _COMMON = "_common.lua"
 
@@ -44,7 +44,7 @@ def lua_prelude() -> str:
         f"{_lua(MODEL_USAGE_PREFIX)}\n"
         f"local USAGE_PREFIX, INCOMPLETE_FIELD = {_lua(USAGE_PREFIX)}, {_lua(INCOMPLETE_FIELD)}\n"
         f"local JOB_FUNCTION = {_lua(JOB_FUNCTION)}\n"
-        f"local PACKED_V1 = {PACKED_V1}\n"
+        f"local JSON_LINE_START = {JSON_START}\n"
     )
 
 

@@ -48,7 +48,7 @@ class Result:
         line = orjson.dumps(self.line)
         return [
             self.custom_id,
-            pack_success(line) if self.ok else line,
+            pack_success(line, self.line) if self.ok else line,
             (2 if self.incomplete else 1) if self.ok else 0,
             self.code,
             self.model,
