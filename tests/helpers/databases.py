@@ -31,6 +31,7 @@ DATABASES: dict[str, int] = {
     "test_worker_check": 8,
     "test_fair_scheduling": 9,
     "test_example_script": 10,
+    "test_endpoint_batches": 11,
     "test_litellm_upstream": 12,
     "test_mockapi_styles": 13,
     "test_compose_demo": 14,

@@ -10,11 +10,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import openai
+from openai.types import Batch
+
 from mockapi import MockConfig, MockServer
 
 from helpers.databases import Database
 from helpers.factories import unique_queue
 from helpers.paths import PRICES
+from helpers.polling import wait_until
 from helpers.ports import free_port
 from helpers.processes import Managed, clean_env, http_ok, start_worker
 
@@ -87,3 +91,20 @@ def server_stack(tmp: Path, db: Database, *, latency: float = 0.0) -> Iterator[S
         server, root = start_server(tmp / "server.log", server_env(db, queue, files_dir))
         stack.enter_context(server)
         yield Stack(root, queue, mock, server, files_dir, db)
+
+
+def upload(client: openai.OpenAI, path: Path) -> str:
+    """``files.create`` of a batch input file; its id."""
+    with path.open("rb") as handle:
+        return client.files.create(file=handle, purpose="batch").id
+
+
+def wait_done(client: openai.OpenAI, batch_id: str, timeout: float = 60) -> Batch:
+    """Poll ``batches.retrieve`` as the SDK's users do, until the batch has ended."""
+    terminal = ("completed", "failed", "cancelled", "expired")
+
+    def ended() -> bool:
+        return client.batches.retrieve(batch_id).status in terminal
+
+    wait_until(ended, timeout, f"{batch_id} to end", interval=0.1)
+    return client.batches.retrieve(batch_id)
