@@ -6,6 +6,7 @@ and the CLI's files byte for byte what the Python API reads."""
 from __future__ import annotations
 
 import asyncio
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,12 @@ def test_respq_submit_wait_writes_each_endpoints_results(
         worker.result(timeout=60)
     assert result.exit_code == 0, result.output
     batch_id = result.stdout.strip()
+    assert f"request(s) for {url}" in result.stderr
+    assert re.search(r"endpoint\W+" + re.escape(url), result.stderr)  # the status table
     ok, bad = api_lines(db, queue_name, batch_id)
     assert file_lines(out) == ok and bad == [] and file_lines(err) == []
+    listed = invoke(["results", batch_id, "-o", str(tmp_path / "again.jsonl")], env=env)
+    assert f"{batch_id} ({url}): {len(ok)} succeeded, 0 failed" in listed.stderr
     lines = [orjson.loads(raw) for raw in ok]
 
     async def status() -> Any:
