@@ -32,6 +32,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, Final
 
+import orjson
 import zstandard
 
 from contract.errors import RespqError
@@ -105,15 +106,20 @@ def _frame(data: bytes) -> bytes:
     return _codec.compressor.compress(data)[_MAGIC_SIZE:]
 
 
-def pack_success(line: bytes, parsed: dict[str, Any] | None = None) -> bytes:
-    """What to store for a success line (its JSON bytes). ``parsed`` is the same line as
-    the dict it was dumped from: given, its vectors (embeddings) are kept apart."""
-    if parsed is not None:
-        shape = skeleton(parsed)
-        if shape is not None:
-            frame = _frame(shape.json)
-            return _VECTORS_PREFIX + pack_vectors(len(frame), shape.vectors) + frame
+def pack_success(line: bytes) -> bytes:
+    """What to store for a success line given as its JSON bytes: packed whole."""
     return _V2_PREFIX + _frame(line)
+
+
+def pack_answer(line: dict[str, Any]) -> bytes:
+    """What to store for a success line given as the dict the worker built; ``unpack``
+    gives back ``orjson.dumps(line)``. An embeddings answer keeps its vectors apart (and
+    is never dumped whole: a 1,536-float vector is ~30 KB of text)."""
+    shape = skeleton(line)
+    if shape is None:
+        return pack_success(orjson.dumps(line))
+    frame = _frame(shape.json)
+    return _VECTORS_PREFIX + pack_vectors(len(frame), shape.vectors) + frame
 
 
 def _decompress(version: int, frame: bytes | memoryview) -> bytes:

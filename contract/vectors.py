@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import sys
-from array import array
+import struct
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -44,7 +43,6 @@ PLACEHOLDER: Final = orjson.dumps(MARK)  # b'"\\u0000"'
 _NUMBER_CHARS: Final = b"0123456789-.e+,"
 _TO_HEX: Final = bytes.maketrans(b"-.e+,", b"abcde")
 _FROM_HEX: Final = bytes.maketrans(b"abcde", b"-.e+,")
-_SWAP: Final = sys.byteorder == "big"  # stored float32 are little-endian
 
 
 class VectorError(RespqError):
@@ -60,14 +58,16 @@ class Skeleton:
 
 
 def _float32(values: list[Any]) -> bytes | None:
-    if not all(type(x) is float for x in values):
+    if set(map(type, values)) != {float}:  # an int would come back as a float
         return None
-    packed = array("f", values)
-    if packed.tolist() != values:  # a value float32 does not hold exactly
+    layout = f"<{len(values)}f"
+    try:
+        packed = struct.pack(layout, *values)
+    except OverflowError:  # beyond float32's range
         return None
-    if _SWAP:
-        packed.byteswap()
-    return packed.tobytes()
+    if struct.unpack(layout, packed) != tuple(values):  # a value float32 does not hold
+        return None
+    return packed
 
 
 def _digits(values: list[Any]) -> bytes | None:
@@ -160,11 +160,7 @@ def _text(kind: int, payload: memoryview) -> bytes:
     if kind == FLOAT32:
         if len(payload) % 4:
             raise VectorError("a float32 vector of a size no float32 list has")
-        values = array("f")
-        values.frombytes(payload)
-        if _SWAP:
-            values.byteswap()
-        return orjson.dumps(values.tolist())
+        return orjson.dumps(struct.unpack(f"<{len(payload) // 4}f", payload))
     if kind == DIGITS:
         text = binascii.hexlify(payload)
         if text.endswith(b"f"):

@@ -21,7 +21,7 @@ import orjson
 from contract.constants import ARQ_JOB_PREFIX, BatchKeys
 from contract.response import Usage
 from contract.scripts import ScriptSet
-from contract.stored import pack_success
+from contract.stored import pack_answer
 from worker.store import WorkerStore
 
 # Results per script call; a bigger group would hold Redis for longer in one go.
@@ -45,10 +45,9 @@ class Result:
 
     def args(self) -> list[str | int | bytes]:
         u = self.usage or Usage()
-        line = orjson.dumps(self.line)
         return [
             self.custom_id,
-            pack_success(line, self.line) if self.ok else line,
+            pack_answer(self.line) if self.ok else orjson.dumps(self.line),
             (2 if self.incomplete else 1) if self.ok else 0,
             self.code,
             self.model,

@@ -31,6 +31,7 @@ from contract.stored import (
     PACKED_V2,
     PACKED_V2_VECTORS,
     StoredLineError,
+    pack_answer,
     pack_success,
     unpack,
 )
@@ -146,7 +147,7 @@ def test_lines_packed_by_the_second_version_still_read() -> None:
 
 @pytest.mark.parametrize("line", provider_lines())
 def test_every_providers_answer_comes_back_byte_for_byte(line: bytes) -> None:
-    packed = pack_success(line, orjson.loads(line))
+    packed = pack_answer(orjson.loads(line))
     assert packed[0] == PACKED_V2
     assert unpack(packed) == line
 
@@ -248,7 +249,7 @@ def test_an_embedding_of_1536_floats_costs_a_fifth_of_its_json_and_reads_back_ex
     vector = embedding_body(dims=1536)["data"][0]["embedding"]
     line = embedding_line([vector], usage={"prompt_tokens": 5, "total_tokens": 5})
     raw = orjson.dumps(line)
-    packed = pack_success(raw, line)
+    packed = pack_answer(line)
     assert packed[0] == PACKED_V2_VECTORS
     assert unpack(packed) == raw
     assert len(packed) <= 0.6 * len(raw)
@@ -267,7 +268,7 @@ def test_an_embedding_of_1536_floats_costs_a_fifth_of_its_json_and_reads_back_ex
 def test_other_vectors_are_kept_apart_too_and_read_back_exactly(vector: Any) -> None:
     line = embedding_line([vector, vector])
     raw = orjson.dumps(line)
-    packed = pack_success(raw, line)
+    packed = pack_answer(line)
     assert packed[0] == PACKED_V2_VECTORS and unpack(packed) == raw
     assert len(packed) <= 0.8 * len(raw)
 
@@ -283,7 +284,7 @@ def test_other_vectors_are_kept_apart_too_and_read_back_exactly(vector: Any) -> 
 )
 def test_lines_the_vectors_format_cannot_hold_exactly_are_packed_whole(line: Any) -> None:
     raw = orjson.dumps(line)
-    packed = pack_success(raw, line)
+    packed = pack_answer(line)
     assert packed[0] == PACKED_V2 and unpack(packed) == raw
 
 
@@ -305,12 +306,12 @@ FLOAT32S = st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), 
 def test_any_embedding_answer_round_trips(vectors: list[Any]) -> None:
     line = embedding_line(vectors)
     raw = orjson.dumps(line)
-    assert unpack(pack_success(raw, line)) == raw
+    assert unpack(pack_answer(line)) == raw
 
 
 @pytest.mark.parametrize("cut", [1, 5, 20, -1])
 def test_a_corrupt_vectors_line_is_a_clear_error(cut: int) -> None:
     line = embedding_line([[0.5, 0.25], [0.1, 2]])
-    packed = pack_success(orjson.dumps(line), line)
+    packed = pack_answer(line)
     with pytest.raises(StoredLineError, match="corrupt"):
         unpack(packed[:cut])
