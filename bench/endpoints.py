@@ -65,15 +65,31 @@ def run_batch(mock: common.MockApi, url: str, n: int) -> dict[str, float]:
         mock.reset()
         memory = common.used_memory()
         batch_id = asyncio.run(submit(items, queue))
+        cpu = _cpu(procs[0].pid, mock)
         queued = time.monotonic()
         done = common.wait_batch(batch_id, 600)
+        cpu_us = (_cpu(procs[0].pid, mock) - cpu) / n * 1e6
         per_request = (common.used_memory() - memory) / n
         res = common.sync_redis().hvals(f"respq:{{{batch_id}}}:res")
     finally:
         common.stop_all(procs)
     stored = sum(len(v) for v in res[:500]) / min(len(res), 500)
     as_json = sum(len(unpack(v)) for v in res[:500]) / min(len(res), 500)
-    return {"dispatch_s": done - queued, "bytes": per_request, "line": stored, "json": as_json}
+    return {
+        "dispatch_s": done - queued,
+        "cpu_us": cpu_us,
+        "bytes": per_request,
+        "line": stored,
+        "json": as_json,
+    }
+
+
+def _cpu(worker: int, mock: common.MockApi) -> float:
+    """CPU seconds of the worker, mockapi and Redis so far: what one request costs them
+    does not drift with the machine's other load the way a rate does."""
+    return (
+        common.cpu_seconds(worker) + common.cpu_seconds(mock.proc.pid) + common.redis_cpu_seconds()
+    )
 
 
 async def sdk_loop(base_url: str, url: str, n: int) -> float:
@@ -99,7 +115,7 @@ async def sdk_loop(base_url: str, url: str, n: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.endpoints", description=__doc__)
     parser.add_argument("--n", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--slow-n", type=int, default=4_000, help="requests at 0.5 s latency")
     parser.add_argument("--skip-slow", action="store_true")
     args = parser.parse_args(argv)
@@ -119,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     for url in ENDPOINTS:
         rates = [n / r[url]["dispatch_s"] for r in rounds]
         ratios = [n / r[url]["dispatch_s"] / (n / r["/v1/responses"]["dispatch_s"]) for r in rounds]
+        cpu = statistics.median(r[url]["cpu_us"] for r in rounds)
+        base_cpu = statistics.median(r["/v1/responses"]["cpu_us"] for r in rounds)
         rows.append(
             [
                 url,
@@ -126,10 +144,20 @@ def main(argv: list[str] | None = None) -> None:
                 " / ".join(f"{rate:,.0f}" for rate in rates),
                 " / ".join(f"{ratio:.2f}" for ratio in ratios),
                 statistics.median(ratios),
+                cpu,
+                base_cpu / cpu,
             ]
         )
     common.print_table(
-        ["endpoint", "requests", "requests/s by round", "× responses by round", "median ×"],
+        [
+            "endpoint",
+            "requests",
+            "requests/s by round",
+            "× responses by round",
+            "median ×",
+            "CPU µs/request (worker+mock+Redis, median)",
+            "responses CPU / its CPU",
+        ],
         rows,
         "Dispatch at zero upstream latency, 1 worker, mockapi in its own process",
     )
