@@ -35,6 +35,7 @@ from respq.contract.constants import (
     USAGE_PREFIX,
     BatchKeys,
 )
+from respq.contract.endpoints import DEFAULT_ENDPOINT, ENDPOINTS
 from respq.contract.lines import OutputLine, is_success
 from respq.contract.response import Usage
 from respq.contract.scripts import ScriptSet
@@ -182,12 +183,15 @@ class Auditor:
     async def counters(self, batch_id: str) -> CounterAudit:
         keys = BatchKeys(batch_id)
         derived: Counter[str] = Counter()
+        stored_endpoint = await self.redis.hget(keys.meta, "endpoint")  # type: ignore[misc]
+        endpoint = ENDPOINTS.get(_text(stored_endpoint or b""), DEFAULT_ENDPOINT)
         async for _, raw in self.redis.hscan_iter(keys.res, count=1000):
             line = orjson.loads(unpack(raw))
             if is_success(line):
                 derived["completed"] += 1
                 body = line["response"].get("body")
-                usage = Usage.read(body.get("usage") if isinstance(body, dict) else None)
+                # Counted as the worker counted it: by the batch's endpoint.
+                usage = endpoint.facts(body).usage if isinstance(body, dict) else Usage()
                 for name in USAGE_FIELDS:
                     derived[USAGE_PREFIX + name] += getattr(usage, name)
             else:

@@ -40,7 +40,9 @@ done when it last saw progress), ``audit_seen_at`` (ms, then), ``audit_pos`` (wh
 walk of ``order`` stands), ``audit_checked`` (1 once the counters of an ended batch were
 checked against its results).
 
-Meta fields beyond status and timestamps: ``total``, ``completed`` (2xx answers),
+Meta fields beyond status and timestamps: ``endpoint`` (the batch's, e.g.
+``/v1/chat/completions``: ``contract/endpoints.py``; a batch without it is a Responses
+batch), ``total``, ``completed`` (2xx answers),
 ``failed``, ``incomplete`` (2xx answers with ``status: "incomplete"``, also in
 ``completed``), ``err:<code>``, ``usage:<field>``, ``model:<model>:<field>``, ``max_cost``,
 ``cost_spent``, ``cost_reserved``, ``pause_reason``, and ``account_errors`` /

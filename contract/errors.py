@@ -5,6 +5,8 @@ RespqError                                  contract.errors
  ├── SettingsError                          contract.settings: a bad RESPQ_* value (also a
  │                                          SystemExit: one line, no traceback)
  ├── PriceTableError                        contract.prices: a price table is unreadable
+ ├── UnknownEndpoint                        contract.endpoints: an endpoint respq does not
+ │                                          run (also a ValueError)
  ├── InvalidInput                           producer.errors: batch items failed validation
  │    └── InvalidFile                       producer.cli.app: ... naming the file
  ├── FileChanged                            producer.cli.jsonl: a file changed between passes

@@ -7,6 +7,9 @@ The table is a TOML or JSON file named by ``RESPQ_PRICES`` (see ``examples/price
     cached_input = 0.125  # USD per 1M cached input tokens (default: the input price)
     output = 10.0         # USD per 1M output tokens (reasoning tokens included)
 
+    [models."text-embedding-3-small"]
+    input = 0.02          # a model that produces no tokens (embeddings) needs only input
+
 The models may also be top-level tables (``["gpt-5.4"]``). In the Responses usage, cached
 tokens are part of ``input_tokens`` and reasoning tokens part of ``output_tokens``, so::
 
@@ -82,7 +85,7 @@ def _number(source: str, model: str, field: str, value: Any) -> float:
 def _model_price(source: str, model: str, entry: Any) -> ModelPrice:
     if not isinstance(entry, Mapping):
         raise PriceTableError(
-            f"{source}: model {model!r} must be a table with input, cached_input and output"
+            f"{source}: model {model!r} must be a table with input (and cached_input, output)"
         )
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
@@ -90,15 +93,15 @@ def _model_price(source: str, model: str, entry: Any) -> ModelPrice:
             f"{source}: model {model!r} has unknown field(s) {', '.join(map(repr, unknown))} "
             f"(expected input, cached_input, output)"
         )
-    for field in ("input", "output"):
-        if field not in entry:
-            raise PriceTableError(f"{source}: model {model!r} is missing field {field!r}")
+    if "input" not in entry:
+        raise PriceTableError(f"{source}: model {model!r} is missing field 'input'")
     price_in = _number(source, model, "input", entry["input"])
     cached = entry.get("cached_input", price_in)
     return ModelPrice(
         input=price_in,
         cached_input=_number(source, model, "cached_input", cached),
-        output=_number(source, model, "output", entry["output"]),
+        # Embedding models produce no output tokens: their price is the input's alone.
+        output=_number(source, model, "output", entry.get("output", 0.0)),
     )
 
 

@@ -23,7 +23,7 @@ from pydantic import (
 _URL_SCHEMES = ("http://", "https://")
 
 
-def _check_image_url(value: str) -> str:
+def check_image_url(value: str) -> str:
     if value.startswith(_URL_SCHEMES):
         return value
     if value.startswith("data:") and ";base64," in value[:100]:
@@ -31,19 +31,19 @@ def _check_image_url(value: str) -> str:
     raise ValueError("must be an http(s) URL or a base64 data URL (data:<mime>;base64,...)")
 
 
-class _Open(BaseModel):
+class OpenModel(BaseModel):
     """Fields beyond the known ones are kept: the provider passes them through. Strict:
     a request body is sent as written, so nothing may pass by being coerced."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
 
-class InputText(_Open):
+class InputText(OpenModel):
     type: Literal["input_text"]
     text: str
 
 
-class InputImage(_Open):
+class InputImage(OpenModel):
     type: Literal["input_image"]
     image_url: str | None = None
     file_id: str | None = None
@@ -52,7 +52,7 @@ class InputImage(_Open):
     @field_validator("image_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        return None if value is None else _check_image_url(value)
+        return None if value is None else check_image_url(value)
 
     @model_validator(mode="after")
     def _source(self) -> InputImage:
@@ -61,7 +61,7 @@ class InputImage(_Open):
         return self
 
 
-class InputFile(_Open):
+class InputFile(OpenModel):
     type: Literal["input_file"]
     file_url: str | None = None
     file_id: str | None = None
@@ -75,7 +75,7 @@ class InputFile(_Open):
         return self
 
 
-class OutputTextPart(_Open):
+class OutputTextPart(OpenModel):
     """Earlier assistant turns may be replayed as input."""
 
     type: Literal["output_text", "refusal"]
@@ -86,7 +86,7 @@ ContentPart = Annotated[
 ]
 
 
-class MessageItem(_Open):
+class MessageItem(OpenModel):
     """A message-like input item (``{"role", "content"}``), as in Chat Completions."""
 
     type: Literal["message"] | None = None
@@ -94,7 +94,7 @@ class MessageItem(_Open):
     content: str | list[ContentPart]
 
 
-class OtherItem(_Open):
+class OtherItem(OpenModel):
     """Any other response input item (function_call_output, item_reference, …)."""
 
     type: str = Field(min_length=1)
@@ -113,7 +113,7 @@ InputItem = Annotated[
 ]
 
 
-class TextFormat(_Open):
+class TextFormat(OpenModel):
     type: Literal["text", "json_object", "json_schema"]
     name: str | None = None
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
@@ -126,11 +126,11 @@ class TextFormat(_Open):
         return self
 
 
-class TextConfig(_Open):
+class TextConfig(OpenModel):
     format: TextFormat | None = None
 
 
-class ResponsesRequest(_Open):
+class ResponsesRequest(OpenModel):
     """One ``POST /responses`` request body."""
 
     model: str = Field(min_length=1, max_length=128)

@@ -23,7 +23,7 @@ from respq.contract.constants import (
     WEBHOOK_FIELD_PREFIX,
 )
 from respq.contract.status import BatchStatus
-from respq.contract.stored import PACKED_V1
+from respq.contract.stored import JSON_START, PACKED_V1
 
 _COMMON = "_common.lua"
 
@@ -49,6 +49,7 @@ def lua_prelude() -> str:
         f"local PACKED_V1 = {PACKED_V1}\n"
         f"local WEBHOOK_PREFIX = {_lua(WEBHOOK_FIELD_PREFIX)}\n"
         f"local OUTPUT_EXPIRES_FIELD = {_lua(OUTPUT_EXPIRES_FIELD)}\n"
+        f"local JSON_LINE_START = {JSON_START}\n"
     )
 
 

@@ -1,6 +1,7 @@
 """mockapi: a local stand-in for an OpenAI-compatible API (``python -m respq.mockapi``; the
-``respq[mock]`` extra). Its names load on first use, so importing the package needs none
-of its dependencies.
+``respq[mock]`` extra): Responses, chat completions, embeddings, completions and
+moderations. Its names load on first use, so importing the package needs none of its
+dependencies.
 
 Deployed alone: imports nothing from ``producer`` or ``worker``.
 """

@@ -1,5 +1,6 @@
 """The raw ASGI application: routing, auth, validation and rate limits (failures are
-injected by ``respq.mockapi.failures``)."""
+injected by ``respq.mockapi.failures``), the same for every endpoint it serves
+(``respq.mockapi.kinds``: responses, chat completions, embeddings, completions, moderations)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,12 @@ from .asgi import (
 )
 from .config import LiveSettings, MockConfig
 from .failures import FailureInjector
-from .generate import build_response, output_for, read_input, token_cost
+from .kinds import BY_PATH, Kind
 from .ratelimit import Decision, SlidingWindowLimiter, format_duration
 from .stats import ResponseStore, Stats
-from .stream import send_stream
+from .stream import send_events
 from .styles import restyle
 
-RESPONSES_PATHS = frozenset({"/v1/responses", "/api/v1/responses", "/responses"})
 RESPONSE_PREFIXES = ("/v1/responses/", "/api/v1/responses/", "/responses/")
 MODELS_PATHS = frozenset({"/v1/models", "/api/v1/models", "/models"})
 CONTROL_PATHS = frozenset({"/_stats", "/_reset", "/_control"})  # need the key when one is set
@@ -97,9 +97,10 @@ class MockApp:
         path: str = scope["path"]
         method: str = scope["method"]
         rid = new_request_id()
-        if path in RESPONSES_PATHS:
+        kind = BY_PATH.get(path)
+        if kind is not None:
             if method == "POST":
-                await self._create(scope, receive, send, rid)
+                await self._create(scope, receive, send, rid, kind)
                 return
         elif path in MODELS_PATHS:
             if method == "GET":
@@ -182,11 +183,11 @@ class MockApp:
                 return
         await send_json(send, 200, self.settings.as_dict(), rid)
 
-    def _validate(self, body: Any) -> tuple[int, dict[str, Any]] | None:
+    def _validate(self, body: Any, kind: Kind) -> tuple[int, dict[str, Any]] | None:
         """Return (status, error body) for an invalid request, else None."""
         if not isinstance(body, dict):
             return 400, error_body("Request body must be a JSON object.", "invalid_request_error")
-        model = body.get("model")
+        model = body.get("model", kind.default_model)
         if not isinstance(model, str) or not 1 <= len(model) <= 128:
             msg = "Invalid 'model': expected a string of 1 to 128 characters."
             return 400, error_body(msg, "invalid_request_error", "model", "invalid_value")
@@ -200,15 +201,10 @@ class MockApp:
             if not low <= value <= high:
                 msg = f"Invalid '{param}': expected a value in [{low:g}, {high:g}], got {value}."
                 return 400, error_body(msg, "invalid_request_error", param, "invalid_value")
-        max_out = body.get("max_output_tokens")
-        if max_out is not None and (
-            isinstance(max_out, bool) or not isinstance(max_out, int) or max_out < 1
-        ):
-            msg = "Invalid 'max_output_tokens': expected an integer >= 1."
-            return 400, error_body(
-                msg, "invalid_request_error", "max_output_tokens", "invalid_value"
-            )
-        if model not in self._models:
+        invalid = kind.check(body)
+        if invalid is not None:
+            return invalid
+        if model not in self._models and model != kind.default_model:
             msg = f"The model `{model}` does not exist or you do not have access to it."
             return 404, error_body(msg, "invalid_request_error", "model", "model_not_found")
         previous = body.get("previous_response_id")
@@ -236,49 +232,57 @@ class MockApp:
 
     # -- POST /responses ---------------------------------------------------------------------
 
-    async def _create(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+    async def _create(
+        self, scope: Scope, receive: Receive, send: Send, rid: str, kind: Kind
+    ) -> None:
         stats = self.stats
         stats.requests += 1
         stats.in_flight += 1
         if stats.in_flight > stats.max_in_flight:
             stats.max_in_flight = stats.in_flight
         try:
-            await self._create_inner(scope, receive, send, rid)
+            await self._create_inner(scope, receive, send, rid, kind)
         finally:
             stats.in_flight -= 1
 
-    async def _create_inner(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+    async def _create_inner(
+        self, scope: Scope, receive: Receive, send: Send, rid: str, kind: Kind
+    ) -> None:
         stats = self.stats
         if not self._authorized(scope):
             stats.auth_failures += 1
-            stats.record(rid, None, 401)
+            stats.record(rid, None, 401, path=kind.path)
             await self._send_401(send, rid)
             return
         raw = await read_body(receive)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            stats.record(rid, None, 400)
+            stats.record(rid, None, 400, path=kind.path)
             await send_error(send, 400, rid, "We could not parse the JSON body of your request.")
             return
-        invalid = self._validate(body)
+        invalid = self._validate(body, kind)
         if invalid is not None:
-            stats.record(rid, body if isinstance(body, dict) else None, invalid[0])
+            stats.record(rid, body if isinstance(body, dict) else None, invalid[0], path=kind.path)
             await send_json(send, invalid[0], invalid[1], rid)
             return
-        input_text, tokens_in = read_input(body)
-        full_text = output_for(body, input_text)
+        model: str = body.get("model", kind.default_model)
+        input_text, tokens_in = kind.read_input(body)
+        full_text = kind.output_for(body, input_text)
         settings = self.settings
         decision = self.limiter.check(
-            time.monotonic(), token_cost(body, tokens_in, full_text), settings.rpm, settings.tpm
+            time.monotonic(),
+            kind.token_cost(body, tokens_in, full_text),
+            settings.rpm,
+            settings.tpm,
         )
         limit_headers = self._limit_headers(decision, settings)
         if not decision.allowed:
             stats.rate_limited += 1
-            stats.record(rid, body, 429)
-            await self._send_429(send, rid, body["model"], decision, settings, limit_headers)
+            stats.record(rid, body, 429, path=kind.path)
+            await self._send_429(send, rid, model, decision, settings, limit_headers)
             return
-        stream = body.get("stream") is True
+        stream = body.get("stream") is True and kind.events is not None
         failure = self.failures.pick(settings)
         if failure == "truncated" and stream:
             failure = "sse_truncated"  # a cut stream is how a streamed body gets truncated
@@ -291,21 +295,25 @@ class MockApp:
             status = 429
         elif failure in ("hang", "reset"):
             status = 0
-        stats.record(rid, body, status, failure)
+        stats.record(rid, body, status, failure, path=kind.path)
         delay = settings.latency
         if settings.jitter:
             delay += self._jitter_rng.uniform(-settings.jitter, settings.jitter)
         if delay > 0:
             await asyncio.sleep(delay)
         if failure is not None:
-            await self.failures.answer(failure, receive, send, rid, body, tokens_in, full_text)
+            await self.failures.answer(
+                failure, receive, send, rid, body, tokens_in, full_text, kind
+            )
             return
-        response = build_response(body, body["model"], tokens_in, full_text)
-        if self.config.store and body.get("store") is not False:
+        response = kind.build(body, model, tokens_in, full_text)
+        if kind.stores and self.config.store and body.get("store") is not False:
             self.store.put(response)
-        response = restyle(response, settings.style, self._rng)
-        if stream:
-            await send_stream(send, response, rid, limit_headers, settings.tokens_per_second)
+        response = restyle(response, settings.style, self._rng, kind.name)
+        if stream and kind.events is not None:
+            events = kind.events(response, body, None)
+            tps = settings.tokens_per_second
+            await send_events(send, events, rid, limit_headers, tps, kind.delta_prefix)
         else:
             await send_json(send, 200, response, rid, limit_headers)
 

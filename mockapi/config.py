@@ -1,4 +1,4 @@
-"""Configuration of the mock Responses API: the frozen start-up config and the live settings."""
+"""Configuration of the mock API: the frozen start-up config and the live settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 
 from .styles import check_style
 
-DEFAULT_MODELS: tuple[str, ...] = ("gpt-5.4", "gpt-5.4-mini", "gpt-4.1", "o4-mini")
+DEFAULT_MODELS: tuple[str, ...] = (
+    "gpt-5.4",
+    "gpt-5.4-mini",
+    "gpt-4.1",
+    "o4-mini",
+    "gpt-3.5-turbo-instruct",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+    "omni-moderation-latest",
+)
 DEFAULT_FAIL_MIX = "500,503,429,hang,truncated,nonjson"
 FAILURE_KINDS: frozenset[str] = frozenset(
     {

@@ -22,8 +22,8 @@ from .asgi import (
     wait_for_disconnect,
 )
 from .config import LiveSettings
-from .generate import build_response
-from .stream import send_stream
+from .kinds import RESPONSES, Kind
+from .stream import send_events
 
 SSE_CUT_AFTER = 3  # deltas sent before an injected ``sse_truncated`` stops the stream
 
@@ -50,6 +50,7 @@ class FailureInjector:
         body: dict[str, Any],
         tokens_in: int,
         full_text: str,
+        kind: Kind = RESPONSES,
     ) -> None:
         if failure == "500":
             msg = "The server had an error while processing your request. Sorry about that!"
@@ -82,10 +83,16 @@ class FailureInjector:
             await send_bytes(send, 200, b"<html>upstream error</html>", rid, HTML_TYPE)
         elif failure == "garbage":
             await send_bytes(send, 200, b'{"unexpected": true}', rid, JSON_TYPE)
-        elif failure == "truncated":
-            response = build_response(body, body["model"], tokens_in, full_text)
+        elif failure == "truncated" or kind.events is None:
+            response = kind.build(body, _model(body, kind), tokens_in, full_text)
             data = orjson.dumps(response)
             await send_bytes(send, 200, data[: len(data) // 2], rid, JSON_TYPE)
         else:  # sse_truncated, stream requests only
-            response = build_response(body, body["model"], tokens_in, full_text)
-            await send_stream(send, response, rid, [], 0.0, cut_after=SSE_CUT_AFTER)
+            response = kind.build(body, _model(body, kind), tokens_in, full_text)
+            events = kind.events(response, body, SSE_CUT_AFTER)
+            await send_events(send, events, rid, [], 0.0, kind.delta_prefix)
+
+
+def _model(body: dict[str, Any], kind: Kind) -> str:
+    model = body.get("model")
+    return model if isinstance(model, str) else kind.default_model or ""

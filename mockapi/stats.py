@@ -32,8 +32,11 @@ class Stats:
         body: dict[str, Any] | None,
         status: int,
         failure: str | None = None,
+        *,
+        path: str = "/responses",
     ) -> None:
-        """Count one ``POST /responses`` answer (status 0 = connection dropped, no answer)."""
+        """Count one answer to a request of the endpoint at ``path`` (status 0 = connection
+        dropped, no answer)."""
         self.by_status[status] = self.by_status.get(status, 0) + 1
         if failure is not None:
             self.failures_injected[failure] = self.failures_injected.get(failure, 0) + 1
@@ -48,6 +51,7 @@ class Stats:
         self.request_log.append(
             {
                 "request_id": request_id,
+                "path": path,
                 "model": model,
                 "metadata": metadata,
                 "previous_response_id": previous,

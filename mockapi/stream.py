@@ -1,4 +1,5 @@
-"""Server-sent events in the Responses API's order, parsed by the official SDK."""
+"""Server-sent events in the Responses API's order, parsed by the official SDK; and the
+sender every streaming endpoint shares."""
 
 from __future__ import annotations
 
@@ -74,16 +75,35 @@ async def send_stream(
     cut_after: int | None = None,
 ) -> None:
     """Send the events; pace deltas at ``tokens_per_second`` when it is > 0."""
+    await send_events(
+        send,
+        sse_events(response, cut_after),
+        request_id,
+        extra_headers,
+        tokens_per_second,
+        b"event: response.output_text.delta\n",
+    )
+
+
+async def send_events(
+    send: Send,
+    events: Iterator[bytes],
+    request_id: str,
+    extra_headers: list[tuple[bytes, bytes]],
+    tokens_per_second: float,
+    delta_prefix: bytes,
+) -> None:
+    """Send any endpoint's events; those starting with ``delta_prefix`` are paced at
+    ``tokens_per_second`` when it is > 0."""
     headers = [*SSE_HEADERS, (b"x-request-id", request_id.encode()), *extra_headers]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    events = sse_events(response, cut_after)
     if tokens_per_second <= 0:
         body = b"".join(events)
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return
     delay = 1.0 / tokens_per_second
     for event in events:
-        if event.startswith(b"event: response.output_text.delta\n"):
+        if event.startswith(delta_prefix):
             await asyncio.sleep(delay)
         await send({"type": "http.response.body", "body": event, "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})

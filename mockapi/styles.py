@@ -3,7 +3,11 @@ vLLM, Ollama, OpenRouter, LiteLLM's proxy or a gateway with Chat-Completions usa
 would send it. Token counts stay the same, so totals can still be checked exactly.
 
 ``mixed`` picks a style per request. The shapes follow each provider's documented or
-recorded Responses bodies (tests/fixtures/provider_responses.json).
+recorded Responses bodies (tests/fixtures/provider_responses.json), and for chat
+completions and embeddings what those providers' OpenAI-compatible servers send: Azure's
+content filter results, vLLM's ``reasoning_content`` and ``stop_reason``, Ollama's bare
+usage, OpenRouter's ``gen-`` ids and provider, LiteLLM's nulls in usage details.
+Completions and moderations answer in OpenAI's shape whatever the style.
 """
 
 from __future__ import annotations
@@ -98,14 +102,119 @@ STYLES: dict[str, Callable[[JSON], JSON]] = {
 STYLE_NAMES: frozenset[str] = frozenset({*STYLES, "mixed"})
 
 
+def _chat_azure(response: JSON) -> JSON:
+    unfiltered = {"filtered": False, "severity": "safe"}
+    filters = dict.fromkeys(("hate", "self_harm", "sexual", "violence"), unfiltered)
+    choices = [{**c, "content_filter_results": filters} for c in response["choices"]]
+    prompt = [{"prompt_index": 0, "content_filter_results": filters}]
+    return {**response, "choices": choices, "prompt_filter_results": prompt}
+
+
+def _chat_vllm(response: JSON) -> JSON:
+    choices = [
+        {
+            **c,
+            "message": {**c["message"], "reasoning_content": None, "tool_calls": []},
+            "stop_reason": None,
+        }
+        for c in response["choices"]
+    ]
+    usage = {
+        k: response["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    }
+    return {
+        **response,
+        "id": "chatcmpl-" + os.urandom(16).hex(),
+        "choices": choices,
+        "usage": {**usage, "prompt_tokens_details": None},
+        "prompt_logprobs": None,
+        "kv_transfer_params": None,
+        "system_fingerprint": None,
+    }
+
+
+def _chat_ollama(response: JSON) -> JSON:
+    usage = {
+        k: response["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    }
+    keep = {k: v for k, v in response.items() if k not in ("service_tier", "usage")}
+    return {
+        **keep,
+        "id": f"chatcmpl-{random.randint(100, 999)}",
+        "usage": usage,
+        "system_fingerprint": "fp_ollama",
+    }
+
+
+def _chat_openrouter(response: JSON) -> JSON:
+    usage = {**response["usage"], "cost": 0.000002, "is_byok": False}
+    return {**response, "id": "gen-" + os.urandom(8).hex(), "provider": "OpenAI", "usage": usage}
+
+
+def _chat_litellm(response: JSON) -> JSON:
+    usage = response["usage"]
+    return {
+        **response,
+        "id": "chatcmpl-" + os.urandom(12).hex(),
+        "usage": {
+            "prompt_tokens": usage["prompt_tokens"],
+            "completion_tokens": usage["completion_tokens"],
+            "total_tokens": usage["total_tokens"],
+            "completion_tokens_details": {"reasoning_tokens": None, "audio_tokens": None},
+            "prompt_tokens_details": {"cached_tokens": None, "audio_tokens": None},
+        },
+    }
+
+
+def _embeddings_vllm(response: JSON) -> JSON:
+    usage = {**response["usage"], "completion_tokens": 0, "prompt_tokens_details": None}
+    return {"id": "embd-" + os.urandom(16).hex(), **response, "created": 1772294400, "usage": usage}
+
+
+def _embeddings_openrouter(response: JSON) -> JSON:
+    return {**response, "id": "gen-emb-" + os.urandom(8).hex(), "provider": "OpenAI"}
+
+
+def _embeddings_litellm(response: JSON) -> JSON:
+    usage = {
+        **response["usage"],
+        "completion_tokens": 0,
+        "completion_tokens_details": None,
+        "prompt_tokens_details": None,
+    }
+    return {**response, "usage": usage}
+
+
+def _identity(response: JSON) -> JSON:
+    return response
+
+
+# Per endpoint kind: the styles whose shape differs from OpenAI's there.
+KIND_STYLES: dict[str, dict[str, Callable[[JSON], JSON]]] = {
+    "responses": STYLES,
+    "chat": {
+        "azure": _chat_azure,
+        "vllm": _chat_vllm,
+        "ollama": _chat_ollama,
+        "openrouter": _chat_openrouter,
+        "litellm": _chat_litellm,
+    },
+    "embeddings": {
+        "vllm": _embeddings_vllm,
+        "openrouter": _embeddings_openrouter,
+        "litellm": _embeddings_litellm,
+    },
+}
+
+
 def check_style(style: str) -> str:
     if style not in STYLE_NAMES:
         raise ValueError(f"unknown style {style!r}; known: {', '.join(sorted(STYLE_NAMES))}")
     return style
 
 
-def restyle(response: JSON, style: str, rng: random.Random) -> JSON:
-    """``response`` (the seed provider's shape) as ``style`` would send it."""
+def restyle(response: JSON, style: str, rng: random.Random, kind: str = "responses") -> JSON:
+    """``response`` (the seed provider's shape for ``kind``) as ``style`` would send it."""
     if style == "mixed":
         style = rng.choice(sorted(STYLES))
-    return STYLES[style](response)
+    return KIND_STYLES.get(kind, {}).get(style, _identity)(response)

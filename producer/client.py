@@ -1,4 +1,5 @@
-"""BatchClient: submit batches of Responses requests, then follow and collect them."""
+"""BatchClient: submit batches of requests (one endpoint a batch: Responses, chat
+completions, embeddings, completions or moderations), then follow and collect them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from respq.contract.constants import (
     schedule_keys,
     tenant_batches_key,
 )
+from respq.contract.endpoints import DEFAULT_ENDPOINT, Endpoint, endpoint_named
 from respq.contract.prices import PriceTable
 from respq.contract.redis_conn import connect, redact_url
 from respq.contract.scripts import ScriptSet
@@ -31,6 +33,7 @@ from respq.producer.batch_info import BatchInfo
 from respq.producer.enqueue import Enqueue, discard_unsealed
 from respq.producer.errors import (
     BatchNotFound,
+    BatchStateError,
     InvalidOption,
     RedisFailure,
     redis_failure,
@@ -38,7 +41,7 @@ from respq.producer.errors import (
 from respq.producer.estimate import BatchEstimate, estimate_prepared
 from respq.producer.scheduling import Priority, Scheduling
 from respq.producer.settings import ClientSettings, parse_window
-from respq.producer.validation import PreparedRequest, gc_paused, prepare_items
+from respq.producer.validation import PreparedRequest, gc_paused, prepare_batch
 
 PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume", "end_unsealed"]
 
@@ -113,14 +116,19 @@ class BatchClient:
         priority: Priority = 0,
         max_in_flight: int | None = None,
         webhook: str | None = None,
+        endpoint: str | None = None,
     ) -> Batch:
         """Validate every item, then enqueue them all as one batch.
 
-        Items may be ``ResponsesRequest`` objects, request-body dicts, or input lines
-        (``{"custom_id", "method", "url", "body"}`` dicts or ``InputLine`` objects). One
-        ``InvalidInput`` error lists every bad item, and then nothing is enqueued.
-        Submitting again with the same ``batch_id`` enqueues only custom_ids the batch
-        does not have yet.
+        Items may be typed requests (``ResponsesRequest``, ``ChatCompletionRequest``,
+        ``EmbeddingRequest``, ``CompletionRequest``, ``ModerationRequest``), request-body
+        dicts, or input lines (``{"custom_id", "method", "url", "body"}`` dicts or
+        ``InputLine`` objects). A batch has one endpoint: ``endpoint`` (e.g.
+        ``"/v1/embeddings"``) when given, else the one the first item names (a line's url,
+        a typed request), else ``/v1/responses``; bare body dicts are of the batch's
+        endpoint, and an item of another endpoint is invalid. One ``InvalidInput`` error
+        lists every bad item, and then nothing is enqueued. Submitting again with the same
+        ``batch_id`` enqueues only custom_ids the batch does not have yet.
 
         ``max_cost`` (USD) is the batch's budget: workers with a price table
         (``RESPQ_PRICES``) pause it before it would spend more. ``check_models`` first
@@ -136,6 +144,7 @@ class BatchClient:
         WebhookTargetError when it is malformed or on a non-public address.
         """
         scheduling = Scheduling.of(priority, max_in_flight)
+        required = endpoint_named(endpoint) if endpoint is not None else None
         with gc_paused():
             return await self._submit(
                 items,
@@ -146,6 +155,7 @@ class BatchClient:
                 check_models,
                 scheduling,
                 webhook,
+                required,
             )
 
     async def _submit(
@@ -158,10 +168,13 @@ class BatchClient:
         check_models: bool,
         scheduling: Scheduling,
         webhook: str | None,
+        required: Endpoint | None,
     ) -> Batch:
         if webhook is not None:  # before validation: a refused URL costs nothing
             webhook = await self.check_webhook(webhook)
-        prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
+        endpoint, prepared = prepare_batch(
+            items, max_request_bytes=self.settings.max_request_bytes, endpoint=required
+        )
         if check_models:
             from respq.producer.models_check import ModelUses
             from respq.producer.models_check import check_models as check
@@ -178,6 +191,7 @@ class BatchClient:
             max_cost=max_cost,
             scheduling=scheduling,
             webhook=webhook,
+            endpoint=endpoint,
         )
 
     def estimate(self, items: Iterable[Any], *, prices: PriceTable | None = None) -> BatchEstimate:
@@ -185,9 +199,10 @@ class BatchClient:
         input-token estimate, the output-token cap and, with ``prices`` (default: the
         table ``RESPQ_PRICES`` names), the cost range per model. Items are validated as
         ``submit`` validates them (InvalidInput lists every bad one)."""
-        prepared = prepare_items(items, max_request_bytes=self.settings.max_request_bytes)
+        endpoint, prepared = prepare_batch(items, max_request_bytes=self.settings.max_request_bytes)
         return estimate_prepared(
             prepared,
+            endpoint=endpoint,
             default_max_output_tokens=self.settings.default_max_output_tokens,
             prices=prices if prices is not None else PriceTable.from_env(),
         )
@@ -206,8 +221,10 @@ class BatchClient:
         max_cost: float | None = None,
         scheduling: Scheduling | None = None,
         webhook: str | None = None,
+        endpoint: Endpoint | None = None,
     ) -> Batch:
-        """Enqueue already-validated requests (the CLI streams a file through this).
+        """Enqueue already-validated requests of ``endpoint`` (default: Responses); the
+        CLI streams a file through this.
 
         A new batch joins the schedule only once all of them are in (sealed). If enqueueing
         stops before that (Redis out of memory, read-only or lost, the caller cancelled), the
@@ -226,7 +243,7 @@ class BatchClient:
             existed = bool(await self.redis.exists(keys.meta))
         try:
             await self._enqueue(
-                prepared, keys, metadata, window_text, max_cost, scheduling, webhook
+                prepared, keys, metadata, window_text, max_cost, scheduling, webhook, endpoint
             )
         except BaseException as exc:
             if not existed:
@@ -243,13 +260,18 @@ class BatchClient:
         max_cost: float | None,
         scheduling: Scheduling,
         webhook: str | None,
+        endpoint: Endpoint | None,
     ) -> None:
         settings = self.settings
         batch_id = keys.batch_id
         now = time.time()
         async with self.errors():
             submit_no = await self.create_record(
-                batch_id, metadata=metadata, completion_window=window_text, scheduling=scheduling
+                batch_id,
+                metadata=metadata,
+                completion_window=window_text,
+                scheduling=scheduling,
+                endpoint=endpoint,
             )
             if max_cost is not None:  # before any job is queued, so no request escapes it
                 await self.redis.hset(keys.meta, "max_cost", repr(float(max_cost)))  # type: ignore[misc]
@@ -328,18 +350,21 @@ class BatchClient:
         completion_window: str | None = None,
         scheduling: Scheduling | None = None,
         tenant: str | None = None,
+        endpoint: Endpoint | None = None,
     ) -> int:
         """The batch's record, in ``validating`` and in ``respq:unsealed``, unless it
         exists; returns how many submits the batch has seen, this one included (job ids
         are unique per submit). ``respq serve`` calls this before it reads an uploaded
-        file, with the ``tenant`` that owns the batch."""
+        file, with the ``tenant`` that owns the batch. A batch that exists keeps its
+        endpoint: requests of another are refused (BatchStateError)."""
+        endpoint = endpoint or DEFAULT_ENDPOINT
         window_text = completion_window or self.settings.completion_window
         window = parse_window(window_text)
         now = time.time()
         settings = self.settings
         async with self.errors():
             weight, urgent, max_in_flight = (scheduling or Scheduling()).meta_args()
-            _, submit_no, _ = await self.scripts["create"](
+            _, submit_no, _, has = await self.scripts["create"](
                 meta=BatchKeys(batch_id).meta,
                 batches=BATCHES_KEY,
                 tenant_batches=tenant_batches_key(tenant) if tenant else BATCHES_KEY,
@@ -355,6 +380,13 @@ class BatchClient:
                 urgent=urgent,
                 max_in_flight=max_in_flight,
                 tenant=tenant or "",
+                endpoint=endpoint.url,
+            )
+        existing = endpoint_named(_text(has))
+        if existing is not endpoint:
+            raise BatchStateError(
+                f"batch {batch_id!r} targets {existing.url}; these requests are for "
+                f"{endpoint.url}, and a batch has one endpoint"
             )
         return int(submit_no)
 

@@ -48,6 +48,7 @@ class ItemProblem:
     custom_id: str | None
     field: str  # dotted path, "" for the item as a whole
     message: str
+    code: str | None = None  # OpenAI's batch error code, where the field alone won't say
 
     def __str__(self) -> str:
         cid = f" (custom_id {self.custom_id!r})" if self.custom_id else ""

@@ -1,7 +1,8 @@
 """What a batch will ask for before it is sent, without touching Redis: its requests, the
-input-token estimate (``contract/token_estimate.py``, the workers' own estimator), the
-output-token cap (each request's ``max_output_tokens``, else
-``RESPQ_DEFAULT_MAX_OUTPUT_TOKENS``) and, with a price table, the cost range per model.
+input-token estimate (the batch endpoint's, ``contract/endpoints.py``: the workers' own
+estimator), the output-token cap (each request's output cap, ``max_output_tokens`` or its
+endpoint's field, else ``RESPQ_DEFAULT_MAX_OUTPUT_TOKENS``; none for embeddings and
+moderations) and, with a price table, the cost range per model.
 
 The range's low end is the input alone at the input price (no cache hits, no output); its
 high end adds every request's whole output cap at the output price. The input estimate is
@@ -15,8 +16,8 @@ from collections.abc import Iterable
 import orjson
 from pydantic import BaseModel, Field
 
+from respq.contract.endpoints import DEFAULT_ENDPOINT, Endpoint
 from respq.contract.prices import CURRENCY, PriceTable
-from respq.contract.token_estimate import estimate_input_tokens, output_cap
 from respq.producer.validation import PreparedRequest
 
 
@@ -48,8 +49,11 @@ class BatchEstimate(BaseModel):
 class Estimator:
     """Adds up prepared (validated) requests as they stream by."""
 
-    def __init__(self, *, default_max_output_tokens: int) -> None:
+    def __init__(
+        self, *, default_max_output_tokens: int, endpoint: Endpoint = DEFAULT_ENDPOINT
+    ) -> None:
         self.default_max_output_tokens = default_max_output_tokens
+        self.endpoint = endpoint
         # model -> [requests, input tokens, output cap]: plain ints in the per-line loop
         self._sums: dict[str, list[int]] = {}
 
@@ -59,8 +63,10 @@ class Estimator:
         if sums is None:
             sums = self._sums[item.model] = [0, 0, 0]
         sums[0] += 1
-        sums[1] += estimate_input_tokens(body)
-        sums[2] += output_cap(body, default_max_output_tokens=self.default_max_output_tokens)
+        sums[1] += self.endpoint.input_tokens(body)
+        sums[2] += self.endpoint.output_tokens(
+            body, default_max_output_tokens=self.default_max_output_tokens
+        )
 
     def result(self, prices: PriceTable | None = None) -> BatchEstimate:
         estimate = BatchEstimate()
@@ -88,9 +94,10 @@ def estimate_prepared(
     items: Iterable[PreparedRequest],
     *,
     default_max_output_tokens: int,
+    endpoint: Endpoint = DEFAULT_ENDPOINT,
     prices: PriceTable | None = None,
 ) -> BatchEstimate:
-    estimator = Estimator(default_max_output_tokens=default_max_output_tokens)
+    estimator = Estimator(default_max_output_tokens=default_max_output_tokens, endpoint=endpoint)
     for item in items:
         estimator.add(item)
     return estimator.result(prices)

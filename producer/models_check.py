@@ -58,6 +58,8 @@ class ModelUses:
     counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, model: str, where: str, custom_id: str) -> None:
+        if not model:  # a moderation may leave its model to the provider: nothing to check
+            return
         n = self.counts.get(model, 0)
         self.counts[model] = n + 1
         if n < SHOWN_PER_MODEL:

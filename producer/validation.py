@@ -2,6 +2,13 @@
 
 Validation collects every problem instead of stopping at the first, so one error can name
 every bad item; nothing is enqueued until all items pass.
+
+A batch has one endpoint (``respq.contract.endpoints``). It is the one the batch must have
+(``endpoint=``: the Batch API's ``batches.create``), else the first item's: a line's
+``url`` or a typed request (``ChatCompletionRequest`` …); bare request bodies are of the
+batch's endpoint (Responses when nothing names one). Each body is validated by its
+endpoint's request model. An item of another endpoint makes the batch mixed: the first
+one is named, and nothing is enqueued.
 """
 
 from __future__ import annotations
@@ -15,35 +22,25 @@ from typing import Any, Final
 import orjson
 from pydantic import ValidationError
 
-from respq.contract.lines import ACCEPTED_URLS, InputLine, is_batch_line
-from respq.contract.request import ResponsesRequest
+from respq.contract.endpoints import (
+    DEFAULT_ENDPOINT,
+    ENDPOINTS,
+    Endpoint,
+    endpoint_for_url,
+    endpoint_of_request,
+)
+from respq.contract.lines import InputLine, is_batch_line
 from respq.producer.errors import InvalidInput, ItemProblem
+from respq.producer.field_errors import describe_validation_error
 
 DEFAULT_MAX_REQUEST_BYTES: Final = 20 * 1024 * 1024
 MAX_PROBLEMS_KEPT: Final = 1000
 # orjson writes at most this many levels of nested arrays and objects (it reads 1024).
 MAX_JSON_DEPTH: Final = 254
 
-# Loc parts pydantic adds for union branches and discriminator tags; they mean nothing
-# to a user looking for the field they wrote.
-_BRANCH_NAMES: Final = frozenset(
-    {
-        "str",
-        "int",
-        "float",
-        "bool",
-        "list",
-        "dict",
-        "none",
-        "message",
-        "other",
-        "input_text",
-        "input_image",
-        "input_file",
-        "output_text",
-        "refusal",
-    }
-)
+# Problem codes OpenAI's batch errors use, where a plain reading of the field would not.
+URL_MISMATCH: Final = "url_mismatch"
+INVALID_URL: Final = "invalid_url"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,52 +53,45 @@ class PreparedRequest:
     depends_on: str | None = None
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif "[" in part or "(" in part or part in _BRANCH_NAMES:
-            continue
-        else:
-            parts.append(("." if parts else "") + part)
-    return "".join(parts)
-
-
-def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> list[tuple[str, str]]:
-    """(field, message) pairs, keeping only the deepest error of each union."""
-    found: dict[str, str] = {}
-    for err in exc.errors(include_url=False):
-        field = _field_path(tuple(err["loc"]))
-        if prefix:
-            field = f"{prefix}.{field}" if field else prefix
-        found.setdefault(field, err["msg"])
-    # A union reports one error per branch: "input" (not a string) and
-    # "input[0].content" (the real problem). Drop a field when a deeper one exists.
-    fields = sorted(found)
-    return [
-        (f, found[f])
-        for f in fields
-        if not any(o != f and (o.startswith(f + ".") or o.startswith(f + "[")) for o in fields)
-    ]
-
-
 class ItemPreparer:
-    """Validates items one by one, remembering custom_ids to catch duplicates."""
+    """Validates items one by one, remembering custom_ids to catch duplicates and the
+    batch's endpoint to catch a mixed batch. ``endpoint`` is the one the batch must have
+    (every line that names another is an error of its own); without it, the first item
+    sets it (``endpoint_from`` says where)."""
 
-    def __init__(self, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
+    def __init__(
+        self,
+        *,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        endpoint: Endpoint | None = None,
+    ) -> None:
         self.max_request_bytes = max_request_bytes
+        self.required = endpoint
+        self.endpoint = endpoint
+        self.endpoint_from = ""
+        self.mixed = 0  # items of another endpoint than the batch's
         self.seen: set[str] = set()
         self.problems: list[ItemProblem] = []
         self.bad_count = 0
         # child custom_id -> (parent custom_id, where the child is, parent seen before it)
         self.depends: dict[str, tuple[str, str, bool]] = {}
 
-    def _fail(self, where: str, cid: str | None, problems: list[tuple[str, str]]) -> None:
+    @property
+    def batch_endpoint(self) -> Endpoint:
+        """The batch's endpoint once the items are read (Responses when none named one)."""
+        return self.endpoint or DEFAULT_ENDPOINT
+
+    def _fail(
+        self,
+        where: str,
+        cid: str | None,
+        problems: list[tuple[str, str]],
+        code: str | None = None,
+    ) -> None:
         self.bad_count += 1
         for field, message in problems:
             if len(self.problems) < MAX_PROBLEMS_KEPT:
-                self.problems.append(ItemProblem(where, cid, field, message))
+                self.problems.append(ItemProblem(where, cid, field, message, code))
 
     def add_oversized(self, lineno: int, size: int) -> None:
         """Record a line of ``size`` bytes, over the limit (a reader that stops reading a
@@ -126,11 +116,14 @@ class ItemPreparer:
         return self.add_object(obj, where, default_custom_id=f"line-{lineno}")
 
     def add_object(self, obj: Any, where: str, *, default_custom_id: str) -> PreparedRequest | None:
-        """Validate one item: a ResponsesRequest, an InputLine, or a dict of either shape."""
+        """Validate one item: a typed request (``ResponsesRequest``,
+        ``ChatCompletionRequest`` …), an InputLine, or a dict of either shape."""
         cid: str | None = None
         depends_on: str | None = None
+        typed = endpoint_of_request(obj)
         try:
-            if isinstance(obj, ResponsesRequest):
+            if typed is not None:
+                self._check_endpoint(typed, where)
                 cid, request, body = default_custom_id, obj, _request_body(obj)
             elif isinstance(obj, InputLine):
                 cid, depends_on, body = obj.custom_id, obj.depends_on, obj.body
@@ -144,7 +137,9 @@ class ItemPreparer:
                     request = self._validate_line_body(line, where)
                 else:
                     cid, body = default_custom_id, obj
-                    request = ResponsesRequest.model_validate(obj)
+                    endpoint = self.batch_endpoint
+                    self._check_endpoint(endpoint, where)
+                    request = endpoint.request.model_validate(obj)
             else:
                 self._fail(where, None, [("", f"expected a JSON object, got {type(obj).__name__}")])
                 return None
@@ -155,10 +150,8 @@ class ItemPreparer:
             )
             return None
         except _LineProblem as problem:
-            self._fail(where, cid, self._with_duplicate(cid, [(problem.field, problem.message)]))
-            return None
-        except _TooDeep as problem:  # a ResponsesRequest object whose body cannot be dumped
-            self._fail(where, cid, self._with_duplicate(cid, [(problem.field, problem.message)]))
+            shown = [] if problem.silent else [(problem.field, problem.message)]
+            self._fail(where, cid, self._with_duplicate(cid, shown), problem.code)
             return None
         try:
             encoded = orjson.dumps(body)
@@ -185,7 +178,30 @@ class ItemPreparer:
         if depends_on is not None:
             self.depends[cid] = (depends_on, where, depends_on in self.seen)
         self.seen.add(cid)
-        return PreparedRequest(cid, encoded, request.model, depends_on)
+        return PreparedRequest(cid, encoded, self.batch_endpoint.model_of(request), depends_on)
+
+    def _check_endpoint(self, endpoint: Endpoint, where: str) -> None:
+        """The batch's endpoint is the first item's; _LineProblem for an item of another."""
+        current = self.endpoint
+        if current is None:
+            self.endpoint, self.endpoint_from = endpoint, where
+            return
+        if endpoint is current:
+            return
+        if self.required is not None:  # the Batch API: every such line, as OpenAI does
+            raise _LineProblem(
+                "url",
+                f"the url names {endpoint.url}, not the batch's endpoint {current.url}",
+                code=URL_MISMATCH,
+            )
+        self.mixed += 1
+        raise _LineProblem(
+            "url",
+            f"{endpoint.url} here, but {self.endpoint_from} is {current.url}: a batch has "
+            "one endpoint; submit each endpoint's requests as a batch of its own",
+            code=URL_MISMATCH,
+            silent=self.mixed > 1,  # the first differing item names the problem
+        )
 
     def _with_duplicate(
         self, cid: str | None, problems: list[tuple[str, str]]
@@ -198,16 +214,17 @@ class ItemPreparer:
         self.seen.add(cid)
         return problems
 
-    @staticmethod
-    def _validate_line_body(line: InputLine, where: str) -> ResponsesRequest:
-        if line.url not in ACCEPTED_URLS:
+    def _validate_line_body(self, line: InputLine, where: str) -> Any:
+        endpoint = endpoint_for_url(line.url)
+        if endpoint is None:
             raise _LineProblem(
                 "url",
-                f"{line.url!r} is not a Responses endpoint; use one of "
-                + ", ".join(sorted(ACCEPTED_URLS)),
+                f"{line.url!r} is not an endpoint respq runs; use one of " + ", ".join(ENDPOINTS),
+                code=INVALID_URL,
             )
+        self._check_endpoint(endpoint, where)
         try:
-            return ResponsesRequest.model_validate(line.body)
+            request = endpoint.request.model_validate(line.body)
         except ValidationError as exc:
             problems = describe_validation_error(exc, prefix="body")
             field, message = problems[0]
@@ -218,6 +235,13 @@ class ItemPreparer:
                     + ")"
                 )
             raise _LineProblem(field, message) from None
+        if line.depends_on is not None and not endpoint.chains:
+            raise _LineProblem(
+                "depends_on",
+                f"depends_on continues a stored response: only {DEFAULT_ENDPOINT.url} "
+                "batches can chain requests",
+            )
+        return request
 
     def check_dependencies(self) -> None:
         """``depends_on`` must name an earlier line of the batch: chains then can never
@@ -240,8 +264,13 @@ class ItemPreparer:
 
 
 class _LineProblem(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        self.field, self.message = field, message
+    """A problem found outside pydantic; ``silent`` counts the item as bad without
+    listing it (the mixed batch's later items)."""
+
+    def __init__(
+        self, field: str, message: str, *, code: str | None = None, silent: bool = False
+    ) -> None:
+        self.field, self.message, self.code, self.silent = field, message, code, silent
 
 
 class _TooDeep(_LineProblem):
@@ -283,10 +312,11 @@ def _unencodable(body: dict[str, Any], exc: TypeError, prefix: str) -> tuple[str
     return prefix, f"cannot be encoded as JSON: {exc}"
 
 
-def _request_body(request: ResponsesRequest) -> dict[str, Any]:
-    """The body of a ResponsesRequest object; _TooDeep when pydantic cannot dump it."""
+def _request_body(request: Any) -> dict[str, Any]:
+    """The body of a typed request object; _TooDeep when pydantic cannot dump it."""
     try:
-        return request.body()
+        body: dict[str, Any] = request.body()
+        return body
     except (ValueError, RecursionError) as exc:  # pydantic's serialization depth limit
         fields = {**dict(request), **(request.model_extra or {})}
         if isinstance(exc, RecursionError) or "depth" in str(exc):
@@ -294,11 +324,15 @@ def _request_body(request: ResponsesRequest) -> dict[str, Any]:
         raise _TooDeep("", f"cannot be encoded as JSON: {exc}") from None
 
 
-def prepare_items(
-    items: Iterable[Any], *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-) -> list[PreparedRequest]:
-    """Validate every item; raise one InvalidInput naming all bad ones."""
-    preparer = ItemPreparer(max_request_bytes=max_request_bytes)
+def prepare_batch(
+    items: Iterable[Any],
+    *,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    endpoint: Endpoint | None = None,
+) -> tuple[Endpoint, list[PreparedRequest]]:
+    """Validate every item; the batch's endpoint and its requests, or one InvalidInput
+    naming all bad items."""
+    preparer = ItemPreparer(max_request_bytes=max_request_bytes, endpoint=endpoint)
     prepared: list[PreparedRequest] = []
     with gc_paused():
         for index, item in enumerate(items):
@@ -307,7 +341,14 @@ def prepare_items(
             if ready is not None:
                 prepared.append(ready)
     preparer.raise_if_bad()
-    return prepared
+    return preparer.batch_endpoint, prepared
+
+
+def prepare_items(
+    items: Iterable[Any], *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+) -> list[PreparedRequest]:
+    """Validate every item; raise one InvalidInput naming all bad ones."""
+    return prepare_batch(items, max_request_bytes=max_request_bytes)[1]
 
 
 @contextmanager

@@ -10,8 +10,13 @@ stand-in upstream (``respq[mock]``) are optional parts, each in its own subpacka
         batch = await client.submit([ResponsesRequest(model="gpt-5.4", input="Hi")])
 """
 
+from respq.contract.chat_request import ChatCompletionRequest
+from respq.contract.completion_request import CompletionRequest
+from respq.contract.embedding_request import EmbeddingRequest
+from respq.contract.endpoints import ENDPOINTS, Endpoint, UnknownEndpoint
 from respq.contract.errors import RespqError
 from respq.contract.lines import InputLine, OutputLine
+from respq.contract.moderation_request import ModerationRequest
 from respq.contract.prices import PriceTable, PriceTableError
 from respq.contract.request import ResponsesRequest
 from respq.contract.response import Response, Usage
@@ -35,6 +40,7 @@ from respq.producer.errors import (
 from respq.producer.settings import ClientSettings
 
 __all__ = [
+    "ENDPOINTS",
     "TERMINAL_STATUSES",
     "Batch",
     "BatchClient",
@@ -43,10 +49,15 @@ __all__ = [
     "BatchNotFound",
     "BatchStateError",
     "BatchStatus",
+    "ChatCompletionRequest",
     "ClientSettings",
+    "CompletionRequest",
+    "EmbeddingRequest",
+    "Endpoint",
     "InputLine",
     "InvalidInput",
     "ItemProblem",
+    "ModerationRequest",
     "OutputLine",
     "PriceTable",
     "PriceTableError",
@@ -60,6 +71,7 @@ __all__ = [
     "Response",
     "ResponsesRequest",
     "RespqError",
+    "UnknownEndpoint",
     "Usage",
     "UsageTotals",
 ]

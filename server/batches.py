@@ -21,6 +21,7 @@ from respq.contract.constants import (
     tenant_batches_key,
     tenant_files_key,
 )
+from respq.contract.endpoints import ENDPOINTS, Endpoint, UnknownEndpoint, endpoint_named
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
@@ -37,7 +38,6 @@ from respq.server.webhook_param import WEBHOOK_PARAM, webhook_param
 
 log = logging.getLogger("respq.server")
 
-ENDPOINT = "/v1/responses"
 # OpenAI's limits on a batch's metadata: every batch object carries it, so an unbounded
 # one makes every list response as large as the largest metadata.
 MAX_METADATA_PAIRS = 16
@@ -54,6 +54,18 @@ def _required(body: dict[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"'{name}' must be a string", param=name, code="invalid_type")
     return value
+
+
+def _endpoint(name: str) -> Endpoint:
+    """The batch's endpoint: one of OpenAI's that respq runs (a 400 naming them else)."""
+    try:
+        return endpoint_named(name)
+    except UnknownEndpoint:
+        raise BadRequest(
+            f"endpoint {name!r} is not supported; use one of {', '.join(ENDPOINTS)}",
+            param="endpoint",
+            code="invalid_value",
+        ) from None
 
 
 def _metadata(value: Any) -> dict[str, str]:
@@ -107,14 +119,7 @@ class BatchService:
 
     async def create(self, viewer: Principal, body: dict[str, Any]) -> dict[str, Any]:
         input_file_id = _required(body, "input_file_id")
-        endpoint = _required(body, "endpoint")
-        if endpoint != ENDPOINT:
-            raise BadRequest(
-                f"endpoint {endpoint!r} is not supported: this server runs Responses "
-                f"batches only ({ENDPOINT!r})",
-                param="endpoint",
-                code="invalid_value",
-            )
+        endpoint = _endpoint(_required(body, "endpoint"))
         window = _required(body, "completion_window")
         try:
             parse_window(window)  # a bad window is a 400 here, not a failed batch later
@@ -126,9 +131,9 @@ class BatchService:
         path = await self.files.input_path(viewer, input_file_id)
         batch_id = new_batch_id()
         await self._create_record(
-            viewer, batch_id, input_file_id, metadata, window, webhook, outputs_ttl
+            viewer, batch_id, input_file_id, metadata, window, endpoint, webhook, outputs_ttl
         )
-        self.start(Job(batch_id, path, metadata, window))
+        self.start(Job(batch_id, path, metadata, window, endpoint))
         return await self.retrieve(viewer, batch_id)
 
     async def _create_record(
@@ -138,19 +143,23 @@ class BatchService:
         input_file_id: str,
         metadata: dict[str, Any],
         window: str,
+        endpoint: Endpoint,
         webhook: str | None = None,
         outputs_ttl: int | None = None,
     ) -> None:
         """The batch record, in ``validating`` and owned by ``viewer``'s tenant, before a
         line is read; the submit that follows finds it there."""
         await self.client.create_record(
-            batch_id, metadata=metadata, completion_window=window, tenant=viewer.tenant
+            batch_id,
+            metadata=metadata,
+            completion_window=window,
+            tenant=viewer.tenant,
+            endpoint=endpoint,
         )
         await self.client.redis.hset(  # type: ignore[misc]
             BatchKeys(batch_id).meta,
             mapping={
                 "input_file_id": input_file_id,
-                "endpoint": ENDPOINT,
                 **({WEBHOOK_URL_FIELD: webhook} if webhook else {}),
                 **({OUTPUT_EXPIRES_FIELD: outputs_ttl} if outputs_ttl else {}),
             },

@@ -29,8 +29,11 @@ def estimate_file(path: Path, settings: ClientSettings, prices: PriceTable | Non
     """The estimate of one batch file (in the calling thread)."""
 
     async def go() -> BatchEstimate:
-        estimator = Estimator(default_max_output_tokens=settings.default_max_output_tokens)
         with check_file(path, max_request_bytes=settings.max_request_bytes) as checked:
+            estimator = Estimator(
+                default_max_output_tokens=settings.default_max_output_tokens,
+                endpoint=checked.endpoint,
+            )
             async for item in prepared_requests(checked):
                 estimator.add(item)
         return estimator.result(prices)

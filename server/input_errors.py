@@ -15,6 +15,8 @@ _LINE_RE = re.compile(r"line (\d+)")
 
 
 def code_for(problem: ItemProblem) -> str:
+    if problem.code:
+        return problem.code
     field, message = problem.field, problem.message
     if "over the limit" in message:
         return "request_too_large"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from respq.contract.constants import BatchKeys
+from respq.contract.endpoints import Endpoint
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.cli.app import CliError
@@ -38,6 +39,7 @@ class Job:
     path: Path
     metadata: dict[str, Any]
     completion_window: str
+    endpoint: Endpoint  # every line's url must name it
 
 
 def run_in_thread(settings: ClientSettings, job: Job) -> None:
@@ -51,7 +53,10 @@ async def _run(settings: ClientSettings, job: Job) -> None:
         try:
             # CPU-bound, but this loop is private to the pipeline's thread.
             checked = check_file(
-                job.path, max_request_bytes=settings.max_request_bytes, name=job.path.stem
+                job.path,
+                max_request_bytes=settings.max_request_bytes,
+                name=job.path.stem,
+                endpoint=job.endpoint,
             )
         except InvalidInput as exc:
             await fail(client, job.batch_id, batch_errors(exc))
@@ -77,6 +82,7 @@ async def _run(settings: ClientSettings, job: Job) -> None:
                 batch_id=job.batch_id,
                 metadata=job.metadata,
                 completion_window=job.completion_window,
+                endpoint=checked.endpoint,
             )
         if await _status(client, keys) == BatchStatus.CANCELLING:
             # Cancelled while being enqueued: end whatever was queued after the cancel.

@@ -29,6 +29,7 @@ import contextlib
 import logging
 
 from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, BatchKeys
+from respq.contract.endpoints import endpoint_named
 from respq.contract.status import TERMINAL_STATUSES, BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.client import BatchClient
@@ -117,7 +118,8 @@ async def _recover_one(
         await fail(client, batch_id, single_error("file_missing", exc.message))
         return 1
     log.warning("batch %s was left validating; validating it again", batch_id)
-    batches.start(Job(batch_id, path, meta.metadata or {}, window))
+    endpoint = endpoint_named(meta.endpoint)
+    batches.start(Job(batch_id, path, meta.metadata or {}, window, endpoint))
     return 1
 
 

@@ -91,7 +91,8 @@ def batches_table(rows: list[tuple[BatchInfo, BatchCost]]) -> str:
         rate, eta = rate_and_eta(info)
         bid = escape(info.id)
         body.append(
-            f'<tr data-batch="{bid}"><td><a href="/batches/{bid}">{bid}</a></td>'
+            f'<tr data-batch="{bid}"><td><a href="/batches/{bid}">{bid}</a>'
+            f'<br><small class="quiet endpoint">{escape(info.endpoint)}</small></td>'
             f"<td>{status_badge(info.status)}</td><td>{progress(info)}</td>"
             f'<td class="num">{rate}</td><td class="num">{eta}</td>'
             f'<td class="num">{number(info.usage.total_tokens)}</td>'
@@ -128,6 +129,7 @@ def batch_detail(info: BatchInfo, cost: BatchCost, samples: Samples) -> str:
         '<div class="actions">' + "".join(actions) + '<span id="note" class="error"></span></div>',
         progress(info),
         '<div class="facts">',
+        fact("endpoint", escape(info.endpoint)),
         fact("succeeded", f"{counts.completed:,}"),
         fact("failed", f"{counts.failed:,}"),
         fact("in flight", f"{info.in_flight:,}"),

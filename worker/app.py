@@ -112,8 +112,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     _install_drain_hook(runner)
     log.info(
-        "respq worker up: upstream %s, %d requests in flight max, redis %s",
-        redact_url(config.responses_url),  # a base URL may carry user:key@
+        "respq worker up: upstream %s (each batch's endpoint below it), %d requests in "
+        "flight max, redis %s",
+        redact_url(config.base_url),  # a base URL may carry user:key@
         config.max_jobs,
         redact_url(config.redis_url),
     )

@@ -5,9 +5,10 @@ One Lua call on the batch's meta hash each way (``worker/lua/budget.lua``), so e
 worker process shares one ledger: ``cost_spent`` (settled) and ``cost_reserved`` (in
 flight). A request is sent only if ``spent + reserved + estimate <= max_cost``; otherwise
 the batch is paused (``respq resume`` continues it) and the request is handed to a later
-job. The estimate prices the input estimate at the input price and ``max_output_tokens``
-(or the default) at the output price, so spending never passes ``max_cost`` unless the
-answers use more than estimated.
+job. The estimate prices the input estimate at the input price and the endpoint's output
+cap (``max_output_tokens``, chat's ``max_completion_tokens`` … or the default; nothing for
+embeddings and moderations) at the output price, so spending never passes ``max_cost``
+unless the answers use more than estimated.
 
 Workers without a price table (``RESPQ_PRICES``) do none of this. With one, a batch
 without ``max_cost`` costs one HMGET-sized call per worker every ``NO_BUDGET_CACHE_S``.
@@ -25,10 +26,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from respq.contract.constants import BatchKeys
+from respq.contract.endpoints import DEFAULT_ENDPOINT, Endpoint
 from respq.contract.prices import PriceTable
 from respq.contract.response import Usage
 from respq.contract.scripts import ScriptSet
-from respq.worker.estimate import estimate_tokens
 from respq.worker.retry import DeferRequest
 
 log = logging.getLogger("respq.worker")
@@ -40,23 +41,20 @@ PAUSED_RECHECK_S = 5.0
 NO_BUDGET_CACHE_S = 10.0
 
 
-def max_output_tokens(body: Mapping[str, Any], default: int) -> int:
-    value = body.get("max_output_tokens")
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        return default
-    return value
-
-
 def estimate_cost(
-    prices: PriceTable, model: str, body: Mapping[str, Any], *, default_max_output_tokens: int
+    prices: PriceTable,
+    model: str,
+    body: Mapping[str, Any],
+    *,
+    default_max_output_tokens: int,
+    endpoint: Endpoint = DEFAULT_ENDPOINT,
 ) -> float | None:
     """USD one request may cost at most (roughly); None when the model has no price."""
     price = prices.price(model)
     if price is None:
         return None
-    out = max_output_tokens(body, default_max_output_tokens)
-    total = estimate_tokens(body, default_max_output_tokens=default_max_output_tokens)
-    return price.cost(max(total - out, 0), 0, out)
+    out = endpoint.output_tokens(body, default_max_output_tokens=default_max_output_tokens)
+    return price.cost(endpoint.input_tokens(body), 0, out)
 
 
 class Hold:
@@ -125,7 +123,13 @@ class Budget:
     def enabled(self) -> bool:
         return self.prices is not None
 
-    async def hold(self, batch_id: str, model: str, body: Mapping[str, Any]) -> Hold:
+    async def hold(
+        self,
+        batch_id: str,
+        model: str,
+        body: Mapping[str, Any],
+        endpoint: Endpoint = DEFAULT_ENDPOINT,
+    ) -> Hold:
         """Reserve the request's estimated cost; DeferRequest when the batch is (now)
         paused. Use the result as ``async with``."""
         prices = self.prices
@@ -138,7 +142,11 @@ class Budget:
                 return Hold(None, batch_id, model, 0.0)
             del self._no_budget[batch_id]
         estimate = estimate_cost(
-            prices, model, body, default_max_output_tokens=self.default_max_output_tokens
+            prices,
+            model,
+            body,
+            default_max_output_tokens=self.default_max_output_tokens,
+            endpoint=endpoint,
         )
         if estimate is None:
             estimate = 0.0  # unpriced: still stopped by a paused or spent budget
@@ -190,4 +198,4 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-__all__ = ["PAUSED_RECHECK_S", "Budget", "Hold", "estimate_cost", "max_output_tokens"]
+__all__ = ["PAUSED_RECHECK_S", "Budget", "Hold", "estimate_cost"]

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from respq.contract.constants import DEFAULT_QUEUE_NAME
+from respq.contract.endpoints import Endpoint
 from respq.contract.redis_conn import DEFAULT_REDIS_TIMEOUT
 from respq.contract.settings import AuthHeader, EnvSettings, LogLevel
 
@@ -76,6 +77,10 @@ class WorkerConfig(EnvSettings):
     @property
     def responses_url(self) -> str:
         return self.base_url.rstrip("/") + "/responses"
+
+    def endpoint_url(self, endpoint: Endpoint) -> str:
+        """Where the endpoint's requests go: ``{base_url}/<path>``."""
+        return self.base_url.rstrip("/") + "/" + endpoint.path
 
     @property
     def arq_max_jobs(self) -> int:

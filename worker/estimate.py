@@ -1,22 +1,6 @@
-"""The token estimate the workers charge before a request is sent; it lives in
-``contract/token_estimate.py``, shared with the producer's ``respq estimate``."""
+"""The worker's token estimates: they live in ``respq.contract.estimate``, beside the endpoint
+table (``respq.contract.endpoints``: ``Endpoint.estimate``) that names each endpoint's own."""
 
-from __future__ import annotations
+from respq.contract.estimate import FILE_TOKENS, IMAGE_TOKENS, MESSAGE_TOKENS, estimate_tokens
 
-from respq.contract.token_estimate import (
-    FILE_TOKENS,
-    IMAGE_TOKENS,
-    MESSAGE_TOKENS,
-    estimate_input_tokens,
-    estimate_tokens,
-    output_cap,
-)
-
-__all__ = [
-    "FILE_TOKENS",
-    "IMAGE_TOKENS",
-    "MESSAGE_TOKENS",
-    "estimate_input_tokens",
-    "estimate_tokens",
-    "output_cap",
-]
+__all__ = ["FILE_TOKENS", "IMAGE_TOKENS", "MESSAGE_TOKENS", "estimate_tokens"]

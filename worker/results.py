@@ -37,7 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from respq.contract.constants import ARQ_JOB_PREFIX, WEBHOOKS_KEY, BatchKeys
 from respq.contract.response import Usage
 from respq.contract.scripts import ScriptSet
-from respq.contract.stored import pack_success
+from respq.contract.stored import pack_answer
 from respq.contract.timeline import BASE_WIDTH_MS, BUCKETS, latency_codes
 from respq.contract.webhooks import new_event_id
 from respq.worker.job_lease import JobLease, LeaseLost
@@ -87,10 +87,9 @@ class Result:
 
     def args(self) -> list[str | int | bytes]:
         u = self.usage or Usage()
-        line = orjson.dumps(self.line)
         return [
             self.custom_id,
-            pack_success(line) if self.ok else line,
+            pack_answer(self.line) if self.ok else orjson.dumps(self.line),
             (2 if self.incomplete else 1) if self.ok else 0,
             self.code,
             self.model,

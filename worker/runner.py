@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
+from respq.contract.endpoints import Endpoint, endpoint_named
 from respq.contract.lines import answer_line, error_line
 from respq.worker.budget import Budget
 from respq.worker.config import WorkerConfig
@@ -102,7 +103,10 @@ class RequestRunner:
         self.runs[job_id] = lease
         try:
             started = await asyncio.gather(
-                *(self.run_one(batch_id, item, attempts_used, lease) for item in claim.work),
+                *(
+                    self.run_one(batch_id, item, attempts_used, lease, claim.endpoint)
+                    for item in claim.work
+                ),
                 return_exceptions=True,
             )
         finally:
@@ -120,16 +124,22 @@ class RequestRunner:
         return JobOutcome(claim.mode, len(started) - len(unsent), len(unsent))
 
     async def run_one(
-        self, batch_id: str, item: WorkItem, attempts_used: int, lease: JobLease
+        self,
+        batch_id: str,
+        item: WorkItem,
+        attempts_used: int,
+        lease: JobLease,
+        endpoint: str = "",
     ) -> bool:
-        """Send one request; False when it was not started because the worker is draining."""
+        """Send one request to the batch's ``endpoint`` (as stored; "" is Responses);
+        False when it was not started because the worker is draining."""
         async with self.slots.hold(batch_id):
             if self.draining:
                 return False
             self.in_flight += 1
             lease.start(item.custom_id)
             try:
-                await self._run(batch_id, item, attempts_used, lease)
+                await self._run(batch_id, item, attempts_used, lease, endpoint)
             except LeaseLost:
                 log.info(
                     "request %s/%s left to the worker that took its job over",
@@ -143,7 +153,7 @@ class RequestRunner:
         return True
 
     async def _run(
-        self, batch_id: str, item: WorkItem, attempts_used: int, lease: JobLease
+        self, batch_id: str, item: WorkItem, attempts_used: int, lease: JobLease, stored: str
     ) -> None:
         store = self.store
         custom_id, raw = item.custom_id, item.body
@@ -153,13 +163,16 @@ class RequestRunner:
             await lease.confirm(custom_id)
 
         try:
+            # An endpoint this worker does not know (a newer producer's) is a recorded
+            # worker_error, never a request left unended.
+            endpoint: Endpoint = endpoint_named(stored)
             body: dict[str, Any] = orjson.loads(raw)
             model = str(body.get("model") or "")
-            if item.previous_response_id or item.has_children:
+            if endpoint.chains and (item.previous_response_id or item.has_children):
                 body, raw = chain_body(body, item)
-            async with await self.budget.hold(batch_id, model, body) as held:
+            async with await self.budget.hold(batch_id, model, body, endpoint) as held:
                 result, attempts = await self.sender.send(
-                    raw, body, model, attempts_used, before_send=confirm
+                    raw, body, model, attempts_used, endpoint, before_send=confirm
                 )
                 held.spent(result.facts.usage)
         except LeaseLost:

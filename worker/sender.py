@@ -12,10 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from respq.contract.endpoints import DEFAULT_ENDPOINT, Endpoint
 from respq.worker.activity import ScopeActivity
 from respq.worker.config import WorkerConfig
 from respq.worker.errors import RateLimited, RetryableError, UpstreamError
-from respq.worker.estimate import estimate_tokens
 from respq.worker.limiter import Limits, RateLimiter
 from respq.worker.limits_config import limits_for, parse_model_limits, scope_for
 from respq.worker.metrics import Metrics
@@ -65,12 +65,13 @@ class Sender:
         body: dict[str, Any],
         model: str,
         attempts_used: int,
+        endpoint: Endpoint = DEFAULT_ENDPOINT,
         *,
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[UpstreamSuccess, int]:
-        """Send one request until it succeeds, fails for good or must wait (DeferRequest);
-        returns the answer and the attempts it took. ``before_send`` runs right before
-        each attempt goes out (after any wait) and may stop it by raising."""
+        """Send one request to ``endpoint`` until it succeeds, fails for good or must wait
+        (DeferRequest); returns the answer and the attempts it took. ``before_send`` runs
+        right before each attempt goes out (after any wait) and may stop it by raising."""
         cfg = self.config
         limiter = self.limiter
         limits, scope = self.limits(model)
@@ -78,11 +79,11 @@ class Sender:
         # cool-down that every worker honours.
         limited = limiter is not None and not limits.unlimited
         estimate = (
-            estimate_tokens(body, default_max_output_tokens=cfg.default_max_output_tokens)
+            endpoint.estimate(body, default_max_output_tokens=cfg.default_max_output_tokens)
             if limited
             else 0
         )
-        stream = bool(body.get("stream"))
+        stream = endpoint.streams and body.get("stream") is True
         attempts = 0
 
         async def attempt() -> UpstreamSuccess:
@@ -106,7 +107,7 @@ class Sender:
             started = time.perf_counter()
             try:
                 with self.metrics.upstream_call(model):
-                    answer = await self.upstream.send(raw, stream=stream)
+                    answer = await self.upstream.send(raw, stream=stream, endpoint=endpoint)
             except UpstreamError as exc:
                 exc.latency = time.perf_counter() - started
                 if isinstance(exc, RateLimited):

@@ -38,11 +38,13 @@ class WorkItem:
 
 @dataclass(slots=True)
 class Claim:
-    """What one job run may send: ``mode`` is run, cancel, expire, paused (its requests
-    were parked until ``resume``) or missing."""
+    """What one job run may send, and where: ``mode`` is run, cancel, expire, paused (its
+    requests were parked until ``resume``) or missing; ``endpoint`` is the batch's as
+    stored ("" for Responses: ``respq.contract.endpoints.endpoint_named`` reads it)."""
 
     mode: str
     work: list[WorkItem] = field(default_factory=list)
+    endpoint: str = ""
 
 
 def _text(value: Any) -> str:
@@ -103,10 +105,10 @@ class WorkerStore:
         )
         work = [
             WorkItem(_text(raw[i]), raw[i + 1], _text(raw[i + 2]), int(raw[i + 3]) == 1)
-            for i in range(1, len(raw), 4)
+            for i in range(2, len(raw), 4)
             if raw[i + 1] is not None  # a request body lost with its key: nothing to send
         ]
-        return Claim(_text(raw[0]), work)
+        return Claim(_text(raw[0]), work, _text(raw[1]))
 
     async def defer(
         self, batch_id: str, custom_id: str, *, delay: float, attempts_used: int

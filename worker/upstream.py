@@ -14,9 +14,11 @@ import aiohttp
 import httpx
 import orjson
 
+from respq.contract.endpoints import DEFAULT_ENDPOINT, ENDPOINTS, Endpoint
 from respq.contract.lines import body_error_code
-from respq.contract.response import ResponseFacts, is_response
+from respq.contract.response import ResponseFacts
 from respq.contract.settings import auth_headers
+from respq.worker.chat_stream import STREAM_READERS
 from respq.worker.config import WorkerConfig
 from respq.worker.errors import (
     ClientError,
@@ -29,7 +31,6 @@ from respq.worker.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from respq.worker.sse import final_response
 
 FINAL_CODES = frozenset({"model_not_found", "invalid_api_key", "insufficient_quota"})
 # Where providers put their request id: OpenAI/vLLM, Anthropic-style gateways, LiteLLM's
@@ -153,20 +154,24 @@ def classify_error(status: int, headers: httpx.Headers, content: bytes) -> Upstr
 
 
 def parse_success(
-    status: int, request_id: str | None, body: Any, headers: httpx.Headers
+    status: int,
+    request_id: str | None,
+    body: Any,
+    headers: httpx.Headers,
+    endpoint: Endpoint = DEFAULT_ENDPOINT,
 ) -> UpstreamSuccess:
-    """A 2xx answer: any Response is a success, stored as received; only a body that is
-    not a Response at all is ``invalid_response``."""
-    if not is_response(body):
+    """A 2xx answer: any body of the endpoint's kind (a Response, a chat completion …) is
+    a success, stored as received; only a body that is not one at all is
+    ``invalid_response``."""
+    if not endpoint.is_success(body):
         what = "a JSON object" if isinstance(body, dict) else f"JSON {type(body).__name__}"
         raise InvalidResponse(
-            f"the upstream answered {status} with {what} that is not a Response "
-            '(no object: "response" and no output list)',
+            f"the upstream answered {status} with {what} that is not {endpoint.success}",
             status_code=status,
             body=body,
             request_id=request_id,
         )
-    return UpstreamSuccess(status, request_id, body, ResponseFacts.read(body), headers)
+    return UpstreamSuccess(status, request_id, body, endpoint.facts(body), headers)
 
 
 def transport_error(exc: httpx.TransportError) -> UpstreamError:
@@ -192,10 +197,11 @@ def transport_error(exc: httpx.TransportError) -> UpstreamError:
 
 
 class UpstreamClient:
-    """Sends one Responses request and returns the parsed response or raises."""
+    """Sends one request to its endpoint and returns the parsed answer or raises."""
 
     def __init__(self, config: WorkerConfig, http: httpx.AsyncClient) -> None:
         self.url = config.responses_url
+        self._urls = {url: httpx.URL(config.endpoint_url(e)) for url, e in ENDPOINTS.items()}
         self.http = http
         # The plain (non-streamed) call goes straight to the client's transport with a
         # URL, headers and timeout prepared once: httpx's per-request URL merge, cookie
@@ -217,17 +223,19 @@ class UpstreamClient:
         secret = self._secret
         return content.replace(secret, REDACTED) if secret and secret in content else content
 
-    async def send(self, body: bytes, *, stream: bool) -> UpstreamSuccess:
+    async def send(
+        self, body: bytes, *, stream: bool, endpoint: Endpoint = DEFAULT_ENDPOINT
+    ) -> UpstreamSuccess:
         deadline = asyncio.timeout(self.deadline)
         try:
             # On expiry the cancelled read unwinds through aclose() / the stream's context
             # manager, which close the half-read connection instead of pooling it.
             async with deadline:
                 if stream:
-                    return await self._send_streamed(body)
+                    return await self._send_streamed(body, endpoint)
                 request = httpx.Request(
                     "POST",
-                    self._url,
+                    self._urls[endpoint.url],
                     headers=self.http.headers,
                     content=body,
                     extensions=self._timeout,
@@ -245,9 +253,11 @@ class UpstreamClient:
             raise UpstreamTimeout(
                 f"no complete answer within {self.deadline:g}s (RESPQ_REQUEST_TIMEOUT)"
             ) from None
-        return self._parse(answer.status_code, answer.headers, content)
+        return self._parse(answer.status_code, answer.headers, content, endpoint)
 
-    def _parse(self, status: int, headers: httpx.Headers, content: bytes) -> UpstreamSuccess:
+    def _parse(
+        self, status: int, headers: httpx.Headers, content: bytes, endpoint: Endpoint
+    ) -> UpstreamSuccess:
         content = self._scrub(content)
         if not 200 <= status < 300:
             raise classify_error(status, headers, content)
@@ -262,11 +272,14 @@ class UpstreamClient:
                 body=content[:2000].decode("utf-8", "replace"),
                 request_id=request_id,
             ) from None
-        return parse_success(status, request_id, body, headers)
+        return parse_success(status, request_id, body, headers, endpoint)
 
-    async def _send_streamed(self, body: bytes) -> UpstreamSuccess:
+    async def _send_streamed(self, body: bytes, endpoint: Endpoint) -> UpstreamSuccess:
         async with self.http.stream(
-            "POST", self.url, content=body, headers={"accept": "text/event-stream"}
+            "POST",
+            self._urls[endpoint.url],
+            content=body,
+            headers={"accept": "text/event-stream"},
         ) as answer:
             if not 200 <= answer.status_code < 300:
                 content = self._scrub(await answer.aread())
@@ -274,9 +287,9 @@ class UpstreamClient:
             request_id = request_id_of(answer.headers)
             if "text/event-stream" not in answer.headers.get("content-type", ""):
                 content = await answer.aread()
-                return self._parse(answer.status_code, answer.headers, content)
+                return self._parse(answer.status_code, answer.headers, content, endpoint)
             try:
-                final = await final_response(
+                final = await STREAM_READERS[endpoint.url](
                     answer.aiter_lines(), request_id, idle_timeout=self.idle_timeout
                 )
             except httpx.TransportError as exc:
@@ -285,4 +298,4 @@ class UpstreamClient:
                     f"the event stream broke off: {type(exc.__cause__ or exc).__name__}",
                     request_id=request_id,
                 ) from None
-            return parse_success(answer.status_code, request_id, final, answer.headers)
+            return parse_success(answer.status_code, request_id, final, answer.headers, endpoint)

@@ -85,9 +85,9 @@ local function line_code(line)
 end
 
 -- A stored output line as a table, or nil for a success kept packed (contract/stored.py:
--- only successes are compressed, so its first byte alone says it succeeded).
+-- only successes are compressed, so a first byte other than '{' says it succeeded).
 local function stored_line(raw)
-  if string.byte(raw, 1) == PACKED_V1 then return nil end
+  if string.byte(raw, 1) ~= JSON_LINE_START then return nil end
   return cjson.decode(raw)
 end
 

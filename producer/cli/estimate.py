@@ -58,8 +58,11 @@ def estimate(
     async def go() -> BatchEstimate:
         prices = PriceTable.from_env()
         settings = ClientSettings()
-        estimator = Estimator(default_max_output_tokens=settings.default_max_output_tokens)
         with input_file(file) as path, validate(path, display_name(file)) as checked:
+            estimator = Estimator(
+                default_max_output_tokens=settings.default_max_output_tokens,
+                endpoint=checked.endpoint,
+            )
             async for item in prepared_requests(checked):
                 estimator.add(item)
         return estimator.result(prices)

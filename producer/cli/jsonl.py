@@ -31,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, BinaryIO, Final
 
+from respq.contract.endpoints import DEFAULT_ENDPOINT, Endpoint
 from respq.contract.errors import RespqError
 from respq.producer.cli.app import CliError, ExitCode, InvalidFile
 from respq.producer.errors import InvalidInput
@@ -111,6 +112,7 @@ class CheckedFile:
     lines: int
     models: ModelUses = field(default_factory=ModelUses)  # for --check-models
     spool: IO[bytes] = field(default_factory=_new_spool)
+    endpoint: Endpoint = DEFAULT_ENDPOINT  # the batch's: every line names it
 
     def close(self) -> None:
         # Closing flushes; on a full disk that fails again, after the file is closed.
@@ -173,15 +175,20 @@ def _write(spool: IO[bytes], ready: PreparedRequest) -> None:
 
 
 def check_file(
-    path: Path, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, name: str | None = None
+    path: Path,
+    *,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    name: str | None = None,
+    endpoint: Endpoint | None = None,
 ) -> CheckedFile:
     """Validate every line, spooling the valid requests; InvalidFile (an InvalidInput naming
-    ``name``, by default the path) lists every bad one."""
+    ``name``, by default the path) lists every bad one. Every line must be of ``endpoint``
+    when given (the Batch API's), else of the first line's (a mixed file is invalid)."""
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory", str(path))
     size = path.stat().st_size
     try:
-        return _check_file(path, size, max_request_bytes, name)
+        return _check_file(path, size, max_request_bytes, name, endpoint)
     except OSError as exc:
         if not is_no_space(exc):
             raise
@@ -189,8 +196,10 @@ def check_file(
         raise SpoolFull(what, f"{human_bytes(size)} (the input's size)") from None
 
 
-def _check_file(path: Path, size: int, max_request_bytes: int, name: str | None) -> CheckedFile:
-    preparer = ItemPreparer(max_request_bytes=max_request_bytes)
+def _check_file(
+    path: Path, size: int, max_request_bytes: int, name: str | None, endpoint: Endpoint | None
+) -> CheckedFile:
+    preparer = ItemPreparer(max_request_bytes=max_request_bytes, endpoint=endpoint)
     checked = CheckedFile(path, 0, 0)
     try:
         spool = checked.spool
@@ -212,6 +221,7 @@ def _check_file(path: Path, size: int, max_request_bytes: int, name: str | None)
         if checked.requests == 0:
             raise CliError(f"{name or path} holds no requests")
         spool.flush()
+        checked.endpoint = preparer.batch_endpoint
     except BaseException:
         checked.close()
         raise

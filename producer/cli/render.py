@@ -65,7 +65,7 @@ def summary_line(info: BatchInfo) -> str:
     return (
         f"{info.id} {info.status}: {info.done}/{counts.total} done ({percent(info):.1f}%), "
         f"{counts.completed} succeeded, {counts.failed} failed{rate}, "
-        f"{tokens(info.usage.total_tokens)} tokens"
+        f"{tokens(info.usage.total_tokens)} tokens, {info.endpoint}"
     )
 
 
@@ -123,6 +123,7 @@ def status_view(
     table.add_column("field", style="bold")
     table.add_column("value")
     table.add_row("status", str(info.status))
+    table.add_row("endpoint", info.endpoint)
     table.add_row("progress", f"{info.done}/{counts.total} ({percent(info):.1f}%)")
     table.add_row("succeeded", str(counts.completed))
     if info.incomplete:

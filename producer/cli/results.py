@@ -121,11 +121,17 @@ def results(
     """Output lines in input order (what has finished so far, if the batch still runs)."""
     state = get_state(ctx)
 
-    async def go() -> Written:
+    async def go() -> tuple[Written, str]:
         check_distinct_outputs(output, errors)
         async with state.client() as client:
             batch = await client.get(batch_id)
-            return await write_results(batch, output, errors, everything=everything)
+            endpoint = (await batch.status()).endpoint
+            return await write_results(batch, output, errors, everything=everything), endpoint
 
-    written = run_async(state, go())
+    written, endpoint = run_async(state, go())
+    err_console.print(
+        f"{batch_id} ({endpoint}): {written.succeeded} succeeded, "
+        f"{written.failed + written.failed_skipped} failed",
+        markup=False,
+    )
     note_skipped(written, batch_id)

@@ -198,7 +198,9 @@ async def _run(
     check_distinct_outputs(output, errors)
     meta = parse_metadata(metadata)
     with input_file(file) as path, validate(path, display_name(file)) as checked:
-        err_console.print(f"{checked.requests} valid requests in {file}", markup=False)
+        err_console.print(
+            f"{checked.requests} valid {checked.endpoint.url} requests in {file}", markup=False
+        )
         interrupted = asyncio.Event()
         async with AsyncExitStack() as stack:
             log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="respq-run-")))

@@ -98,6 +98,7 @@ async def enqueue(
         max_cost=max_cost,
         scheduling=scheduling,
         webhook=webhook,
+        endpoint=checked.endpoint,
     )
 
 
@@ -233,7 +234,10 @@ def submit(
 def _announce(info: BatchInfo, *, as_json: bool, to_stderr: bool) -> None:
     if as_json:
         print_json(info.openai_shape(), to_stderr=to_stderr)
-    elif to_stderr:
+        return
+    if to_stderr:
         err_console.print(info.id, markup=False)
     else:
         console.print(info.id, markup=False)
+    # The id alone goes to stdout (scripts read it); what was enqueued, to stderr.
+    err_console.print(f"{info.request_counts.total} request(s) for {info.endpoint}", markup=False)

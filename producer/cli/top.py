@@ -1,4 +1,5 @@
-"""``respq top``: a live table of batches (status, progress, rate, tokens/min, errors)."""
+"""``respq top``: a live table of batches (status, endpoint, progress, rate, tokens/min,
+errors)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,7 @@ def frame(
             [
                 info.id,
                 str(info.status),
+                info.endpoint.removeprefix("/v1/"),
                 f"{info.done}/{counts.total}",
                 _rate(row.rate, ".1f"),
                 _rate(row.tokens_per_min, ",.0f"),
@@ -109,15 +111,16 @@ def frame(
             ]
         )
     if not cells:
-        cells.append(["no batches", "", "", "", "", "", "", ""])
+        cells.append(["no batches", "", "", "", "", "", "", "", ""])
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     # Numbers and ids are never wrapped or cut (ids are copied into other commands); only
     # the status may be shortened on a narrow terminal.
-    for i, name in enumerate(("id", "status", "done", "req/s", "tok/min", "err", "infl", "share")):
+    names = ("id", "status", "endpoint", "done", "req/s", "tok/min", "err", "infl", "share")
+    for i, name in enumerate(names):
         width = max(len(name), *(len(c[i]) for c in cells))
         table.add_column(
             name,
-            justify="left" if i < 2 else "right",
+            justify="left" if i < 3 else "right",
             no_wrap=True,
             min_width=None if i == 1 else width,
         )

@@ -110,3 +110,122 @@ def response_body(
             "output_tokens_details": {"reasoning_tokens": 2},
         },
     }
+
+
+def chat_body(
+    text: str = "ok", *, model: str = "gpt-5.4", tokens: tuple[int, int] = (5, 7)
+) -> dict[str, Any]:
+    """A ``chat.completion`` as OpenAI sends it."""
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1772294400,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": tokens[0],
+            "completion_tokens": tokens[1],
+            "total_tokens": tokens[0] + tokens[1],
+            "prompt_tokens_details": {"cached_tokens": 1, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 0},
+        },
+        "service_tier": "default",
+        "system_fingerprint": "fp_test",
+    }
+
+
+def embedding_body(
+    vectors: int = 1, *, dims: int = 8, model: str = "text-embedding-3-small", tokens: int = 4
+) -> dict[str, Any]:
+    """A ``list`` of embeddings as OpenAI sends it: float32 values, printed as float64."""
+    import struct
+
+    def f32(x: float) -> float:
+        value: float = struct.unpack("<f", struct.pack("<f", x))[0]
+        return value
+
+    return {
+        "object": "list",
+        "data": [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": [f32(((i * dims + j) % 97 - 48) / 997) for j in range(dims)],
+            }
+            for i in range(vectors)
+        ],
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def completion_body(text: str = "ok", *, model: str = "gpt-3.5-turbo-instruct") -> dict[str, Any]:
+    """A legacy ``text_completion``."""
+    return {
+        "id": "cmpl-test",
+        "object": "text_completion",
+        "created": 1772294400,
+        "model": model,
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+
+
+def moderation_body(*, model: str = "omni-moderation-latest") -> dict[str, Any]:
+    """A moderation as OpenAI sends it (no usage)."""
+    categories = [
+        "harassment",
+        "harassment/threatening",
+        "hate",
+        "hate/threatening",
+        "illicit",
+        "illicit/violent",
+        "self-harm",
+        "self-harm/instructions",
+        "self-harm/intent",
+        "sexual",
+        "sexual/minors",
+        "violence",
+        "violence/graphic",
+    ]
+    return {
+        "id": "modr-test",
+        "model": model,
+        "results": [
+            {
+                "flagged": False,
+                "categories": dict.fromkeys(categories, False),
+                "category_scores": dict.fromkeys(categories, 0.0001),
+                "category_applied_input_types": {c: ["text"] for c in categories},
+            }
+        ],
+    }
+
+
+def chat_stream(body: dict[str, Any], *, done: bool = True, usage: bool = True) -> bytes:
+    """``body`` (a chat.completion) as its SSE chunks: a role delta, the content in pieces,
+    the finish reason, then the usage chunk and ``[DONE]``."""
+    top = {k: v for k, v in body.items() if k not in ("object", "choices", "usage")}
+
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+        data = {**top, "object": "chat.completion.chunk", "choices": choices, **extra}
+        return b"data: " + orjson.dumps(data) + b"\n\n"
+
+    events = [chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}}])]
+    text = body["choices"][0]["message"]["content"]
+    for i in range(0, len(text), 3):
+        events.append(chunk([{"index": 0, "delta": {"content": text[i : i + 3]}}]))
+    reason = body["choices"][0]["finish_reason"]
+    events.append(chunk([{"index": 0, "delta": {}, "finish_reason": reason}]))
+    if usage:
+        events.append(chunk([], usage=body["usage"]))
+    if done:
+        events.append(b"data: [DONE]\n\n")
+    return b"".join(events)

@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import openai
+from openai.types import Batch
 
 from respq.mockapi import MockConfig, MockServer
 
 from helpers.databases import Database
 from helpers.factories import unique_queue
 from helpers.paths import PRICES
+from helpers.polling import wait_until
 from helpers.ports import free_port
 from helpers.processes import Managed, clean_env, http_ok, start_worker
 
@@ -104,3 +107,20 @@ def signed_in(stack: Stack, key: str) -> Iterator[httpx.Client]:
         answer = browser.post("/login", data={"key": key})
         assert answer.status_code == 303, answer.text
         yield browser
+
+
+def upload(client: openai.OpenAI, path: Path) -> str:
+    """``files.create`` of a batch input file; its id."""
+    with path.open("rb") as handle:
+        return client.files.create(file=handle, purpose="batch").id
+
+
+def wait_done(client: openai.OpenAI, batch_id: str, timeout: float = 60) -> Batch:
+    """Poll ``batches.retrieve`` as the SDK's users do, until the batch has ended."""
+    terminal = ("completed", "failed", "cancelled", "expired")
+
+    def ended() -> bool:
+        return client.batches.retrieve(batch_id).status in terminal
+
+    wait_until(ended, timeout, f"{batch_id} to end", interval=0.1)
+    return client.batches.retrieve(batch_id)

@@ -1,7 +1,9 @@
 """A batch against software respq did not write: LiteLLM's proxy (litellm[proxy], models
 with ``mock_response``) as the upstream over real HTTP. Its Response bodies carry nulls in
 the usage details, ids far from ``resp_…``, and its own request-id header; every answered
-request must be a success, with usage totals equal to the sum of the bodies' numbers.
+request must be a success, with usage totals equal to the sum of the bodies' numbers. The
+same for chat completions (plain and streamed) and embeddings (LiteLLM in front of
+mockapi's, reshaped into its own answer), each read by the official SDK's type.
 
 The proxy lives in its own virtualenv (its pins would fight respq's): ``.ci/run`` makes
 ``.venv-litellm``; elsewhere set RESPQ_TEST_LITELLM to a ``litellm`` executable."""
@@ -18,9 +20,11 @@ import pytest
 from respq import BatchClient, BatchStatus
 from respq.contract.lines import OutputLine, is_success
 from respq.contract.response import Usage
+from respq.mockapi import MockServer
 from respq.worker import WorkerConfig
 
 from helpers.databases import Database
+from helpers.endpoints import sdk_check
 from helpers.paths import ROOT
 from helpers.ports import free_port
 from helpers.processes import Managed, http_ok
@@ -42,6 +46,11 @@ model_list:
       model: anthropic/claude-3-5-sonnet-20240620
       api_key: sk-not-used
       mock_response: "A longer answer, so that the two models' usage differs a little."
+  - model_name: embedding-via-litellm
+    litellm_params:
+      model: openai/text-embedding-3-small
+      api_key: {mock_key}
+      api_base: {mock_url}
 general_settings:
   master_key: {key}
 """
@@ -59,10 +68,11 @@ def litellm_executable() -> Path:
 
 
 @pytest.fixture(scope="module")
-def litellm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def litellm_url(tmp_path_factory: pytest.TempPathFactory, mock: MockServer) -> Iterator[str]:
     executable = litellm_executable()
     directory = tmp_path_factory.mktemp("litellm")
-    (directory / "config.yaml").write_text(CONFIG.format(key=MASTER_KEY))
+    config = CONFIG.format(key=MASTER_KEY, mock_key="unused", mock_url=mock.base_url)
+    (directory / "config.yaml").write_text(config)
     port = free_port()
     env = {
         **os.environ,
@@ -129,3 +139,64 @@ async def test_a_batch_against_litellms_proxy_is_all_successes_with_exact_usage(
     assert failure["error"] is None and failure["response"]["status_code"] == 400
     code = OutputLine.model_validate(failure).code
     assert code is not None and info.errors_by_code == {code: 1}
+
+
+def litellm_worker(url: str, queue_name: str) -> WorkerConfig:
+    return WorkerConfig(
+        base_url=url, api_key=MASTER_KEY, queue_name=queue_name, max_jobs=32, retry_base=0.05
+    )
+
+
+async def test_chat_completions_through_litellms_proxy_plain_and_streamed(
+    real_client: BatchClient, db: Database, litellm_url: str, queue_name: str
+) -> None:
+    n = 60
+    stream = {"stream": True, "stream_options": {"include_usage": True}}
+    items = [
+        {
+            "custom_id": f"c{i}",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": "gpt-4o-mock" if i % 2 else "claude-mock",
+                "messages": [{"role": "user", "content": f"Question {i}"}],
+                **(stream if i % 3 == 0 else {}),
+            },
+        }
+        for i in range(n)
+    ]
+    batch = await real_client.submit(items)
+    await run_burst(build_worker(litellm_worker(litellm_url, queue_name), db=db), timeout=120)
+    info = await batch.wait(timeout=10)
+    assert (info.status, info.request_counts.completed) == (BatchStatus.COMPLETED, n)
+    lines = [orjson.loads(raw) async for raw in batch.result_lines()]
+    bodies = [line["response"]["body"] for line in lines]
+    for line, body in zip(lines, bodies, strict=True):
+        check_line(line)
+        sdk_check("/v1/chat/completions", body)
+        assert body["choices"][0]["message"]["content"].startswith(("Hello", "A longer"))
+    assert info.usage.input_tokens == sum(b["usage"]["prompt_tokens"] for b in bodies) > 0
+    assert info.usage.output_tokens == sum(b["usage"]["completion_tokens"] for b in bodies) > 0
+
+
+async def test_embeddings_through_litellms_proxy(
+    real_client: BatchClient, db: Database, litellm_url: str, queue_name: str
+) -> None:
+    n = 40
+    items = [
+        {
+            "custom_id": f"e{i}",
+            "url": "/v1/embeddings",
+            "body": {"model": "embedding-via-litellm", "input": [f"text {i}", "and more"]},
+        }
+        for i in range(n)
+    ]
+    batch = await real_client.submit(items)
+    await run_burst(build_worker(litellm_worker(litellm_url, queue_name), db=db), timeout=120)
+    info = await batch.wait(timeout=10)
+    assert (info.status, info.request_counts.completed) == (BatchStatus.COMPLETED, n)
+    bodies = [orjson.loads(raw)["response"]["body"] async for raw in batch.result_lines()]
+    for body in bodies:
+        sdk_check("/v1/embeddings", body)
+        assert [len(d["embedding"]) for d in body["data"]] == [1536, 1536]
+    assert info.usage.input_tokens == sum(b["usage"]["prompt_tokens"] for b in bodies) > 0
+    assert info.usage.output_tokens == 0

@@ -286,7 +286,16 @@ def test_stream_incomplete_and_paced(srv: MockServer, client: httpx.Client) -> N
 def test_models(srv: MockServer, path: str) -> None:
     body = httpx.get(srv.url + path).json()
     assert body["object"] == "list"
-    assert [m["id"] for m in body["data"]] == ["gpt-5.4", "gpt-5.4-mini", "gpt-4.1", "o4-mini"]
+    assert [m["id"] for m in body["data"]] == [
+        "gpt-5.4",
+        "gpt-5.4-mini",
+        "gpt-4.1",
+        "o4-mini",
+        "gpt-3.5-turbo-instruct",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+        "omni-moderation-latest",
+    ]
     for model in body["data"]:
         assert set(model) == {"id", "object", "created", "owned_by"}
         assert model["object"] == "model"

@@ -219,10 +219,9 @@ def test_other_purposes_endpoints_and_unknown_ids_are_refused(
     assert caught.value.param == "purpose"
     file_id = upload(client, path)
     with pytest.raises(openai.BadRequestError) as caught:
-        client.batches.create(
-            input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
-        )
+        client.batches.create(input_file_id=file_id, endpoint="/v1/videos", completion_window="24h")
     assert caught.value.param == "endpoint"
+    assert "/v1/chat/completions" in caught.value.message  # the error lists what runs
     with pytest.raises(openai.NotFoundError):
         client.batches.create(
             input_file_id="file-0000", endpoint="/v1/responses", completion_window="24h"

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from respq import BatchClient, InvalidInput
+from respq.contract.endpoints import RESPONSES
 from respq.contract.prices import PriceTable
-from respq.contract.token_estimate import estimate_input_tokens
 
 from helpers.cli import invoke
 from helpers.factories import BAD_LINES
@@ -32,7 +32,7 @@ def test_estimate_counts_tokens_and_prices_a_range_without_redis() -> None:
     estimate = client.estimate(ITEMS, prices=PRICES)
     assert (estimate.requests, set(estimate.by_model)) == (3, {"gpt-5.4", "o4-mini"})
     gpt = estimate.by_model["gpt-5.4"]
-    expected_input = estimate_input_tokens(ITEMS[0]) + estimate_input_tokens(ITEMS[1])
+    expected_input = RESPONSES.input_tokens(ITEMS[0]) + RESPONSES.input_tokens(ITEMS[1])
     assert (gpt.requests, gpt.input_tokens, gpt.max_output_tokens) == (2, expected_input, 1100)
     assert gpt.cost_low == pytest.approx(expected_input * 1.25 / 1e6)
     assert gpt.cost_high == pytest.approx((expected_input * 1.25 + 1100 * 10.0) / 1e6)

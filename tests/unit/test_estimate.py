@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from respq.contract.endpoints import CHAT_COMPLETIONS, COMPLETIONS, EMBEDDINGS, MODERATIONS
 from respq.worker.estimate import FILE_TOKENS, IMAGE_TOKENS, MESSAGE_TOKENS, estimate_tokens
 
 
@@ -75,3 +76,49 @@ def test_large_body_is_fast(size: int) -> None:
     began = time.perf_counter()
     assert est(body, default=0) == 20 * (size // 4 + MESSAGE_TOKENS)
     assert time.perf_counter() - began < 0.5
+
+
+def test_chat_counts_messages_tools_and_the_output_cap_of_every_choice() -> None:
+    body: dict[str, Any] = {
+        "messages": [
+            {"role": "system", "content": "x" * 40},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "y" * 40},
+                    {"type": "image_url", "image_url": {"url": "https://i"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"function": {"name": "f", "arguments": "z" * 40}}],
+            },
+        ],
+        "max_completion_tokens": 100,
+        "max_tokens": 7,
+        "n": 3,
+    }
+    chat = CHAT_COMPLETIONS.estimate
+    assert chat(body, default_max_output_tokens=9) == 30 + 3 * MESSAGE_TOKENS + IMAGE_TOKENS + 300
+    del body["max_completion_tokens"]
+    assert chat(body, default_max_output_tokens=9) == 30 + 3 * MESSAGE_TOKENS + IMAGE_TOKENS + 21
+    del body["max_tokens"], body["n"]
+    assert chat(body, default_max_output_tokens=9) == 30 + 3 * MESSAGE_TOKENS + IMAGE_TOKENS + 9
+
+
+def test_embeddings_and_moderations_charge_input_only() -> None:
+    embed = EMBEDDINGS.estimate
+    assert embed({"input": "a" * 400}, default_max_output_tokens=4096) == 100
+    assert embed({"input": ["a" * 40, "b" * 40]}, default_max_output_tokens=4096) == 20
+    assert embed({"input": [[1, 2, 3], [4]]}, default_max_output_tokens=4096) == 4
+    assert embed({"input": [1, 2, 3]}, default_max_output_tokens=4096) == 3
+    parts = [{"type": "text", "text": "a" * 40}, {"type": "image_url", "image_url": {}}]
+    assert MODERATIONS.estimate({"input": parts}, default_max_output_tokens=9) == 10 + IMAGE_TOKENS
+    assert MODERATIONS.estimate({"input": ["a" * 8]}, default_max_output_tokens=9) == 2
+
+
+def test_completions_count_prompt_suffix_and_max_tokens_per_choice() -> None:
+    body = {"prompt": ["a" * 40, "b" * 40], "suffix": "c" * 4, "max_tokens": 10, "best_of": 4}
+    assert COMPLETIONS.estimate(body, default_max_output_tokens=9) == 21 + 40
+    assert COMPLETIONS.estimate({"prompt": [[1, 2]]}, default_max_output_tokens=9) == 2 + 9

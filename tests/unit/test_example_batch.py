@@ -1,5 +1,6 @@
 """examples/batch.jsonl: every line validates, is an OpenAI batch line, uses served models
-but one typo, and the lines cover the request shapes."""
+but one typo, and the lines cover the request shapes; and the small file of each other
+endpoint (chat.jsonl, embeddings.jsonl, completions.jsonl, moderations.jsonl)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from respq.mockapi.config import DEFAULT_MODELS
+from respq.producer.cli.jsonl import check_file
 from respq.producer.validation import ItemPreparer
 
+from helpers.endpoints import EXAMPLE_FILES, example
 from helpers.paths import EXAMPLES
 
 BATCH_FILE = EXAMPLES / "batch.jsonl"
@@ -79,3 +84,17 @@ def test_batch_covers_the_request_shapes() -> None:
     assert any_body(lambda b: "max_output_tokens" in b)
     assert any_body(lambda b: "metadata" in b)
     assert sum(1 for b in found if b.get("stream") is True) == 1
+
+
+# -- one small batch file per endpoint ---------------------------------------------------
+
+
+@pytest.mark.parametrize("url", list(EXAMPLE_FILES))
+def test_each_endpoints_example_validates_as_a_batch_of_that_endpoint(url: str) -> None:
+    path = EXAMPLE_FILES[url]
+    with check_file(path) as checked:
+        assert checked.endpoint.url == url and checked.requests >= 3
+    lines = example(url)
+    assert {line["url"] for line in lines} == {url}
+    models = {line["body"].get("model", "omni-moderation-latest") for line in lines}
+    assert models - {"gpt-typo"} <= set(DEFAULT_MODELS)

@@ -79,6 +79,13 @@ async def test_unknown_models_are_named_with_their_lines() -> None:
     assert KEY not in str(info.value)
 
 
+async def test_a_request_that_leaves_its_model_to_the_provider_is_not_checked() -> None:
+    # A moderation without a model: the provider's default, not an unknown model "".
+    await check_models(
+        uses(("", 1), ("gpt-5.4", 2)), settings=settings(), transport=Upstream().transport()
+    )
+
+
 @pytest.mark.parametrize("status", [401, 500])
 async def test_fetch_failures_never_show_the_key(status: int) -> None:
     upstream = Upstream(status, {"error": {"message": f"bad key {KEY}"}})

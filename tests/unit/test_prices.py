@@ -50,7 +50,7 @@ def test_json_and_env(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ('[models."m"]\ninput = 1\n', ["'m'", "missing", "'output'"]),
+        ('[models."m"]\noutput = 1\n', ["'m'", "missing", "'input'"]),
         ('[models."m"]\ninput = -1\noutput = 1\n', ["'m'", "'input'", ">= 0"]),
         ('[models."m"]\ninput = "cheap"\noutput = 1\n', ["'m'", "'input'", "number"]),
         ('[models."m"]\ninput = 1\noutput = 1\noutptu = 2\n', ["'m'", "'outptu'"]),
@@ -66,6 +66,13 @@ def test_bad_tables_name_file_model_field(tmp_path: Path, text: str, words: list
     assert str(path) in message
     for word in words:
         assert word in message
+
+
+def test_an_embedding_model_is_priced_per_input_token(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.toml", '[models."text-embedding-3-small"]\ninput = 0.02\n')
+    table = PriceTable.load(path)
+    usage = UsageTotals(input_tokens=2_000_000, total_tokens=2_000_000)
+    assert table.cost("text-embedding-3-small", usage) == pytest.approx(0.04)
 
 
 def test_missing_file_is_clear(tmp_path: Path) -> None:

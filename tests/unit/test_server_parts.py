@@ -94,7 +94,7 @@ def test_validation_problems_become_openai_line_errors() -> None:
     found = [(e["line"], e["code"], e["param"]) for e in errors["data"]]
     assert found == [
         (2, "invalid_json_line", None),
-        (3, "invalid_url", "url"),
+        (3, "url_mismatch", "url"),
         (4, "duplicate_custom_id", "custom_id"),
         (5, "missing_required_parameter", "body.model"),
     ]

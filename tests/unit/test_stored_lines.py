@@ -1,10 +1,12 @@
 """How output lines are kept in Redis (contract/stored.py): successes zstd-packed with a
-fixed dictionary, failures as JSON; every reader gets the worker's exact bytes back, and
-the Lua that reads lines (retry.lua) tells a packed success from a failure."""
+fixed dictionary (embedding vectors apart, contract/vectors.py), failures as JSON; every
+reader gets the worker's exact bytes back, and the Lua that reads lines (retry.lua) tells
+a packed success from a failure."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import threading
@@ -25,11 +27,19 @@ from respq.contract.audit import Auditor
 from respq.contract.constants import BatchKeys
 from respq.contract.lines import answer_line, error_line
 from respq.contract.response import Usage
-from respq.contract.stored import PACKED_V1, StoredLineError, pack_success, unpack
+from respq.contract.stored import (
+    PACKED_V1,
+    PACKED_V2,
+    PACKED_V2_VECTORS,
+    StoredLineError,
+    pack_answer,
+    pack_success,
+    unpack,
+)
 from respq.worker.results import Result, ResultWriter
 from respq.worker.store import WorkerStore
 
-from helpers.factories import response_body
+from helpers.factories import embedding_body, response_body
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "provider_responses.json"
 
@@ -63,6 +73,54 @@ GOLDEN_LINE = {
     "error": None,
 }
 DICTIONARY_SHA256 = "9f2c5c07a4832730beb7f9fff2b7e8574f3bdd42ff97489c9c48210dc975a356"
+# The same for dictionary v2 and its vectors format: a chat completion, and an embeddings
+# answer with a float32 vector, a vector of other numbers and a base64 one.
+GOLDEN_V2 = bytes.fromhex(
+    "0260a400a502009402676f6c64656e2d636861313153746f726564206c696e65732073746179207265616461"
+    "626c652e33350c004ab17a304a20073e76901213fa9590d66909499a89e5e2264ca0a9d5456da283c2d9409"
+    "94c0001"
+)
+GOLDEN_V2_LINE = {
+    "id": "batch_req_0",
+    "custom_id": "golden-chat",
+    "response": {
+        "status_code": 200,
+        "request_id": "req_1",
+        "body": {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1772294400,
+            "model": "gpt-5.4",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": "Stored lines stay readable.",
+                        "refusal": None,
+                    },
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
+        },
+    },
+    "error": None,
+}
+GOLDEN_VECTORS = bytes.fromhex(
+    "034503000c0000003f000080be0000003e01030b1e2f02040000003f606f00fd01009831676f6c64656e2d76"
+    "6563746f727332326d320d0085a67ae04620574874c1a1873b30b24aac8d597a585394121aa009e3fa9b88"
+    "549be8a770de51261340"
+)
+GOLDEN_VECTORS_LINE = (
+    b'{"id":"batch_req_1","custom_id":"golden-vectors","response":{"status_code":200,'
+    b'"request_id":"req_2","body":{"object":"list","data":[{"object":"embedding","index":0,'
+    b'"embedding":[0.5,-0.25,0.125]},{"object":"embedding","index":1,"embedding":[0.1,2]},'
+    b'{"object":"embedding","index":2,"embedding":"AAAAPw=="}],"model":"m","usage":'
+    b'{"prompt_tokens":2,"total_tokens":2}}},"error":null}'
+)
+DICTIONARY_V2_SHA256 = "f342b13875bb6a9449600b744700f669a8e1c2498bfcfa55bff22f63a0626f84"
 
 
 def provider_lines() -> list[Any]:
@@ -80,10 +138,17 @@ def test_a_line_packed_by_the_first_version_still_reads() -> None:
     assert hashlib.sha256(raw).hexdigest() == DICTIONARY_SHA256
 
 
+def test_lines_packed_by_the_second_version_still_read() -> None:
+    assert orjson.loads(unpack(GOLDEN_V2)) == GOLDEN_V2_LINE
+    assert unpack(GOLDEN_VECTORS) == GOLDEN_VECTORS_LINE
+    raw = files("respq.contract").joinpath("data/line_dictionary_v2.jsonl").read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == DICTIONARY_V2_SHA256
+
+
 @pytest.mark.parametrize("line", provider_lines())
 def test_every_providers_answer_comes_back_byte_for_byte(line: bytes) -> None:
-    packed = pack_success(line)
-    assert packed[0] == PACKED_V1
+    packed = pack_answer(orjson.loads(line))
+    assert packed[0] == PACKED_V2
     assert unpack(packed) == line
 
 
@@ -143,7 +208,7 @@ async def test_readers_get_the_lines_back_and_retry_takes_only_failures(
     )
 
     res = await fake_redis.hgetall(BatchKeys(batch.id).res)
-    assert res[b"ok"][0] == PACKED_V1 and res[b"bad"][:1] == b"{"
+    assert res[b"ok"][0] == PACKED_V2 and res[b"bad"][:1] == b"{"
     lines = [orjson.loads(raw) async for raw in batch.result_lines()]
     assert lines == [good, failed_child, bad]
     audit = await Auditor(fake_redis, queue_name=queue_name).counters(batch.id)
@@ -171,3 +236,82 @@ def test_threads_pack_and_read_at_once_each_with_its_own_zstd_context() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert all(pool.map(work, range(8)))
     assert len(set(contexts.values())) == len(contexts) >= 2
+
+
+def embedding_line(embeddings: list[Any], **body: Any) -> dict[str, Any]:
+    data = [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(embeddings)]
+    answer = {"object": "list", "data": data, "model": "text-embedding-3-small", **body}
+    return answer_line("c1", 200, "req_" + "ab" * 16, answer)
+
+
+def test_an_embedding_of_1536_floats_costs_a_fifth_of_its_json_and_reads_back_exactly() -> None:
+    # As OpenAI prints them: float32 values written as the shortest float64 text.
+    vector = embedding_body(dims=1536)["data"][0]["embedding"]
+    line = embedding_line([vector], usage={"prompt_tokens": 5, "total_tokens": 5})
+    raw = orjson.dumps(line)
+    packed = pack_answer(line)
+    assert packed[0] == PACKED_V2_VECTORS
+    assert unpack(packed) == raw
+    assert len(packed) <= 0.6 * len(raw)
+    assert len(packed) < 0.25 * len(raw)
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        [round(0.001 * i - 0.7, 6) for i in range(1536)],  # decimals float32 cannot hold
+        [1, 2.5, -3, 0.0, -0.0, 1e-07, 1.5e22, 123456789.0],  # ints, signs, exponents
+        base64.b64encode(bytes(range(256)) * 24).decode(),  # encoding_format base64
+    ],
+    ids=["decimals", "mixed-numbers", "base64"],
+)
+def test_other_vectors_are_kept_apart_too_and_read_back_exactly(vector: Any) -> None:
+    line = embedding_line([vector, vector])
+    raw = orjson.dumps(line)
+    packed = pack_answer(line)
+    assert packed[0] == PACKED_V2_VECTORS and unpack(packed) == raw
+    assert len(packed) <= 0.8 * len(raw)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        embedding_line([[0.5, None], "not base64!", [], {"nested": [1.0]}]),  # nothing to take
+        embedding_line([[0.5]], note="\x00"),  # the body holds the placeholder itself
+        embedding_line([[0.5]], **{"\x00": 1}),
+        embedding_line(["AAAAPw"]),  # base64 that is not canonical (no padding)
+    ],
+)
+def test_lines_the_vectors_format_cannot_hold_exactly_are_packed_whole(line: Any) -> None:
+    raw = orjson.dumps(line)
+    packed = pack_answer(line)
+    assert packed[0] == PACKED_V2 and unpack(packed) == raw
+
+
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+NUMBERS = st.lists(FLOATS | st.integers(-(2**53), 2**53), min_size=1, max_size=50)
+FLOAT32S = st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        NUMBERS
+        | FLOAT32S
+        | st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode())
+        | st.text(max_size=8),
+        max_size=4,
+    )
+)
+def test_any_embedding_answer_round_trips(vectors: list[Any]) -> None:
+    line = embedding_line(vectors)
+    raw = orjson.dumps(line)
+    assert unpack(pack_answer(line)) == raw
+
+
+@pytest.mark.parametrize("cut", [1, 5, 20, -1])
+def test_a_corrupt_vectors_line_is_a_clear_error(cut: int) -> None:
+    line = embedding_line([[0.5, 0.25], [0.1, 2]])
+    packed = pack_answer(line)
+    with pytest.raises(StoredLineError, match="corrupt"):
+        unpack(packed[:cut])

@@ -11,8 +11,9 @@
 -- killed worker's job is retaken within the lease, whatever job_timeout is, and holds
 -- lease_value ('<token>:<overdue at ms>', worker/job_lease.py; '' leaves arq's value):
 -- the token tells this run from a later one, the time tells the audit when it is overdue.
--- Returns {mode, cid, body, previous_response_id, has_children, ...}; mode is run |
--- cancel | expire | paused | missing. Only in run mode are requests returned (and marked
+-- Returns {mode, endpoint, cid, body, previous_response_id, has_children, ...}; mode is
+-- run | cancel | expire | paused | missing, endpoint the batch's ('' for a batch made
+-- before batches had one: Responses). Only in run mode are requests returned (and marked
 -- in flight). previous_response_id is '' unless the request waited on a parent.
 -- Paused: the requests this job may run move to one parked job record (owner = its id)
 -- that `resume` queues again, so a paused batch costs nothing until then.
@@ -25,12 +26,12 @@ for i = MORE_KEYS, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local job_id, now, prefix, ttl = A.job_id, A.now, A.line_prefix, tonumber(A.finished_ttl)
 local park_id, attempts, now_ms, batch_id = A.park_id, A.attempts, A.now_ms, A.batch_id
 local first_cid = MORE_ARGS
-local v = redis.call('HMGET', k.meta, 'status', 'expires_at')
+local v = redis.call('HMGET', k.meta, 'status', 'expires_at', 'endpoint')
 redis.call('PEXPIRE', K.progress, tonumber(A.lease_ms))
 if A.lease_value ~= '' then redis.call('SET', K.progress, A.lease_value, 'XX', 'KEEPTTL') end
 -- Claimed: its requests now count as in flight, not as dispatched (max_in_flight).
 redis.call('HDEL', K.dispatched, job_id)
-if not v[1] then return {'missing'} end
+if not v[1] then return {'missing', ''} end
 -- The reconciler watches every batch a worker has touched (NX: never delays its turn).
 redis.call('ZADD', active, 'NX', A.audit_due_ms, batch_id)
 local mode = 'run'
@@ -43,7 +44,7 @@ elseif expires_at > 0 and tonumber(now) > expires_at then
 elseif v[1] == STATUS.PAUSED then
   mode = 'paused'
 end
-local out = {mode}
+local out = {mode, v[3] or ''}
 local park = {}
 -- Most batches have no depends_on and no re-queued requests: then no request has a
 -- previous response id, children or an owner to look up (three commands per request).

@@ -1,0 +1,62 @@
+"""A legacy Completions request (``POST /completions``), with the bounds of OpenAI's API
+reference. Unknown fields pass through unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from respq.contract.chat_request import MAX_N, StreamOptions, check_logit_bias, check_stop
+from respq.contract.embedding_request import TextOrTokens, check_text_or_tokens
+from respq.contract.request import OpenModel
+
+
+class CompletionRequest(OpenModel):
+    """One ``POST /completions`` request body."""
+
+    model: str = Field(min_length=1, max_length=128)
+    prompt: TextOrTokens
+    suffix: str | None = None
+    max_tokens: int | None = Field(default=None, ge=0)
+    n: int | None = Field(default=None, ge=1, le=MAX_N)
+    best_of: int | None = Field(default=None, ge=0, le=20)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, int] | None = None
+    logprobs: int | None = Field(default=None, ge=0, le=5)
+    echo: bool | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: TextOrTokens) -> TextOrTokens:
+        return check_text_or_tokens(value)
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
+        return check_stop(value)
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _bias(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        return check_logit_bias(value)
+
+    @model_validator(mode="after")
+    def _choices(self) -> CompletionRequest:
+        if self.best_of is not None and self.n is not None and self.best_of < self.n:
+            raise ValueError("best_of must be at least n")
+        if self.stream_options is not None and self.stream is not True:
+            raise ValueError("stream_options is only allowed when stream is true")
+        return self
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body to send: the fields the user set, unknown ones included."""
+        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
