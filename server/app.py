@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,8 +16,15 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from respq.contract.redis_conn import redact_url
 from respq.producer.client import BatchClient
-from respq.producer.errors import RedisUnavailable
+from respq.producer.errors import (
+    RedisFailure,
+    RedisOutOfMemory,
+    RedisReadOnly,
+    RedisUnavailable,
+    redis_failure,
+)
 from respq.producer.settings import ClientSettings
 from respq.server.auth import KeyRing
 from respq.server.batch_inputs import InputFile, input_content
@@ -173,9 +179,25 @@ async def unexpected(request: Request, exc: Exception) -> Response:
     return error_response(ApiError("The server had an error while processing your request."))
 
 
+# What the API tells a client when Redis fails a call: the cause, never the URL.
+_REDIS_CODES: dict[type[RedisFailure], str] = {
+    RedisOutOfMemory: "redis_oom",
+    RedisReadOnly: "redis_read_only",
+    RedisUnavailable: "redis_unavailable",
+}
+
+
 async def redis_down(request: Request, exc: Exception) -> Response:
+    """Redis unreachable, frozen, full or read-only: a 503 the client may retry, naming the
+    cause (the operator's log line names the URL and the setting to change)."""
+    if not isinstance(exc, RedisFailure):  # a library error met outside the client's edge
+        settings: ClientSettings = request.app.state.client.settings
+        exc = redis_failure(exc, redact_url(settings.redis_url), None) or RedisFailure(
+            f"Redis failed: {type(exc).__name__}", redact_url(settings.redis_url)
+        )
     log.error("%s", exc)
-    error = ApiError("the server cannot reach its Redis; try again later", code="redis_unavailable")
+    code = next((c for kind, c in _REDIS_CODES.items() if isinstance(exc, kind)), "redis_refused")
+    error = ApiError(f"the server's Redis failed: {exc.summary}; try again later", code=code)
     return json_response(error.body(), 503)
 
 
@@ -224,9 +246,8 @@ def create_app(
         ],
         exception_handlers={
             ApiError: api_error,
-            RedisUnavailable: redis_down,
-            RedisConnectionError: redis_down,
-            RedisTimeoutError: redis_down,
+            RedisFailure: redis_down,
+            RedisError: redis_down,
             HTTPException: http_error,
             Exception: unexpected,
         },

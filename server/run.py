@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
+from pathlib import Path
 from typing import TextIO
 
 import uvicorn
@@ -27,6 +29,26 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 class NoKeysConfigured(RespqError):
     """No client keys are set and ``--no-auth`` was not given."""
+
+
+class FilesDirUnusable(RespqError):
+    """``RESPQ_FILES_DIR`` cannot be created or written: said at start, in one line."""
+
+
+def check_files_dir(path: Path) -> None:
+    """Make sure uploads can be stored before the server opens (a failure inside the
+    app's start-up would be a uvicorn traceback); the message names the setting and the
+    system's reason, not the path."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".respq-probe-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise FilesDirUnusable(
+            f"RESPQ_FILES_DIR cannot be used to store uploads ({reason}): set it to a "
+            "writable directory"
+        ) from None
 
 
 class BadLogLevel(RespqError):
@@ -59,6 +81,7 @@ def prepare(
             "no client keys: set RESPQ_SERVER_API_KEYS (comma-separated), or pass --no-auth "
             "to run an open server on a trusted network"
         )
+    check_files_dir(settings.files_dir)
     # Like Jupyter: the dashboard link with a key, but only to a person's terminal; the
     # output of a service (docker logs, a log file) gets the link without it.
     key = ring.first_key if not no_auth and out.isatty() else None

@@ -15,6 +15,7 @@ import openai
 import orjson
 import pytest
 from fakeredis.aioredis import FakeRedis
+from redis.exceptions import ConnectionError, OutOfMemoryError, ReadOnlyError
 
 from respq.contract.constants import FILES_KEY
 from respq.server.body_limits import BATCH_CREATE_BODY_BYTES, LOGIN_BODY_BYTES, UPLOAD_FRAMING_BYTES
@@ -265,3 +266,29 @@ async def test_a_bug_is_openais_500_body_not_a_traceback(
     error = openai_error(response)
     assert error["type"] == "server_error"
     assert "/srv/secret" not in response.text and "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("refusal", "code"),
+    [
+        (OutOfMemoryError("OOM command not allowed when used memory > 'maxmemory'."), "oom"),
+        (ReadOnlyError("You can't write against a read only replica."), "read_only"),
+        (ConnectionError("Connection refused"), "unavailable"),
+    ],
+)
+async def test_a_redis_that_refuses_is_a_503_naming_the_cause_not_a_500(
+    api: httpx.AsyncClient,
+    fake_redis: FakeRedis,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: Exception,
+    code: str,
+) -> None:
+    async def refuse(*_: object, **__: object) -> None:
+        raise refusal
+
+    monkeypatch.setattr(fake_redis, "zrevrange", refuse)
+    response = await api.get("/v1/batches")
+    assert response.status_code == 503, response.text
+    error = openai_error(response)
+    assert error["code"] == f"redis_{code}"
+    assert "redis://" not in error["message"] and "try again" in error["message"]

@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from typer.testing import CliRunner
 
+from respq.producer.cli import app
 from respq.producer.errors import InvalidInput
 from respq.producer.validation import ItemPreparer
 from respq.server.access_log import RedactTokens
@@ -18,7 +20,7 @@ from respq.server.auth import KeyRing
 from respq.server.errors import BadRequest, PayloadTooLarge
 from respq.server.files import OutputFile, is_output_line
 from respq.server.input_errors import batch_errors
-from respq.server.run import NoKeysConfigured, links, prepare
+from respq.server.run import FilesDirUnusable, NoKeysConfigured, links, prepare
 from respq.server.settings import ServerSettings
 from respq.server.upload import receive_upload
 
@@ -130,3 +132,22 @@ def test_start_needs_keys_or_no_auth(capsys: pytest.CaptureFixture[str]) -> None
     assert opened.api_keys() == [] and "token" not in out.getvalue()
     assert "WITHOUT authentication" in capsys.readouterr().err
     assert links("0.0.0.0", 8000, "k")[1].endswith("http://127.0.0.1:8000/?token=k")
+
+
+def test_an_unusable_files_dir_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    import io
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    settings = ServerSettings(server_api_keys="k", files_dir=blocker / "files")
+    with pytest.raises(FilesDirUnusable) as refused:
+        prepare(settings, no_auth=False, host="h", port=1, out=io.StringIO())
+    message = str(refused.value)
+    assert "RESPQ_FILES_DIR" in message and str(tmp_path) not in message
+    done = CliRunner().invoke(
+        app,
+        ["serve", "--port", "1"],
+        env={"RESPQ_SERVER_API_KEYS": "k", "RESPQ_FILES_DIR": str(blocker / "files")},
+    )
+    assert done.exit_code == 2
+    assert done.output.strip().splitlines() == [f"error: {message}"]
