@@ -12,6 +12,7 @@ the same start-up measured alone beside it), and the core's ratios to the whole.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="respq-bench-install-") as tmp:
         base = Path(tmp)
+        had_build = (ROOT / "build").exists()
         _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT)
+        if not had_build:  # setuptools builds in the source tree: leave it as it was
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
         (wheel,) = (base / "dist").glob("respq-*.whl")
         core = measure(base, wheel, "core", str(wheel), args.runs)
         full = measure(base, wheel, "all", f"{wheel}[all]", args.runs)
