@@ -1,7 +1,8 @@
 """What writing a batch's timeline costs Redis: commands per request before and after.
 
 The same batch runs through one worker from the commit before the timeline (``--before``;
-by default the parent of the commit that added ``worker/lua/timeline_lib.lua``, unpacked
+by default the parent of the commit that first added ``contract/lua/timeline_lib.lua``,
+found under its first name by ``git log --follow``, unpacked
 with ``git archive`` into a temporary folder) and through one worker from this tree,
 alternating, in this process's private Redis. A ``MONITOR`` connection counts every
 command while the worker runs: the ones a client sent (each a request to Redis, pipelined
@@ -36,7 +37,7 @@ import redis
 from bench import common
 from respq.producer.client import BatchClient
 
-TIMELINE_FILE = "worker/lua/timeline_lib.lua"
+TIMELINE_FILE = "contract/lua/timeline_lib.lua"
 SETTINGS = (("zero latency, 256 in flight", 0.0, 256), ("100 ms latency, 16 in flight", 0.1, 16))
 
 
@@ -79,7 +80,7 @@ class Monitor:
 
 def before_rev() -> str:
     added = subprocess.run(
-        ["git", "log", "--diff-filter=A", "--format=%H", "--", TIMELINE_FILE],
+        ["git", "log", "--follow", "--diff-filter=A", "--format=%H", "--", TIMELINE_FILE],
         cwd=common.ROOT,
         capture_output=True,
         text=True,
@@ -158,11 +159,16 @@ def run_once(tree: Path | None, n: int, latency: float, max_jobs: int) -> dict[s
     }
 
 
+# Run inside the tree compared with: bench/script_names.py where it has one, else the
+# loader of the trees before it, whose batch scripts were split over three lua/ folders.
 SCRIPT_NAMES = """
-import hashlib, pathlib, sys
+import hashlib, pathlib, runpy, sys
+root = pathlib.Path(sys.argv[1])
+if (root / "bench" / "script_names.py").exists():
+    runpy.run_module("bench.script_names", run_name="__main__")
+    sys.exit()
 from respq.contract.scripts import lua_source
 from respq.worker.limiter import LIMITER_SCRIPTS, limiter_source
-root = pathlib.Path(sys.argv[1])
 for package in ("contract", "producer", "worker"):
     for path in sorted((root / package / "lua").glob("*.lua")):
         if path.name.startswith("_") or path.stem in (*LIMITER_SCRIPTS, "limiter_lib"):

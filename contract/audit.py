@@ -1,6 +1,6 @@
 """The audit of one batch, shared by the workers' reconciler and ``respq doctor``.
 
-Requests (``lua/audit.lua``): every request must be recorded, held by a live lease, or in
+Requests (``contract/lua/audit.lua``): every request must be recorded, held by a live lease, or in
 a queued (or parked) job. One held by nothing is *stranded* — its job was lost with a cut
 AOF tail or dropped by arq — and ``repair`` queues it again in a new job that owns it,
 in the same atomic step, so several auditors may run at once. A lease held past the time
@@ -130,7 +130,7 @@ class Auditor:
         self.queue_name = queue_name
         self.chunk_size = chunk_size
         self.job_ttl_ms = job_ttl_s * 1000
-        self.scripts = ScriptSet(redis, "contract", ["audit"])
+        self.scripts = ScriptSet(redis, ["audit"])
 
     async def slice(
         self, batch_id: str, *, what: str, start: str, count: int = SLICE, repair: int = 0

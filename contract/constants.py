@@ -66,7 +66,7 @@ both), ``respq:active`` (zset of batches the reconciler watches,
 scored by when each is next due, ms) and ``respq:paused:<queue>`` (set of batch ids with
 parked jobs: burst workers wait for them), ``respq:schedule:<queue>`` and
 ``respq:schedule-urgent:<queue>`` (zsets of the batches with jobs waiting for dispatch, by
-virtual time: see ``worker/lua/dispatch.lua``).
+virtual time: see ``contract/lua/dispatch.lua``).
 
 Scheduling fields of a batch's meta: ``weight`` (2 ** priority; its share of dispatch),
 ``urgent`` (1: served before every normal batch), ``max_in_flight`` (0 = no cap),

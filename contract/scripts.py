@@ -1,13 +1,20 @@
-"""Load respq's Lua scripts and register them on a Redis client (EVALSHA, EVAL fallback)."""
+"""Load respq's Lua scripts and register them on a Redis client (EVALSHA, EVAL fallback).
+
+Every script that writes a batch's keys lives in ``contract/lua/`` (BATCH_STATE) and is
+loaded after the generated prelude and ``_common.lua``. The rate limiter's scripts live in
+``worker/lua/`` (``worker/limiter.py`` names that folder) and are loaded after
+``limiter_lib.lua`` alone. A script names its KEYS and ARGV in its header
+(:class:`Signature`), and Python passes them by name.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -24,8 +31,6 @@ from respq.contract.constants import (
 )
 from respq.contract.status import BatchStatus
 from respq.contract.stored import JSON_START, PACKED_V1
-
-_COMMON = "_common.lua"
 
 
 def _lua(value: str) -> str:
@@ -60,7 +65,8 @@ _SIGNATURE = re.compile(r"^--! (KEYS|ARGV):(.*)$", re.MULTILINE)
 class Signature:
     """A script's KEYS and ARGV by name, declared once in its own header
     (``--! KEYS: meta res *batch_keys`` / ``--! ARGV: job_id now *custom_ids``; a ``*name``
-    takes the rest): Python passes each by name, Lua reads them as ``K.meta``, ``A.now``."""
+    takes the rest): Python passes each by name, Lua reads them as ``K.meta``, ``A.now``,
+    and the rest from ``MORE_KEYS`` / ``MORE_ARGS`` on."""
 
     keys: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
@@ -86,6 +92,14 @@ class Signature:
         more = f"local MORE_KEYS, MORE_ARGS = {len(self.keys) + 1}, {len(self.args) + 1}\n"
         return f"local K = {{{keys}}}\nlocal A = {{{args}}}\n" + more
 
+    def starts(self, other: Signature) -> bool:
+        """True when this signature begins with every fixed name of ``other`` (a library's:
+        the names its code reads), in the same places."""
+        return (
+            self.keys[: len(other.keys)] == other.keys
+            and self.args[: len(other.args)] == other.args
+        )
+
     def lists(self, script: str, values: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
         """KEYS and ARGV in the script's order; every name exactly once."""
         expected = {*self.keys, *self.args, *(n for n in (self.more_keys, self.more_args) if n)}
@@ -97,33 +111,59 @@ class Signature:
         return keys, args
 
 
+@dataclass(frozen=True, slots=True)
+class LuaFolder:
+    """A folder of scripts (``respq.<package>/lua/``) and what each one is loaded after:
+    the generated prelude or not, then the folder's libraries (helpers its scripts share).
+    A library's header names the KEYS and ARGV its own code reads; every script loaded
+    after it must declare the same names first."""
+
+    package: str
+    libraries: tuple[str, ...] = ()
+    prelude: bool = False
+
+
+# Every script that writes a batch's keys (see the module docstring).
+BATCH_STATE: Final = LuaFolder("contract", libraries=("_common.lua",), prelude=True)
+
+
 @cache
-def _raw(package: str, name: str) -> str:
-    return resources.files(f"respq.{package}").joinpath("lua", name).read_text(encoding="utf-8")
+def _read(package: str, file: str) -> str:
+    return resources.files(f"respq.{package}").joinpath("lua", file).read_text(encoding="utf-8")
+
+
+@cache
+def signature_of(name: str, folder: LuaFolder = BATCH_STATE) -> Signature:
+    """The KEYS and ARGV that script ``name`` (no ``.lua``) declares in its header."""
+    return Signature.parse(_read(folder.package, f"{name}.lua"))
 
 
 _INCLUDE = re.compile(r"^--! INCLUDE: *(\S+) *$", re.MULTILINE)
 
 
 @cache
-def lua_source(package: str, name: str, *, with_common: bool = True) -> str:
-    """A script's text as loaded: the generated prelude, ``_common.lua`` (shared helpers)
-    and the script's named KEYS/ARGV tables, when asked, before its own text. A line
-    ``--! INCLUDE: other.lua`` is replaced by that file of the same package."""
-    body = _INCLUDE.sub(lambda m: _raw(package, m.group(1)), _raw(package, name))
-    if not with_common:
-        return body
-    named = Signature.parse(body).lua()
-    return lua_prelude() + _raw("contract", _COMMON) + "\n" + named + body
+def lua_source(name: str, folder: LuaFolder = BATCH_STATE) -> str:
+    """Script ``name``'s text as loaded: the prelude (when the folder has one), its named
+    KEYS/ARGV tables, the folder's libraries, then its own text, where a line
+    ``--! INCLUDE: other.lua`` stands for that file of the same folder."""
+    signature = signature_of(name, folder)
+    own = _read(folder.package, f"{name}.lua")
+    included = _INCLUDE.findall(own)
+    for library in (*folder.libraries, *included):
+        if not signature.starts(Signature.parse(_read(folder.package, library))):
+            raise ValueError(f"{name}.lua must declare the KEYS and ARGV of {library} first")
+    body = _INCLUDE.sub(lambda m: _read(folder.package, m.group(1)), own)
+    libraries = "".join(_read(folder.package, library) + "\n" for library in folder.libraries)
+    return (lua_prelude() if folder.prelude else "") + signature.lua() + libraries + body
 
 
 class Script:
     """One script, called with its KEYS and ARGV by name (see Signature)."""
 
-    def __init__(self, redis: Redis, package: str, name: str) -> None:
+    def __init__(self, redis: Redis, name: str, folder: LuaFolder = BATCH_STATE) -> None:
         self.name = name
-        self.signature = Signature.parse(_raw(package, f"{name}.lua"))
-        self._script: AsyncScript = redis.register_script(lua_source(package, f"{name}.lua"))
+        self.signature = signature_of(name, folder)
+        self._script: AsyncScript = redis.register_script(lua_source(name, folder))
 
     async def __call__(self, *, client: Any = None, **values: Any) -> Any:
         keys, args = self.signature.lists(self.name, values)
@@ -131,10 +171,11 @@ class Script:
 
 
 class ScriptSet:
-    """The scripts one side needs, registered once per Redis client."""
+    """The scripts one part needs, registered once per Redis client; from BATCH_STATE
+    unless another folder is named (the limiter's)."""
 
-    def __init__(self, redis: Redis, package: str, names: list[str]) -> None:
-        self._scripts = {name: Script(redis, package, name) for name in names}
+    def __init__(self, redis: Redis, names: Sequence[str], folder: LuaFolder = BATCH_STATE) -> None:
+        self._scripts = {name: Script(redis, name, folder) for name in names}
 
     def __getitem__(self, name: str) -> Script:
         return self._scripts[name]

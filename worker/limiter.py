@@ -72,7 +72,7 @@ from typing import Any, Literal
 import redis.asyncio
 
 from respq.contract.constants import LIMIT_PREFIX, limit_keys, limit_tag
-from respq.contract.scripts import lua_source
+from respq.contract.scripts import LuaFolder, lua_source
 from respq.worker.errors import RequestTooLarge
 from respq.worker.ratelimit_headers import parse_ratelimit_headers
 
@@ -81,16 +81,11 @@ __all__ = ["Limits", "RateLimiter", "Reservation"]
 log = logging.getLogger(__name__)
 
 # One script per algorithm (gcra.lua, window.lua) and one for the operations both share
-# (limiter.lua), each after limiter_lib.lua: the keys, the clock and the helpers. Not about
-# batches, so loaded without the shared batch helpers.
+# (limiter.lua), each after limiter_lib.lua: the keys, the clock and the helpers. They write
+# no batch's keys, so they live apart from contract/lua/ and load without its prelude.
+LIMITER_LUA = LuaFolder("worker", libraries=("limiter_lib.lua",))
 LIMITER_SCRIPTS = ("gcra", "window", "limiter")
 _SCRIPT_OF_OP = {"reserve": "gcra", "window": "window"}
-
-
-def limiter_source(name: str) -> str:
-    """The text of one limiter script as loaded (``name`` from LIMITER_SCRIPTS)."""
-    lib = lua_source("worker", "limiter_lib.lua", with_common=False)
-    return lib + "\n" + lua_source("worker", f"{name}.lua", with_common=False)
 
 
 # Adaptive behaviour after 429s; one place so the Lua script takes them as arguments.
@@ -173,7 +168,7 @@ class RateLimiter:
     ) -> None:
         self._redis = redis
         self._scripts = {
-            name: redis.register_script(limiter_source(name)) for name in LIMITER_SCRIPTS
+            name: redis.register_script(lua_source(name, LIMITER_LUA)) for name in LIMITER_SCRIPTS
         }
         self._prefix = key_prefix
         self._server_clock = server_clock

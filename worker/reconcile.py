@@ -73,7 +73,7 @@ class Reconciler:
         self.period_ms = lease_ms // 6
         self.stall_ms = lease_ms // 4
         self.interval = lease_seconds / 6
-        self.scripts = ScriptSet(redis, "worker", ["take_due"])
+        self.scripts = ScriptSet(redis, ["take_due"])
         self.requeued = 0
         self._server: str | None = None
         self._task: asyncio.Task[None] | None = None

@@ -59,7 +59,7 @@ class WorkerStore:
         self.queue_name = queue_name
         self.result_ttl = result_ttl
         self.chunk_size = chunk_size
-        self.scripts = ScriptSet(redis, "worker", WORKER_SCRIPTS)
+        self.scripts = ScriptSet(redis, WORKER_SCRIPTS)
 
     async def claim(
         self,
