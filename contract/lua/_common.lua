@@ -1,7 +1,10 @@
--- Shared by every script that ends a request. Prepended to each script by scripts.py,
--- after the generated prelude (STATUS, USAGE_FIELDS, the meta field prefixes and
--- JOB_FUNCTION, from contract/constants.py and status.py). Meta fields are documented in
--- contract/constants.py.
+--! KEYS:
+--! ARGV:
+-- A library (it reads no KEYS or ARGV: its functions take what they touch as arguments),
+-- used by every script that ends a request. Prepended to each script of contract/lua/ by
+-- contract/scripts.py, after the generated prelude (STATUS, USAGE_FIELDS, the meta field
+-- prefixes and JOB_FUNCTION, from contract/constants.py and status.py) and the script's
+-- named K and A tables. Meta fields are documented in contract/constants.py.
 
 -- The record of one respq job in arq's layout, as JSON: run_requests(batch_id, ids,
 -- attempts). contract/serializer.py's job_record writes the same bytes in Python.

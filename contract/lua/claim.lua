@@ -71,7 +71,7 @@ for i = first_cid, #ARGV do
         end_request(k, cid, error_line(prefix .. i, cid, 'batch_expired',
           'This request could not be executed before the completion window expired.'),
           false, 'batch_expired', '', nil, now, ttl, batch_keys)
-      elseif mode == STATUS.PAUSED then
+      elseif mode == 'paused' then
         park[#park + 1] = cid
       end
     end

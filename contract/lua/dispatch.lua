@@ -11,9 +11,9 @@
 --       prefix, scan (candidates looked at per schedule and pick)
 -- A waiting job is one entry of the batch's `jobs` list: "<job id>\n<requests>\n<arq job
 -- record>" (enqueue.lua). Returns the number of jobs dispatched.
-local schedule, urgent, queue = KEYS[1], KEYS[2], KEYS[3]
-local now_ms, want, prefix, job_prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local scan = tonumber(ARGV[5])
+local schedule, urgent, queue = K.schedule, K.urgent_schedule, K.queue
+local now_ms, want, prefix, job_prefix = A.now_ms, tonumber(A.want), A.prefix, A.job_prefix
+local scan = tonumber(A.scan)
 local budget = want - redis.call('ZCOUNT', queue, '-inf', now_ms)
 if budget <= 0 then return 0 end
 

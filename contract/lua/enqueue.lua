@@ -8,8 +8,8 @@
 -- KEYS: meta, req, order, jobs, parent, children
 -- ARGV: batch_id, job_id_prefix, first_chunk_no, chunk_size, now_ms,
 --       then custom_id, body, parent ('' = none) for each request
-local meta, req, order, jobs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local parents, children = KEYS[5], KEYS[6]
+local meta, req, order, jobs = K.meta, K.req, K.order, K.jobs
+local parents, children = K.parent, K.children
 local batch_id, prefix = A.batch_id, A.job_prefix
 local chunk_no, chunk_size = tonumber(A.chunk_no), tonumber(A.chunk_size)
 local now_ms = A.now_ms

@@ -8,7 +8,7 @@
 -- KEYS: meta, order, res, owner, req, queue, parent
 -- ARGV: start, count, codes ("" = all, else ",a,b,"), job id prefix, chunk size, now_ms,
 --       job ttl ms, arq job key prefix, batch_id
-local meta, res, owner, req, queue = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local meta, res, owner, req, queue = K.meta, K.res, K.owner, K.req, K.queue
 local start, codes = tonumber(A.start), A.codes
 local cids = redis.call('LRANGE', K.order, start, start + tonumber(A.count) - 1)
 local picked = {}
@@ -21,7 +21,7 @@ for _, cid in ipairs(cids) do
     local wanted = code ~= nil and
       (codes == '' or string.find(codes, ',' .. code .. ',', 1, true) ~= nil)
     local waits = false
-    local parent = wanted and redis.call('HGET', KEYS[7], cid)
+    local parent = wanted and redis.call('HGET', K.parent, cid)
     if parent then
       local parent_line = redis.call('HGET', res, parent)
       local parent_failed = parent_line and stored_line(parent_line)
