@@ -1,10 +1,11 @@
 """Load respq's Lua scripts and register them on a Redis client (EVALSHA, EVAL fallback).
 
-Every script that writes a batch's keys lives in ``contract/lua/`` (BATCH_STATE) and is
-loaded after the generated prelude and ``_common.lua``. The rate limiter's scripts live in
+Every script that writes a batch's keys lives in ``contract/lua/`` (BATCH_STATE; its
+index of transitions, scripts and callers: ``contract/lua/README.md``) and is loaded after
+the generated prelude and ``_common.lua``. The rate limiter's scripts live in
 ``worker/lua/`` (``worker/limiter.py`` names that folder) and are loaded after
-``limiter_lib.lua`` alone. A script names its KEYS and ARGV in its header
-(:class:`Signature`), and Python passes them by name.
+``limiter_lib.lua`` alone. Every script names its KEYS and ARGV in its header
+(:class:`Signature`) and reads them by name; Python passes them by name.
 """
 
 from __future__ import annotations
