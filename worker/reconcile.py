@@ -67,7 +67,7 @@ class Reconciler:
         self.redis = redis
         self.queue_name = queue_name
         self.auditor = Auditor(
-            redis, queue_name=queue_name, chunk_size=chunk_size, job_ttl_s=result_ttl + 86400
+            redis, queue_name=queue_name, chunk_size=chunk_size, result_ttl=result_ttl
         )
         lease_ms = int(lease_seconds * 1000)
         self.period_ms = lease_ms // 6

@@ -158,7 +158,6 @@ class ResultWriter:
             job_prefix=ARQ_JOB_PREFIX,
             chunk_size=store.chunk_size,
             now_ms=int(now * 1000),
-            job_ttl_ms=(store.result_ttl + 86400) * 1000,
             event_id=new_event_id(),
             latencies=latency_codes(result.latency for result in results),
             timeline_buckets=BUCKETS,

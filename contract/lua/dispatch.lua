@@ -59,8 +59,9 @@ local function take(zset, b)
     if out > 0 and out + n > cap then return 'capped' end
   end
   redis.call('LPOP', base .. 'jobs')
+  -- (a batch sealed before seal.lua stored job_ttl_ms: its records live the margin alone)
   redis.call('SET', job_prefix .. job_id, string.sub(entry, z + 1), 'PX',
-             tonumber(v[4]) or 86400000)
+             tonumber(v[4]) or JOB_TTL_MARGIN_S * 1000)
   redis.call('ZADD', queue, now_ms, job_id)
   if cap > 0 then redis.call('HSET', base .. 'dispatched', job_id, n) end
   if redis.call('LLEN', base .. 'jobs') == 0 then

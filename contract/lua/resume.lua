@@ -1,9 +1,9 @@
 --! KEYS: meta parked queue paused jobs schedule urgent_schedule
---! ARGV: max_cost now arq_job_prefix now_ms job_ttl_ms batch_id
+--! ARGV: max_cost now arq_job_prefix now_ms result_ttl batch_id
 -- Resume a batch paused by its budget, optionally setting a new max_cost first, and queue
 -- the jobs its workers parked while it was paused.
 -- KEYS: meta, parked, queue, paused batches set, jobs, schedule, urgent schedule.
--- ARGV: new max_cost ('' = keep), now, arq job key prefix, now ms, job ttl ms, batch_id.
+-- ARGV: new max_cost ('' = keep), now, arq job key prefix, now ms, result ttl (s), batch_id.
 -- Returns 'ok', 'missing', or 'state:<status>' when the batch is not paused and no new
 -- budget was given (a new budget on a running batch is simply stored).
 local meta, parked, queue = K.meta, K.parked, K.queue
@@ -16,7 +16,8 @@ if status == STATUS.PAUSED then
   redis.call('HDEL', meta, 'paused_at', 'pause_reason')
   local jobs = redis.call('HGETALL', parked)
   for i = 1, #jobs, 2 do
-    redis.call('SET', A.arq_job_prefix .. jobs[i], jobs[i + 1], 'PX', tonumber(A.job_ttl_ms))
+    redis.call('SET', A.arq_job_prefix .. jobs[i], jobs[i + 1], 'PX',
+      job_ttl_ms(A.result_ttl))
     redis.call('ZADD', queue, A.now_ms, jobs[i])
   end
   redis.call('DEL', parked)
