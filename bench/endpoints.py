@@ -27,7 +27,7 @@ from typing import Any
 
 import openai
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.contract.stored import unpack
 from respq.producer.client import BatchClient
 
@@ -45,7 +45,7 @@ def request_body(url: str, i: int) -> dict[str, Any]:
         return {"input": text}
     if url == "/v1/completions":
         return {"model": "gpt-3.5-turbo-instruct", "prompt": text}
-    return common.body(i)
+    return inputs.body(i)
 
 
 def lines(url: str, n: int) -> list[dict[str, Any]]:
@@ -53,28 +53,28 @@ def lines(url: str, n: int) -> list[dict[str, Any]]:
 
 
 async def submit(items: list[dict[str, Any]], queue: str) -> str:
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
         return (await client.submit(items)).id
 
 
-def run_batch(mock: common.MockApi, url: str, n: int) -> dict[str, float]:
+def run_batch(mock: stack.MockApi, url: str, n: int) -> dict[str, float]:
     """One worker, one batch of ``url``: dispatch seconds and Redis bytes per request."""
-    common.flush_db()
-    queue = common.unique_queue()
+    stack.flush_db()
+    queue = stack.unique_queue()
     items = lines(url, n)
-    procs = common.start_workers(1, queue, mock.base_url, max_jobs=CONCURRENCY)
+    procs = stack.start_workers(1, queue, mock.base_url, max_jobs=CONCURRENCY)
     try:
         mock.reset()
-        memory = common.used_memory()
+        memory = measure.used_memory()
         batch_id = asyncio.run(submit(items, queue))
         cpu = _cpu(procs[0].pid, mock)
         queued = time.monotonic()
-        done = common.wait_batch(batch_id, 600)
+        done = stack.wait_batch(batch_id, 600)
         cpu_us = (_cpu(procs[0].pid, mock) - cpu) / n * 1e6
-        per_request = (common.used_memory() - memory) / n
-        res = common.sync_redis().hvals(f"respq:{{{batch_id}}}:res")
+        per_request = (measure.used_memory() - memory) / n
+        res = stack.sync_redis().hvals(f"respq:{{{batch_id}}}:res")
     finally:
-        common.stop_all(procs)
+        stack.stop_all(procs)
     stored = sum(len(v) for v in res[:500]) / min(len(res), 500)
     as_json = sum(len(unpack(v)) for v in res[:500]) / min(len(res), 500)
     return {
@@ -86,11 +86,13 @@ def run_batch(mock: common.MockApi, url: str, n: int) -> dict[str, float]:
     }
 
 
-def _cpu(worker: int, mock: common.MockApi) -> float:
+def _cpu(worker: int, mock: stack.MockApi) -> float:
     """CPU seconds of the worker, mockapi and Redis so far: what one request costs them
     does not drift with the machine's other load the way a rate does."""
     return (
-        common.cpu_seconds(worker) + common.cpu_seconds(mock.proc.pid) + common.redis_cpu_seconds()
+        measure.cpu_seconds(worker)
+        + measure.cpu_seconds(mock.proc.pid)
+        + measure.redis_cpu_seconds()
     )
 
 
@@ -121,9 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-n", type=int, default=4_000, help="requests at 0.5 s latency")
     parser.add_argument("--skip-slow", action="store_true")
     args = parser.parse_args(argv)
-    print(common.machine_line())
+    print(measure.machine_line())
     n = args.n
-    mock = common.MockApi(latency=0.0)
+    mock = stack.MockApi(latency=0.0)
     rounds: list[dict[str, dict[str, float]]] = []
     try:
         run_batch(mock, "/v1/responses", 2_000)  # warm-up
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         extra = {url: run_batch(mock, url, 5_000) for url in ("/v1/completions", "/v1/moderations")}
     finally:
         mock.stop()
-        common.flush_db()
+        stack.flush_db()
     rows = []
     for url in ENDPOINTS:
         rates = [n / r[url]["dispatch_s"] for r in rounds]
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
                 base_cpu / cpu,
             ]
         )
-    common.print_table(
+    report.print_table(
         [
             "endpoint",
             "requests",
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         "Dispatch at zero upstream latency, 1 worker, mockapi in its own process",
     )
     last = rounds[-1]
-    common.print_table(
+    report.print_table(
         ["endpoint", "Redis B/finished request", "stored line B", "its JSON B", "stored / JSON"],
         [
             [url, r["bytes"], r["line"], r["json"], r["line"] / r["json"]]
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.skip_slow:
         return
-    slow = common.MockApi(latency=0.5)
+    slow = stack.MockApi(latency=0.5)
     rows = []
     try:
         for url in ("/v1/responses", "/v1/chat/completions"):
@@ -186,8 +188,8 @@ def main(argv: list[str] | None = None) -> None:
             rows.append([url, args.slow_n, rate, loop_rate, rate / loop_rate, CONCURRENCY / 0.5])
     finally:
         slow.stop()
-        common.flush_db()
-    common.print_table(
+        stack.flush_db()
+    report.print_table(
         ["endpoint", "requests", "respq req/s", "AsyncOpenAI + semaphore req/s", "ratio", "bound"],
         rows,
         f"At 0.5 s latency, {CONCURRENCY} in flight: respq (1 worker) vs the SDK loop",

@@ -4,13 +4,13 @@ one-line description that heads every result."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.stack import REDIS_PID, ROOT, sync_redis
+from bench.script_names import script_names
+from bench.stack import REDIS_PID, sync_redis
 
 
 def redis_info(section: str) -> dict[str, Any]:
@@ -78,25 +78,6 @@ def cpu_seconds(pid: int) -> float:
 def redis_cpu_seconds() -> float:
     """CPU time the private Redis server has used so far (all its threads)."""
     return cpu_seconds(REDIS_PID)
-
-
-def script_names() -> dict[str, str]:
-    """SHA1 -> name of every respq Lua script (as loaded: _common.lua prepended)."""
-    # Imported when called: only the profiling runs need the Lua sources and the worker package.
-    from respq.contract.scripts import lua_source
-    from respq.worker.limiter import LIMITER_SCRIPTS, limiter_source
-
-    names = {}
-    for package in ("contract", "producer", "worker"):
-        for path in sorted((ROOT / package / "lua").glob("*.lua")):
-            if path.name.startswith("_") or path.stem in (*LIMITER_SCRIPTS, "limiter_lib"):
-                continue
-            text = lua_source(package, path.name)
-            names[hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()] = path.stem
-    for name in LIMITER_SCRIPTS:
-        text = limiter_source(name)
-        names[hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()] = f"limiter {name}"
-    return names
 
 
 def slowlog_start(max_len: int = 200_000) -> None:

@@ -1,7 +1,8 @@
 """What writing a batch's timeline costs Redis: commands per request before and after.
 
 The same batch runs through one worker from the commit before the timeline (``--before``;
-by default the parent of the commit that added ``worker/lua/timeline_lib.lua``, unpacked
+by default the parent of the commit that first added ``contract/lua/timeline_lib.lua``,
+found under its first name by ``git log --follow``, unpacked
 with ``git archive`` into a temporary folder) and through one worker from this tree,
 alternating, in this process's private Redis. A ``MONITOR`` connection counts every
 command while the worker runs: the ones a client sent (each a request to Redis, pipelined
@@ -33,10 +34,10 @@ from typing import Any
 
 import redis
 
-from bench import common
+from bench import inputs, measure, report, stack
 from respq.producer.client import BatchClient
 
-TIMELINE_FILE = "worker/lua/timeline_lib.lua"
+TIMELINE_FILE = "contract/lua/timeline_lib.lua"
 SETTINGS = (("zero latency, 256 in flight", 0.0, 256), ("100 ms latency, 16 in flight", 0.1, 16))
 
 
@@ -49,7 +50,7 @@ class Monitor:
         self.top: collections.Counter[str] = collections.Counter()
         self.lua: collections.Counter[str] = collections.Counter()
         self.scripts: collections.Counter[str] = collections.Counter()  # evalsha by SHA1
-        self._sock = socket.create_connection((common.REDIS_HOST, common.REDIS_PORT))
+        self._sock = socket.create_connection((stack.REDIS_HOST, stack.REDIS_PORT))
         self._sock.sendall(b"MONITOR\r\n")
         self._file = self._sock.makefile("rb")
         if self._file.readline().strip() != b"+OK":
@@ -79,8 +80,8 @@ class Monitor:
 
 def before_rev() -> str:
     added = subprocess.run(
-        ["git", "log", "--diff-filter=A", "--format=%H", "--", TIMELINE_FILE],
-        cwd=common.ROOT,
+        ["git", "log", "--follow", "--diff-filter=A", "--format=%H", "--", TIMELINE_FILE],
+        cwd=stack.ROOT,
         capture_output=True,
         text=True,
         check=True,
@@ -92,15 +93,15 @@ def before_rev() -> str:
 
 def unpack(rev: str, into: Path) -> Path:
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", rev], cwd=common.ROOT, capture_output=True, check=True
+        ["git", "archive", "--format=tar", rev], cwd=stack.ROOT, capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
 
 async def submit(n: int, queue: str) -> str:
-    async with BatchClient.from_url(common.REDIS_URL, queue_name=queue) as client:
-        return (await client.submit([common.body(i) for i in range(n)])).id
+    async with BatchClient.from_url(stack.REDIS_URL, queue_name=queue) as client:
+        return (await client.submit([inputs.body(i) for i in range(n)])).id
 
 
 def wait_done(watcher: redis.Redis, batch_id: str, timeout: float = 600) -> None:
@@ -119,15 +120,15 @@ def wait_done(watcher: redis.Redis, batch_id: str, timeout: float = 600) -> None
 
 def run_once(tree: Path | None, n: int, latency: float, max_jobs: int) -> dict[str, Any]:
     """One batch of n through one worker from ``tree`` (None: this checkout)."""
-    common.flush_db()
-    mock = common.MockApi(latency=latency)
-    queue = common.unique_queue()
+    stack.flush_db()
+    mock = stack.MockApi(latency=latency)
+    queue = stack.unique_queue()
     batch_id = asyncio.run(submit(n, queue))  # before the worker: submit is not counted
     # One connection of this process, whose commands the monitor leaves out.
     watcher = redis.Redis(
-        host=common.REDIS_HOST,
-        port=common.REDIS_PORT,
-        db=common.REDIS_DB,
+        host=stack.REDIS_HOST,
+        port=stack.REDIS_PORT,
+        db=stack.REDIS_DB,
         single_connection_client=True,
     )
     watcher.ping()
@@ -138,17 +139,17 @@ def run_once(tree: Path | None, n: int, latency: float, max_jobs: int) -> dict[s
         # the worker imports respq from the unpacked tree, not from this checkout
         wrap = ["env", "--chdir", str(tree), f"PYTHONPATH={tree}"]
     started = time.monotonic()
-    (proc,) = common.start_workers(1, queue, mock.base_url, wrap=wrap, max_jobs=max_jobs)
+    (proc,) = stack.start_workers(1, queue, mock.base_url, wrap=wrap, max_jobs=max_jobs)
     try:
         wait_done(watcher, batch_id)
         seconds = time.monotonic() - started
     finally:
-        common.stop_all([proc])
+        stack.stop_all([proc])
         monitor.stop()
         mock.stop()
         watcher.close()
-    timeline = common.sync_redis().hlen(f"respq:{{{batch_id}}}:timeline")
-    common.flush_db()
+    timeline = stack.sync_redis().hlen(f"respq:{{{batch_id}}}:timeline")
+    stack.flush_db()
     return {
         "top": monitor.top,
         "lua": monitor.lua,
@@ -158,11 +159,16 @@ def run_once(tree: Path | None, n: int, latency: float, max_jobs: int) -> dict[s
     }
 
 
+# Run inside the tree compared with: bench/script_names.py where it has one, else the
+# loader of the trees before it, whose batch scripts were split over three lua/ folders.
 SCRIPT_NAMES = """
-import hashlib, pathlib, sys
+import hashlib, pathlib, runpy, sys
+root = pathlib.Path(sys.argv[1])
+if (root / "bench" / "script_names.py").exists():
+    runpy.run_module("bench.script_names", run_name="__main__")
+    sys.exit()
 from respq.contract.scripts import lua_source
 from respq.worker.limiter import LIMITER_SCRIPTS, limiter_source
-root = pathlib.Path(sys.argv[1])
 for package in ("contract", "producer", "worker"):
     for path in sorted((root / package / "lua").glob("*.lua")):
         if path.name.startswith("_") or path.stem in (*LIMITER_SCRIPTS, "limiter_lib"):
@@ -200,11 +206,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", help="the commit to compare with (default: see above)")
     args = parser.parse_args(argv)
     rev = args.before or before_rev()
-    print(common.machine_line())
+    print(measure.machine_line())
     with tempfile.TemporaryDirectory(prefix="respq-bench-before-") as folder:
         before = unpack(rev, Path(folder))
-        print(f"before: {rev} unpacked into {before}; after: {common.ROOT}")
-        names = {**script_names(before), **script_names(common.ROOT)}
+        print(f"before: {rev} unpacked into {before}; after: {stack.ROOT}")
+        names = {**script_names(before), **script_names(stack.ROOT)}
         for label, latency, max_jobs in SETTINGS:
             runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
             for _ in range(args.rounds):
@@ -226,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
                         done[-1]["timeline"],
                     ]
                 )
-            common.print_table(
+            report.print_table(
                 [
                     "worker",
                     "commands sent/request",
@@ -274,7 +280,7 @@ def by_count(counts: dict[str, collections.Counter[str]], title: str, *, total: 
     """A before/after table per name, per request, largest first (at most 12 rows)."""
     before, after = counts["before"], counts["after"]
     keys = sorted(set(before) | set(after), key=lambda k: -(before[k] + after[k]))[:12]
-    common.print_table(
+    report.print_table(
         ["name", "before/request", "after/request"],
         [[k, before[k] / total, after[k] / total] for k in keys],
         title=title,

@@ -1,6 +1,6 @@
 """The audit of one batch, shared by the workers' reconciler and ``respq doctor``.
 
-Requests (``lua/audit.lua``): every request must be recorded, held by a live lease, or in
+Requests (``contract/lua/audit.lua``): every request must be recorded, held by a live lease, or in
 a queued (or parked) job. One held by nothing is *stranded* — its job was lost with a cut
 AOF tail or dropped by arq — and ``repair`` queues it again in a new job that owns it,
 in the same atomic step, so several auditors may run at once. A lease held past the time
@@ -17,7 +17,6 @@ result is stored, and a response's own ``model`` may differ from the one asked f
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,12 +29,14 @@ from redis.asyncio import Redis
 from respq.contract.constants import (
     ARQ_IN_PROGRESS_PREFIX,
     ARQ_JOB_PREFIX,
+    DEFAULT_RESULT_TTL_S,
     ERROR_COUNT_PREFIX,
     USAGE_FIELDS,
     USAGE_PREFIX,
     BatchKeys,
 )
 from respq.contract.endpoints import DEFAULT_ENDPOINT, ENDPOINTS
+from respq.contract.ids import new_token
 from respq.contract.lines import OutputLine, is_success
 from respq.contract.response import Usage
 from respq.contract.scripts import ScriptSet
@@ -124,13 +125,13 @@ class Auditor:
         *,
         queue_name: str,
         chunk_size: int = 16,
-        job_ttl_s: int = 8 * 86400,
+        result_ttl: int = DEFAULT_RESULT_TTL_S,
     ) -> None:
         self.redis = redis
         self.queue_name = queue_name
         self.chunk_size = chunk_size
-        self.job_ttl_ms = job_ttl_s * 1000
-        self.scripts = ScriptSet(redis, "contract", ["audit"])
+        self.result_ttl = result_ttl
+        self.scripts = ScriptSet(redis, ["audit"])
 
     async def slice(
         self, batch_id: str, *, what: str, start: str, count: int = SLICE, repair: int = 0
@@ -157,8 +158,8 @@ class Auditor:
             job_prefix=ARQ_JOB_PREFIX,
             progress_prefix=ARQ_IN_PROGRESS_PREFIX,
             chunk_size=self.chunk_size,
-            job_ttl_ms=self.job_ttl_ms,
-            new_job_prefix=f"{batch_id}:r:{secrets.token_hex(6)}:",
+            result_ttl=self.result_ttl,
+            id_token=new_token(),
             batch_id=batch_id,
             max_rescues=MAX_RESCUES,
             give_up_try=MAX_JOB_RUNS + 1,

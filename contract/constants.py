@@ -66,7 +66,7 @@ both), ``respq:active`` (zset of batches the reconciler watches,
 scored by when each is next due, ms) and ``respq:paused:<queue>`` (set of batch ids with
 parked jobs: burst workers wait for them), ``respq:schedule:<queue>`` and
 ``respq:schedule-urgent:<queue>`` (zsets of the batches with jobs waiting for dispatch, by
-virtual time: see ``worker/lua/dispatch.lua``).
+virtual time: see ``contract/lua/dispatch.lua``).
 
 Scheduling fields of a batch's meta: ``weight`` (2 ** priority; its share of dispatch),
 ``urgent`` (1: served before every normal batch), ``max_in_flight`` (0 = no cap),
@@ -79,10 +79,9 @@ Shared rate limits, per scope ``S`` (base URL + model; the tag is a hash of it):
 (zsets of sends) and ``:wst`` (its state). See ``worker/limiter.py``.
 
 arq job ids respq writes (``arq:job:<id>``; JSON records built by ``contract/serializer.py``
-and the Lua ``job_record``): ``<B>:<submit>:<n>`` (the n-th job of a submit),
-``<B>:retry-<hex>:<page>-<n>`` (``respq retry``), ``<B>:d:<hex>`` (a deferred request),
-``<B>:k:<ms>:<parent>:<n>`` (children released by a parent), ``<B>:p:<hex>`` (a paused
-batch's parked requests), ``<B>:r:<hex>:<n>`` (re-queued by the reconciler).
+and the Lua ``job_record``) all start with their batch's id: ``<B>:<submit>:<n>``,
+``<B>:d:<token>``, … — every format is in ``contract/ids.py``. A job record lives
+``job_ttl_s(result_ttl)``: the batch's result ttl plus a day (see below).
 
 Files of the OpenAI Files API (``respq serve``; the bytes of uploads live on disk in
 ``RESPQ_FILES_DIR``, named by file id):
@@ -154,6 +153,20 @@ TENANT_FIELD: Final = "tenant"
 
 # The one arq function a worker registers; every respq job runs it.
 JOB_FUNCTION: Final = "run_requests"
+
+# Lifetimes, in seconds. A batch's keys live its running time plus the result ttl
+# (RESPQ_RESULT_TTL, by default DEFAULT_RESULT_TTL_S) while it runs, and the result ttl once
+# it ends. An arq job record respq writes lives a day longer than the result ttl
+# (job_ttl_s): a queued job never loses its record while the batch it names still exists.
+# The Lua scripts get both through the prelude (contract/scripts.py: job_ttl_ms).
+DEFAULT_RESULT_TTL_S: Final = 7 * 86_400
+JOB_TTL_MARGIN_S: Final = 86_400
+
+
+def job_ttl_s(result_ttl: int) -> int:
+    """How long an arq job record of a batch lives: its result ttl plus a day."""
+    return result_ttl + JOB_TTL_MARGIN_S
+
 
 # Meta hash fields that are not plain strings.
 USAGE_FIELDS: Final = (

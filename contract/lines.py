@@ -10,10 +10,11 @@ or 5xx after the retries) has ``response`` and ``error: null``; ``error`` with
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from respq.contract.ids import new_line_id
 
 ACCEPTED_URLS: Final = frozenset({"/v1/responses", "/responses", "/api/v1/responses"})
 
@@ -112,10 +113,6 @@ def failure_body(body: Any, code: str, message: str) -> Any:
     if isinstance(body, str) and body:
         message = f"{message}: {body}"
     return {"error": {"message": message, "type": code, "param": None, "code": code}}
-
-
-def new_line_id() -> str:
-    return "batch_req_" + secrets.token_hex(12)
 
 
 def answer_line(

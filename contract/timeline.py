@@ -1,7 +1,7 @@
 """A batch's timeline: what its requests did over time, in a fixed number of buckets.
 
 The workers write it in the same script call that records results (``record_many.lua``
-with ``worker/lua/timeline_lib.lua``), so it costs no round trip of its own; the dashboard
+with ``contract/lua/timeline_lib.lua``), so it costs no round trip of its own; the dashboard
 (``respq serve``), ``GET /v1/batches/{id}/timeline`` and ``respq status --timeline`` read
 it with one ``HGETALL``.
 

@@ -4,7 +4,6 @@ retry, resume, price it."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from respq.contract.constants import (
     paused_key,
     schedule_keys,
 )
+from respq.contract.ids import new_token
 from respq.contract.lines import OutputLine
 from respq.contract.prices import PriceTable
 from respq.contract.status import TERMINAL_STATUSES
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 # Custom ids per script call when a batch is walked in input order.
 PAGE = 1000
-DAY_S = 86400
 
 
 class Batch:
@@ -94,7 +93,7 @@ class Batch:
     async def cancel(self) -> BatchInfo:
         """Queued requests end as ``batch_cancelled``; in-flight ones finish."""
         settings = self.client.settings
-        line_prefix = "batch_req_" + secrets.token_hex(6) + "_"
+        id_token = new_token()
         start = 0
         async with self.client.errors():
             while True:
@@ -111,7 +110,7 @@ class Batch:
                         count=PAGE,
                         now=int(time.time()),
                         finished_ttl=settings.result_ttl,
-                        line_prefix=line_prefix,
+                        id_token=id_token,
                         event_id=new_event_id(),
                     )
                 )
@@ -131,7 +130,7 @@ class Batch:
         many. Successes are left alone; counts and usage stay exact."""
         settings = self.client.settings
         wanted = "," + ",".join(codes) + "," if codes else ""
-        prefix = f"{self.id}:retry-{secrets.token_hex(4)}:"
+        id_token = new_token()
         total = 0
         start = 0
         async with self.client.errors():
@@ -151,10 +150,10 @@ class Batch:
                         start=start,
                         count=PAGE,
                         codes=wanted,
-                        job_prefix=prefix,
+                        id_token=id_token,
                         chunk_size=settings.chunk_size,
                         now_ms=int(time.time() * 1000),
-                        job_ttl_ms=(settings.result_ttl + DAY_S) * 1000,
+                        result_ttl=settings.result_ttl,
                         arq_job_prefix=ARQ_JOB_PREFIX,
                         batch_id=self.id,
                     )
@@ -190,7 +189,7 @@ class Batch:
                 now=int(now),
                 arq_job_prefix=ARQ_JOB_PREFIX,
                 now_ms=int(now * 1000),
-                job_ttl_ms=(settings.result_ttl + DAY_S) * 1000,
+                result_ttl=settings.result_ttl,
                 batch_id=self.id,
             )
         code = answer.decode() if isinstance(answer, bytes) else str(answer)

@@ -74,7 +74,7 @@ class BatchClient:
     def __init__(self, redis: Redis, settings: ClientSettings | None = None) -> None:
         self.redis = redis
         self.settings = settings or ClientSettings()
-        self.scripts = ScriptSet(redis, "producer", PRODUCER_SCRIPTS)
+        self.scripts = ScriptSet(redis, PRODUCER_SCRIPTS)
 
     @classmethod
     def from_url(cls, url: str | None = None, **overrides: Any) -> BatchClient:

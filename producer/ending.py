@@ -1,6 +1,6 @@
 """Ending a batch that nothing was enqueued for: ``failed`` (its input file did not
 validate) or ``cancelled`` (cancelled while it was being validated). One script
-(``lua/end_unsealed.lua``) sets the status and writes the batch's webhook event, so the
+(``contract/lua/end_unsealed.lua``) sets the status and writes the batch's webhook event, so the
 event exists exactly when the batch has ended; ``respq serve``'s pipeline calls this."""
 
 from __future__ import annotations

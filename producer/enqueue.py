@@ -82,7 +82,7 @@ class Enqueue:
             parent=keys.parent,
             children=keys.children,
             batch_id=self.batch_id,
-            job_prefix=f"{self.batch_id}:{self.submit_no}:",
+            submit_no=self.submit_no,
             chunk_no=self.chunk_no,
             chunk_size=self.job_size,
             now_ms=self.now_ms,

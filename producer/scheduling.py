@@ -1,6 +1,6 @@
 """Fair scheduling: how a batch's priority becomes its share of the workers.
 
-Active batches take turns at dispatch (``worker/lua/dispatch.lua``), a job of up to
+Active batches take turns at dispatch (``contract/lua/dispatch.lua``), a job of up to
 ``RESPQ_CHUNK_SIZE`` requests at a time, by weighted virtual time: a batch with priority
 ``N`` has weight ``2 ** N``, so over any stretch of time it gets that many times the
 requests of a priority-0 batch (priority 1 doubles a share, -1 halves it). Priority

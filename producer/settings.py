@@ -7,7 +7,7 @@ from typing import Final
 
 from pydantic import Field, field_validator
 
-from respq.contract.constants import DEFAULT_QUEUE_NAME
+from respq.contract.constants import DEFAULT_QUEUE_NAME, DEFAULT_RESULT_TTL_S
 from respq.contract.redis_conn import DEFAULT_REDIS_TIMEOUT
 from respq.contract.settings import EnvSettings
 from respq.producer.errors import InvalidOption
@@ -32,7 +32,7 @@ class ClientSettings(EnvSettings):
     redis_timeout: float = Field(default=DEFAULT_REDIS_TIMEOUT, gt=0, le=3600)
     queue_name: str = DEFAULT_QUEUE_NAME
     chunk_size: int = Field(default=16, ge=1, le=1000)
-    result_ttl: int = Field(default=7 * 24 * 3600, ge=60)
+    result_ttl: int = Field(default=DEFAULT_RESULT_TTL_S, ge=60)
     completion_window: str = OPENAI_WINDOW
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
     # RESPQ_WEBHOOK_ALLOW_PRIVATE, as the workers read it: a batch's own webhook receiver

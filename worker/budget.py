@@ -1,7 +1,7 @@
 """Per-batch budgets (``max_cost``, USD): reserve a request's estimated cost before it is
 sent, settle it to the actual cost after, pause the batch instead of overspending.
 
-One Lua call on the batch's meta hash each way (``worker/lua/budget.lua``), so every
+One Lua call on the batch's meta hash each way (``contract/lua/budget.lua``), so every
 worker process shares one ledger: ``cost_spent`` (settled) and ``cost_reserved`` (in
 flight). A request is sent only if ``spent + reserved + estimate <= max_cost``; otherwise
 the batch is paused (``respq resume`` continues it) and the request is handed to a later
@@ -113,7 +113,7 @@ class Budget:
         self.recheck_s = PAUSED_RECHECK_S if recheck_s is None else recheck_s
         self.cache_s = cache_s
         self._no_budget: dict[str, float] = {}
-        self._scripts = ScriptSet(redis, "worker", ["budget"]) if redis is not None else None
+        self._scripts = ScriptSet(redis, ["budget"]) if redis is not None else None
 
     @classmethod
     def disabled(cls) -> Budget:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from respq.contract.constants import DEFAULT_QUEUE_NAME
+from respq.contract.constants import DEFAULT_QUEUE_NAME, DEFAULT_RESULT_TTL_S
 from respq.contract.endpoints import Endpoint
 from respq.contract.redis_conn import DEFAULT_REDIS_TIMEOUT
 from respq.contract.settings import AuthHeader, EnvSettings, LogLevel
@@ -67,7 +67,7 @@ class WorkerConfig(EnvSettings):
     tpm_refund: bool = False
     default_max_output_tokens: int = Field(default=4096, ge=1)
 
-    result_ttl: int = Field(default=7 * 24 * 3600, ge=60)
+    result_ttl: int = Field(default=DEFAULT_RESULT_TTL_S, ge=60)
     # Price table (TOML/JSON, USD per 1M tokens) for batch budgets; "" = budgets off.
     prices: str = ""
     metrics_port: int = Field(default=0, ge=0, le=65535)

@@ -1,6 +1,6 @@
 """The worker's half of fair scheduling: before each poll of arq's queue, hand it as many
 waiting jobs of the scheduled batches as it asks for (its free slots plus one round
-ahead), in fair turns (``worker/lua/dispatch.lua``). arq's queue so stays short, so a
+ahead), in fair turns (``contract/lua/dispatch.lua``). arq's queue so stays short, so a
 batch submitted behind a backlog is picked within about one job's time instead of after
 the whole backlog."""
 
@@ -21,7 +21,7 @@ class Dispatcher:
     def __init__(self, redis: Redis, queue_name: str) -> None:
         self.schedule, self.urgent_schedule = schedule_keys(queue_name)
         self.queue = queue_name
-        self.scripts = ScriptSet(redis, "worker", ["dispatch"])
+        self.scripts = ScriptSet(redis, ["dispatch"])
 
     async def refill(self, free_slots: int) -> int:
         """Make ready jobs in the queue number up to ``free_slots``; returns how many it

@@ -1,14 +1,14 @@
 """One job run's hold on the requests it claimed, and the check each send makes first.
 
 The claim writes ``<token>:<overdue at, ms>`` into arq's in-progress key of the job; the
-worker's LeaseKeeper renews it while the run lasts (``lua/renew.lua``). Another worker
+worker's LeaseKeeper renews it while the run lasts (``contract/lua/renew.lua``). Another worker
 that takes the job once the key lapsed writes its own token, so a run can tell that it
 lost its lease, although both runs carry the same job id.
 
 Before each send the run asks itself, not Redis, whether it still holds the lease: the
 last renewal Redis confirmed started at a local monotonic time, and the key lives at least
 a lease from then. Only when that local clock has run out does the send wait for one
-script call (``lua/confirm.lua``) that renews the lease and says which of the job's
+script call (``contract/lua/confirm.lua``) that renews the lease and says which of the job's
 requests are still its own. A process frozen by SIGSTOP (or starved, or cut off from Redis)
 finds its monotonic clock far ahead on waking, asks, and sends nothing another worker
 has taken over meanwhile. So the hot path costs no round trip.
@@ -178,7 +178,7 @@ def _text(value: object) -> str:
 
 
 def lease_scripts(redis: Redis) -> ScriptSet:
-    return ScriptSet(redis, "worker", ["renew", "confirm"])
+    return ScriptSet(redis, ["renew", "confirm"])
 
 
 __all__ = ["InFlightBounds", "JobLease", "LeaseLost", "lease_scripts"]

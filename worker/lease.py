@@ -9,7 +9,7 @@ A worker killed between the two left the job stuck for an hour; now any live wor
 shortens it on its next tick. A live owner is unaffected: its claim and renewals keep
 the key alive.
 
-Renewal (``lua/renew.lua``) also writes the key again when it is gone, so a key Redis lost
+Renewal (``contract/lua/renew.lua``) also writes the key again when it is gone, so a key Redis lost
 (a restart that cut the AOF tail) comes back within a third of a lease and another worker
 does not start the same job meanwhile; a key that holds another run's token tells the run
 that it lost the job (``worker/job_lease.py``). Leases are renewed before the heartbeat and

@@ -72,7 +72,7 @@ from typing import Any, Literal
 import redis.asyncio
 
 from respq.contract.constants import LIMIT_PREFIX, limit_keys, limit_tag
-from respq.contract.scripts import lua_source
+from respq.contract.scripts import LuaFolder, ScriptSet
 from respq.worker.errors import RequestTooLarge
 from respq.worker.ratelimit_headers import parse_ratelimit_headers
 
@@ -81,16 +81,11 @@ __all__ = ["Limits", "RateLimiter", "Reservation"]
 log = logging.getLogger(__name__)
 
 # One script per algorithm (gcra.lua, window.lua) and one for the operations both share
-# (limiter.lua), each after limiter_lib.lua: the keys, the clock and the helpers. Not about
-# batches, so loaded without the shared batch helpers.
+# (limiter.lua), each after limiter_lib.lua: the keys, the clock and the helpers. They write
+# no batch's keys, so they live apart from contract/lua/ and load without its prelude.
+LIMITER_LUA = LuaFolder("worker", libraries=("limiter_lib.lua",))
 LIMITER_SCRIPTS = ("gcra", "window", "limiter")
 _SCRIPT_OF_OP = {"reserve": "gcra", "window": "window"}
-
-
-def limiter_source(name: str) -> str:
-    """The text of one limiter script as loaded (``name`` from LIMITER_SCRIPTS)."""
-    lib = lua_source("worker", "limiter_lib.lua", with_common=False)
-    return lib + "\n" + lua_source("worker", f"{name}.lua", with_common=False)
 
 
 # Adaptive behaviour after 429s; one place so the Lua script takes them as arguments.
@@ -172,8 +167,13 @@ class RateLimiter:
         jitter_allowance: float = 0.1,
     ) -> None:
         self._redis = redis
-        self._scripts = {
-            name: redis.register_script(limiter_source(name)) for name in LIMITER_SCRIPTS
+        self._scripts = ScriptSet(redis, LIMITER_SCRIPTS, LIMITER_LUA)
+        # limiter.lua serves four operations, each reading only its own ARGV: the others
+        # are sent blank.
+        self._blank = {
+            name: ""
+            for name in self._scripts["limiter"].signature.args
+            if name not in ("op", "now")
         }
         self._prefix = key_prefix
         self._server_clock = server_clock
@@ -182,7 +182,7 @@ class RateLimiter:
         # Per instance (one per worker process), not module globals: warn once, write rarely.
         self._warned: set[tuple[str, str]] = set()
         self._hdr_written: dict[str, tuple[int, int, float]] = {}
-        self._keys: dict[str, list[str]] = {}
+        self._keys: dict[str, dict[str, str]] = {}
         # Unlimited scopes only need the shared cool-down; reading it once per
         # COOL_CACHE_S per process instead of once per request halves a worker's script
         # calls. scope -> (clock time it was read, clock time the cool-down ends).
@@ -195,18 +195,24 @@ class RateLimiter:
     def keys(self, scope: str) -> list[str]:
         """The Redis keys of ``scope`` (one Cluster hash tag): req, tok, cool, mult, hdr, and
         wreq, wtok, wst for the sliding-window algorithm."""
+        return list(self._named_keys(scope).values())
+
+    def _named_keys(self, scope: str) -> dict[str, str]:
         cached = self._keys.get(scope)
         if cached is None:
-            cached = list(limit_keys(limit_tag(scope), self._prefix).values())
+            cached = limit_keys(limit_tag(scope), self._prefix)
             self._keys[scope] = cached
         return cached
 
     def _now_arg(self) -> str:
         return "" if self._server_clock else f"{self._clock():.6f}"
 
-    async def _call(self, scope: str, op: str, *args: str | int | float) -> Any:
-        script = self._scripts[_SCRIPT_OF_OP.get(op, "limiter")]
-        return await script(keys=self.keys(scope), args=[op, self._now_arg(), *args])
+    async def _call(self, scope: str, op: str, **args: str | int | float) -> Any:
+        name = _SCRIPT_OF_OP.get(op, "limiter")
+        if name == "limiter":
+            args = {**self._blank, **args}
+        keys = self._named_keys(scope)
+        return await self._scripts[name](**keys, op=op, now=self._now_arg(), **args)
 
     async def reserve(
         self, scope: str, limits: Limits, tokens: int, *, max_wait: float
@@ -226,19 +232,20 @@ class RateLimiter:
             wait = await self._cool_down(scope)
             return Reservation(wait <= max_wait, wait)
         # The two algorithms take the same arguments, except that only gcra has a burst.
+        shape: dict[str, str] = {"margin": repr(float(limits.margin))}
         if limits.algorithm == "window":
-            command, shape = "window", [repr(float(limits.margin))]
+            command = "window"
         else:
-            command, shape = "reserve", [repr(float(limits.burst)), repr(float(limits.margin))]
+            command, shape["burst"] = "reserve", repr(float(limits.burst))
         status, wait, capacity, limit = await self._call(
             scope,
             command,
-            limits.rpm,
-            limits.tpm,
-            *shape,
-            tokens,
-            repr(float(max_wait)),
-            repr(float(self._jitter)),
+            rpm=limits.rpm,
+            tpm=limits.tpm,
+            tokens=tokens,
+            max_wait=repr(float(max_wait)),
+            jitter=repr(float(self._jitter)),
+            **shape,
         )
         if int(status) == -1:
             raise RequestTooLarge(tokens, int(_text(capacity)), int(float(_text(limit))))
@@ -264,18 +271,18 @@ class RateLimiter:
         await self._call(
             scope,
             "settle",
-            limits.tpm,
-            repr(float(limits.margin)),
-            int(actual) - int(estimated),
-            "1" if refund else "0",
-            MULT_STEP if success else 0,
-            SUCCESS_STREAK,
-            limits.algorithm,
+            tpm=limits.tpm,
+            margin=repr(float(limits.margin)),
+            diff=int(actual) - int(estimated),
+            refund="1" if refund else "0",
+            step=MULT_STEP if success else 0,
+            streak=SUCCESS_STREAK,
+            algorithm=limits.algorithm,
         )
 
     async def on_success(self, scope: str) -> None:
         """Record a success without usage (``settle`` already does this)."""
-        await self._call(scope, "settle", 0, "0", 0, "0", MULT_STEP, SUCCESS_STREAK, "gcra")
+        await self.settle(scope, Limits(0, 0), estimated=0, actual=0)
 
     async def _cool_down(self, scope: str) -> float:
         """Seconds left of the scope's shared cool-down, read at most every COOL_CACHE_S."""
@@ -321,11 +328,16 @@ class RateLimiter:
         account is out of credit, which waiting does not fix. The caller classifies it as a
         final error and does not call this method.
         """
-        args: list[str | int | float] = [
-            "" if retry_after is None else repr(max(float(retry_after), 0.0))
-        ]
-        args += [MULT_CUT, MULT_FLOOR, BACKOFF_BASE, BACKOFF_CAP]
-        cool = float(_text(await self._call(scope, "r429", *args)))
+        raw = await self._call(
+            scope,
+            "r429",
+            retry_after="" if retry_after is None else repr(max(float(retry_after), 0.0)),
+            cut=MULT_CUT,
+            floor=MULT_FLOOR,
+            base=BACKOFF_BASE,
+            cap=BACKOFF_CAP,
+        )
+        cool = float(_text(raw))
         now = self._clock()
         self._cool_seen[scope] = (now, now + cool)
         return cool
@@ -372,5 +384,12 @@ class RateLimiter:
             return
         if not (prov_rpm or prov_tpm or cool_for):
             return
-        await self._call(scope, "hdr", prov_rpm, prov_tpm, repr(cool_for), HEADER_TTL_MS)
+        await self._call(
+            scope,
+            "hdr",
+            provider_rpm=prov_rpm,
+            provider_tpm=prov_tpm,
+            cool_for=repr(cool_for),
+            header_ttl_ms=HEADER_TTL_MS,
+        )
         self._hdr_written[scope] = (prov_rpm, prov_tpm, now)

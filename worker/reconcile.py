@@ -67,13 +67,13 @@ class Reconciler:
         self.redis = redis
         self.queue_name = queue_name
         self.auditor = Auditor(
-            redis, queue_name=queue_name, chunk_size=chunk_size, job_ttl_s=result_ttl + 86400
+            redis, queue_name=queue_name, chunk_size=chunk_size, result_ttl=result_ttl
         )
         lease_ms = int(lease_seconds * 1000)
         self.period_ms = lease_ms // 6
         self.stall_ms = lease_ms // 4
         self.interval = lease_seconds / 6
-        self.scripts = ScriptSet(redis, "worker", ["take_due"])
+        self.scripts = ScriptSet(redis, ["take_due"])
         self.requeued = 0
         self._server: str | None = None
         self._task: asyncio.Task[None] | None = None

@@ -36,7 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from respq.contract.constants import ARQ_JOB_PREFIX, WEBHOOKS_KEY, BatchKeys
 from respq.contract.response import Usage
-from respq.contract.scripts import ScriptSet
+from respq.contract.scripts import Script
 from respq.contract.stored import pack_answer
 from respq.contract.timeline import BASE_WIDTH_MS, BUCKETS, latency_codes
 from respq.contract.webhooks import new_event_id
@@ -111,7 +111,7 @@ class ResultWriter:
     def __init__(self, store: WorkerStore, *, max_group: int = MAX_GROUP) -> None:
         self.store = store
         self.max_group = max_group
-        self._script = ScriptSet(store.redis, "worker", ["record_many"])["record_many"]
+        self._script = Script(store.redis, "record_many")
         self._pending: dict[str, list[_Waiting]] = {}
         self._writers: dict[str, asyncio.Task[None]] = {}
         self.writes = 0  # script calls so far (what the grouping saves shows here)
@@ -158,7 +158,6 @@ class ResultWriter:
             job_prefix=ARQ_JOB_PREFIX,
             chunk_size=store.chunk_size,
             now_ms=int(now * 1000),
-            job_ttl_ms=(store.result_ttl + 86400) * 1000,
             event_id=new_event_id(),
             latencies=latency_codes(result.latency for result in results),
             timeline_buckets=BUCKETS,

@@ -3,7 +3,6 @@ hand a request to a later job, give back unsent claims. One script call each."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +15,10 @@ from respq.contract.constants import (
     ARQ_JOB_PREFIX,
     WEBHOOKS_KEY,
     BatchKeys,
+    job_ttl_s,
     paused_key,
 )
+from respq.contract.ids import DEFERRED_JOB, new_token
 from respq.contract.scripts import ScriptSet
 from respq.contract.serializer import job_record
 from respq.contract.webhooks import new_event_id
@@ -59,7 +60,7 @@ class WorkerStore:
         self.queue_name = queue_name
         self.result_ttl = result_ttl
         self.chunk_size = chunk_size
-        self.scripts = ScriptSet(redis, "worker", WORKER_SCRIPTS)
+        self.scripts = ScriptSet(redis, WORKER_SCRIPTS)
 
     async def claim(
         self,
@@ -72,7 +73,6 @@ class WorkerStore:
         attempts_used: int = 0,
     ) -> Claim:
         keys = BatchKeys(batch_id)
-        token = secrets.token_hex(6)
         now_ms = int(time.time() * 1000)
         raw = await self.scripts["claim"](
             meta=keys.meta,
@@ -91,11 +91,10 @@ class WorkerStore:
             batch_keys=keys.all(),
             job_id=job_id,
             now=now_ms // 1000,
-            line_prefix="batch_req_" + token + "_",
+            id_token=new_token(),
             finished_ttl=self.result_ttl,
             lease_ms=lease_ms,
             lease_value=lease_value,
-            park_id=f"{batch_id}:p:{token}",
             attempts=attempts_used,
             now_ms=now_ms,
             batch_id=batch_id,
@@ -115,7 +114,7 @@ class WorkerStore:
     ) -> str:
         """Move the request to a new job that runs after ``delay`` seconds."""
         keys = BatchKeys(batch_id)
-        job_id = f"{batch_id}:d:{secrets.token_hex(6)}"
+        job_id = DEFERRED_JOB(batch=batch_id, token=new_token())
         now_ms = int(time.time() * 1000)
         record = job_record(batch_id, [custom_id], enqueued_ms=now_ms, attempts_used=attempts_used)
         await self.scripts["defer"](
@@ -127,7 +126,7 @@ class WorkerStore:
             job_id=job_id,
             record=record,
             run_at=now_ms + int(delay * 1000),
-            job_ttl_ms=(self.result_ttl + int(delay) + 86400) * 1000,
+            job_ttl_ms=(job_ttl_s(self.result_ttl) + int(delay)) * 1000,
         )
         return job_id
 

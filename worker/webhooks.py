@@ -3,9 +3,9 @@
 The script that ends a batch writes its event (``contract/webhooks.py``) and puts it in
 ``respq:webhooks``, scored by when its next attempt is due. Every worker runs one
 ``WebhookDeliverer`` beside its reconciler: a tick claims the due events
-(``lua/webhook_claim.lua`` moves each one a lease ahead, so two workers never send the
+(``contract/lua/webhook_claim.lua`` moves each one a lease ahead, so two workers never send the
 same attempt at once and a SIGKILLed worker's claim is retaken after the lease), sends
-each one signed, and records the attempt (``lua/webhook_done.lua``). A failed attempt is
+each one signed, and records the attempt (``contract/lua/webhook_done.lua``). A failed attempt is
 due again after ``RESPQ_WEBHOOK_RETRY_BASE`` seconds, doubling each time with jitter, until
 ``RESPQ_WEBHOOK_MAX_AGE`` after the event; every attempt carries the same ``webhook-id``.
 
@@ -78,7 +78,7 @@ class WebhookDeliverer:
         self.key = settings.key()
         self.lease_ms = int((settings.webhook_timeout + LEASE_MARGIN_S) * 1000)
         self.interval = min(1.0, settings.webhook_retry_base / 2)
-        self.scripts = ScriptSet(redis, "worker", ["webhook_claim", "webhook_done"])
+        self.scripts = ScriptSet(redis, ["webhook_claim", "webhook_done"])
         # trust_env=False: no proxy from the environment (the checked address is the one
         # connected to); no redirects: a 3xx could point anywhere.
         self.http = httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)

@@ -1,7 +1,10 @@
--- Shared by every script that ends a request. Prepended to each script by scripts.py,
--- after the generated prelude (STATUS, USAGE_FIELDS, the meta field prefixes and
--- JOB_FUNCTION, from contract/constants.py and status.py). Meta fields are documented in
--- contract/constants.py.
+--! KEYS:
+--! ARGV:
+-- A library (it reads no KEYS or ARGV: its functions take what they touch as arguments),
+-- used by every script that ends a request. Prepended to each script of contract/lua/ by
+-- contract/scripts.py, after the generated prelude (STATUS, USAGE_FIELDS, the meta field
+-- prefixes and JOB_FUNCTION, from contract/constants.py and status.py) and the script's
+-- named K and A tables. Meta fields are documented in contract/constants.py.
 
 -- The record of one respq job in arq's layout, as JSON: run_requests(batch_id, ids,
 -- attempts). contract/serializer.py's job_record writes the same bytes in Python.
@@ -151,7 +154,7 @@ local function hand_on_children(k, cid, ok, code, now, ttl, batch_keys)
     for first = 1, #list, r.chunk_size do
       local ids = {}
       for j = first, math.min(first + r.chunk_size - 1, #list) do ids[#ids + 1] = list[j] end
-      local job_id = r.batch_id .. ':k:' .. r.now_ms .. ':' .. cid .. ':' .. first
+      local job_id = ID.child_job(r.batch_id, r.now_ms, cid, first)
       redis.call('SET', r.job_prefix .. job_id, job_record(r.batch_id, ids, 0, r.now_ms), 'PX',
         r.job_ttl)
       redis.call('ZADD', r.queue, r.now_ms, job_id)
@@ -159,7 +162,7 @@ local function hand_on_children(k, cid, ok, code, now, ttl, batch_keys)
   elseif not ok then
     for _, kid in ipairs(list) do
       dependency_lines = dependency_lines + 1
-      local kid_line = error_line('batch_req_dep_' .. now .. '_' .. dependency_lines, kid,
+      local kid_line = error_line(ID.dependency_line(now, dependency_lines), kid,
         'dependency_failed', 'The request it depends on (' .. cid .. ') did not succeed (' ..
         code .. ').')
       end_request(k, kid, kid_line, false, 'dependency_failed', '', nil, now, ttl, batch_keys)

@@ -1,5 +1,5 @@
 --! KEYS: meta order res owner inflight parked parent rescued queue jobs
---! ARGV: what start count repair now_ms job_prefix progress_prefix chunk_size job_ttl_ms new_job_prefix batch_id max_rescues give_up_try sample
+--! ARGV: what start count repair now_ms job_prefix progress_prefix chunk_size result_ttl id_token batch_id max_rescues give_up_try sample
 -- Audit a slice of one batch's requests: each must be recorded (res), held by a live
 -- lease (its job's arq in-progress key exists), or in a queued or parked job. A lease
 -- whose value ('<token>:<overdue at ms>', worker/job_lease.py) says its requests have been
@@ -14,10 +14,10 @@
 --       in-flight hash), start index or HSCAN cursor, count, repair (0 = report only,
 --       1 = re-queue stranded requests, 2 = also move "unowned" ones: no owner, not in
 --       flight, so held only by the first job that lists them, if that still exists),
---       now ms, arq job key prefix, arq in-progress key prefix, chunk
---       size, job ttl ms, new job id prefix, batch_id, max re-queues per request, the
---       arq try number given to a request past it (its job then records worker_error),
---       how many stranded custom_ids to return
+--       now ms, arq job key prefix, arq in-progress key prefix, chunk size, result ttl
+--       (s), the random part of the new jobs' ids (ID.rescued_job), batch_id, max
+--       re-queues per request, the arq try number given to a request past it (its job
+--       then records worker_error), how many stranded custom_ids to return
 -- Returns {next (index or cursor; '0' at the end), recorded, leased, overdue, queued,
 --          parked, waiting, unowned, stranded, requeued, custom_ids...}
 local meta, order, res, owner = K.meta, K.order, K.res, K.owner
@@ -28,8 +28,8 @@ local inflight, parked, parent, rescued, queue = K.inflight, K.parked, K.parent,
 local scheduled = redis.call('LLEN', K.jobs) > 0
 local what, start, count, repair = A.what, A.start, tonumber(A.count), tonumber(A.repair)
 local now_ms, job_prefix, progress_prefix = A.now_ms, A.job_prefix, A.progress_prefix
-local chunk, job_ttl = tonumber(A.chunk_size), tonumber(A.job_ttl_ms)
-local new_prefix, batch_id = A.new_job_prefix, A.batch_id
+local chunk, job_ttl = tonumber(A.chunk_size), job_ttl_ms(A.result_ttl)
+local id_token, batch_id = A.id_token, A.batch_id
 local max_rescues, give_up_try, sample = tonumber(A.max_rescues), A.give_up_try,
   tonumber(A.sample)
 
@@ -96,7 +96,7 @@ local function queue_jobs(list, tries)
   for first = 1, #list, chunk do
     local ids = {}
     jobs = jobs + 1
-    local job_id = new_prefix .. jobs
+    local job_id = ID.rescued_job(batch_id, id_token, jobs)
     for j = first, math.min(first + chunk - 1, #list) do
       ids[#ids + 1] = list[j]
       redis.call('HSET', owner, list[j], job_id)

@@ -52,7 +52,7 @@ def doctor(
                 client.redis,
                 queue_name=client.settings.queue_name,
                 chunk_size=client.settings.chunk_size,
-                job_ttl_s=client.settings.result_ttl + 86400,
+                result_ttl=client.settings.result_ttl,
             )
             async with client.errors():
                 requests = await auditor.requests(batch_id, repair=1 if repair else 0)

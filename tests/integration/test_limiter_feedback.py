@@ -159,10 +159,10 @@ async def test_requests_that_find_the_cooldown_stale_together_share_one_read(
     reads = 0
     call = limiter._call
 
-    async def counted(scope: str, op: str, *args: str | int | float) -> object:
+    async def counted(scope: str, op: str, **args: str | int | float) -> object:
         nonlocal reads
         reads += op == "cool"
-        return await call(scope, op, *args)
+        return await call(scope, op, **args)
 
     limiter._call = counted  # type: ignore[method-assign]
     grants = await asyncio.gather(

@@ -104,7 +104,7 @@ async def cancel_while_down(url: str, queue: str, batch_id: str) -> str:
             count=1,
             now=int(time.time()),
             finished_ttl=3600,
-            line_prefix="batch_req_test_",
+            id_token="test",
             event_id=new_event_id(),
         )
         return batch.id

@@ -43,7 +43,7 @@ def test_every_path_a_document_or_comment_names_exists() -> None:
 
 
 def test_the_path_check_sees_a_path_that_does_not_exist() -> None:
-    gone = "producer/lua/" + "dispatch.lua"  # split, so this file names no missing path
+    gone = "producer/" + "lua/dispatch.lua"  # split, so this file names no missing path
     assert missing_paths(f"see ``{gone}`` and worker/app.py") == {gone}
     assert missing_paths("User-Agent: respq/0.1 (python-httpx)") == set()
 

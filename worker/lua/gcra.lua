@@ -1,18 +1,20 @@
+--! KEYS: req tok cool mult hdr wreq wtok wst
+--! ARGV: op now rpm tpm burst margin tokens max_wait jitter
 -- Reserve a send time by GCRA: requests evenly spaced (RESPQ_LIMIT_ALGORITHM=gcra).
 if op == 'reserve' then
-  local rpm, tpm = tonumber(ARGV[3]), tonumber(ARGV[4])
-  local burst, margin = tonumber(ARGV[5]), tonumber(ARGV[6])
-  local tokens, max_wait, jitter = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-  local hdr = redis.call('HMGET', KEYS[5], 'rpm', 'tpm')
-  local mult = num(redis.call('HGET', KEYS[4], 'm'), 1)
+  local rpm, tpm = tonumber(A.rpm), tonumber(A.tpm)
+  local burst, margin = tonumber(A.burst), tonumber(A.margin)
+  local tokens, max_wait, jitter = tonumber(A.tokens), tonumber(A.max_wait), tonumber(A.jitter)
+  local hdr = redis.call('HMGET', K.hdr, 'rpm', 'tpm')
+  local mult = num(redis.call('HGET', K.mult, 'm'), 1)
   local send = math.max(now, cooldown_until())
   local specs = {
-    {KEYS[1], limit_of(rpm, num(hdr[1], 0)), 1},
-    {KEYS[2], limit_of(tpm, num(hdr[2], 0)), tokens},
+    {K.req, limit_of(rpm, num(hdr[1], 0)), 1},
+    {K.tok, limit_of(tpm, num(hdr[2], 0)), tokens},
   }
   local pending = {}
   -- the largest token cost sent in the last minute, and when it goes out of every window
-  local cm = redis.call('HMGET', KEYS[4], 'cmax', 'cmax_at')
+  local cm = redis.call('HMGET', K.mult, 'cmax', 'cmax_at')
   local cmax, cmax_at = num(cm[1], 1), num(cm[2], 0)
   local new_cmax = cmax
   for i, spec in ipairs(specs) do
@@ -55,8 +57,8 @@ if op == 'reserve' then
     set_tat(p[1], math.max(p[2], send) + p[3], p[4])
   end
   if #pending > 0 and burst <= 0 and (new_cmax ~= cmax or (tokens >= cmax and send > cmax_at)) then
-    redis.call('HSET', KEYS[4], 'cmax', new_cmax, 'cmax_at', fmt(send))
-    redis.call('PEXPIRE', KEYS[4], 3600000)
+    redis.call('HSET', K.mult, 'cmax', new_cmax, 'cmax_at', fmt(send))
+    redis.call('PEXPIRE', K.mult, 3600000)
   end
   return {1, fmt(wait), '', ''}
 end

@@ -1,33 +1,37 @@
+--! KEYS: req tok cool mult hdr wreq wtok wst
+--! ARGV: op now
 -- respq shared rate limiter, the part every limiter script shares (prepended to gcra.lua,
 -- window.lua and limiter.lua by worker/limiter.py): keys, clock and helpers. The
--- operation is ARGV[1]; gcra.lua reserves by GCRA, window.lua by the sliding window, and
+-- operation is A.op; gcra.lua reserves by GCRA, window.lua by the sliding window, and
 -- limiter.lua holds the rest (cool, settle, r429, hdr).
 --
 -- Two GCRA budgets (requests, tokens) are checked and advanced together, so a request that one
 -- budget blocks leaves the other untouched. The math (why a request's cost is charged after its
 -- send time, the pre-wait for large requests, the slack) is explained in limiter.py.
 --
--- KEYS (all share one hash tag, so the script is Redis Cluster safe):
---   1 req   theoretical arrival time (TAT) of the request budget, seconds as a string
---   2 tok   TAT of the token budget
---   3 cool  time until which nobody may send (429 back-off, provider "remaining: 0")
---   4 mult  hash {m = rate multiplier, n = 429 back-off exponent, ok = success streak}
---   5 hdr   hash {rpm, tpm} limits announced by the provider's x-ratelimit-* headers
---   6 wreq  sliding-window mode: zset of sends ("seq:cost" scored by send time), requests
---   7 wtok  the same for tokens
---   8 wst   hash {last, seq, req_edge, req_sum, tok_edge, tok_sum}: the latest reserved send
---           time, and per budget the window's left edge and the cost sent after it
--- ARGV[1] op, ARGV[2] client clock in seconds, or '' to use the Redis server clock.
+-- KEYS (all share one hash tag, so the script is Redis Cluster safe; every limiter script
+-- declares them in this order, contract/constants.py LIMIT_KEY_NAMES):
+--   req   theoretical arrival time (TAT) of the request budget, seconds as a string
+--   tok   TAT of the token budget
+--   cool  time until which nobody may send (429 back-off, provider "remaining: 0")
+--   mult  hash {m = rate multiplier, n = 429 back-off exponent, ok = success streak}
+--   hdr   hash {rpm, tpm} limits announced by the provider's x-ratelimit-* headers
+--   wreq  sliding-window mode: zset of sends ("seq:cost" scored by send time), requests
+--   wtok  the same for tokens
+--   wst   hash {last, seq, req_edge, req_sum, tok_edge, tok_sum}: the latest reserved send
+--         time, and per budget the window's left edge and the cost sent after it
+-- ARGV: op, then now: the client clock in seconds, or '' to use the Redis server clock;
+-- each script declares the arguments of its operations after these two.
 --
 -- Times are returned as strings: Redis truncates Lua numbers to integers in replies.
 
-local op = ARGV[1]
+local op = A.op
 local now
-if ARGV[2] == '' then
+if A.now == '' then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 else
-  now = tonumber(ARGV[2])
+  now = tonumber(A.now)
 end
 
 local function fmt(x)
@@ -95,14 +99,14 @@ local function set_tat(key, tat, tau)
 end
 
 local function cooldown_until()
-  return num(redis.call('GET', KEYS[3]), 0)
+  return num(redis.call('GET', K.cool), 0)
 end
 
 local function extend_cooldown(for_seconds)
   local cool = cooldown_until()
   local until_ = math.max(cool, now + for_seconds)
   if until_ > cool then
-    redis.call('SET', KEYS[3], fmt(until_), 'PX', math.ceil((until_ - now) * 1000) + 1000)
+    redis.call('SET', K.cool, fmt(until_), 'PX', math.ceil((until_ - now) * 1000) + 1000)
   end
   return until_
 end

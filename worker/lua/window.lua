@@ -1,20 +1,22 @@
+--! KEYS: req tok cool mult hdr wreq wtok wst
+--! ARGV: op now rpm tpm margin tokens max_wait jitter
 -- Reserve a send time in an exact sliding 60 s window (RESPQ_LIMIT_ALGORITHM=window).
 if op == 'window' then
   -- Sliding-window mode: admit a request when the cost sent in the 60 s (+ jitter) window
   -- ending at its send time stays within the limit. Send times only increase, so only the
   -- window ending at the new send time needs checking, and each entry crosses the window's
   -- left edge once: amortised O(log n) per request. Nothing is written unless granted.
-  local rpm, tpm, margin = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-  local tokens, max_wait, jitter = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+  local rpm, tpm, margin = tonumber(A.rpm), tonumber(A.tpm), tonumber(A.margin)
+  local tokens, max_wait, jitter = tonumber(A.tokens), tonumber(A.max_wait), tonumber(A.jitter)
   local span = 60 + jitter
-  local hdr = redis.call('HMGET', KEYS[5], 'rpm', 'tpm')
-  local mult = num(redis.call('HGET', KEYS[4], 'm'), 1)
-  local st = redis.call('HMGET', KEYS[8], 'last', 'seq', 'req_edge', 'req_sum', 'tok_edge',
+  local hdr = redis.call('HMGET', K.hdr, 'rpm', 'tpm')
+  local mult = num(redis.call('HGET', K.mult, 'm'), 1)
+  local st = redis.call('HMGET', K.wst, 'last', 'seq', 'req_edge', 'req_sum', 'tok_edge',
                         'tok_sum')
   local budgets = {
-    {key = KEYS[6], name = 'req', limit = limit_of(rpm, num(hdr[1], 0)), cost = 1,
+    {key = K.wreq, name = 'req', limit = limit_of(rpm, num(hdr[1], 0)), cost = 1,
      edge = num(st[3], 0), sum = num(st[4], 0)},
-    {key = KEYS[7], name = 'tok', limit = limit_of(tpm, num(hdr[2], 0)), cost = tokens,
+    {key = K.wtok, name = 'tok', limit = limit_of(tpm, num(hdr[2], 0)), cost = tokens,
      edge = num(st[5], 0), sum = num(st[6], 0)},
   }
   local active = {}
@@ -83,7 +85,7 @@ if op == 'window' then
     fields[#fields + 1] = b.name .. '_sum'
     fields[#fields + 1] = b.sum + b.cost
   end
-  redis.call('HSET', KEYS[8], unpack(fields))
-  redis.call('PEXPIRE', KEYS[8], ttl)
+  redis.call('HSET', K.wst, unpack(fields))
+  redis.call('PEXPIRE', K.wst, ttl)
   return {1, fmt(wait), '', ''}
 end

@@ -11,9 +11,9 @@
 --       prefix, scan (candidates looked at per schedule and pick)
 -- A waiting job is one entry of the batch's `jobs` list: "<job id>\n<requests>\n<arq job
 -- record>" (enqueue.lua). Returns the number of jobs dispatched.
-local schedule, urgent, queue = KEYS[1], KEYS[2], KEYS[3]
-local now_ms, want, prefix, job_prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local scan = tonumber(ARGV[5])
+local schedule, urgent, queue = K.schedule, K.urgent_schedule, K.queue
+local now_ms, want, prefix, job_prefix = A.now_ms, tonumber(A.want), A.prefix, A.job_prefix
+local scan = tonumber(A.scan)
 local budget = want - redis.call('ZCOUNT', queue, '-inf', now_ms)
 if budget <= 0 then return 0 end
 
@@ -59,8 +59,9 @@ local function take(zset, b)
     if out > 0 and out + n > cap then return 'capped' end
   end
   redis.call('LPOP', base .. 'jobs')
+  -- (a batch sealed before seal.lua stored job_ttl_ms: its records live the margin alone)
   redis.call('SET', job_prefix .. job_id, string.sub(entry, z + 1), 'PX',
-             tonumber(v[4]) or 86400000)
+             tonumber(v[4]) or JOB_TTL_MARGIN_S * 1000)
   redis.call('ZADD', queue, now_ms, job_id)
   if cap > 0 then redis.call('HSET', base .. 'dispatched', job_id, n) end
   if redis.call('LLEN', base .. 'jobs') == 0 then

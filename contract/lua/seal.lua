@@ -9,26 +9,26 @@
 -- then every batch key (for expiry)
 -- ARGV: now_s, ttl while running, ttl once finished, arq job ttl ms, batch_id, the id of
 -- the webhook event should the batch end here
-local meta, jobs = KEYS[1], KEYS[2]
+local meta, jobs = K.meta, K.jobs
 local batch_keys = {}
 for i = MORE_KEYS, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local v = redis.call('HMGET', meta, 'status', 'total', 'completed', 'failed', 'urgent')
 local status = v[1]
 local unfinished = (tonumber(v[2]) or 0) > (tonumber(v[3]) or 0) + (tonumber(v[4]) or 0)
-redis.call('HSET', meta, 'sealed', 1, 'job_ttl_ms', ARGV[4])
-redis.call('SREM', KEYS[5], ARGV[5])
+redis.call('HSET', meta, 'sealed', 1, 'job_ttl_ms', A.job_ttl_ms)
+redis.call('SREM', K.unsealed, A.batch_id)
 if status == STATUS.VALIDATING or (status == STATUS.COMPLETED and unfinished) then
   redis.call('HSET', meta, 'status', STATUS.IN_PROGRESS)
   if redis.call('HEXISTS', meta, 'in_progress_at') == 0 then
-    redis.call('HSET', meta, 'in_progress_at', ARGV[1])
+    redis.call('HSET', meta, 'in_progress_at', A.now)
   end
 end
-for _, k in ipairs(batch_keys) do redis.call('EXPIRE', k, tonumber(ARGV[2])) end
-finish_batch_if_done({meta = meta, webhooks = K.webhooks, event_id = A.event_id}, ARGV[1],
-  tonumber(ARGV[3]), batch_keys)
+for _, k in ipairs(batch_keys) do redis.call('EXPIRE', k, tonumber(A.running_ttl)) end
+finish_batch_if_done({meta = meta, webhooks = K.webhooks, event_id = A.event_id}, A.now,
+  tonumber(A.finished_ttl), batch_keys)
 if redis.call('LLEN', jobs) > 0 then
   local schedule = v[5] == '1' and K.urgent_schedule or K.schedule
   local lowest = redis.call('ZRANGE', schedule, 0, 0, 'WITHSCORES')
-  redis.call('ZADD', schedule, 'NX', lowest[2] or 0, ARGV[5])
+  redis.call('ZADD', schedule, 'NX', lowest[2] or 0, A.batch_id)
 end
 return 0

@@ -10,19 +10,20 @@
 -- every request is sent to)
 -- Returns {created (1/0), submits so far, status, the batch's endpoint ('' for a batch
 -- made before batches had one: a Responses batch)}.
-local meta = KEYS[1]
+local meta = K.meta
 local created = 0
 if redis.call('EXISTS', meta) == 0 then
-  redis.call('HSET', meta, 'id', ARGV[1], 'status', STATUS.VALIDATING, 'created_at', ARGV[2],
-    'metadata', ARGV[3], 'completion_window', ARGV[4], 'expires_at', ARGV[5],
-    'queue_name', ARGV[6], 'total', 0, 'completed', 0, 'failed', 0, 'sealed', 0,
-    'weight', ARGV[8], 'urgent', ARGV[9], 'max_in_flight', ARGV[10], 'endpoint', A.endpoint)
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  redis.call('HSET', meta, 'id', A.batch_id, 'status', STATUS.VALIDATING, 'created_at', A.now,
+    'metadata', A.metadata, 'completion_window', A.window, 'expires_at', A.expires_at,
+    'queue_name', A.queue, 'total', 0, 'completed', 0, 'failed', 0, 'sealed', 0,
+    'weight', A.weight, 'urgent', A.urgent, 'max_in_flight', A.max_in_flight,
+    'endpoint', A.endpoint)
+  redis.call('ZADD', K.batches, A.now, A.batch_id)
   -- The owner is written with the record, in one script: no moment exists in which the
   -- batch is listed without its tenant (and so visible to no one, or to everyone).
   if A.tenant ~= '' then
     redis.call('HSET', meta, 'tenant', A.tenant)
-    redis.call('ZADD', K.tenant_batches, ARGV[2], ARGV[1])
+    redis.call('ZADD', K.tenant_batches, A.now, A.batch_id)
   end
   redis.call('SADD', K.unsealed, A.batch_id)
   created = 1

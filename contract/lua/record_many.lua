@@ -1,5 +1,5 @@
 --! KEYS: meta res inflight children prev queue req webhooks timeline *batch_keys
---! ARGV: now finished_ttl batch_id job_prefix chunk_size now_ms job_ttl_ms event_id latencies timeline_buckets timeline_base_ms *results
+--! ARGV: now finished_ttl batch_id job_prefix chunk_size now_ms event_id latencies timeline_buckets timeline_base_ms *results
 --! INCLUDE: timeline_lib.lua
 -- Store the output lines of one or more requests of one batch in one atomic step (the
 -- only write-back): exactly once per custom_id (a request that already has a result
@@ -20,7 +20,7 @@ local req = K.req
 local now, ttl = A.now, tonumber(A.finished_ttl)
 k.release = {queue = K.queue, resp_id = '', batch_id = A.batch_id, job_prefix = A.job_prefix,
              chunk_size = tonumber(A.chunk_size), now_ms = A.now_ms,
-             job_ttl = tonumber(A.job_ttl_ms)}
+             job_ttl = job_ttl_ms(A.finished_ttl)}
 local batch_keys = {}
 for i = MORE_KEYS, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 -- each request's fields (worker/results.py Result.args): 11 of them, from MORE_ARGS on

@@ -3,9 +3,9 @@
 -- Give back requests claimed but never sent (a worker shutting down): they stay queued.
 -- KEYS: inflight. ARGV: job_id, custom_ids...
 local n = 0
-for i = 2, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
-    redis.call('HDEL', KEYS[1], ARGV[i])
+for i = MORE_ARGS, #ARGV do
+  if redis.call('HGET', K.inflight, ARGV[i]) == A.job_id then
+    redis.call('HDEL', K.inflight, ARGV[i])
     n = n + 1
   end
 end

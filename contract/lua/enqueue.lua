@@ -1,16 +1,16 @@
 --! KEYS: meta req order jobs parent children
---! ARGV: batch_id job_prefix chunk_no chunk_size now_ms *requests
+--! ARGV: batch_id submit_no chunk_no chunk_size now_ms *requests
 -- Store a slice of requests and write their jobs into the batch's list of waiting jobs,
 -- skipping custom_ids the batch already has so a repeated submit enqueues nothing twice.
 -- Nothing reaches arq's queue here: dispatch.lua hands the batches' jobs to it in turns.
 -- A request with a parent (depends_on) gets no job: it waits in the children hash
 -- until its parent succeeds (see end_request in _common.lua).
 -- KEYS: meta, req, order, jobs, parent, children
--- ARGV: batch_id, job_id_prefix, first_chunk_no, chunk_size, now_ms,
+-- ARGV: batch_id, this submit's number, first_chunk_no, chunk_size, now_ms,
 --       then custom_id, body, parent ('' = none) for each request
-local meta, req, order, jobs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local parents, children = KEYS[5], KEYS[6]
-local batch_id, prefix = A.batch_id, A.job_prefix
+local meta, req, order, jobs = K.meta, K.req, K.order, K.jobs
+local parents, children = K.parent, K.children
+local batch_id, submit_no = A.batch_id, A.submit_no
 local chunk_no, chunk_size = tonumber(A.chunk_no), tonumber(A.chunk_size)
 local now_ms = A.now_ms
 local new, runnable = {}, {}
@@ -39,8 +39,8 @@ for first = 1, #runnable, chunk_size do
   local ids = {}
   for j = first, math.min(first + chunk_size - 1, #runnable) do ids[#ids + 1] = runnable[j] end
   -- "<job id>\n<requests>\n<arq job record>", as dispatch.lua reads it
-  waiting[#waiting + 1] = prefix .. chunk_no .. '\n' .. #ids .. '\n' ..
-    job_record(batch_id, ids, 0, now_ms)
+  waiting[#waiting + 1] = ID.submit_job(batch_id, submit_no, chunk_no) .. '\n' .. #ids ..
+    '\n' .. job_record(batch_id, ids, 0, now_ms)
   chunk_no = chunk_no + 1
 end
 if #waiting > 0 then redis.call('RPUSH', jobs, unpack(waiting)) end

@@ -7,8 +7,8 @@
 -- KEYS: meta. ARGV: threshold, pause reason, now.
 -- Returns 1 when the batch is (now or already) paused: the request is to be handed back,
 -- not recorded; 0 when it is to be recorded as a failure.
-local meta = KEYS[1]
-local v = redis.call('HMGET', meta, 'status', STATUS.COMPLETED, 'account_errors_base')
+local meta = K.meta
+local v = redis.call('HMGET', meta, 'status', 'completed', 'account_errors_base')
 local status = v[1]
 if status == STATUS.PAUSED then return 1 end
 if status ~= STATUS.IN_PROGRESS and status ~= STATUS.VALIDATING then return 0 end
@@ -19,6 +19,6 @@ if v[3] == completed then
 else
   redis.call('HSET', meta, 'account_errors', 1, 'account_errors_base', completed)
 end
-if run < tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', meta, 'status', STATUS.PAUSED, 'paused_at', ARGV[3], 'pause_reason', ARGV[2])
+if run < tonumber(A.threshold) then return 0 end
+redis.call('HSET', meta, 'status', STATUS.PAUSED, 'paused_at', A.now, 'pause_reason', A.reason)
 return 1

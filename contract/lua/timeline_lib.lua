@@ -1,3 +1,5 @@
+--! KEYS:
+--! ARGV:
 -- A batch's timeline (contract/timeline.py has the layout and why the width doubles):
 -- included by record_many.lua, so the results of one write-back land in their time bucket
 -- in the same script call. A call costs HMGET + HGET + HSET whatever the group's size,

@@ -7,9 +7,9 @@
 --   {'paused', reason} (over budget or already paused: nothing reserved; the batch is
 --   paused when it was running).
 -- settle returns {'ok'}: cost_reserved -= estimate, cost_spent += actual.
-local meta = KEYS[1]
-local op = ARGV[1]
-local estimate = tonumber(ARGV[2]) or 0
+local meta = K.meta
+local op = A.op
+local estimate = tonumber(A.estimate) or 0
 
 local function usd(x)
   if x >= 1 then return string.format('%.2f', x) end
@@ -18,7 +18,7 @@ end
 
 if op == 'settle' then
   if estimate ~= 0 then redis.call('HINCRBYFLOAT', meta, 'cost_reserved', -estimate) end
-  local actual = tonumber(ARGV[3]) or 0
+  local actual = tonumber(A.actual) or 0
   if actual ~= 0 then redis.call('HINCRBYFLOAT', meta, 'cost_spent', actual) end
   return {'ok'}
 end
@@ -34,7 +34,7 @@ if spent + reserved + estimate > max_cost then
   local reason = 'budget of $' .. usd(max_cost) .. ' reached: $' .. usd(spent) ..
     ' spent, $' .. usd(math.max(reserved, 0)) .. ' in flight'
   if v[1] == STATUS.IN_PROGRESS or v[1] == STATUS.VALIDATING then
-    redis.call('HSET', meta, 'status', STATUS.PAUSED, 'paused_at', ARGV[4], 'pause_reason', reason)
+    redis.call('HSET', meta, 'status', STATUS.PAUSED, 'paused_at', A.now, 'pause_reason', reason)
   end
   return {'paused', reason}
 end

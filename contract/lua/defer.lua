@@ -4,8 +4,8 @@
 -- sleeping in it. Ownership moves atomically, so a rerun of the old job skips it.
 -- KEYS: owner, inflight, queue, new job key
 -- ARGV: custom_id, new job id, job record, run at (ms), job ttl (ms)
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('SET', KEYS[4], ARGV[3], 'PX', tonumber(ARGV[5]))
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+redis.call('HSET', K.owner, A.custom_id, A.job_id)
+redis.call('HDEL', K.inflight, A.custom_id)
+redis.call('SET', K.job, A.record, 'PX', tonumber(A.job_ttl_ms))
+redis.call('ZADD', K.queue, A.run_at, A.job_id)
 return 1

@@ -1,12 +1,13 @@
 --! KEYS: meta res req owner inflight progress children prev parked active paused dispatched webhooks *batch_keys
---! ARGV: job_id now line_prefix finished_ttl lease_ms lease_value park_id attempts now_ms batch_id audit_due_ms event_id *custom_ids
+--! ARGV: job_id now id_token finished_ttl lease_ms lease_value attempts now_ms batch_id audit_due_ms event_id *custom_ids
 -- Claim the requests of one job run: skip those already finished or owned by another
 -- job; end them at once when the batch is cancelled or past its completion window; park
 -- them when the batch is paused.
 -- KEYS (named above, read as K.name): progress is the arq in-progress key of this job,
 -- active the reconciler's zset, paused the set of batches with parked jobs, dispatched
--- the capped batch's jobs not yet claimed. ARGV: now in s, finished_ttl the keys' ttl
--- once the batch ends, park_id the parked job's id, attempts those already used.
+-- the capped batch's jobs not yet claimed. ARGV: now in s, id_token the random part of the
+-- ids this call makes (its lines: ID.line_in_call, its parked job: ID.parked_job),
+-- finished_ttl the keys' ttl once the batch ends, attempts those already used.
 -- The in-progress key is cut to the lease (arq set it to job_timeout + 10 s) so a
 -- killed worker's job is retaken within the lease, whatever job_timeout is, and holds
 -- lease_value ('<token>:<overdue at ms>', worker/job_lease.py; '' leaves arq's value):
@@ -23,8 +24,8 @@ local prev, parked, active, paused_set = K.prev, K.parked, K.active, K.paused
 local req, owner = K.req, K.owner
 local batch_keys = {}
 for i = MORE_KEYS, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
-local job_id, now, prefix, ttl = A.job_id, A.now, A.line_prefix, tonumber(A.finished_ttl)
-local park_id, attempts, now_ms, batch_id = A.park_id, A.attempts, A.now_ms, A.batch_id
+local job_id, now, id_token, ttl = A.job_id, A.now, A.id_token, tonumber(A.finished_ttl)
+local attempts, now_ms, batch_id = A.attempts, A.now_ms, A.batch_id
 local first_cid = MORE_ARGS
 local v = redis.call('HMGET', k.meta, 'status', 'expires_at', 'endpoint')
 redis.call('PEXPIRE', K.progress, tonumber(A.lease_ms))
@@ -64,14 +65,14 @@ for i = first_cid, #ARGV do
         out[#out + 1] = chained and redis.call('HGET', prev, cid) or ''
         out[#out + 1] = chained and redis.call('HEXISTS', k.children, cid) or 0
       elseif mode == 'cancel' then
-        end_request(k, cid, error_line(prefix .. i, cid, 'batch_cancelled',
+        end_request(k, cid, error_line(ID.line_in_call(id_token, i), cid, 'batch_cancelled',
           'The batch was cancelled before this request was sent.'),
           false, 'batch_cancelled', '', nil, now, ttl, batch_keys)
       elseif mode == 'expire' then
-        end_request(k, cid, error_line(prefix .. i, cid, 'batch_expired',
+        end_request(k, cid, error_line(ID.line_in_call(id_token, i), cid, 'batch_expired',
           'This request could not be executed before the completion window expired.'),
           false, 'batch_expired', '', nil, now, ttl, batch_keys)
-      elseif mode == STATUS.PAUSED then
+      elseif mode == 'paused' then
         park[#park + 1] = cid
       end
     end
@@ -79,6 +80,7 @@ for i = first_cid, #ARGV do
 end
 if #claimed > 0 then redis.call('HSET', k.inflight, unpack(claimed)) end
 if #park > 0 then
+  local park_id = ID.parked_job(batch_id, id_token)
   for _, cid in ipairs(park) do
     redis.call('HSET', owner, cid, park_id)
     redis.call('HDEL', k.inflight, cid)

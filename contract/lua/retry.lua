@@ -1,14 +1,14 @@
 --! KEYS: meta order res owner req queue parent
---! ARGV: start count codes job_prefix chunk_size now_ms job_ttl_ms arq_job_prefix batch_id
+--! ARGV: start count codes id_token chunk_size now_ms result_ttl arq_job_prefix batch_id
 -- Re-enqueue the failed requests of a page (optionally only some error codes), undoing
 -- their counts and usage so the totals stay exact. Successes are left alone.
 -- A request that depends on another is re-run only when its parent succeeded (it is
 -- queued again at once) or is itself being retried (it then waits for the parent again);
 -- while its parent stays failed, it stays failed.
 -- KEYS: meta, order, res, owner, req, queue, parent
--- ARGV: start, count, codes ("" = all, else ",a,b,"), job id prefix, chunk size, now_ms,
---       job ttl ms, arq job key prefix, batch_id
-local meta, res, owner, req, queue = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- ARGV: start, count, codes ("" = all, else ",a,b,"), the random part of this retry's job
+--       ids (ID.retry_job), chunk size, now_ms, result ttl (s), arq job key prefix, batch_id
+local meta, res, owner, req, queue = K.meta, K.res, K.owner, K.req, K.queue
 local start, codes = tonumber(A.start), A.codes
 local cids = redis.call('LRANGE', K.order, start, start + tonumber(A.count) - 1)
 local picked = {}
@@ -21,7 +21,7 @@ for _, cid in ipairs(cids) do
     local wanted = code ~= nil and
       (codes == '' or string.find(codes, ',' .. code .. ',', 1, true) ~= nil)
     local waits = false
-    local parent = wanted and redis.call('HGET', KEYS[7], cid)
+    local parent = wanted and redis.call('HGET', K.parent, cid)
     if parent then
       local parent_line = redis.call('HGET', res, parent)
       local parent_failed = parent_line and stored_line(parent_line)
@@ -68,7 +68,8 @@ for _, cid in ipairs(cids) do
   end
 end
 if #picked == 0 then return reset end
-local chunk_size, now_ms, job_ttl = tonumber(A.chunk_size), A.now_ms, tonumber(A.job_ttl_ms)
+local chunk_size, now_ms = tonumber(A.chunk_size), A.now_ms
+local job_ttl = job_ttl_ms(A.result_ttl)
 local status = redis.call('HGET', meta, 'status')
 if status ~= STATUS.IN_PROGRESS then
   redis.call('HSET', meta, 'status', STATUS.IN_PROGRESS)
@@ -76,7 +77,7 @@ if status ~= STATUS.IN_PROGRESS then
 end
 for first = 1, #picked, chunk_size do
   local ids = {}
-  local job_id = A.job_prefix .. start .. '-' .. first
+  local job_id = ID.retry_job(A.batch_id, A.id_token, start, first)
   for j = first, math.min(first + chunk_size - 1, #picked) do
     ids[#ids + 1] = picked[j]
     redis.call('HSET', owner, picked[j], job_id)
