@@ -11,6 +11,7 @@ or 5xx after the retries) has ``response`` and ``error: null``; ``error`` with
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +34,22 @@ class InputLine(BaseModel):
 def is_batch_line(obj: dict[str, Any]) -> bool:
     """A dict is an OpenAI Batch line when it has a ``body``; otherwise it is a bare body."""
     return "body" in obj and "model" not in obj
+
+
+@dataclass(frozen=True)
+class ItemProblem:
+    """One thing wrong with one batch item (what ``InvalidInput`` lists)."""
+
+    where: str  # "line 12" or "item 3"
+    custom_id: str | None
+    field: str  # dotted path, "" for the item as a whole
+    message: str
+    code: str | None = None  # OpenAI's batch error code, where the field alone won't say
+
+    def __str__(self) -> str:
+        cid = f" (custom_id {self.custom_id!r})" if self.custom_id else ""
+        field = f" field {self.field!r}:" if self.field else ""
+        return f"{self.where}{cid}:{field} {self.message}"
 
 
 class ErrorInfo(BaseModel):

@@ -35,8 +35,8 @@ from typing import Any, Final
 import orjson
 import zstandard
 
-from respq.contract.errors import RespqError
-from respq.contract.vectors import PLACEHOLDER, VectorError, pack_vectors, read_vectors, skeleton
+from respq.contract.errors import StoredLineError, VectorError
+from respq.contract.vectors import PLACEHOLDER, pack_vectors, read_vectors, skeleton
 
 JSON_START: Final = b"{"[0]
 PACKED_V1: Final = 1  # a success line compressed with dictionary v1 (read only)
@@ -50,10 +50,6 @@ _DICTIONARIES: Final = {
     PACKED_V1: "line_dictionary_v1.jsonl",
     PACKED_V2: "line_dictionary_v2.jsonl",
 }
-
-
-class StoredLineError(RespqError):
-    """A stored result is neither a JSON line nor a packed one this version can read."""
 
 
 @cache

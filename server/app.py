@@ -17,15 +17,14 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from respq.contract.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, RedisUnavailable
 from respq.producer.client import BatchClient
-from respq.producer.errors import RedisUnavailable
 from respq.producer.settings import ClientSettings
 from respq.server.auth import KeyRing
 from respq.server.batch_inputs import InputFile, input_content
 from respq.server.batches import BatchService
 from respq.server.body_limits import BodyLimit, body_caps
 from respq.server.dashboard import dashboard_routes
-from respq.server.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from respq.server.expiry import FileSweeper
 from respq.server.files import FileStore, OutputFile
 from respq.server.middleware import BearerAuth, SecurityHeaders, error_response, viewer

@@ -8,7 +8,7 @@ from typing import TextIO
 
 import uvicorn
 
-from respq.contract.errors import RespqError
+from respq.contract.errors import BadLogLevel, NoKeysConfigured
 from respq.producer.settings import ClientSettings
 from respq.server import access_log
 from respq.server.app import create_app
@@ -23,14 +23,6 @@ NO_AUTH_WARNING = (
 )
 # uvicorn's trace level logs every request's scope; refused rather than trusted to mask.
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-
-
-class NoKeysConfigured(RespqError):
-    """No client keys are set and ``--no-auth`` was not given."""
-
-
-class BadLogLevel(RespqError):
-    """``--log-level`` is not one respq serve runs with."""
 
 
 def links(host: str, port: int, key: str | None) -> list[str]:

@@ -7,7 +7,8 @@ import asyncio
 import sys
 from typing import Any, cast
 
-from respq.contract.extras import MissingExtra, require
+from respq.contract.errors import MissingExtra
+from respq.contract.extras import require
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from respq.contract.errors import FinalError, UpstreamError
 from respq.contract.lines import answer_line, error_line, failure_body
-from respq.worker.errors import FinalError, UpstreamError
 
 # Codes that say the key or the account is at fault: every other request would get the
 # same answer, so the batch is paused instead of failed line by line.

@@ -36,7 +36,7 @@ from arq.worker import Worker
 from redis.exceptions import RedisError, ResponseError, WatchError
 
 from respq.contract.constants import BatchKeys, paused_key, schedule_keys
-from respq.contract.errors import RespqError
+from respq.contract.errors import UnsupportedRedis
 from respq.contract.status import TERMINAL_STATUSES
 from respq.worker.dispatch import Dispatcher
 
@@ -48,10 +48,6 @@ OUTAGE_BACKOFF_BASE_S = 0.2
 OUTAGE_BACKOFF_CAP_S = 5.0
 # What counts as "Redis is unavailable" (RedisError covers loading, read-only, resets).
 REDIS_FAULTS = (RedisError, OSError, asyncio.TimeoutError)
-
-
-class UnsupportedRedis(RespqError):
-    """The Redis server is too old for respq's scripts."""
 
 
 @dataclasses.dataclass(slots=True)

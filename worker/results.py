@@ -35,12 +35,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from respq.contract.constants import ARQ_JOB_PREFIX, WEBHOOKS_KEY, BatchKeys
+from respq.contract.errors import LeaseLost
 from respq.contract.response import Usage
 from respq.contract.scripts import ScriptSet
 from respq.contract.stored import pack_answer
 from respq.contract.timeline import BASE_WIDTH_MS, BUCKETS, latency_codes
 from respq.contract.webhooks import new_event_id
-from respq.worker.job_lease import JobLease, LeaseLost
+from respq.worker.job_lease import JobLease
 from respq.worker.store import WorkerStore
 
 log = logging.getLogger("respq.worker")

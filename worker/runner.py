@@ -19,11 +19,11 @@ import orjson
 from redis.exceptions import RedisError
 
 from respq.contract.endpoints import Endpoint, endpoint_named
+from respq.contract.errors import LeaseLost, UpstreamError
 from respq.contract.lines import answer_line, error_line
 from respq.worker.budget import Budget
 from respq.worker.config import WorkerConfig
-from respq.worker.errors import UpstreamError
-from respq.worker.job_lease import InFlightBounds, JobLease, LeaseLost, lease_scripts
+from respq.worker.job_lease import InFlightBounds, JobLease, lease_scripts
 from respq.worker.limiter import RateLimiter
 from respq.worker.metrics import Metrics
 from respq.worker.outcome import failure_line, is_account_failure, pause_reason

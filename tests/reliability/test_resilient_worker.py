@@ -20,8 +20,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, paused_key
+from respq.contract.errors import UnsupportedRedis
 from respq.worker import WorkerConfig
-from respq.worker.resilient import UnsupportedRedis, check_server
+from respq.worker.resilient import check_server
 from respq.worker.store import WorkerStore
 
 from helpers.factories import response_body

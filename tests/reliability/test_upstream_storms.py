@@ -15,9 +15,9 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
+from respq.contract.errors import ConnectionFailed, StreamInterrupted, UpstreamTimeout
 from respq.contract.lines import is_success
 from respq.mockapi import MockConfig, MockServer
-from respq.worker.errors import ConnectionFailed, StreamInterrupted, UpstreamTimeout
 
 from helpers.factories import tagged_items
 from helpers.polling import wait_until_async

@@ -12,8 +12,8 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
+from respq.contract.errors import BatchStateError
 from respq.contract.prices import PriceTable
-from respq.producer.errors import BatchStateError
 from respq.worker import WorkerConfig
 from respq.worker.budget import Budget, estimate_cost
 from respq.worker.retry import DeferRequest

@@ -17,9 +17,10 @@ from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, BatchKeys
+from respq.contract.errors import LeaseLost
 from respq.contract.lines import error_line
 from respq.worker import WorkerConfig
-from respq.worker.job_lease import InFlightBounds, JobLease, LeaseLost, lease_scripts
+from respq.worker.job_lease import InFlightBounds, JobLease, lease_scripts
 from respq.worker.lease import LeaseKeeper
 from respq.worker.results import Result, ResultWriter
 from respq.worker.runner import RequestRunner

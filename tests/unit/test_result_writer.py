@@ -15,9 +15,10 @@ from redis.exceptions import OutOfMemoryError
 
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import BatchKeys
+from respq.contract.errors import LeaseLost
 from respq.contract.lines import answer_line, error_line
 from respq.contract.response import Usage
-from respq.worker.job_lease import InFlightBounds, JobLease, LeaseLost, lease_scripts
+from respq.worker.job_lease import InFlightBounds, JobLease, lease_scripts
 from respq.worker.results import Result, ResultWriter
 from respq.worker.store import WorkerStore
 

@@ -11,14 +11,13 @@ import httpx
 import orjson
 import pytest
 
-from respq.producer.errors import InvalidInput
+from respq.contract.errors import BadRequest, InvalidInput, NoKeysConfigured, PayloadTooLarge
 from respq.producer.validation import ItemPreparer
 from respq.server.access_log import RedactTokens
 from respq.server.auth import KeyRing
-from respq.server.errors import BadRequest, PayloadTooLarge
 from respq.server.files import OutputFile, is_output_line
 from respq.server.input_errors import batch_errors
-from respq.server.run import NoKeysConfigured, links, prepare
+from respq.server.run import links, prepare
 from respq.server.settings import ServerSettings
 from respq.server.upload import receive_upload
 

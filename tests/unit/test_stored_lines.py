@@ -25,13 +25,13 @@ from respq import BatchClient
 from respq.contract import stored
 from respq.contract.audit import Auditor
 from respq.contract.constants import BatchKeys
+from respq.contract.errors import StoredLineError
 from respq.contract.lines import answer_line, error_line
 from respq.contract.response import Usage
 from respq.contract.stored import (
     PACKED_V1,
     PACKED_V2,
     PACKED_V2_VECTORS,
-    StoredLineError,
     pack_answer,
     pack_success,
     unpack,
