@@ -36,6 +36,7 @@ import orjson
 import zstandard
 
 from respq.contract.errors import StoredLineError, VectorError
+from respq.contract.lines import is_success
 from respq.contract.vectors import PLACEHOLDER, pack_vectors, read_vectors, skeleton
 
 JSON_START: Final = b"{"[0]
@@ -116,6 +117,12 @@ def pack_answer(line: dict[str, Any]) -> bytes:
         return pack_success(orjson.dumps(line))
     frame = _frame(shape.json)
     return _VECTORS_PREFIX + pack_vectors(len(frame), shape.vectors) + frame
+
+
+def pack_line(line: dict[str, Any]) -> bytes:
+    """What ``respq:{B}:res`` keeps for an output line: a success packed (pack_answer), a
+    failure its JSON, which the Lua scripts read."""
+    return pack_answer(line) if is_success(line) else orjson.dumps(line)
 
 
 def _decompress(version: int, frame: bytes | memoryview) -> bytes:

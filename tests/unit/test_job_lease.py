@@ -110,7 +110,7 @@ async def test_a_run_asks_redis_only_once_its_lease_clock_has_run_out(
     # to a job of its own; c2 and c3 are still this run's.
     await fake_redis.delete(lease.progress_key)
     line = error_line("c0", "server_error", "x")
-    await ResultWriter(store).record(lease.batch_id, Result("c0", line, ok=False, code="x"))
+    await ResultWriter(store).record(lease.batch_id, Result("c0", line))
     await fake_redis.hset(BatchKeys(lease.batch_id).owner, "c1", "elsewhere")
     lease.held_until = time.monotonic() - 1  # the monotonic clock jumped on waking
     results = await asyncio.gather(

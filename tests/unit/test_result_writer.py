@@ -40,7 +40,7 @@ def outcomes(n: int) -> list[Result]:
         if i % 5 == 4:
             code = "model_not_found" if i % 10 == 4 else "server_error"
             line = error_line(cid, code, "no")
-            results.append(Result(cid, line, ok=False, code=code, model=model))
+            results.append(Result(cid, line, model=model))
         else:
             usage = Usage(
                 input_tokens=5 + i,
@@ -54,7 +54,6 @@ def outcomes(n: int) -> list[Result]:
                 Result(
                     cid,
                     line,
-                    ok=True,
                     model=model,
                     usage=usage,
                     response_id=f"resp_{i}",
