@@ -1,5 +1,5 @@
-"""``python -m respq.worker``: the same as ``arq respq.worker.WorkerSettings`` (a
-ResilientWorker)."""
+"""``python -m respq.worker [--check]``: the same as ``arq respq.worker.WorkerSettings``
+(a DispatchingWorker)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     # Imported once the extra is known to be there.
     from arq.worker import get_kwargs
 
-    from respq.worker.app import WorkerSettings
-    from respq.worker.resilient import check_health, create_worker
+    from respq.worker.app import WorkerSettings, create_worker
+    from respq.worker.health import check_health
 
     args = sys.argv[1:] if argv is None else argv
     if "--check" in args:

@@ -7,6 +7,8 @@ import logging
 import signal
 from typing import Any, ClassVar
 
+import arq.worker as arq_worker
+
 from respq.contract.audit import MAX_JOB_RUNS
 from respq.contract.prices import PriceTable
 from respq.contract.redis_conn import redact_url
@@ -16,12 +18,14 @@ from respq.worker.activity import WorkerActivity
 from respq.worker.budget import Budget
 from respq.worker.config import WorkerConfig
 from respq.worker.connection import redis_settings
+from respq.worker.dispatch import DispatchingWorker
+from respq.worker.health import check_health
 from respq.worker.lease import LeaseKeeper
 from respq.worker.limiter import RateLimiter
 from respq.worker.logs import setup_logging
 from respq.worker.metrics import Metrics
 from respq.worker.reconcile import Reconciler
-from respq.worker.resilient import RedisHealth, install
+from respq.worker.resilient import RedisHealth
 from respq.worker.runner import RequestRunner
 from respq.worker.store import WorkerStore
 from respq.worker.tasks import run_requests
@@ -164,13 +168,25 @@ def worker_options(config: WorkerConfig) -> dict[str, Any]:
     }
 
 
-# `arq respq.worker.WorkerSettings` builds a ResilientWorker and uses respq's health check.
+def create_worker(settings_cls: Any, **kwargs: Any) -> DispatchingWorker:
+    """arq's ``create_worker``, building the worker respq runs."""
+    return DispatchingWorker(**{**arq_worker.get_kwargs(settings_cls), **kwargs})
+
+
+def install() -> None:
+    """Make arq's CLI (``arq respq.worker.WorkerSettings [--check]``) build a
+    DispatchingWorker and use respq's health check: arq offers no option for either."""
+    arq_worker.create_worker = create_worker
+    arq_worker.async_check_health = check_health
+
+
+# `arq respq.worker.WorkerSettings` builds a DispatchingWorker and uses respq's health check.
 install()
 
 
 class WorkerSettings:
     """``arq respq.worker.WorkerSettings``: every value comes from RESPQ_* environment variables.
-    arq's CLI builds a ``ResilientWorker`` from it (see ``respq.worker.resilient.install``)."""
+    arq's CLI builds a ``DispatchingWorker`` from it (see ``install``)."""
 
     _config = WorkerConfig()
     _options = worker_options(_config)

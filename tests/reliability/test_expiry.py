@@ -13,16 +13,16 @@ from fakeredis.aioredis import FakeRedis
 from respq import BatchClient, BatchStatus
 from respq.mockapi import MockConfig, MockServer
 from respq.worker import WorkerConfig, worker_options
-from respq.worker.resilient import ResilientWorker
+from respq.worker.dispatch import DispatchingWorker
 
 from helpers.workers import run_burst
 
 
-def burst_worker(fake_redis: FakeRedis, config: WorkerConfig, **kwargs: Any) -> ResilientWorker:
+def burst_worker(fake_redis: FakeRedis, config: WorkerConfig, **kwargs: Any) -> DispatchingWorker:
     options = worker_options(config)
     options.pop("redis_settings")
     options["ctx"] = {"respq_config": config}
-    return ResilientWorker(
+    return DispatchingWorker(
         **options, redis_pool=fake_redis, burst=True, handle_signals=False, **kwargs
     )
 

@@ -1,7 +1,7 @@
-"""The worker class production runs (worker/resilient.py) and the job function's bounds,
-on fakeredis: Redis faults in arq's poll loop are ridden out, one job never runs twice at
-once in a worker, a job's runs are bounded, a paused batch parks its jobs until resume,
-and the server checks at start-up."""
+"""The worker class production runs (worker/dispatch.py over worker/resilient.py) and the
+job function's bounds, on fakeredis: Redis faults in arq's poll loop are ridden out, one
+job never runs twice at once in a worker, a job's runs are bounded, a paused batch parks
+its jobs until resume, and the server checks at start-up."""
 
 from __future__ import annotations
 
