@@ -1,11 +1,14 @@
-"""arq wiring: WorkerSettings, start-up and shutdown of one worker process."""
+"""arq wiring: WorkerSettings, start-up and shutdown of one worker process.
+
+Importing it reads no setting and patches nothing: ``WorkerSettings`` is made when arq
+loads it (``worker_settings``), which is when a worker starts."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from typing import Any, ClassVar
+from typing import Any
 
 import arq.worker as arq_worker
 
@@ -180,29 +183,19 @@ def install() -> None:
     arq_worker.async_check_health = check_health
 
 
-# `arq respq.worker.WorkerSettings` builds a DispatchingWorker and uses respq's health check.
-install()
+def worker_settings() -> type:
+    """What ``arq respq.worker.WorkerSettings`` loads, made when it is loaded (arq reads it
+    only to start a worker or ``--check``): the RESPQ_* settings are read now (a bad value
+    stops it with one line, SettingsError) and arq is pointed at respq's worker class."""
+    options = worker_options(WorkerConfig())
+    install()
+    doc = "``arq respq.worker.WorkerSettings``: every value from RESPQ_* environment variables."
+    return type("WorkerSettings", (), {"__doc__": doc, "__module__": __name__, **options})
 
 
-class WorkerSettings:
-    """``arq respq.worker.WorkerSettings``: every value comes from RESPQ_* environment variables.
-    arq's CLI builds a ``DispatchingWorker`` from it (see ``install``)."""
-
-    _config = WorkerConfig()
-    _options = worker_options(_config)
-    functions: ClassVar[list[Any]] = _options["functions"]
-    queue_name = _options["queue_name"]
-    redis_settings = _options["redis_settings"]
-    on_startup = staticmethod(startup)
-    on_shutdown = staticmethod(shutdown)
-    max_jobs = _options["max_jobs"]
-    job_timeout = _options["job_timeout"]
-    poll_delay = _options["poll_delay"]
-    max_tries = _options["max_tries"]
-    keep_result = _options["keep_result"]
-    job_serializer = staticmethod(dumps_job)
-    job_deserializer = staticmethod(loads_job)
-    job_completion_wait = _options["job_completion_wait"]
-    log_results = False
-    ctx: ClassVar[dict[str, Any]] = _options["ctx"]
-    health_check_interval = 10
+def __getattr__(name: str) -> Any:
+    """``WorkerSettings`` is made on first use, so importing this module reads no setting
+    and patches nothing."""
+    if name == "WorkerSettings":
+        return worker_settings()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
