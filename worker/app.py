@@ -58,6 +58,8 @@ def _install_drain_hook(runner: RequestRunner) -> None:
 async def startup(ctx: dict[str, Any]) -> None:
     config: WorkerConfig = ctx.get("respq_config") or WorkerConfig()
     setup_logging(config)
+    for line in config.old_names():
+        log.warning("%s", line)
     redis = ctx["redis"]
     http = build_http_client(config, ctx.get("respq_transport"))
     store = WorkerStore(
@@ -122,7 +124,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         "respq worker up: upstream %s (each batch's endpoint below it), %d requests in "
         "flight max, redis %s",
         redact_url(config.base_url),  # a base URL may carry user:key@
-        config.max_jobs,
+        config.worker_in_flight,
         redact_url(config.redis_url),
     )
 

@@ -82,7 +82,7 @@ class RequestRunner:
         # Results go to Redis in groups (one script call for all that finished meanwhile).
         self.results = ResultWriter(store)
         self.sender = Sender(config, upstream, limiter, self.metrics)
-        self.slots = FairSlots(config.max_jobs)
+        self.slots = FairSlots(config.worker_in_flight)
         self.in_flight = 0
         self.draining = False
         self.bounds = InFlightBounds.of(config)

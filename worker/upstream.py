@@ -70,7 +70,8 @@ def build_http_client(
         **auth_headers(config.api_key, config.auth_header),
     }
     limits = httpx.Limits(
-        max_connections=config.max_jobs, max_keepalive_connections=config.max_jobs
+        max_connections=config.worker_in_flight,
+        max_keepalive_connections=config.worker_in_flight,
     )
     timeout = httpx.Timeout(config.request_timeout, connect=config.connect_timeout)
     if transport is None:

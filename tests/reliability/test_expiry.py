@@ -33,7 +33,7 @@ async def test_window_passes_with_no_worker_running(
 ) -> None:
     n = 12
     with MockServer(MockConfig()) as mock:
-        config = WorkerConfig(base_url=mock.base_url, queue_name=queue_name, max_jobs=4)
+        config = WorkerConfig(base_url=mock.base_url, queue_name=queue_name, worker_in_flight=4)
         batch = await fake_client.submit(
             [
                 {"custom_id": f"e{i}", "body": {"model": "gpt-5.4", "input": f"q{i}"}}

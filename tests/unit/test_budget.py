@@ -138,7 +138,7 @@ async def test_worker_pauses_at_budget_then_resume_finishes(
         api_key="sk-unit",
         queue_name=queue_name,
         prices=str(prices_file),
-        max_jobs=1,  # one request at a time: the pause point is exact
+        worker_in_flight=1,  # one request at a time: the pause point is exact
         poll_delay=0.01,
     )
     worker = build_worker(config, redis_pool=fake_redis, transport=httpx.MockTransport(handler))

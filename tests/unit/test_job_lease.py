@@ -146,7 +146,7 @@ async def test_a_worker_waking_from_a_freeze_sends_nothing_another_worker_took_o
     settings: dict[str, Any] = {
         "base_url": "http://upstream.test/v1",
         "queue_name": queue_name,
-        "max_jobs": 1,  # x1..x3 wait for the slot x0 holds
+        "worker_in_flight": 1,  # x1..x3 wait for the slot x0 holds
         "lease_seconds": 3,
     }
     first = build_worker(
