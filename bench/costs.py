@@ -83,7 +83,7 @@ def memory_per_request(n: int, prompt_bytes: int, tmp: Path) -> float:
     batch_id = out.decode().strip().splitlines()[-1]
     mock = stack.MockApi(latency=0.0)
     try:
-        procs = stack.start_workers(2, queue, mock.base_url, max_jobs=256)
+        procs = stack.start_workers(2, queue, mock.base_url, worker_in_flight=256)
         try:
             stack.wait_batch(batch_id, 600, interval=0.2)
         finally:

@@ -2,7 +2,7 @@
 
 mockapi runs as its own process for every variant. The raw loops (httpx + aiohttp
 transport, and plain httpx) run in this process at the same concurrency as one worker's
-RESPQ_MAX_JOBS, against the same mockapi: the client-side ceiling. respq is timed from the
+RESPQ_WORKER_IN_FLIGHT, against the same mockapi: the client-side ceiling. respq is timed from the
 moment the batch is queued (submit returned) until every request is recorded.
 
 Also: Redis commands per request at two batch sizes (flat = no O(n) work per job), and at
@@ -79,7 +79,7 @@ def run_respq(
 ) -> dict[str, Any]:
     """Start workers, queue n requests, time until all are recorded."""
     queue = stack.unique_queue()
-    procs = stack.start_workers(workers, queue, mock.base_url, max_jobs=max_jobs)
+    procs = stack.start_workers(workers, queue, mock.base_url, worker_in_flight=max_jobs)
     spies: list[subprocess.Popen[bytes]] = []
     try:
         mock.reset()
@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.dispatch", description=__doc__)
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--small", type=int, default=2_000, help="second size for cmds/request")
-    parser.add_argument("--max-jobs", type=int, default=256, help="RESPQ_MAX_JOBS per worker")
+    parser.add_argument(
+        "--max-jobs", type=int, default=256, help="RESPQ_WORKER_IN_FLIGHT per worker"
+    )
     parser.add_argument("--slow-n", type=int, default=6_000, help="requests at 200 ms latency")
     parser.add_argument("--py-spy", type=Path, default=None, help="record the workers here")
     parser.add_argument("--skip-slow", action="store_true")

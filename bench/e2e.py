@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> None:
         mock = stack.MockApi(latency=0.0)
         try:
             t0 = time.monotonic()
-            procs = stack.start_workers(args.workers, queue, mock.base_url, max_jobs=args.max_jobs)
+            procs = stack.start_workers(
+                args.workers, queue, mock.base_url, worker_in_flight=args.max_jobs
+            )
             try:
                 t1 = stack.wait_batch(batch_id, args.timeout, interval=0.2)
                 worker_peaks = [peak_kib(p.pid) for p in procs]

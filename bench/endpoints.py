@@ -1,7 +1,7 @@
 """Every endpoint against the Responses baseline, in one run.
 
 1. Dispatch at zero upstream latency: a 20,000-request batch of each endpoint through one
-   worker (RESPQ_MAX_JOBS 256) against mockapi in its own process, in ``--rounds``
+   worker (RESPQ_WORKER_IN_FLIGHT 256) against mockapi in its own process, in ``--rounds``
    interleaved rounds (every other one in reverse order); each round's rate is divided by
    that round's Responses rate, and the median of the rounds is reported (the machine is
    shared: single runs drift), beside the CPU each request cost the worker, mockapi and
@@ -62,7 +62,7 @@ def run_batch(mock: stack.MockApi, url: str, n: int) -> dict[str, float]:
     stack.flush_db()
     queue = stack.unique_queue()
     items = lines(url, n)
-    procs = stack.start_workers(1, queue, mock.base_url, max_jobs=CONCURRENCY)
+    procs = stack.start_workers(1, queue, mock.base_url, worker_in_flight=CONCURRENCY)
     try:
         mock.reset()
         memory = measure.used_memory()

@@ -1,7 +1,7 @@
 """Fair scheduling: a small batch behind a large backlog vs alone, and the large batch's
 throughput with and without the small one.
 
-One worker (RESPQ_MAX_JOBS slots), mockapi answering in ``--latency`` seconds. The large
+One worker (RESPQ_WORKER_IN_FLIGHT slots), mockapi answering in ``--latency`` seconds. The large
 batch A is submitted first; ``--gap`` seconds later the small batch B. B's time is from its
 submit until its last request is recorded.
 
@@ -32,7 +32,7 @@ def scenario(
 ) -> dict[str, float]:
     """Submit ``big`` then (after the gap) ``small`` requests; the times of each."""
     queue = stack.unique_queue()
-    procs = stack.start_workers(1, queue, mock.base_url, max_jobs=args.max_jobs)
+    procs = stack.start_workers(1, queue, mock.base_url, worker_in_flight=args.max_jobs)
     try:
         out: dict[str, float] = {}
         if big:

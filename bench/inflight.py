@@ -1,4 +1,4 @@
-"""Many requests in flight: one worker with RESPQ_MAX_JOBS >= 1000 against 1 s latency.
+"""Many requests in flight: one worker with RESPQ_WORKER_IN_FLIGHT >= 1000 against 1 s latency.
 
 Achieved rate vs the ideal max_jobs / latency, mockapi's max_in_flight, the worker's peak
 RSS (VmRSS) and CPU per request, and Redis commands per request (INFO stats
@@ -28,7 +28,7 @@ def run(max_jobs: int, n: int, latency: float) -> dict[str, Any]:
     stack.flush_db()
     mock = stack.MockApi(latency=latency)
     queue = stack.unique_queue()
-    (proc,) = stack.start_workers(1, queue, mock.base_url, max_jobs=max_jobs)
+    (proc,) = stack.start_workers(1, queue, mock.base_url, worker_in_flight=max_jobs)
     peak = [measure.rss_kb(proc.pid)]
     idle_rss = peak[0]
     stop = threading.Event()

@@ -38,7 +38,9 @@ def run(workers: int, rpm: int, tpm: int, seconds: float, max_jobs: int) -> dict
     stack.flush_db()
     mock = stack.MockApi(latency=0.0, rpm=rpm, tpm=tpm)
     queue = stack.unique_queue()
-    procs = stack.start_workers(workers, queue, mock.base_url, rpm=rpm, tpm=tpm, max_jobs=max_jobs)
+    procs = stack.start_workers(
+        workers, queue, mock.base_url, rpm=rpm, tpm=tpm, worker_in_flight=max_jobs
+    )
     try:
         # enough for the whole window at the higher of the two limits, plus slack
         per_request = MAX_OUTPUT + 12

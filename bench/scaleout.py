@@ -51,7 +51,7 @@ def run(
     ``slowlog`` logs every Redis command of the window (slower: a profile, not a rate)."""
     stack.flush_db()
     queue = stack.unique_queue()
-    procs = stack.start_workers(workers, queue, base_url, max_jobs=max_jobs)
+    procs = stack.start_workers(workers, queue, base_url, worker_in_flight=max_jobs)
     try:
         batch_id = asyncio.run(submit(n, queue))
         _, completed, failed = stack.batch_counts(batch_id)
@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         "--per-worker", type=int, default=5_000, help="requests per worker, if more than --n"
     )
     parser.add_argument("--mock-procs", type=int, default=max(2, (os.cpu_count() or 2) // 2))
-    parser.add_argument("--max-jobs", type=int, default=256, help="RESPQ_MAX_JOBS per worker")
+    parser.add_argument(
+        "--max-jobs", type=int, default=256, help="RESPQ_WORKER_IN_FLIGHT per worker"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="mockapi latency, seconds")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument(
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     print(measure.machine_line())
     print(
         f"upstream: {args.mock_procs} mockapi processes on one port (SO_REUSEPORT), "
-        f"latency {args.latency:g} s; RESPQ_MAX_JOBS {args.max_jobs}"
+        f"latency {args.latency:g} s; RESPQ_WORKER_IN_FLIGHT {args.max_jobs}"
     )
     base_url, mocks = start_upstream(args.mock_procs, args.latency)
     results: list[tuple[int, dict[str, Any]]] = []

@@ -139,6 +139,8 @@ def run_once(tree: Path | None, n: int, latency: float, max_jobs: int) -> dict[s
         # the worker imports respq from the unpacked tree, not from this checkout
         wrap = ["env", "--chdir", str(tree), f"PYTHONPATH={tree}"]
     started = time.monotonic()
+    # RESPQ_MAX_JOBS, the old name of RESPQ_WORKER_IN_FLIGHT: the tree from before the
+    # timeline reads only that one (this tree reads it too, and logs that it is deprecated).
     (proc,) = stack.start_workers(1, queue, mock.base_url, wrap=wrap, max_jobs=max_jobs)
     try:
         wait_done(watcher, batch_id)

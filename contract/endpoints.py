@@ -20,7 +20,7 @@ from typing import Any, Final
 from respq.contract.chat_request import ChatCompletionRequest
 from respq.contract.completion_request import CompletionRequest
 from respq.contract.embedding_request import EmbeddingRequest
-from respq.contract.errors import RespqError
+from respq.contract.errors import UnknownEndpoint
 from respq.contract.estimate import (
     chat_input,
     completion_input,
@@ -32,10 +32,6 @@ from respq.contract.estimate import (
 from respq.contract.moderation_request import ModerationRequest
 from respq.contract.request import ResponsesRequest
 from respq.contract.response import ResponseFacts, Usage, is_response
-
-
-class UnknownEndpoint(RespqError, ValueError):
-    """A url or endpoint that names no endpoint respq runs."""
 
 
 def _has_list(field: str) -> Callable[[Any], bool]:

@@ -8,7 +8,7 @@ from importlib import import_module
 from importlib.util import find_spec
 from typing import Any
 
-from respq.contract.errors import RespqError
+from respq.contract.errors import MissingExtra
 
 # extra → (what it is, the modules it brings). Kept in step with pyproject.toml's extras.
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -16,18 +16,6 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "server": ("the Batch API server (respq serve)", ("starlette", "uvicorn", "python_multipart")),
     "mock": ("the stand-in upstream (mockapi)", ("uvicorn",)),
 }
-
-
-class MissingExtra(RespqError, ImportError):
-    """An optional part of respq was used without its extra installed."""
-
-    def __init__(self, extra: str, missing: list[str]) -> None:
-        what = EXTRAS[extra][0]
-        super().__init__(
-            f"{what} needs the '{extra}' extra ({', '.join(missing)} not installed): "
-            f"pip install 'respq[{extra}]'"
-        )
-        self.extra = extra
 
 
 def missing_modules(extra: str) -> list[str]:
@@ -40,7 +28,7 @@ def require(*extras: str) -> None:
     for extra in extras:
         missing = missing_modules(extra)
         if missing:
-            raise MissingExtra(extra, missing)
+            raise MissingExtra(extra, EXTRAS[extra][0], missing)
 
 
 def lazy_attributes(package: str, extra: str, where: dict[str, str]) -> Callable[[str], Any]:

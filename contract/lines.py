@@ -10,10 +10,12 @@ or 5xx after the retries) has ``response`` and ``error: null``; ``error`` with
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from respq.contract.errors import UpstreamError
 from respq.contract.ids import new_line_id
 
 ACCEPTED_URLS: Final = frozenset({"/v1/responses", "/responses", "/api/v1/responses"})
@@ -34,6 +36,22 @@ class InputLine(BaseModel):
 def is_batch_line(obj: dict[str, Any]) -> bool:
     """A dict is an OpenAI Batch line when it has a ``body``; otherwise it is a bare body."""
     return "body" in obj and "model" not in obj
+
+
+@dataclass(frozen=True)
+class ItemProblem:
+    """One thing wrong with one batch item (what ``InvalidInput`` lists)."""
+
+    where: str  # "line 12" or "item 3"
+    custom_id: str | None
+    field: str  # dotted path, "" for the item as a whole
+    message: str
+    code: str | None = None  # OpenAI's batch error code, where the field alone won't say
+
+    def __str__(self) -> str:
+        cid = f" (custom_id {self.custom_id!r})" if self.custom_id else ""
+        field = f" field {self.field!r}:" if self.field else ""
+        return f"{self.where}{cid}:{field} {self.message}"
 
 
 class ErrorInfo(BaseModel):
@@ -115,6 +133,16 @@ def failure_body(body: Any, code: str, message: str) -> Any:
     return {"error": {"message": message, "type": code, "param": None, "code": code}}
 
 
+# What each outcome becomes. An HTTP answer, 2xx or not, keeps it (answer_line,
+# failure_line); a failure with no HTTP answer to show is ``error`` with ``response: null``
+# (error_line): one of the upstream call's codes (request_timeout, connection_error, …), or
+# one of respq's own: worker_error (a fault inside respq, or a job past its runs), and for
+# requests never sent batch_cancelled, batch_expired and dependency_failed, which the Lua
+# scripts write with error_line in contract/lua/_common.lua, the same bytes as error_line
+# here for the same arguments (tests/integration/test_core_path_lines.py).
+WORKER_ERROR: Final = "worker_error"
+
+
 def answer_line(
     custom_id: str, status_code: int, request_id: str | None, body: Any
 ) -> dict[str, Any]:
@@ -128,11 +156,42 @@ def answer_line(
     }
 
 
-def error_line(custom_id: str, code: str, message: str) -> dict[str, Any]:
+def failure_line(custom_id: str, exc: UpstreamError) -> dict[str, Any]:
+    """A failed upstream call. An HTTP answer (4xx, or 5xx after the retries) keeps it:
+    ``response`` with the status and body (carrying the failure's code, failure_body),
+    ``error: null``, as OpenAI writes it. Anything else (no answer, a 2xx that is not a
+    valid answer, a broken stream) is an error_line."""
+    status = exc.status_code
+    if status is not None and not 200 <= status < 300:
+        body = failure_body(exc.body, exc.code, exc.message)
+        return answer_line(custom_id, status, exc.request_id, body)
+    return error_line(custom_id, exc.code, exc.message)
+
+
+def error_line(
+    custom_id: str, code: str, message: str, *, line_id: str | None = None
+) -> dict[str, Any]:
     """A failure without a usable HTTP answer: ``error`` and ``response: null``."""
     return {
-        "id": new_line_id(),
+        "id": line_id or new_line_id(),
         "custom_id": custom_id,
         "response": None,
         "error": {"code": code, "message": message},
     }
+
+
+def worker_error_line(custom_id: str, message: str) -> dict[str, Any]:
+    """A request respq itself could not see through (``worker_error``)."""
+    return error_line(custom_id, WORKER_ERROR, message)
+
+
+def line_code(line: dict[str, Any]) -> str:
+    """The failure code of an output line built here, "" for a success: ``error.code``, else
+    the HTTP body's (``OutputLine.code`` and ``line_code`` in _common.lua read it alike)."""
+    error = line.get("error")
+    if isinstance(error, dict):
+        return str(error["code"])
+    response = line.get("response")
+    if is_success(line) or not isinstance(response, dict):
+        return ""
+    return body_error_code(response.get("body")) or f"http_{response.get('status_code')}"

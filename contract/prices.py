@@ -28,16 +28,12 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from respq.contract.errors import RespqError
+from respq.contract.errors import PriceTableError
 
 PRICES_ENV = "RESPQ_PRICES"
 CURRENCY = "USD"
 PER_TOKENS = 1_000_000
 _FIELDS = ("input", "cached_input", "output")
-
-
-class PriceTableError(RespqError):
-    """A price table file is missing, unreadable or malformed."""
 
 
 class TokenCounts(Protocol):

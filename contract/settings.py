@@ -8,23 +8,10 @@ from typing import Annotated, Any, Final, Literal, get_args
 from pydantic import BeforeValidator, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from respq.contract.errors import RespqError
+from respq.contract.errors import SettingsError
 
 ENV_PREFIX: Final = "RESPQ_"
 SHOWN_VALUE_CHARS: Final = 60
-
-
-class SettingsError(RespqError, SystemExit):
-    """A ``RESPQ_*`` environment variable holds a bad value; the message is one line naming
-    each bad variable and what it allows.
-
-    Also a SystemExit, so a process that has no handler for it stops with that one line
-    and status 1 instead of a traceback: ``arq respq.worker.WorkerSettings`` reads the settings
-    while arq imports it, before any respq code could catch anything."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.code = message  # what the interpreter prints when nothing catches it
 
 
 def _lower_stripped(value: Any) -> Any:

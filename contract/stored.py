@@ -35,8 +35,9 @@ from typing import Any, Final
 import orjson
 import zstandard
 
-from respq.contract.errors import RespqError
-from respq.contract.vectors import PLACEHOLDER, VectorError, pack_vectors, read_vectors, skeleton
+from respq.contract.errors import StoredLineError, VectorError
+from respq.contract.lines import is_success
+from respq.contract.vectors import PLACEHOLDER, pack_vectors, read_vectors, skeleton
 
 JSON_START: Final = b"{"[0]
 PACKED_V1: Final = 1  # a success line compressed with dictionary v1 (read only)
@@ -50,10 +51,6 @@ _DICTIONARIES: Final = {
     PACKED_V1: "line_dictionary_v1.jsonl",
     PACKED_V2: "line_dictionary_v2.jsonl",
 }
-
-
-class StoredLineError(RespqError):
-    """A stored result is neither a JSON line nor a packed one this version can read."""
 
 
 @cache
@@ -120,6 +117,12 @@ def pack_answer(line: dict[str, Any]) -> bytes:
         return pack_success(orjson.dumps(line))
     frame = _frame(shape.json)
     return _VECTORS_PREFIX + pack_vectors(len(frame), shape.vectors) + frame
+
+
+def pack_line(line: dict[str, Any]) -> bytes:
+    """What ``respq:{B}:res`` keeps for an output line: a success packed (pack_answer), a
+    failure its JSON, which the Lua scripts read."""
+    return pack_answer(line) if is_success(line) else orjson.dumps(line)
 
 
 def _decompress(version: int, frame: bytes | memoryview) -> bytes:

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import orjson
 
-from respq.contract.errors import RespqError
+from respq.contract.errors import VectorError
 
 FLOAT32: Final = 0
 DIGITS: Final = 1
@@ -43,10 +43,6 @@ PLACEHOLDER: Final = orjson.dumps(MARK)  # b'"\\u0000"'
 _NUMBER_CHARS: Final = b"0123456789-.e+,"
 _TO_HEX: Final = bytes.maketrans(b"-.e+,", b"abcde")
 _FROM_HEX: Final = bytes.maketrans(b"abcde", b"-.e+,")
-
-
-class VectorError(RespqError):
-    """Stored vectors that cannot be read back (a corrupt stored line)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,15 +18,9 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from respq.contract.errors import RespqError
+from respq.contract.errors import WebhookTargetError
 
 MAX_URL_CHARS: Final = 2048
-
-
-class WebhookTargetError(RespqError, ValueError):
-    """A webhook URL respq will not call: malformed, unresolvable, or on a non-public
-    address while RESPQ_WEBHOOK_ALLOW_PRIVATE is off. The message never holds the URL's
-    credentials or query."""
 
 
 @dataclass(frozen=True, slots=True)

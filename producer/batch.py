@@ -15,6 +15,7 @@ from respq.contract.constants import (
     paused_key,
     schedule_keys,
 )
+from respq.contract.errors import BatchNotFound, BatchStateError, BatchTimeout, InvalidOption
 from respq.contract.ids import new_token
 from respq.contract.lines import OutputLine
 from respq.contract.prices import PriceTable
@@ -23,7 +24,6 @@ from respq.contract.stored import unpack
 from respq.contract.webhooks import new_event_id
 from respq.producer.batch_info import BatchInfo
 from respq.producer.costs import BatchCost, batch_cost
-from respq.producer.errors import BatchNotFound, BatchStateError, BatchTimeout, InvalidOption
 
 if TYPE_CHECKING:
     from respq.producer.client import BatchClient

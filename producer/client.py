@@ -23,6 +23,7 @@ from respq.contract.constants import (
     tenant_batches_key,
 )
 from respq.contract.endpoints import DEFAULT_ENDPOINT, Endpoint, endpoint_named
+from respq.contract.errors import BatchNotFound, BatchStateError, InvalidOption, RedisFailure
 from respq.contract.prices import PriceTable
 from respq.contract.redis_conn import connect, redact_url
 from respq.contract.scripts import ScriptSet
@@ -31,14 +32,8 @@ from respq.contract.webhooks import new_event_id
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.enqueue import Enqueue, discard_unsealed
-from respq.producer.errors import (
-    BatchNotFound,
-    BatchStateError,
-    InvalidOption,
-    RedisFailure,
-    redis_failure,
-)
 from respq.producer.estimate import BatchEstimate, estimate_prepared
+from respq.producer.redis_failures import redis_failure
 from respq.producer.scheduling import Priority, Scheduling
 from respq.producer.settings import ClientSettings, parse_window
 from respq.producer.validation import PreparedRequest, gc_paused, prepare_batch

@@ -17,10 +17,10 @@ import orjson
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from respq.contract.errors import RespqError
+from respq.contract.errors import InvalidInput, ModelCheckError
+from respq.contract.lines import ItemProblem
 from respq.contract.redis_conn import redact_url
 from respq.contract.settings import AuthHeader, EnvSettings, auth_headers
-from respq.producer.errors import InvalidInput, ItemProblem
 
 if TYPE_CHECKING:  # httpx is imported when a check runs: every CLI command starts faster
     import httpx
@@ -44,10 +44,6 @@ class ModelCheckSettings(EnvSettings):
     @property
     def models_url(self) -> str:
         return self.base_url.rstrip("/") + "/models"
-
-
-class ModelCheckError(RespqError):
-    """The model list could not be fetched (network, status or body)."""
 
 
 @dataclass

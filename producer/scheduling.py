@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from respq.producer.errors import InvalidOption
+from respq.contract.errors import InvalidOption
 
 Priority = int | Literal["urgent"]
 URGENT: Literal["urgent"] = "urgent"

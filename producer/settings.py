@@ -8,9 +8,9 @@ from typing import Final
 from pydantic import Field, field_validator
 
 from respq.contract.constants import DEFAULT_QUEUE_NAME, DEFAULT_RESULT_TTL_S
+from respq.contract.errors import InvalidOption
 from respq.contract.redis_conn import DEFAULT_REDIS_TIMEOUT
 from respq.contract.settings import EnvSettings
-from respq.producer.errors import InvalidOption
 from respq.producer.validation import DEFAULT_MAX_REQUEST_BYTES
 
 # OpenAI accepts only "24h". respq also keeps longer windows of whole hours or days, up to

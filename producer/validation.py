@@ -29,8 +29,8 @@ from respq.contract.endpoints import (
     endpoint_for_url,
     endpoint_of_request,
 )
-from respq.contract.lines import InputLine, is_batch_line
-from respq.producer.errors import InvalidInput, ItemProblem
+from respq.contract.errors import InvalidInput
+from respq.contract.lines import InputLine, ItemProblem, is_batch_line
 from respq.producer.field_errors import describe_validation_error
 
 DEFAULT_MAX_REQUEST_BYTES: Final = 20 * 1024 * 1024

@@ -13,11 +13,28 @@ stand-in upstream (``respq[mock]``) are optional parts, each in its own subpacka
 from respq.contract.chat_request import ChatCompletionRequest
 from respq.contract.completion_request import CompletionRequest
 from respq.contract.embedding_request import EmbeddingRequest
-from respq.contract.endpoints import ENDPOINTS, Endpoint, UnknownEndpoint
-from respq.contract.errors import RespqError
-from respq.contract.lines import InputLine, OutputLine
+from respq.contract.endpoints import ENDPOINTS, Endpoint
+from respq.contract.errors import (
+    BatchNotFound,
+    BatchStateError,
+    BatchTimeout,
+    InvalidInput,
+    InvalidOption,
+    MissingExtra,
+    PriceTableError,
+    RedisFailure,
+    RedisNotResponding,
+    RedisOutOfMemory,
+    RedisReadOnly,
+    RedisRefused,
+    RedisUnavailable,
+    RespqError,
+    SettingsError,
+    UnknownEndpoint,
+)
+from respq.contract.lines import InputLine, ItemProblem, OutputLine
 from respq.contract.moderation_request import ModerationRequest
-from respq.contract.prices import PriceTable, PriceTableError
+from respq.contract.prices import PriceTable
 from respq.contract.request import ResponsesRequest
 from respq.contract.response import Response, Usage
 from respq.contract.status import TERMINAL_STATUSES, BatchStatus
@@ -25,18 +42,6 @@ from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo, RequestCounts, UsageTotals
 from respq.producer.client import BatchClient
 from respq.producer.costs import BatchCost
-from respq.producer.errors import (
-    BatchNotFound,
-    BatchStateError,
-    InvalidInput,
-    ItemProblem,
-    RedisFailure,
-    RedisNotResponding,
-    RedisOutOfMemory,
-    RedisReadOnly,
-    RedisRefused,
-    RedisUnavailable,
-)
 from respq.producer.settings import ClientSettings
 
 __all__ = [
@@ -49,6 +54,7 @@ __all__ = [
     "BatchNotFound",
     "BatchStateError",
     "BatchStatus",
+    "BatchTimeout",
     "ChatCompletionRequest",
     "ClientSettings",
     "CompletionRequest",
@@ -56,7 +62,9 @@ __all__ = [
     "Endpoint",
     "InputLine",
     "InvalidInput",
+    "InvalidOption",
     "ItemProblem",
+    "MissingExtra",
     "ModerationRequest",
     "OutputLine",
     "PriceTable",
@@ -71,6 +79,7 @@ __all__ = [
     "Response",
     "ResponsesRequest",
     "RespqError",
+    "SettingsError",
     "UnknownEndpoint",
     "Usage",
     "UsageTotals",

@@ -16,22 +16,25 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from respq.contract.redis_conn import redact_url
-from respq.producer.client import BatchClient
-from respq.producer.errors import (
+from respq.contract.errors import (
+    ApiError,
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
     RedisFailure,
     RedisOutOfMemory,
     RedisReadOnly,
     RedisUnavailable,
-    redis_failure,
 )
+from respq.contract.redis_conn import redact_url
+from respq.producer.client import BatchClient
+from respq.producer.redis_failures import redis_failure
 from respq.producer.settings import ClientSettings
 from respq.server.auth import KeyRing
 from respq.server.batch_inputs import InputFile, input_content
 from respq.server.batches import BatchService
 from respq.server.body_limits import BodyLimit, body_caps
 from respq.server.dashboard import dashboard_routes
-from respq.server.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from respq.server.expiry import FileSweeper
 from respq.server.files import FileStore, OutputFile
 from respq.server.middleware import BearerAuth, SecurityHeaders, error_response, viewer

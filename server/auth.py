@@ -18,18 +18,13 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from respq.contract.errors import RespqError
+from respq.contract.errors import BadKeySetting
 
 API_KEYS_SETTING = "RESPQ_SERVER_API_KEYS"
 ADMIN_KEYS_SETTING = "RESPQ_SERVER_ADMIN_KEYS"
 TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 BARE_KEY_TENANT_PREFIX = "key:"
 _KEY_ID_CONTEXT = b"respq key id v1\0"
-
-
-class BadKeySetting(RespqError):
-    """An entry of the client key settings cannot be read (named by position, never by
-    its text: it may hold a key)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,11 @@ from typing import Any, Final
 import orjson
 
 from respq.contract.constants import INPUT_FILE_PREFIX
+from respq.contract.errors import BadRequest, BatchNotFound, NotFound
 from respq.producer.batch import PAGE, Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.client import BatchClient
-from respq.producer.errors import BatchNotFound
 from respq.server.auth import Principal, visible
-from respq.server.errors import BadRequest, NotFound
 
 # Every line is this frame around its custom_id, url, body and depends_on (JSON-encoded).
 _FRAME_BYTES: Final = len(b'{"custom_id":,"method":"POST","url":,"body":}\n')

@@ -21,15 +21,21 @@ from respq.contract.constants import (
     tenant_batches_key,
     tenant_files_key,
 )
-from respq.contract.endpoints import ENDPOINTS, Endpoint, UnknownEndpoint, endpoint_named
+from respq.contract.endpoints import ENDPOINTS, Endpoint, endpoint_named
+from respq.contract.errors import (
+    BadRequest,
+    BatchNotFound,
+    BatchStateError,
+    InvalidOption,
+    NotFound,
+    UnknownEndpoint,
+)
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.client import BatchClient, new_batch_id
-from respq.producer.errors import BatchNotFound, BatchStateError, InvalidOption
 from respq.producer.settings import parse_window
 from respq.server.auth import Principal, visible
-from respq.server.errors import BadRequest, NotFound
 from respq.server.expiry import expires_after
 from respq.server.files import FileStore, page
 from respq.server.input_errors import single_error

@@ -16,7 +16,7 @@ from typing import Final
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from respq.server.errors import BadRequest, PayloadTooLarge
+from respq.contract.errors import BadRequest, PayloadTooLarge
 
 # A sign-in form holds one key.
 LOGIN_BODY_BYTES: Final = 4 * 1024

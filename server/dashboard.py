@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from respq.contract.errors import ApiError, BadRequest, Unauthorized
 from respq.contract.prices import PriceTable
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
@@ -19,7 +20,6 @@ from respq.producer.costs import BatchCost, batch_cost
 from respq.server import views
 from respq.server.auth import UNRESTRICTED, KeyRing, Principal
 from respq.server.batches import BatchService
-from respq.server.errors import ApiError, BadRequest, Unauthorized
 from respq.server.estimate_view import estimate_section, estimates_of
 from respq.server.files import FileStore, OutputFile
 from respq.server.middleware import too_many_sign_ins

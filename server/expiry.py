@@ -29,8 +29,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from respq.contract.constants import FILE_EXPIRY_KEY, FILE_PREFIX, FILES_KEY
+from respq.contract.errors import BadRequest
 from respq.contract.settings import EnvSettings
-from respq.server.errors import BadRequest
 
 log = logging.getLogger("respq.server")
 

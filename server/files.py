@@ -32,13 +32,12 @@ from respq.contract.constants import (
     TENANT_FIELD,
     tenant_files_key,
 )
+from respq.contract.errors import BadRequest, BatchNotFound, NotFound
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.client import BatchClient
-from respq.producer.errors import BatchNotFound
 from respq.server.auth import Principal, visible
 from respq.server.batch_inputs import InputFile, input_object, refuse_delete
-from respq.server.errors import BadRequest, NotFound
 from respq.server.expiry import upload_expires_at
 from respq.server.upload import receive_upload, storage_error
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from respq.producer.errors import InvalidInput, ItemProblem
+from respq.contract.errors import InvalidInput
+from respq.contract.lines import ItemProblem
 
 _LINE_RE = re.compile(r"line (\d+)")
 

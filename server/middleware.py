@@ -9,8 +9,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from respq.contract.errors import ApiError, TooManyRequests, Unauthorized
 from respq.server.auth import UNRESTRICTED, KeyRing, Principal
-from respq.server.errors import ApiError, TooManyRequests, Unauthorized
 from respq.server.throttle import SignInThrottle, client_address
 
 # The dashboard must not be framed (another page framed it, signed in, with its Cancel

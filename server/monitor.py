@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from respq.contract.errors import Unauthorized
 from respq.producer.client import BatchClient
 from respq.producer.monitor import read_limits, read_workers
 from respq.server import views
 from respq.server.dashboard import signed_in
-from respq.server.errors import Unauthorized
 from respq.server.monitor_views import limits_table, workers_table
 
 

@@ -18,13 +18,12 @@ from typing import Any
 
 from respq.contract.constants import BatchKeys
 from respq.contract.endpoints import Endpoint
+from respq.contract.errors import BatchStateError, CliError, FileChanged, InvalidInput
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
-from respq.producer.cli.app import CliError
-from respq.producer.cli.jsonl import FileChanged, check_file, prepared_requests
+from respq.producer.cli.jsonl import check_file, prepared_requests
 from respq.producer.client import BatchClient
 from respq.producer.ending import end_unsealed
-from respq.producer.errors import BatchStateError, InvalidInput
 from respq.producer.settings import ClientSettings
 from respq.server.input_errors import batch_errors, single_error
 

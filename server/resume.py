@@ -30,14 +30,13 @@ import logging
 
 from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, BatchKeys
 from respq.contract.endpoints import endpoint_named
+from respq.contract.errors import ApiError, BatchNotFound, BatchStateError, InvalidOption
 from respq.contract.status import TERMINAL_STATUSES, BatchStatus
 from respq.producer.batch import Batch
 from respq.producer.client import BatchClient
-from respq.producer.errors import BatchNotFound, BatchStateError, InvalidOption
 from respq.producer.settings import OPENAI_WINDOW, parse_window
 from respq.server.auth import UNRESTRICTED
 from respq.server.batches import BatchService
-from respq.server.errors import ApiError
 from respq.server.files import FileStore
 from respq.server.input_errors import single_error
 from respq.server.pipeline import Job, fail, finish_cancelled

@@ -10,7 +10,7 @@ from typing import TextIO
 
 import uvicorn
 
-from respq.contract.errors import RespqError
+from respq.contract.errors import BadLogLevel, FilesDirUnusable, NoKeysConfigured
 from respq.producer.settings import ClientSettings
 from respq.server import access_log
 from respq.server.app import create_app
@@ -27,14 +27,6 @@ NO_AUTH_WARNING = (
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-class NoKeysConfigured(RespqError):
-    """No client keys are set and ``--no-auth`` was not given."""
-
-
-class FilesDirUnusable(RespqError):
-    """``RESPQ_FILES_DIR`` cannot be created or written: said at start, in one line."""
-
-
 def check_files_dir(path: Path) -> None:
     """Make sure uploads can be stored before the server opens (a failure inside the
     app's start-up would be a uvicorn traceback); the message names the setting and the
@@ -49,10 +41,6 @@ def check_files_dir(path: Path) -> None:
             f"RESPQ_FILES_DIR cannot be used to store uploads ({reason}): set it to a "
             "writable directory"
         ) from None
-
-
-class BadLogLevel(RespqError):
-    """``--log-level`` is not one respq serve runs with."""
 
 
 def links(host: str, port: int, key: str | None) -> list[str]:

@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from respq.contract.errors import BadRequest, Unauthorized
 from respq.producer.timeline import batch_timeline
 from respq.server.auth import Principal
 from respq.server.batches import BatchService
 from respq.server.dashboard import signed_in
-from respq.server.errors import BadRequest, Unauthorized
 from respq.server.middleware import viewer
 
 

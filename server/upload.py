@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from respq.server.errors import BadRequest, PayloadTooLarge, StorageFailed, StorageFull
+from respq.contract.errors import BadRequest, PayloadTooLarge, StorageFailed, StorageFull
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

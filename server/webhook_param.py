@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from respq.contract.webhook_targets import WebhookTargetError
+from respq.contract.errors import BadRequest, WebhookTargetError
 from respq.producer.client import BatchClient
-from respq.server.errors import BadRequest
 
 WEBHOOK_PARAM: Final = "respq_webhook"
 

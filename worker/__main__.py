@@ -1,13 +1,13 @@
-"""``python -m respq.worker``: the same as ``arq respq.worker.WorkerSettings`` (a
-ResilientWorker)."""
+"""``python -m respq.worker [--check]``: the same as ``arq respq.worker.WorkerSettings``
+(a DispatchingWorker), without going through arq's CLI."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any, cast
 
-from respq.contract.extras import MissingExtra, require
+from respq.contract.errors import MissingExtra
+from respq.contract.extras import require
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,22 +17,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"respq.worker: {exc}", file=sys.stderr)
         return 2
     # Imported once the extra is known to be there.
-    from arq.worker import get_kwargs
-
-    from respq.worker.app import WorkerSettings
-    from respq.worker.resilient import check_health, create_worker
+    from respq.worker.app import worker_options
+    from respq.worker.config import WorkerConfig
+    from respq.worker.dispatch import DispatchingWorker
+    from respq.worker.health import check_health
 
     args = sys.argv[1:] if argv is None else argv
+    options = worker_options(WorkerConfig())
     if "--check" in args:
-        options: dict[str, Any] = get_kwargs(cast(Any, WorkerSettings))
-        return asyncio.run(
-            check_health(
-                options.get("redis_settings"),
-                options.get("health_check_key"),
-                options.get("queue_name"),
-            )
-        )
-    create_worker(WorkerSettings).run()
+        return asyncio.run(check_health(options["redis_settings"], None, options["queue_name"]))
+    DispatchingWorker(**options).run()
     return 0
 
 

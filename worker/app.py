@@ -1,11 +1,16 @@
-"""arq wiring: WorkerSettings, start-up and shutdown of one worker process."""
+"""arq wiring: WorkerSettings, start-up and shutdown of one worker process.
+
+Importing it reads no setting and patches nothing: ``WorkerSettings`` is made when arq
+loads it (``worker_settings``), which is when a worker starts."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from typing import Any, ClassVar
+from typing import Any
+
+import arq.worker as arq_worker
 
 from respq.contract.audit import MAX_JOB_RUNS
 from respq.contract.prices import PriceTable
@@ -16,12 +21,14 @@ from respq.worker.activity import WorkerActivity
 from respq.worker.budget import Budget
 from respq.worker.config import WorkerConfig
 from respq.worker.connection import redis_settings
+from respq.worker.dispatch import DispatchingWorker
+from respq.worker.health import check_health
 from respq.worker.lease import LeaseKeeper
 from respq.worker.limiter import RateLimiter
 from respq.worker.logs import setup_logging
 from respq.worker.metrics import Metrics
 from respq.worker.reconcile import Reconciler
-from respq.worker.resilient import RedisHealth, install
+from respq.worker.resilient import RedisHealth
 from respq.worker.runner import RequestRunner
 from respq.worker.store import WorkerStore
 from respq.worker.tasks import run_requests
@@ -51,6 +58,8 @@ def _install_drain_hook(runner: RequestRunner) -> None:
 async def startup(ctx: dict[str, Any]) -> None:
     config: WorkerConfig = ctx.get("respq_config") or WorkerConfig()
     setup_logging(config)
+    for line in config.old_names():
+        log.warning("%s", line)
     redis = ctx["redis"]
     http = build_http_client(config, ctx.get("respq_transport"))
     store = WorkerStore(
@@ -115,7 +124,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         "respq worker up: upstream %s (each batch's endpoint below it), %d requests in "
         "flight max, redis %s",
         redact_url(config.base_url),  # a base URL may carry user:key@
-        config.max_jobs,
+        config.worker_in_flight,
         redact_url(config.redis_url),
     )
 
@@ -164,29 +173,31 @@ def worker_options(config: WorkerConfig) -> dict[str, Any]:
     }
 
 
-# `arq respq.worker.WorkerSettings` builds a ResilientWorker and uses respq's health check.
-install()
+def create_worker(settings_cls: Any, **kwargs: Any) -> DispatchingWorker:
+    """arq's ``create_worker``, building the worker respq runs."""
+    return DispatchingWorker(**{**arq_worker.get_kwargs(settings_cls), **kwargs})
 
 
-class WorkerSettings:
-    """``arq respq.worker.WorkerSettings``: every value comes from RESPQ_* environment variables.
-    arq's CLI builds a ``ResilientWorker`` from it (see ``respq.worker.resilient.install``)."""
+def install() -> None:
+    """Make arq's CLI (``arq respq.worker.WorkerSettings [--check]``) build a
+    DispatchingWorker and use respq's health check: arq offers no option for either."""
+    arq_worker.create_worker = create_worker
+    arq_worker.async_check_health = check_health
 
-    _config = WorkerConfig()
-    _options = worker_options(_config)
-    functions: ClassVar[list[Any]] = _options["functions"]
-    queue_name = _options["queue_name"]
-    redis_settings = _options["redis_settings"]
-    on_startup = staticmethod(startup)
-    on_shutdown = staticmethod(shutdown)
-    max_jobs = _options["max_jobs"]
-    job_timeout = _options["job_timeout"]
-    poll_delay = _options["poll_delay"]
-    max_tries = _options["max_tries"]
-    keep_result = _options["keep_result"]
-    job_serializer = staticmethod(dumps_job)
-    job_deserializer = staticmethod(loads_job)
-    job_completion_wait = _options["job_completion_wait"]
-    log_results = False
-    ctx: ClassVar[dict[str, Any]] = _options["ctx"]
-    health_check_interval = 10
+
+def worker_settings() -> type:
+    """What ``arq respq.worker.WorkerSettings`` loads, made when it is loaded (arq reads it
+    only to start a worker or ``--check``): the RESPQ_* settings are read now (a bad value
+    stops it with one line, SettingsError) and arq is pointed at respq's worker class."""
+    options = worker_options(WorkerConfig())
+    install()
+    doc = "``arq respq.worker.WorkerSettings``: every value from RESPQ_* environment variables."
+    return type("WorkerSettings", (), {"__doc__": doc, "__module__": __name__, **options})
+
+
+def __getattr__(name: str) -> Any:
+    """``WorkerSettings`` is made on first use, so importing this module reads no setting
+    and patches nothing."""
+    if name == "WorkerSettings":
+        return worker_settings()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from respq.contract.endpoints import CHAT_COMPLETIONS, COMPLETIONS, RESPONSES
-from respq.worker.errors import StreamFailed, StreamInterrupted
+from respq.contract.errors import StreamFailed, StreamInterrupted
 from respq.worker.sse import final_response, iter_events, paced
 
 JSON = dict[str, Any]

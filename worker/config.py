@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from respq.contract.constants import DEFAULT_QUEUE_NAME, DEFAULT_RESULT_TTL_S
@@ -31,8 +31,13 @@ class WorkerConfig(EnvSettings):
     auth_header: AuthHeader = "authorization"  # any case: X-API-KEY works
 
     # Concurrency: upstream requests in flight per worker process. LLM calls take seconds,
-    # so this is sized in hundreds, not arq's default of 10.
-    max_jobs: int = Field(default=256, ge=1, le=20000)
+    # so this is sized in hundreds, not arq's default of 10. Not arq's max_jobs, which
+    # counts jobs of up to chunk_size requests (arq_max_jobs, below), nor a batch's
+    # max_in_flight, which caps one batch across every worker.
+    worker_in_flight: int = Field(default=256, ge=1, le=20000)
+    # Its old name, RESPQ_MAX_JOBS: read while RESPQ_WORKER_IN_FLIGHT is not set, with a
+    # warning when a worker starts (old_names).
+    max_jobs: int | None = Field(default=None, ge=1, le=20000)
     chunk_size: int = Field(default=16, ge=1, le=1000)
     poll_delay: float = Field(default=0.05, gt=0, le=5)
     job_timeout: int = Field(default=3600, ge=10)
@@ -74,6 +79,26 @@ class WorkerConfig(EnvSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: LogLevel = "INFO"  # any case
 
+    # Settings still read under an old name: old field → the field it now sets.
+    RENAMED: ClassVar[dict[str, str]] = {"max_jobs": "worker_in_flight"}
+
+    @model_validator(mode="after")
+    def _read_old_names(self) -> Self:
+        for old, new in self.RENAMED.items():
+            value = getattr(self, old)
+            if value is not None and new not in self.model_fields_set:
+                setattr(self, new, value)
+        return self
+
+    def old_names(self) -> list[str]:
+        """A line for each setting given under its old name; a worker logs them at start."""
+        return [
+            f"RESPQ_{old.upper()} is deprecated: rename it RESPQ_{new.upper()} (while that is "
+            f"set, RESPQ_{old.upper()} is ignored)"
+            for old, new in self.RENAMED.items()
+            if getattr(self, old) is not None
+        ]
+
     @property
     def responses_url(self) -> str:
         return self.base_url.rstrip("/") + "/responses"
@@ -85,5 +110,5 @@ class WorkerConfig(EnvSettings):
     @property
     def arq_max_jobs(self) -> int:
         """arq job slots. A job carries up to chunk_size requests; twice the slots needed
-        to fill max_jobs keeps the pipe full without one worker hoarding the queue."""
-        return max(8, -(-2 * self.max_jobs // self.chunk_size))
+        to fill worker_in_flight keeps the pipe full without one worker hoarding the queue."""
+        return max(8, -(-2 * self.worker_in_flight // self.chunk_size))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, BatchKeys
-from respq.contract.errors import RespqError
+from respq.contract.errors import LeaseLost
 from respq.contract.scripts import ScriptSet
 from respq.worker.config import WorkerConfig
 
@@ -38,10 +38,6 @@ log = logging.getLogger("respq.worker")
 # A renewal is trusted for this share of the lease: what Redis counts and what this
 # process counts may drift a little apart.
 TRUSTED_SHARE = 0.9
-
-
-class LeaseLost(RespqError):
-    """Another worker now owns this request (or has recorded it): it is not sent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,8 +72,8 @@ from typing import Any, Literal
 import redis.asyncio
 
 from respq.contract.constants import LIMIT_PREFIX, limit_keys, limit_tag
+from respq.contract.errors import RequestTooLarge
 from respq.contract.scripts import LuaFolder, ScriptSet
-from respq.worker.errors import RequestTooLarge
 from respq.worker.ratelimit_headers import parse_ratelimit_headers
 
 __all__ = ["Limits", "RateLimiter", "Reservation"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from respq.contract.settings import SettingsError
+from respq.contract.errors import SettingsError
 from respq.worker.config import WorkerConfig
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}

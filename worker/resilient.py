@@ -12,9 +12,8 @@ At start-up it checks the server: Redis >= 7.0 is required (``PEXPIRE … LT``),
 ``maxmemory-policy`` other than ``noeviction`` is warned about (Redis could evict
 requests and results).
 
-arq's CLI has no worker-class option, and images run ``arq respq.worker.WorkerSettings``:
-``install()`` points arq's worker factory and health check at this module, so the arq
-CLI, ``python -m respq.worker`` and the tests all run this class.
+It knows nothing of respq's batches: the worker production runs is
+``worker/dispatch.py``'s ``DispatchingWorker``, this class plus fair dispatch.
 """
 
 from __future__ import annotations
@@ -30,15 +29,12 @@ from typing import Any
 
 import arq.worker as arq_worker
 from arq.connections import RedisSettings, create_pool
-from arq.constants import default_queue_name, health_check_key_suffix, in_progress_key_prefix
+from arq.constants import in_progress_key_prefix
 from arq.utils import poll, timestamp_ms
 from arq.worker import Worker
 from redis.exceptions import RedisError, ResponseError, WatchError
 
-from respq.contract.constants import BatchKeys, paused_key, schedule_keys
-from respq.contract.errors import RespqError
-from respq.contract.status import TERMINAL_STATUSES
-from respq.worker.dispatch import Dispatcher
+from respq.contract.errors import UnsupportedRedis
 
 log = logging.getLogger("respq.worker")
 
@@ -48,10 +44,6 @@ OUTAGE_BACKOFF_BASE_S = 0.2
 OUTAGE_BACKOFF_CAP_S = 5.0
 # What counts as "Redis is unavailable" (RedisError covers loading, read-only, resets).
 REDIS_FAULTS = (RedisError, OSError, asyncio.TimeoutError)
-
-
-class UnsupportedRedis(RespqError):
-    """The Redis server is too old for respq's scripts."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -133,24 +125,6 @@ class ResilientWorker(Worker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.redis_health = RedisHealth()
         self.ctx["respq_redis_health"] = self.redis_health
-        self.dispatcher: Dispatcher | None = None
-
-    async def _poll_iteration(self) -> None:
-        """arq's poll, after making ready as many of the scheduled batches' waiting jobs
-        as this worker has free slots, plus one round ahead (fair turns:
-        worker/dispatch.py); a batch submitted now waits behind at most that round, about
-        one job's time. While batches have jobs waiting it polls again at once (arq's
-        start_jobs waits for a free slot), as arq does when its queue holds the whole
-        backlog, instead of sleeping poll_delay with slots free."""
-        while True:
-            made = 0
-            if self.allow_pick_jobs:
-                if self.dispatcher is None:
-                    self.dispatcher = Dispatcher(self.pool, self.queue_name)
-                made = await self.dispatcher.refill(2 * self.max_jobs - self.job_counter)
-            await super()._poll_iteration()
-            if not made:
-                return
 
     async def close(self) -> None:
         """arq's close, without its race. A worker that does not handle signals (one embedded
@@ -219,38 +193,14 @@ class ResilientWorker(Worker):  # type: ignore[misc]
                 self.redis_health.ok()
 
     async def _burst_done(self) -> bool:
-        """arq's burst exit, except that a burst worker also waits for paused batches
-        whose jobs are parked (they come back when resumed), as it waited for their
-        deferred jobs before parking existed."""
-        if 0 <= self.max_burst_jobs <= self._jobs_started():
+        """arq's burst exit: once max_burst_jobs have started, or its queue is empty, the
+        running jobs are awaited and the worker stops."""
+        if 0 <= self.max_burst_jobs <= self._jobs_started() or not await self.pool.zcard(
+            self.queue_name
+        ):
             await asyncio.gather(*self.tasks.values())
             return True
-        paused = paused_key(self.queue_name)
-        pool: Any = self.pool
-        # One snapshot: a resume between separate reads would empty the paused set after
-        # the queue was read empty, and the worker would leave the resumed jobs behind.
-        pipe = pool.pipeline(transaction=True)
-        pipe.zcard(self.queue_name)
-        pipe.smembers(paused)
-        for schedule in schedule_keys(self.queue_name):
-            pipe.zcard(schedule)
-        queued, parked_batches, *waiting = await pipe.execute()
-        if queued or any(waiting):
-            return False
-        for raw in parked_batches:
-            batch_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-            status = await pool.hget(BatchKeys(batch_id).meta, "status")
-            if status is None or status.decode() in TERMINAL_STATUSES:
-                await pool.srem(paused, batch_id)
-            else:
-                # Paused: wait for its resume. Running: it was resumed after the snapshot
-                # above, and its jobs are queued now.
-                return False
-        if self.tasks and not all(t.done() for t in self.tasks.values()):
-            # a running job may still queue more (a rerun, a parked batch's resume)
-            await asyncio.gather(*self.tasks.values())
-            return False
-        return True
+        return False
 
     async def start_jobs(self, job_ids: Sequence[bytes]) -> None:
         """arq's start_jobs, except that a job already running here is not started again
@@ -299,62 +249,3 @@ class ResilientWorker(Worker):  # type: ignore[misc]
             await super().run_job(job_id, score)
         except REDIS_FAULTS as exc:
             self.redis_health.failed(exc, f"job {job_id}")
-
-
-async def check_health(
-    redis_settings: RedisSettings | None,
-    health_check_key: str | None = None,
-    queue_name: str | None = None,
-) -> int:
-    """``--check``: 0 while a worker heartbeats; 1 naming the cause otherwise (Redis
-    unreachable, silent, or no worker heartbeat), one line, within the settings'
-    ``conn_timeout`` (RESPQ_REDIS_TIMEOUT) however Redis behaves: a frozen Redis accepts
-    the connection (the kernel does) and then never answers."""
-    settings = dataclasses.replace(
-        redis_settings or RedisSettings(), conn_retries=0, retry=None, retry_on_error=None
-    )
-    queue_name = queue_name or default_queue_name
-    key = health_check_key or (queue_name + health_check_key_suffix)
-    bound = float(settings.conn_timeout)
-    try:
-        async with asyncio.timeout(bound):
-            data = await _read_health(settings, key)
-    except TimeoutError:
-        log.error(
-            "health check failed: Redis at %s did not answer within %gs (RESPQ_REDIS_TIMEOUT)",
-            describe(settings),
-            bound,
-        )
-        return 1
-    except REDIS_FAULTS as exc:
-        log.error(
-            "health check failed: Redis unreachable at %s (%s); check RESPQ_REDIS_URL",
-            describe(settings),
-            exc,
-        )
-        return 1
-    if not data:
-        log.error("health check failed: no worker heartbeat on %s (%s)", describe(settings), key)
-        return 1
-    log.info("health check ok: %s", data.decode(errors="replace"))
-    return 0
-
-
-async def _read_health(settings: RedisSettings, key: str) -> bytes | None:
-    redis = await create_pool(settings)
-    try:
-        data: bytes | None = await redis.get(key)
-        return data
-    finally:
-        await redis.aclose()
-
-
-def create_worker(settings_cls: Any, **kwargs: Any) -> ResilientWorker:
-    return ResilientWorker(**{**arq_worker.get_kwargs(settings_cls), **kwargs})
-
-
-def install() -> None:
-    """Make arq's CLI (``arq respq.worker.WorkerSettings [--check]``) build a ResilientWorker
-    and use respq's health check: arq offers no option for either."""
-    arq_worker.create_worker = create_worker
-    arq_worker.async_check_health = check_health

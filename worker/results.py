@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from redis.exceptions import (
     BusyLoadingError,
     OutOfMemoryError,
@@ -35,12 +34,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from respq.contract.constants import ARQ_JOB_PREFIX, WEBHOOKS_KEY, BatchKeys
+from respq.contract.errors import LeaseLost
+from respq.contract.lines import is_success, line_code
 from respq.contract.response import Usage
 from respq.contract.scripts import Script
-from respq.contract.stored import pack_answer
+from respq.contract.stored import pack_line
 from respq.contract.timeline import BASE_WIDTH_MS, BUCKETS, latency_codes
 from respq.contract.webhooks import new_event_id
-from respq.worker.job_lease import JobLease, LeaseLost
+from respq.worker.job_lease import JobLease
 from respq.worker.store import WorkerStore
 
 log = logging.getLogger("respq.worker")
@@ -70,27 +71,38 @@ def refused_for_now(exc: BaseException) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One request's outcome. ``ok`` is an HTTP success (its line is stored packed:
-    contract/stored.py); ``incomplete`` a success whose response has status "incomplete";
-    ``response_id`` is passed to its children; ``latency`` (seconds) is its last upstream
-    attempt's, for the batch's timeline."""
+    """One request's outcome: its output line (built by contract/lines.py, which alone
+    turns an outcome into a line), and what the batch counts with it. Whether it succeeded
+    and its failure code are read from the line, so they can never disagree with it.
+    ``incomplete`` is a success whose response has status "incomplete"; ``response_id``
+    is passed to its children; ``latency`` (seconds) is its last upstream attempt's, for
+    the batch's timeline."""
 
     custom_id: str
     line: dict[str, Any]
-    ok: bool
-    code: str = ""
     model: str = ""
     usage: Usage | None = None
     response_id: str = ""
     incomplete: bool = False
     latency: float | None = None
 
+    @property
+    def ok(self) -> bool:
+        """An HTTP success: its line is stored packed (contract/stored.py)."""
+        return is_success(self.line)
+
+    @property
+    def code(self) -> str:
+        return line_code(self.line)
+
     def args(self) -> list[str | int | bytes]:
+        """The result's fields in record_many.lua's order."""
         u = self.usage or Usage()
+        ok = self.ok
         return [
             self.custom_id,
-            pack_answer(self.line) if self.ok else orjson.dumps(self.line),
-            (2 if self.incomplete else 1) if self.ok else 0,
+            pack_line(self.line),
+            (2 if self.incomplete else 1) if ok else 0,
             self.code,
             self.model,
             u.input_tokens,

@@ -15,7 +15,7 @@ from tenacity import (
     stop_after_delay,
 )
 
-from respq.worker.errors import RetryableError
+from respq.contract.errors import RetryableError
 
 
 class DeferRequest(Exception):

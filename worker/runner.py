@@ -19,14 +19,14 @@ import orjson
 from redis.exceptions import RedisError
 
 from respq.contract.endpoints import Endpoint, endpoint_named
-from respq.contract.lines import answer_line, error_line
+from respq.contract.errors import LeaseLost, UpstreamError
+from respq.contract.lines import WORKER_ERROR, answer_line, failure_line, worker_error_line
+from respq.worker.account_pause import is_account_failure, pause_reason
 from respq.worker.budget import Budget
 from respq.worker.config import WorkerConfig
-from respq.worker.errors import UpstreamError
-from respq.worker.job_lease import InFlightBounds, JobLease, LeaseLost, lease_scripts
+from respq.worker.job_lease import InFlightBounds, JobLease, lease_scripts
 from respq.worker.limiter import RateLimiter
 from respq.worker.metrics import Metrics
-from respq.worker.outcome import failure_line, is_account_failure, pause_reason
 from respq.worker.results import Result, ResultWriter
 from respq.worker.retry import DeferRequest
 from respq.worker.sender import Sender
@@ -82,7 +82,7 @@ class RequestRunner:
         # Results go to Redis in groups (one script call for all that finished meanwhile).
         self.results = ResultWriter(store)
         self.sender = Sender(config, upstream, limiter, self.metrics)
-        self.slots = FairSlots(config.max_jobs)
+        self.slots = FairSlots(config.worker_in_flight)
         self.in_flight = 0
         self.draining = False
         self.bounds = InFlightBounds.of(config)
@@ -199,9 +199,7 @@ class RequestRunner:
                 return
             line = failure_line(custom_id, exc)
             await self.results.record(
-                batch_id,
-                Result(custom_id, line, ok=False, code=exc.code, model=model, latency=exc.latency),
-                lease,
+                batch_id, Result(custom_id, line, model=model, latency=exc.latency), lease
             )
             self._finished(batch_id, custom_id, model, exc.code)
             return
@@ -214,15 +212,11 @@ class RequestRunner:
                 "request %s/%s failed inside the worker",
                 batch_id,
                 custom_id,
-                extra={"batch_id": batch_id, "custom_id": custom_id, "code": "worker_error"},
+                extra={"batch_id": batch_id, "custom_id": custom_id, "code": WORKER_ERROR},
             )
-            self.metrics.request("failed", "worker_error", model)
-            line = error_line(custom_id, "worker_error", f"{type(exc).__name__}: {exc}")
-            await self.results.record(
-                batch_id,
-                Result(custom_id, line, ok=False, code="worker_error", model=model),
-                lease,
-            )
+            self.metrics.request("failed", WORKER_ERROR, model)
+            line = worker_error_line(custom_id, f"{type(exc).__name__}: {exc}")
+            await self.results.record(batch_id, Result(custom_id, line, model=model), lease)
             return
         facts = result.facts
         line = answer_line(custom_id, result.status_code, result.request_id, result.body)
@@ -231,7 +225,6 @@ class RequestRunner:
             Result(
                 custom_id,
                 line,
-                ok=True,
                 model=model,
                 usage=facts.usage,
                 response_id=facts.id,

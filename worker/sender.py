@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from respq.contract.endpoints import DEFAULT_ENDPOINT, Endpoint
+from respq.contract.errors import RateLimited, RetryableError, UpstreamError
 from respq.worker.activity import ScopeActivity
 from respq.worker.config import WorkerConfig
-from respq.worker.errors import RateLimited, RetryableError, UpstreamError
 from respq.worker.limiter import Limits, RateLimiter
 from respq.worker.limits_config import limits_for, parse_model_limits, scope_for
 from respq.worker.metrics import Metrics

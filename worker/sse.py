@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from respq.worker.errors import StreamFailed, StreamInterrupted
+from respq.contract.errors import StreamFailed, StreamInterrupted
 
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 T = TypeVar("T")

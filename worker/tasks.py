@@ -10,7 +10,7 @@ from arq.worker import Retry
 from redis.exceptions import RedisError
 
 from respq.contract.audit import MAX_JOB_RUNS
-from respq.contract.lines import error_line
+from respq.contract.lines import worker_error_line
 from respq.worker.results import Result
 from respq.worker.runner import RequestRunner
 
@@ -75,12 +75,7 @@ async def give_up(
         *(
             runner.results.record(
                 batch_id,
-                Result(
-                    item.custom_id,
-                    error_line(item.custom_id, "worker_error", message),
-                    ok=False,
-                    code="worker_error",
-                ),
+                Result(item.custom_id, worker_error_line(item.custom_id, message)),
             )
             for item in claim.work
         )

@@ -15,12 +15,7 @@ import httpx
 import orjson
 
 from respq.contract.endpoints import DEFAULT_ENDPOINT, ENDPOINTS, Endpoint
-from respq.contract.lines import body_error_code
-from respq.contract.response import ResponseFacts
-from respq.contract.settings import auth_headers
-from respq.worker.chat_stream import STREAM_READERS
-from respq.worker.config import WorkerConfig
-from respq.worker.errors import (
+from respq.contract.errors import (
     ClientError,
     ConnectionFailed,
     InvalidResponse,
@@ -31,6 +26,11 @@ from respq.worker.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from respq.contract.lines import body_error_code
+from respq.contract.response import ResponseFacts
+from respq.contract.settings import auth_headers
+from respq.worker.chat_stream import STREAM_READERS
+from respq.worker.config import WorkerConfig
 
 FINAL_CODES = frozenset({"model_not_found", "invalid_api_key", "insufficient_quota"})
 # Where providers put their request id: OpenAI/vLLM, Anthropic-style gateways, LiteLLM's
@@ -70,7 +70,8 @@ def build_http_client(
         **auth_headers(config.api_key, config.auth_header),
     }
     limits = httpx.Limits(
-        max_connections=config.max_jobs, max_keepalive_connections=config.max_jobs
+        max_connections=config.worker_in_flight,
+        max_keepalive_connections=config.worker_in_flight,
     )
     timeout = httpx.Timeout(config.request_timeout, connect=config.connect_timeout)
     if transport is None:

@@ -34,8 +34,9 @@ from respq.contract.constants import (
     WEBHOOKS_KEY,
     BatchKeys,
 )
+from respq.contract.errors import WebhookTargetError
 from respq.contract.scripts import ScriptSet
-from respq.contract.webhook_targets import WebhookTargetError, display_url, resolve_target
+from respq.contract.webhook_targets import display_url, resolve_target
 from respq.contract.webhooks import WebhookSettings, event_body, signed_headers
 
 log = logging.getLogger("respq.worker")

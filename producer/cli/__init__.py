@@ -3,6 +3,8 @@ whole job on one machine."""
 
 from __future__ import annotations
 
+from respq.contract.exit_codes import ExitCode
+
 # The command modules register themselves on ``app`` when imported.
 from respq.producer.cli import (  # noqa: F401
     doctor,
@@ -15,7 +17,7 @@ from respq.producer.cli import (  # noqa: F401
     submit,
     top,
 )
-from respq.producer.cli.app import ExitCode, app
+from respq.producer.cli.app import app
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import IntEnum
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, TypeVar
 
@@ -19,20 +18,23 @@ from rich.markup import escape
 from rich.text import Text
 from typer.core import TyperGroup
 
-from respq.contract.errors import RespqError
-from respq.contract.redis_conn import redact_url, url_secrets
-from respq.producer.client import BatchClient
-from respq.producer.errors import (
+from respq.contract.errors import (
     BatchNotFound,
     BatchStateError,
+    CliError,
+    InvalidFile,
     InvalidInput,
     RedisFailure,
     RedisNotResponding,
     RedisOutOfMemory,
     RedisReadOnly,
     RedisRefused,
-    redis_failure,
+    RespqError,
 )
+from respq.contract.exit_codes import ExitCode
+from respq.contract.redis_conn import redact_url, url_secrets
+from respq.producer.client import BatchClient
+from respq.producer.redis_failures import redis_failure
 
 T = TypeVar("T")
 
@@ -40,21 +42,6 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 MAX_PROBLEMS_SHOWN = 20
 
 log = logging.getLogger("respq.cli")
-
-
-class ExitCode(IntEnum):
-    """What the process exit status means (also written in ``respq --help``)."""
-
-    OK = 0
-    FAILED_REQUESTS = 1
-    USAGE = 2
-    REDIS = 3
-    REDIS_TIMEOUT = 4
-    REDIS_OUT_OF_MEMORY = 5
-    REDIS_READ_ONLY = 6
-    REDIS_REFUSED = 7
-    NO_SPACE = 8
-    INTERRUPTED = 130
 
 
 # The most specific class first: RedisNotResponding is a RedisUnavailable, the OOM and
@@ -83,22 +70,6 @@ Exit codes:
   7  Redis refused a command for another reason (its reply is shown)
   8  no space left under TMPDIR for the spool of a submit
 """
-
-
-class CliError(RespqError):
-    """An expected failure of a command: printed as one message, then exit ``code``."""
-
-    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class InvalidFile(InvalidInput):
-    """InvalidInput for the lines of one file: the message names the file."""
-
-    def __init__(self, name: str, exc: InvalidInput) -> None:
-        super().__init__(exc.problems, total_bad=exc.total_bad)
-        self.name = name
 
 
 @dataclass
@@ -181,7 +152,7 @@ def expected_errors(state: State) -> Iterator[None]:
     except CliError as exc:
         raise fail(str(exc), exc.code, url=url) from None
     except (BatchNotFound, BatchStateError, RespqError) as exc:
-        # A class may name its own exit code (SpoolFull: producer.cli.jsonl).
+        # A class may name its own exit code (SpoolFull.exit_code: contract/errors.py).
         code = getattr(exc, "exit_code", None)
         code = code if isinstance(code, ExitCode) else ExitCode.USAGE
         raise fail(str(exc), code, url=url) from None

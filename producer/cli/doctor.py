@@ -8,8 +8,9 @@ import typer
 from rich.table import Table
 
 from respq.contract.audit import Auditor
+from respq.contract.exit_codes import ExitCode
 from respq.contract.status import TERMINAL_STATUSES
-from respq.producer.cli.app import ExitCode, app, console, get_state, run_async
+from respq.producer.cli.app import app, console, get_state, run_async
 from respq.producer.cli.submit import print_json
 
 MEANING = {

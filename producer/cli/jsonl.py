@@ -32,9 +32,13 @@ from types import TracebackType
 from typing import IO, BinaryIO, Final
 
 from respq.contract.endpoints import DEFAULT_ENDPOINT, Endpoint
-from respq.contract.errors import RespqError
-from respq.producer.cli.app import CliError, ExitCode, InvalidFile
-from respq.producer.errors import InvalidInput
+from respq.contract.errors import (
+    CliError,
+    FileChanged,
+    InvalidFile,
+    InvalidInput,
+    SpoolFull,
+)
 from respq.producer.models_check import ModelUses
 from respq.producer.validation import DEFAULT_MAX_REQUEST_BYTES, ItemPreparer, PreparedRequest
 
@@ -48,23 +52,6 @@ SKIP_CHUNK: Final = 1 << 16  # the rest of an oversized line is skipped this muc
 
 # The errors of a disk (or a quota) with no room left.
 _NO_SPACE: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-class FileChanged(CliError):
-    """The file changed size while it was being validated."""
-
-
-class SpoolFull(RespqError):
-    """No space left under TMPDIR for the spool of validated requests (or for the copy
-    of standard input); nothing was enqueued."""
-
-    exit_code = ExitCode.NO_SPACE
-
-    def __init__(self, what: str, needed: str) -> None:
-        super().__init__(
-            f"no space left under TMPDIR for {what}: this submit needs about {needed} free "
-            "there; free some space or point TMPDIR at a larger disk; nothing was enqueued"
-        )
 
 
 def is_no_space(exc: BaseException) -> bool:

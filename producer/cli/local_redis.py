@@ -8,8 +8,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from respq.contract.errors import CliError
+from respq.contract.exit_codes import ExitCode
 from respq.contract.redis_conn import redact_url
-from respq.producer.cli.app import CliError, ExitCode, State, err_console
+from respq.producer.cli.app import State, err_console
 from respq.producer.cli.processes import (
     Child,
     Children,

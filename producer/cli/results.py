@@ -12,9 +12,10 @@ from typing import Annotated, BinaryIO, cast
 import orjson
 import typer
 
+from respq.contract.errors import CliError
 from respq.contract.lines import is_success
 from respq.producer.batch import Batch
-from respq.producer.cli.app import CliError, app, err_console, get_state, run_async
+from respq.producer.cli.app import app, err_console, get_state, run_async
 
 
 @dataclass

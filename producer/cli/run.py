@@ -16,12 +16,12 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from respq.contract.errors import CliError
+from respq.contract.exit_codes import ExitCode
 from respq.contract.extras import require
 from respq.contract.redis_conn import redact_url
 from respq.producer.batch_info import BatchInfo
 from respq.producer.cli.app import (
-    CliError,
-    ExitCode,
     State,
     app,
     err_console,

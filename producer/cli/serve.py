@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
+from respq.contract.errors import CliError
 from respq.contract.extras import require
-from respq.producer.cli.app import CliError, app, expected_errors, get_state
+from respq.producer.cli.app import app, expected_errors, get_state
 
 
 @app.command()
@@ -35,7 +36,8 @@ def serve(
     with expected_errors(state):
         require("server")
         # Imported here: the core install (no server extra) stays usable.
-        from respq.server.run import NoKeysConfigured, serve_forever
+        from respq.contract.errors import NoKeysConfigured
+        from respq.server.run import serve_forever
 
         try:
             serve_forever(

@@ -9,18 +9,12 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from respq.contract.errors import CliError
+from respq.contract.exit_codes import ExitCode
 from respq.contract.webhook_targets import check_webhook
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
-from respq.producer.cli.app import (
-    CliError,
-    ExitCode,
-    app,
-    console,
-    err_console,
-    get_state,
-    run_async,
-)
+from respq.producer.cli.app import app, console, err_console, get_state, run_async
 from respq.producer.cli.jsonl import (
     CheckedFile,
     check_file,

@@ -90,7 +90,7 @@ def server_stack(tmp: Path, db: Database, *, latency: float = 0.0) -> Iterator[S
                 base_url=mock.base_url,
                 api_key=MOCK_KEY,
                 chunk_size=1,
-                max_jobs=4,
+                worker_in_flight=4,
                 shutdown_grace=1,
                 log_level="WARNING",
             )

@@ -1,4 +1,4 @@
-"""In-process arq workers, built the way production builds them (``ResilientWorker`` with
+"""In-process arq workers, built the way production builds them (``DispatchingWorker`` with
 ``worker_options``), inside the running loop and without signal handlers."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import httpx
 
 from respq.mockapi import MockServer
 from respq.worker import WorkerConfig, redis_settings, worker_options
-from respq.worker.dispatch import Dispatcher
-from respq.worker.resilient import ResilientWorker
+from respq.worker.dispatch import Dispatcher, DispatchingWorker
 
 from helpers.databases import Database
 
@@ -30,7 +29,7 @@ def build_worker(
     transport: httpx.AsyncBaseTransport | None = None,
     db: Database | None = None,
     burst: bool = True,
-) -> ResilientWorker:
+) -> DispatchingWorker:
     """A worker on ``redis_pool`` (fakeredis), on the shared Redis' ``db``, or else on
     ``config.redis_url``; ``transport`` stands in for the upstream (``httpx.MockTransport``)."""
     options = worker_options(config)
@@ -40,10 +39,10 @@ def build_worker(
     if redis_pool is not None:
         options.pop("redis_settings")
         options["redis_pool"] = redis_pool
-    return ResilientWorker(**options, burst=burst, handle_signals=False)
+    return DispatchingWorker(**options, burst=burst, handle_signals=False)
 
 
-async def run_burst(worker: ResilientWorker, timeout: float = 60) -> None:
+async def run_burst(worker: DispatchingWorker, timeout: float = 60) -> None:
     """Run a burst worker until the queue is empty, then close it."""
     try:
         await asyncio.wait_for(worker.main(), timeout)

@@ -32,7 +32,9 @@ async def test_a_key_that_goes_bad_pauses_the_batch_and_resume_finishes_it(
 ) -> None:
     n = 200
     batch = await real_client.submit([{"model": "gpt-5.4", "input": f"q{i}"} for i in range(n)])
-    config = worker_config(upstream, queue_name, api_key="test-key", max_jobs=16, chunk_size=4)
+    config = worker_config(
+        upstream, queue_name, api_key="test-key", worker_in_flight=16, chunk_size=4
+    )
     worker = build_worker(config, db=db, burst=False)
     running = asyncio.create_task(worker.main())
     try:

@@ -37,7 +37,7 @@ def test_cancel_mid_batch(tmp_path: Path, db: Database, queue_name: str) -> None
         ThreadPoolExecutor(1) as pool,
     ):
         batch_id = submit(path, env)
-        worker = pool.submit(burst_worker, db, queue_name, slow.base_url, max_jobs=4)
+        worker = pool.submit(burst_worker, db, queue_name, slow.base_url, worker_in_flight=4)
         wait_until(lambda: slow.stats()["in_flight"] > 0, 30, "requests in flight")
         result = invoke(["cancel", batch_id], env=env)
         assert result.exit_code == 0, result.output

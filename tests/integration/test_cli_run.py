@@ -107,7 +107,7 @@ def test_run_starts_a_private_redis(tmp_path: Path) -> None:
 def test_run_ctrl_c_writes_partial_results(tmp_path: Path, db: Database) -> None:
     queue_name = unique_queue()
     env = subprocess_env(
-        db, queue_name, MOCKAPI_LATENCY="0.5", RESPQ_MAX_JOBS="4", RESPQ_CHUNK_SIZE="1"
+        db, queue_name, MOCKAPI_LATENCY="0.5", RESPQ_WORKER_IN_FLIGHT="4", RESPQ_CHUNK_SIZE="1"
     )
     path = write_jsonl(tmp_path / "in.jsonl", 100)
     out = tmp_path / "out.jsonl"

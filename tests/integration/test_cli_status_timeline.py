@@ -27,7 +27,7 @@ def test_status_timeline_shows_sparklines_that_add_up_to_the_status(
     config = MockConfig(latency=0.05, fail_rate=0.2, fail_mix="nonjson", seed=5)
     with MockServer(config) as mock:
         batch_id = submit(path, env)
-        burst_worker(db, queue_name, mock.base_url, max_jobs=8)
+        burst_worker(db, queue_name, mock.base_url, worker_in_flight=8)
 
     shown = invoke(["status", batch_id, "--timeline"], env=env)
     assert shown.exit_code == 0, shown.output

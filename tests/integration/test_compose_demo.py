@@ -157,7 +157,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 @pytest.mark.integration
 @pytest.mark.timeout(180)
 def test_demo_profile_runs_end_to_end(services: dict[str, dict[str, Any]], run: LocalRun) -> None:
-    from respq.producer.cli.app import ExitCode
+    from respq.contract.exit_codes import ExitCode
 
     worker_health = json.loads(dockerfile_instruction("HEALTHCHECK")[0].split("CMD", 1)[1])
     batch_lines = read_jsonl(EXAMPLES / "batch.jsonl")

@@ -63,7 +63,7 @@ async def test_a_small_batch_behind_a_large_one_finishes_within_seconds(
     # 1 worker, 16 slots, 0.2 s answers: the 1,500-request batch takes about 19 s; the
     # 5 requests submitted 1 s after it must not wait for it (FIFO took ~19 s).
     with MockServer(MockConfig(latency=0.2)) as upstream:
-        async with workers(db, upstream, queue_name, max_jobs=16):
+        async with workers(db, upstream, queue_name, worker_in_flight=16):
             big = await real_client.submit(items(1500, "big"))
             await asyncio.sleep(1.0)
             small = await real_client.submit(items(5, "small"))
@@ -83,7 +83,7 @@ async def test_a_higher_priority_gets_the_larger_share(
     with MockServer(MockConfig(latency=0.05)) as upstream:
         low = await real_client.submit(items(160, "low"))
         high = await real_client.submit(items(160, "high"), priority=2)  # 4x the share
-        async with workers(db, upstream, queue_name, max_jobs=8, chunk_size=4):
+        async with workers(db, upstream, queue_name, worker_in_flight=8, chunk_size=4):
             await wait_until_async(done(real_client, high.id), timeout=60)
             at_high_end = (await low.status()).done
             await wait_until_async(done(real_client, low.id), timeout=60)
@@ -96,7 +96,7 @@ async def test_max_in_flight_holds_across_workers_without_holding_back_others(
 ) -> None:
     with MockServer(MockConfig(latency=0.05)) as upstream:
         capped = await real_client.submit(items(60, "capped"), max_in_flight=3)
-        async with workers(db, upstream, queue_name, count=2, max_jobs=16, chunk_size=4):
+        async with workers(db, upstream, queue_name, count=2, worker_in_flight=16, chunk_size=4):
             await wait_until_async(done(real_client, capped.id), timeout=60)
             capped_peak = upstream.stats()["max_in_flight"]
             upstream.reset()

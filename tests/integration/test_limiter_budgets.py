@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 import redis.asyncio
 
-from respq.worker.errors import RequestTooLarge
+from respq.contract.errors import RequestTooLarge
 from respq.worker.limiter import Limits, RateLimiter, Reservation
 
 # the fixtures: pytest finds them among this module's names, under their name=

@@ -12,7 +12,7 @@ import logging
 import pytest
 import redis.asyncio
 
-from respq.worker.errors import RequestTooLarge
+from respq.contract.errors import RequestTooLarge
 from respq.worker.limiter import Limits, Reservation
 
 # the fixtures: pytest finds them among this module's names, under their name=

@@ -110,7 +110,7 @@ async def test_a_batch_against_litellms_proxy_is_all_successes_with_exact_usage(
         base_url=litellm_url,
         api_key=MASTER_KEY,
         queue_name=queue_name,
-        max_jobs=32,
+        worker_in_flight=32,
         retry_base=0.05,
         retry_cap=0.2,
     )
@@ -143,7 +143,11 @@ async def test_a_batch_against_litellms_proxy_is_all_successes_with_exact_usage(
 
 def litellm_worker(url: str, queue_name: str) -> WorkerConfig:
     return WorkerConfig(
-        base_url=url, api_key=MASTER_KEY, queue_name=queue_name, max_jobs=32, retry_base=0.05
+        base_url=url,
+        api_key=MASTER_KEY,
+        queue_name=queue_name,
+        worker_in_flight=32,
+        retry_base=0.05,
     )
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from respq import BatchClient, InvalidInput
 from respq.contract.constants import BatchKeys
+from respq.contract.errors import ModelCheckError
 from respq.mockapi import MockServer
-from respq.producer.models_check import ModelCheckError
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_model_list")]
 

@@ -23,7 +23,7 @@ PROCESSES = {
     "python -m respq.worker": ("python -m respq.worker", "RESPQ_LOG_LEVEL=LOUD", LEVELS),
     "arq respq.worker.WorkerSettings": (
         "arq respq.worker.WorkerSettings",
-        "RESPQ_MAX_JOBS=0",
+        "RESPQ_WORKER_IN_FLIGHT=0",
         "greater than or equal to 1",
     ),
     "worker limit algorithm": (

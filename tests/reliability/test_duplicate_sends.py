@@ -58,8 +58,8 @@ async def test_answers_received_while_redis_refuses_writes_are_kept_not_asked_ag
         with (
             # slow answers: when Redis starts refusing, each worker has 16 requests out
             MockServer(MockConfig(latency=0.5, seed=3)) as mock,
-            worker(tmp_path, "w1", server, queue_name, mock.base_url, max_jobs=16) as w1,
-            worker(tmp_path, "w2", server, queue_name, mock.base_url, max_jobs=16) as w2,
+            worker(tmp_path, "w1", server, queue_name, mock.base_url, worker_in_flight=16) as w1,
+            worker(tmp_path, "w2", server, queue_name, mock.base_url, worker_in_flight=16) as w2,
         ):
             async with BatchClient.from_url(
                 server.url(0), queue_name=queue_name, chunk_size=8
@@ -114,10 +114,10 @@ async def test_a_worker_resumed_after_a_freeze_sends_nothing_another_took_over(
             MockServer(MockConfig(latency=0.3, seed=2)) as other_mock,
             # 4 slots, 8 jobs of 8 requests picked ahead: most of its claims wait for a slot
             worker(
-                tmp_path, "frozen", server, queue_name, frozen_mock.base_url, max_jobs=4
+                tmp_path, "frozen", server, queue_name, frozen_mock.base_url, worker_in_flight=4
             ) as frozen,
             worker(
-                tmp_path, "other", server, queue_name, other_mock.base_url, max_jobs=16
+                tmp_path, "other", server, queue_name, other_mock.base_url, worker_in_flight=16
             ) as other,
         ):
             async with BatchClient.from_url(

@@ -13,16 +13,16 @@ from fakeredis.aioredis import FakeRedis
 from respq import BatchClient, BatchStatus
 from respq.mockapi import MockConfig, MockServer
 from respq.worker import WorkerConfig, worker_options
-from respq.worker.resilient import ResilientWorker
+from respq.worker.dispatch import DispatchingWorker
 
 from helpers.workers import run_burst
 
 
-def burst_worker(fake_redis: FakeRedis, config: WorkerConfig, **kwargs: Any) -> ResilientWorker:
+def burst_worker(fake_redis: FakeRedis, config: WorkerConfig, **kwargs: Any) -> DispatchingWorker:
     options = worker_options(config)
     options.pop("redis_settings")
     options["ctx"] = {"respq_config": config}
-    return ResilientWorker(
+    return DispatchingWorker(
         **options, redis_pool=fake_redis, burst=True, handle_signals=False, **kwargs
     )
 
@@ -33,7 +33,7 @@ async def test_window_passes_with_no_worker_running(
 ) -> None:
     n = 12
     with MockServer(MockConfig()) as mock:
-        config = WorkerConfig(base_url=mock.base_url, queue_name=queue_name, max_jobs=4)
+        config = WorkerConfig(base_url=mock.base_url, queue_name=queue_name, worker_in_flight=4)
         batch = await fake_client.submit(
             [
                 {"custom_id": f"e{i}", "body": {"model": "gpt-5.4", "input": f"q{i}"}}

@@ -47,7 +47,7 @@ def workers(
                     queue_name=queue_name,
                     base_url=base_url,
                     lease_seconds=LEASE_S,
-                    max_jobs=16,
+                    worker_in_flight=16,
                     **settings,
                 )
             )

@@ -43,7 +43,7 @@ async def test_redis_restart_mid_batch_loses_nothing(tmp_path: Path, queue_name:
                         redis_url=url,
                         queue_name=queue_name,
                         base_url=mock.base_url,
-                        max_jobs=16,
+                        worker_in_flight=16,
                     )
                 )
             async with BatchClient.from_url(url, queue_name=queue_name, chunk_size=4) as client:

@@ -1,7 +1,7 @@
-"""The worker class production runs (worker/resilient.py) and the job function's bounds,
-on fakeredis: Redis faults in arq's poll loop are ridden out, one job never runs twice at
-once in a worker, a job's runs are bounded, a paused batch parks its jobs until resume,
-and the server checks at start-up."""
+"""The worker class production runs (worker/dispatch.py over worker/resilient.py) and the
+job function's bounds, on fakeredis: Redis faults in arq's poll loop are ridden out, one
+job never runs twice at once in a worker, a job's runs are bounded, a paused batch parks
+its jobs until resume, and the server checks at start-up."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, paused_key
+from respq.contract.errors import UnsupportedRedis
 from respq.worker import WorkerConfig
-from respq.worker.resilient import UnsupportedRedis, check_server
+from respq.worker.resilient import check_server
 from respq.worker.store import WorkerStore
 
 from helpers.factories import response_body

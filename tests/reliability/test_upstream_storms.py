@@ -15,9 +15,9 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
+from respq.contract.errors import ConnectionFailed, StreamInterrupted, UpstreamTimeout
 from respq.contract.lines import is_success
 from respq.mockapi import MockConfig, MockServer
-from respq.worker.errors import ConnectionFailed, StreamInterrupted, UpstreamTimeout
 
 from helpers.factories import tagged_items
 from helpers.polling import wait_until_async
@@ -37,7 +37,7 @@ STORM_WORKER: dict[str, Any] = {
     "retry_cap": 0.2,
     "max_attempts": 8,
     "request_timeout": 5.0,
-    "max_jobs": 64,
+    "worker_in_flight": 64,
 }
 
 
@@ -149,7 +149,7 @@ async def test_429_storm_is_damped_by_the_shared_cool_down(storm: Storm, mock: M
     await storm.work(
         max_attempts=attempts,
         retry_cap=retry_after_s,
-        max_jobs=slots,
+        worker_in_flight=slots,
         defer_threshold=retry_after_s / 2,
     )
     await healer

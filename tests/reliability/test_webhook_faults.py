@@ -40,7 +40,7 @@ def worker(tmp_path: Path, name: str, server: RedisServer, queue: str, **env: An
         tmp_path / f"{name}.log",
         redis_url=server.url(0),
         queue_name=queue,
-        max_jobs=8,
+        worker_in_flight=8,
         lease_seconds=6,
         log_level="WARNING",
         webhook_secret=SECRET,

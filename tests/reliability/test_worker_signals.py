@@ -74,7 +74,7 @@ async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
             "queue_name": queue_name,
             "lease_seconds": lease,
             "job_timeout": 3600,
-            "max_jobs": 32,
+            "worker_in_flight": 32,
             "api_key": "sk-test",
         }
         victim = start_worker(tmp_path / "victim.log", base_url=mock_killed.base_url, **common)
@@ -198,7 +198,7 @@ async def test_sigterm_drains_in_flight_and_leaves_the_rest_queued(
         "redis_url": db.url,
         "queue_name": queue_name,
         "base_url": base_url,
-        "max_jobs": 8,
+        "worker_in_flight": 8,
         "shutdown_grace": grace,
         "max_attempts": 1,  # a burnt try would show as a failed request
         "api_key": DRAIN_API_KEY,  # the mock takes any key; the workers must not print it

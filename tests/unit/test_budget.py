@@ -12,8 +12,8 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
+from respq.contract.errors import BatchStateError
 from respq.contract.prices import PriceTable
-from respq.producer.errors import BatchStateError
 from respq.worker import WorkerConfig
 from respq.worker.budget import Budget, estimate_cost
 from respq.worker.retry import DeferRequest
@@ -138,7 +138,7 @@ async def test_worker_pauses_at_budget_then_resume_finishes(
         api_key="sk-unit",
         queue_name=queue_name,
         prices=str(prices_file),
-        max_jobs=1,  # one request at a time: the pause point is exact
+        worker_in_flight=1,  # one request at a time: the pause point is exact
         poll_delay=0.01,
     )
     worker = build_worker(config, redis_pool=fake_redis, transport=httpx.MockTransport(handler))

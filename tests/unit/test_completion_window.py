@@ -10,8 +10,7 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient
-from respq.contract.settings import SettingsError
-from respq.producer.errors import InvalidOption
+from respq.contract.errors import InvalidOption, SettingsError
 from respq.producer.settings import ClientSettings, parse_window
 
 from helpers.cli import invoke

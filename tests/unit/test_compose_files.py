@@ -78,8 +78,10 @@ def parse_env_file(path: Path) -> dict[str, str]:
 
 
 def env_fields(settings: type[BaseSettings]) -> list[str]:
+    """Every setting's variable, but the old names still read (WorkerConfig.RENAMED)."""
     prefix = str(settings.model_config.get("env_prefix", ""))
-    return [(prefix + name).upper() for name in settings.model_fields]
+    old: dict[str, str] = getattr(settings, "RENAMED", {})
+    return [(prefix + name).upper() for name in settings.model_fields if name not in old]
 
 
 def depends_on(service: Mapping[str, Any]) -> dict[str, str]:

@@ -15,9 +15,8 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
-from respq.contract.settings import SettingsError
+from respq.contract.errors import SettingsError, StreamInterrupted, UpstreamError, UpstreamTimeout
 from respq.worker.config import WorkerConfig
-from respq.worker.errors import StreamInterrupted, UpstreamError, UpstreamTimeout
 from respq.worker.upstream import UpstreamClient, build_http_client
 
 from helpers.factories import response_body

@@ -96,9 +96,7 @@ async def test_the_scripts_name_jobs_and_lines_and_time_records_with_the_shared_
     # A failure retried: retry.lua names its job and times its record as Python would.
     store = WorkerStore(fake_redis, queue_name=queue_name, result_ttl=3600)
     failed = error_line("r0", "request_timeout", "no answer")
-    await ResultWriter(store).record(
-        batch.id, Result("r0", failed, ok=False, code="request_timeout")
-    )
+    await ResultWriter(store).record(batch.id, Result("r0", failed))
     await fake_redis.delete(queue_name)
     assert await batch.retry() == 1
     (retry_job,) = [job.decode() for job in await fake_redis.zrange(queue_name, 0, -1)]

@@ -17,9 +17,10 @@ from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, BatchKeys
+from respq.contract.errors import LeaseLost
 from respq.contract.lines import error_line
 from respq.worker import WorkerConfig
-from respq.worker.job_lease import InFlightBounds, JobLease, LeaseLost, lease_scripts
+from respq.worker.job_lease import InFlightBounds, JobLease, lease_scripts
 from respq.worker.lease import LeaseKeeper
 from respq.worker.results import Result, ResultWriter
 from respq.worker.runner import RequestRunner
@@ -109,7 +110,7 @@ async def test_a_run_asks_redis_only_once_its_lease_clock_has_run_out(
     # to a job of its own; c2 and c3 are still this run's.
     await fake_redis.delete(lease.progress_key)
     line = error_line("c0", "server_error", "x")
-    await ResultWriter(store).record(lease.batch_id, Result("c0", line, ok=False, code="x"))
+    await ResultWriter(store).record(lease.batch_id, Result("c0", line))
     await fake_redis.hset(BatchKeys(lease.batch_id).owner, "c1", "elsewhere")
     lease.held_until = time.monotonic() - 1  # the monotonic clock jumped on waking
     results = await asyncio.gather(
@@ -145,7 +146,7 @@ async def test_a_worker_waking_from_a_freeze_sends_nothing_another_worker_took_o
     settings: dict[str, Any] = {
         "base_url": "http://upstream.test/v1",
         "queue_name": queue_name,
-        "max_jobs": 1,  # x1..x3 wait for the slot x0 holds
+        "worker_in_flight": 1,  # x1..x3 wait for the slot x0 holds
         "lease_seconds": 3,
     }
     first = build_worker(

@@ -10,13 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from respq import InvalidInput
-from respq.producer.models_check import (
-    ModelCheckError,
-    ModelCheckSettings,
-    ModelLister,
-    ModelUses,
-    check_models,
-)
+from respq.contract.errors import ModelCheckError
+from respq.producer.models_check import ModelCheckSettings, ModelLister, ModelUses, check_models
 
 KEY = "sk-very-secret-0123456789"
 MODELS = {"object": "list", "data": [{"id": "gpt-5.4"}, {"id": "gpt-4.1"}]}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from respq import BatchClient
-from respq.contract.prices import PriceTable, PriceTableError
+from respq.contract.errors import PriceTableError
+from respq.contract.prices import PriceTable
 from respq.producer.batch_info import UsageTotals
 from respq.producer.costs import batch_cost
 

@@ -13,9 +13,9 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
+from respq.contract.errors import ConnectionFailed, InvalidResponse
 from respq.contract.lines import OutputLine, is_success
 from respq.worker import WorkerConfig
-from respq.worker.errors import ConnectionFailed, InvalidResponse
 from respq.worker.upstream import UpstreamClient, build_http_client
 
 from helpers.paths import FIXTURES

@@ -24,18 +24,19 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from respq import BatchClient, ClientSettings
 from respq.contract.constants import BatchKeys
-from respq.producer import client as client_module
-from respq.producer.cli.app import ExitCode, redis_exit_code
-from respq.producer.enqueue import ROUND_TRIP_BYTES, SLICE_BYTES
-from respq.producer.errors import (
+from respq.contract.errors import (
     RedisFailure,
     RedisNotResponding,
     RedisOutOfMemory,
     RedisReadOnly,
     RedisRefused,
     RedisUnavailable,
-    redis_failure,
 )
+from respq.contract.exit_codes import ExitCode
+from respq.producer import client as client_module
+from respq.producer.cli.app import redis_exit_code
+from respq.producer.enqueue import ROUND_TRIP_BYTES, SLICE_BYTES
+from respq.producer.redis_failures import redis_failure
 
 URL = "redis://:***@db:6379/0"
 SECRET = "the user's SECRET prompt"
@@ -130,7 +131,7 @@ async def test_a_batch_that_cannot_be_removed_after_a_failure_is_said_clearly(
     failing_enqueue(client, monkeypatch, ReadOnlyError("You can't write against a replica."))
 
     async def read_only(*_: Any) -> bool:
-        raise RedisReadOnly(URL)
+        raise RedisReadOnly(f"Redis at {URL} is a read-only replica", URL)
 
     monkeypatch.setattr(client_module, "discard_unsealed", read_only)
     with pytest.raises(RedisReadOnly) as caught:

@@ -15,9 +15,10 @@ from redis.exceptions import OutOfMemoryError
 
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import BatchKeys
+from respq.contract.errors import LeaseLost
 from respq.contract.lines import answer_line, error_line
 from respq.contract.response import Usage
-from respq.worker.job_lease import InFlightBounds, JobLease, LeaseLost, lease_scripts
+from respq.worker.job_lease import InFlightBounds, JobLease, lease_scripts
 from respq.worker.results import Result, ResultWriter
 from respq.worker.store import WorkerStore
 
@@ -39,7 +40,7 @@ def outcomes(n: int) -> list[Result]:
         if i % 5 == 4:
             code = "model_not_found" if i % 10 == 4 else "server_error"
             line = error_line(cid, code, "no")
-            results.append(Result(cid, line, ok=False, code=code, model=model))
+            results.append(Result(cid, line, model=model))
         else:
             usage = Usage(
                 input_tokens=5 + i,
@@ -53,7 +54,6 @@ def outcomes(n: int) -> list[Result]:
                 Result(
                     cid,
                     line,
-                    ok=True,
                     model=model,
                     usage=usage,
                     response_id=f"resp_{i}",

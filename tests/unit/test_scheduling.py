@@ -13,7 +13,7 @@ from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys, schedule_keys
-from respq.producer.errors import InvalidOption
+from respq.contract.errors import InvalidOption
 from respq.producer.scheduling import Scheduling, parse_priority
 from respq.worker.dispatch import Dispatcher
 from respq.worker.slots import FairSlots

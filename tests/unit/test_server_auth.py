@@ -11,9 +11,10 @@ from fakeredis.aioredis import FakeRedis
 from starlette.datastructures import QueryParams
 
 from respq.contract.constants import SESSION_PREFIX
+from respq.contract.errors import BadKeySetting, BadLogLevel
 from respq.server.access_log import redact
-from respq.server.auth import UNRESTRICTED, BadKeySetting, KeyRing, Principal, visible
-from respq.server.run import BadLogLevel, prepare, serve_forever
+from respq.server.auth import UNRESTRICTED, KeyRing, Principal, visible
+from respq.server.run import prepare, serve_forever
 from respq.server.sessions import SessionStore
 from respq.server.settings import ServerSettings
 from respq.server.throttle import SignInThrottle, client_address

@@ -12,15 +12,20 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from respq.contract.errors import (
+    BadRequest,
+    FilesDirUnusable,
+    InvalidInput,
+    NoKeysConfigured,
+    PayloadTooLarge,
+)
 from respq.producer.cli import app
-from respq.producer.errors import InvalidInput
 from respq.producer.validation import ItemPreparer
 from respq.server.access_log import RedactTokens
 from respq.server.auth import KeyRing
-from respq.server.errors import BadRequest, PayloadTooLarge
 from respq.server.files import OutputFile, is_output_line
 from respq.server.input_errors import batch_errors
-from respq.server.run import FilesDirUnusable, NoKeysConfigured, links, prepare
+from respq.server.run import links, prepare
 from respq.server.settings import ServerSettings
 from respq.server.upload import receive_upload
 

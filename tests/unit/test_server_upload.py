@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from respq.server.errors import BadRequest, PayloadTooLarge, StorageFull
+from respq.contract.errors import BadRequest, PayloadTooLarge, StorageFull
 from respq.server.upload import MAX_PARTS, receive_upload
 
 from helpers.factories import request_line

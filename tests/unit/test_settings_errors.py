@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from respq.contract.settings import SettingsError
+from respq.contract.errors import SettingsError
 from respq.producer.models_check import ModelCheckSettings
 from respq.producer.settings import ClientSettings
 from respq.worker import WorkerConfig

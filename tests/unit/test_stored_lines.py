@@ -25,13 +25,13 @@ from respq import BatchClient
 from respq.contract import stored
 from respq.contract.audit import Auditor
 from respq.contract.constants import BatchKeys
+from respq.contract.errors import StoredLineError
 from respq.contract.lines import answer_line, error_line
 from respq.contract.response import Usage
 from respq.contract.stored import (
     PACKED_V1,
     PACKED_V2,
     PACKED_V2_VECTORS,
-    StoredLineError,
     pack_answer,
     pack_success,
     unpack,
@@ -200,12 +200,10 @@ async def test_readers_get_the_lines_back_and_retry_takes_only_failures(
     bad = error_line("bad", "request_timeout", "no answer")
     writer = ResultWriter(store)
     await asyncio.gather(
-        writer.record(batch.id, Result("ok", good, ok=True, model="gpt-5.4", usage=usage)),
-        writer.record(batch.id, Result("bad", bad, ok=False, code="request_timeout")),
+        writer.record(batch.id, Result("ok", good, model="gpt-5.4", usage=usage)),
+        writer.record(batch.id, Result("bad", bad)),
     )
-    await writer.record(
-        batch.id, Result("child-of-ok", failed_child, ok=False, code="server_error")
-    )
+    await writer.record(batch.id, Result("child-of-ok", failed_child))
 
     res = await fake_redis.hgetall(BatchKeys(batch.id).res)
     assert res[b"ok"][0] == PACKED_V2 and res[b"bad"][:1] == b"{"

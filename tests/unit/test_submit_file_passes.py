@@ -25,13 +25,12 @@ from typer.testing import CliRunner
 
 from respq import BatchClient, ClientSettings, InvalidInput
 from respq.contract.constants import BatchKeys
+from respq.contract.errors import FileChanged, SpoolFull
 from respq.producer.cli import app, jsonl
 from respq.producer.cli.jsonl import (
     LINE_SLACK,
     CheckedFile,
-    FileChanged,
     Line,
-    SpoolFull,
     check_file,
     human_bytes,
     input_file,

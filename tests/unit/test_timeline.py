@@ -59,11 +59,11 @@ def store(fake_redis: FakeRedis, queue_name: str) -> WorkerStore:
 def success(cid: str, latency: float | None = 0.2, tokens: tuple[int, int] = (10, 5)) -> Result:
     usage = Usage(input_tokens=tokens[0], output_tokens=tokens[1], total_tokens=sum(tokens))
     line = answer_line(cid, 200, "req_1", response_body())
-    return Result(cid, line, ok=True, model="gpt-5.4", usage=usage, latency=latency)
+    return Result(cid, line, model="gpt-5.4", usage=usage, latency=latency)
 
 
 def failure(cid: str, code: str, latency: float | None = 1.0) -> Result:
-    return Result(cid, error_line(cid, code, "no"), ok=False, code=code, latency=latency)
+    return Result(cid, error_line(cid, code, "no"), latency=latency)
 
 
 async def submit(client: BatchClient, n: int) -> str:

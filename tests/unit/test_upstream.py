@@ -10,8 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from respq.worker.config import WorkerConfig
-from respq.worker.errors import (
+from respq.contract.errors import (
     ClientError,
     ConnectionFailed,
     InvalidResponse,
@@ -23,6 +22,7 @@ from respq.worker.errors import (
     StreamInterrupted,
     UpstreamTimeout,
 )
+from respq.worker.config import WorkerConfig
 from respq.worker.upstream import UpstreamClient, build_http_client, retry_after_seconds
 
 from helpers.factories import response_body

@@ -14,10 +14,10 @@ from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import WEBHOOKS_KEY
+from respq.contract.errors import BatchStateError
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.ending import end_unsealed
-from respq.producer.errors import BatchStateError
 from respq.server.pipeline import fail
 from respq.worker import WorkerConfig
 

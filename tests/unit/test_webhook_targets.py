@@ -13,14 +13,8 @@ import pytest
 import standardwebhooks
 
 from respq import BatchClient
-from respq.contract.settings import SettingsError
-from respq.contract.webhook_targets import (
-    WebhookTargetError,
-    display_url,
-    parse_target,
-    refused_reason,
-    resolve_target,
-)
+from respq.contract.errors import SettingsError, WebhookTargetError
+from respq.contract.webhook_targets import display_url, parse_target, refused_reason, resolve_target
 from respq.contract.webhooks import (
     WebhookSettings,
     event_body,

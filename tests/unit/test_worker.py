@@ -543,7 +543,9 @@ async def test_account_errors_pause_the_batch_only_when_they_come_in_a_row(
         )
 
     batch = await fake_client.submit([{"model": "m", "input": f"q{i}"} for i in range(4)])
-    await drain(fake_redis, queue_name, Upstream(handler), max_jobs=1, account_error_pause=2)
+    await drain(
+        fake_redis, queue_name, Upstream(handler), worker_in_flight=1, account_error_pause=2
+    )
     info = await batch.status()
     assert info.status is BatchStatus.COMPLETED
     assert info.errors_by_code == {"invalid_api_key": 2}
@@ -552,7 +554,7 @@ async def test_account_errors_pause_the_batch_only_when_they_come_in_a_row(
     paused = await fake_client.submit([{"model": "m", "input": f"r{i}"} for i in range(3)])
     # A burst worker would wait for the paused batch: run one until it has paused.
     worker = build_worker(
-        config(queue_name, max_jobs=1, account_error_pause=2),
+        config(queue_name, worker_in_flight=1, account_error_pause=2),
         redis_pool=fake_redis,
         transport=Upstream(handler).transport(),
         burst=False,

@@ -1,12 +1,10 @@
-"""How a failed request is written: the output line an UpstreamError becomes, and which
-failures are the account's rather than the request's."""
+"""Which failures are the account's rather than the request's (a bad key, no quota): after
+RESPQ_ACCOUNT_ERROR_PAUSE of them in a row the batch is paused instead of failed line by
+line, with a reason that says what to do."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from respq.contract.lines import answer_line, error_line, failure_body
-from respq.worker.errors import FinalError, UpstreamError
+from respq.contract.errors import FinalError, UpstreamError
 
 # Codes that say the key or the account is at fault: every other request would get the
 # same answer, so the batch is paused instead of failed line by line.
@@ -21,17 +19,6 @@ ACCOUNT_CODES = frozenset(
     }
 )
 ACCOUNT_STATUSES = frozenset({401, 403})
-
-
-def failure_line(custom_id: str, exc: UpstreamError) -> dict[str, Any]:
-    """An HTTP answer (4xx, or 5xx after the retries) keeps it: ``response`` with the
-    status and body, ``error: null``, as OpenAI writes it. Anything else (no answer, a
-    2xx that is not a Response, a broken stream) is ``error`` with ``response: null``."""
-    status = exc.status_code
-    if status is not None and not 200 <= status < 300:
-        body = failure_body(exc.body, exc.code, exc.message)
-        return answer_line(custom_id, status, exc.request_id, body)
-    return error_line(custom_id, exc.code, exc.message)
 
 
 def is_account_failure(exc: UpstreamError) -> bool:
