@@ -1,5 +1,5 @@
 """The one exception tree of respq. Every error respq raises on purpose is a RespqError;
-the classes live beside the code that raises them:
+each class is where the drawing says (those marked contract.errors are defined below):
 
 RespqError                                  contract.errors
  ├── SettingsError                          contract.settings: a bad RESPQ_* value (also a
@@ -8,10 +8,12 @@ RespqError                                  contract.errors
  ├── UnknownEndpoint                        contract.endpoints: an endpoint respq does not
  │                                          run (also a ValueError)
  ├── InvalidInput                           producer.errors: batch items failed validation
- │    └── InvalidFile                       producer.cli.app: ... naming the file
- ├── FileChanged                            producer.cli.jsonl: a file changed between passes
- ├── SpoolFull                              producer.cli.jsonl: no space under TMPDIR for
- │                                          the spool (exit 8)
+ │    └── InvalidFile                       producer.jsonl_file: ... naming the file
+ ├── EmptyFile                              contract.errors: a batch file holds no request
+ ├── FileChanged                            contract.errors: a file changed while it was
+ │                                          being validated
+ ├── SpoolFull                              contract.errors: no space under TMPDIR for the
+ │                                          spool of a file's requests (exit 8)
  ├── InvalidOption                          producer.errors: a submit option out of range
  │                                          (also a ValueError)
  ├── BatchNotFound                          producer.errors: no batch with that id
@@ -55,3 +57,22 @@ from __future__ import annotations
 
 class RespqError(Exception):
     """Base class of every error respq raises on purpose."""
+
+
+class EmptyFile(RespqError):
+    """A batch file holds no request (only blank lines, or nothing); nothing was enqueued."""
+
+
+class FileChanged(RespqError):
+    """A batch file changed size while it was being validated; nothing was enqueued."""
+
+
+class SpoolFull(RespqError):
+    """No space left under TMPDIR for the spool of validated requests (or for the copy of
+    standard input); nothing was enqueued."""
+
+    def __init__(self, what: str, needed: str) -> None:
+        super().__init__(
+            f"no space left under TMPDIR for {what}: this submit needs about {needed} free "
+            "there; free some space or point TMPDIR at a larger disk; nothing was enqueued"
+        )

@@ -30,7 +30,7 @@ from respq.producer.cli.app import (
     get_state,
     run_async,
 )
-from respq.producer.cli.jsonl import display_name, input_file
+from respq.producer.cli.file_argument import display_name, input_file
 from respq.producer.cli.local_redis import FoundRedis, find_redis
 from respq.producer.cli.processes import Children, StartError, free_port, http_probe, wait_ready
 from respq.producer.cli.progress import StopFollowing, follow

@@ -21,13 +21,7 @@ from respq.producer.cli.app import (
     get_state,
     run_async,
 )
-from respq.producer.cli.jsonl import (
-    CheckedFile,
-    check_file,
-    display_name,
-    input_file,
-    prepared_requests,
-)
+from respq.producer.cli.file_argument import display_name, input_file
 from respq.producer.cli.progress import follow
 from respq.producer.cli.render import status_view
 from respq.producer.cli.results import (
@@ -39,6 +33,7 @@ from respq.producer.cli.results import (
     write_results,
 )
 from respq.producer.client import BatchClient
+from respq.producer.jsonl_file import CheckedFile, check_file, prepared_requests
 from respq.producer.models_check import check_models as check_batch_models
 from respq.producer.scheduling import Scheduling, parse_priority
 from respq.producer.settings import ClientSettings, parse_window

@@ -25,7 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from respq import BatchClient, ClientSettings
 from respq.contract.constants import BatchKeys
 from respq.producer import client as client_module
-from respq.producer.cli.app import ExitCode, redis_exit_code
+from respq.producer.cli.app import ExitCode, exit_code_of
 from respq.producer.enqueue import ROUND_TRIP_BYTES, SLICE_BYTES
 from respq.producer.errors import (
     RedisFailure,
@@ -71,7 +71,7 @@ def test_each_cause_is_its_own_class_and_exit_code_and_never_carries_a_request(
 ) -> None:
     failure = redis_failure(in_pipeline(error), URL, 5.0)
     assert type(failure) is kind
-    assert failure is not None and redis_exit_code(failure) is code
+    assert failure is not None and exit_code_of(failure) is code
     message = str(failure)
     assert words in message and URL in message, message
     assert "\n" not in message and len(message) < 400

@@ -25,20 +25,20 @@ from typer.testing import CliRunner
 
 from respq import BatchClient, ClientSettings, InvalidInput
 from respq.contract.constants import BatchKeys
-from respq.producer.cli import app, jsonl
-from respq.producer.cli.jsonl import (
+from respq.contract.errors import FileChanged, SpoolFull
+from respq.producer import jsonl_file, spool
+from respq.producer.cli import app
+from respq.producer.cli.file_argument import input_file
+from respq.producer.cli.submit import enqueue
+from respq.producer.jsonl_file import (
     LINE_SLACK,
     CheckedFile,
-    FileChanged,
     Line,
-    SpoolFull,
     check_file,
-    human_bytes,
-    input_file,
     prepared_requests,
     read_lines,
 )
-from respq.producer.cli.submit import enqueue
+from respq.producer.spool import human_bytes
 
 from helpers.factories import BAD_LINES, request_line
 
@@ -138,7 +138,7 @@ def test_a_file_that_grows_while_it_is_validated_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = batch_file(tmp_path / "in.jsonl", 10)
-    real = jsonl.read_lines
+    real = jsonl_file.read_lines
 
     def appending(*args: Any) -> Iterator[Line]:
         for n, line in enumerate(real(*args)):
@@ -147,7 +147,7 @@ def test_a_file_that_grows_while_it_is_validated_is_refused(
                     handle.write(request_line(99) + b"\n")
             yield line
 
-    monkeypatch.setattr(jsonl, "read_lines", appending)
+    monkeypatch.setattr(jsonl_file, "read_lines", appending)
     with pytest.raises(FileChanged, match=r"while validating.*nothing was enqueued"):
         check_file(path)
 
@@ -273,7 +273,7 @@ def test_a_full_tmpdir_is_one_line_naming_tmpdir_and_the_space_needed(
     """ENOSPC simulated in-process (tests/reliability mounts a real full tmpfs where it
     may): the spool's write fails, and so would the flush of its buffer at close."""
     path = batch_file(tmp_path / "in.jsonl", 3000)
-    monkeypatch.setattr(jsonl, "_write", no_space)
+    monkeypatch.setattr(spool, "write_request", no_space)
     with pytest.raises(SpoolFull) as caught:
         check_file(path)
     needed = human_bytes(path.stat().st_size)
@@ -292,7 +292,7 @@ def test_a_full_tmpdir_is_one_line_naming_tmpdir_and_the_space_needed(
 
 def test_a_full_tmpdir_while_copying_stdin_is_said_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(request_line(0) + b"\n")))
-    monkeypatch.setattr(jsonl.shutil, "copyfileobj", no_space)
+    monkeypatch.setattr(spool.shutil, "copyfileobj", no_space)
     expected = r"the copy of standard input.*twice the input's size"
     with pytest.raises(SpoolFull, match=expected), input_file("-"):
         pass
