@@ -16,6 +16,7 @@ from helpers.databases import Database
 from helpers.factories import write_jsonl
 from helpers.polling import wait_until
 from helpers.server import API_KEY, server_stack
+from helpers.shapes import jsonl_lines
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +44,7 @@ def test_cancel_finishes_in_flight_requests_then_ends_with_partial_results(
         status = invoke(["status", batch.id, "--json"], env=env_for(db, stack.queue))
     counts = done.request_counts
     assert counts is not None
-    succeeded = [orjson.loads(line) for line in output.splitlines()]
-    never_sent = [orjson.loads(line) for line in errors.splitlines()]
+    succeeded, never_sent = jsonl_lines(output), jsonl_lines(errors)
     # Every request sent before the cancel finished and is in the output file; the rest
     # were never sent and are failed with batch_cancelled.
     assert len(succeeded) == sent >= 2

@@ -37,6 +37,8 @@ from respq.producer.errors import (
     redis_failure,
 )
 
+from helpers.factories import items
+
 URL = "redis://:***@db:6379/0"
 SECRET = "the user's SECRET prompt"
 
@@ -103,10 +105,6 @@ def failing_enqueue(client: BatchClient, monkeypatch: pytest.MonkeyPatch, error:
     monkeypatch.setattr(client, "scripts", Scripts())
 
 
-def items(n: int, size: int = 10) -> list[dict[str, Any]]:
-    return [{"model": "gpt-5.4", "input": f"{i}:" + "x" * size} for i in range(n)]
-
-
 async def test_a_batch_stopped_midway_is_removed_and_the_message_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -161,7 +159,7 @@ async def test_enqueue_round_trips_stay_a_few_mib_whatever_the_requests_weigh(
         return await real_execute(self, raise_on_error)
 
     monkeypatch.setattr(Pipeline, "execute", measured)
-    batch = await client.submit(items(1200, size=16 * 1024))
+    batch = await client.submit(items(1200, text="x" * 16 * 1024))
     monkeypatch.undo()
     assert (await batch.status()).request_counts.total == 1200
     assert sum(sent) > 1200 * 16 * 1024
