@@ -23,7 +23,9 @@ from helpers.server import (
     ADMIN_KEY,
     API_KEY,
     OTHER_KEY,
+    TERMINAL,
     Stack,
+    sdk,
     serve_command,
     server_env,
     upload,
@@ -33,12 +35,10 @@ from helpers.shapes import jsonl_lines
 
 pytestmark = pytest.mark.integration
 
-TERMINAL = ("completed", "failed", "cancelled", "expired")
-
 
 @pytest.fixture
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk(stack)
 
 
 def test_sync_sdk_runs_a_batch_end_to_end(client: openai.OpenAI, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from helpers.endpoints import EXAMPLE_FILES, example, sdk_check, usage_of
 from helpers.paths import EXAMPLES
-from helpers.server import API_KEY, Stack, upload, wait_done
+from helpers.server import Stack, sdk, upload, wait_done
 from helpers.shapes import jsonl_lines
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk(stack)
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,9 @@ from respq.server.pipeline import fail
 
 from helpers.factories import items
 from helpers.polling import wait_until, wait_until_async
-from helpers.processes import Managed, start_worker
+from helpers.processes import Managed
 from helpers.redis_servers import RedisServer
-from helpers.webhooks import Delivery, WebhookReceiver, judged, webhook_receiver
+from helpers.webhooks import Delivery, WebhookReceiver, judged, signing_worker, webhook_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,15 +32,13 @@ WEBHOOK_TIMEOUT_S = 2  # a claim's lease is this + 5 s
 
 
 def worker(tmp_path: Path, name: str, server: RedisServer, queue: str, **env: Any) -> Managed:
-    return start_worker(
+    return signing_worker(
         tmp_path / f"{name}.log",
         redis_url=server.url(0),
         queue_name=queue,
+        secret=SECRET,
         max_jobs=8,
         lease_seconds=6,
-        log_level="WARNING",
-        webhook_secret=SECRET,
-        webhook_allow_private="true",
         webhook_retry_base=0.5,
         webhook_timeout=WEBHOOK_TIMEOUT_S,
         **env,
