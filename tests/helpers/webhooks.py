@@ -24,7 +24,7 @@ SCRIPT = Path(__file__).with_name("webhook_receiver.py")
 
 
 def signing_worker(
-    log_path: Path, *, redis_url: str, queue_name: str, base_url: str, secret: str, **settings: Any
+    log_path: Path, redis_url: str, queue_name: str, base_url: str, secret: str, **settings: Any
 ) -> Managed:
     """A worker process (``helpers.processes.start_worker``) that signs batch events with
     ``secret`` and delivers them to receivers on loopback, where the tests' receivers

@@ -32,13 +32,7 @@ def test_a_batch_webhook_from_the_cli_is_delivered_through_refusals(
     with (
         webhook_receiver(tmp_path, refuse=2) as receiver,
         # No server-wide RESPQ_WEBHOOK_URL: only the batch's own receiver.
-        signing_worker(
-            tmp_path / "worker.log",
-            redis_url=db.url,
-            queue_name=queue_name,
-            base_url=mock.base_url,
-            secret=SECRET,
-        ),
+        signing_worker(tmp_path / "worker.log", db.url, queue_name, mock.base_url, SECRET),
     ):
         receiver_url = receiver.url + "?token=abc"
         result = invoke(["submit", str(path), "--webhook", receiver_url], env=env)

@@ -19,7 +19,7 @@ from respq.worker import WorkerConfig
 from helpers.databases import Database
 from helpers.factories import items
 from helpers.polling import wait_until_async
-from helpers.workers import build_worker
+from helpers.workers import build_worker, cancel_tasks
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +40,7 @@ async def workers(
         # arq's close() cancels the job tasks and then gathers them: their CancelledError
         # is the close, not a failure.
         await asyncio.gather(*(w.close() for w in running), return_exceptions=True)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_tasks(*tasks)
 
 
 def done(client: BatchClient, batch_id: str) -> Callable[[], Any]:

@@ -15,6 +15,7 @@ from respq.mockapi import MockConfig, MockServer, format_duration
 from respq.mockapi import app as mockapi_app
 from respq.mockapi.app import MockApp
 from respq.mockapi.cli import config_from
+from respq.mockapi.config import DEFAULT_MODELS
 from respq.mockapi.ratelimit import SlidingWindowLimiter
 
 HEALTHY = {"fail_rate": 0.0, "latency": 0.0, "jitter": 0.0, "rpm": 0, "tpm": 0}
@@ -286,16 +287,7 @@ def test_stream_incomplete_and_paced(srv: MockServer, client: httpx.Client) -> N
 def test_models(srv: MockServer, path: str) -> None:
     body = httpx.get(srv.url + path).json()
     assert body["object"] == "list"
-    assert [m["id"] for m in body["data"]] == [
-        "gpt-5.4",
-        "gpt-5.4-mini",
-        "gpt-4.1",
-        "o4-mini",
-        "gpt-3.5-turbo-instruct",
-        "text-embedding-3-small",
-        "text-embedding-3-large",
-        "omni-moderation-latest",
-    ]
+    assert [m["id"] for m in body["data"]] == list(DEFAULT_MODELS)
     for model in body["data"]:
         assert set(model) == {"id", "object", "created", "owned_by"}
         assert model["object"] == "model"

@@ -21,7 +21,7 @@ from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, WEBHOOKS_KEY, Ba
 from respq.contract.webhooks import new_event_id
 
 from helpers.databases import Database
-from helpers.factories import write_jsonl
+from helpers.factories import items, write_jsonl
 from helpers.polling import wait_until
 from helpers.processes import Managed
 from helpers.server import API_KEY, TERMINAL, sdk, server_env, server_stack, start_server
@@ -88,8 +88,7 @@ async def cancel_while_down(url: str, queue: str, batch_id: str) -> str:
     it is killed. Returns that batch's id."""
     async with BatchClient.from_url(url, queue_name=queue + "-idle") as producer:
         await (await producer.get(batch_id)).cancel()
-        items = [{"model": "gpt-5.4-mini", "input": f"q{i}"} for i in range(5)]
-        batch = await producer.submit(items)
+        batch = await producer.submit(items(5, model="gpt-5.4-mini"))
         keys = batch.keys
         await producer.scripts["cancel"](
             meta=keys.meta,

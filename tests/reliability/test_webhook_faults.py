@@ -31,12 +31,15 @@ SECRET = new_secret()
 WEBHOOK_TIMEOUT_S = 2  # a claim's lease is this + 5 s
 
 
-def worker(tmp_path: Path, name: str, server: RedisServer, queue: str, **env: Any) -> Managed:
+def worker(
+    tmp_path: Path, name: str, server: RedisServer, queue: str, base_url: str, **env: Any
+) -> Managed:
     return signing_worker(
         tmp_path / f"{name}.log",
-        redis_url=server.url(0),
-        queue_name=queue,
-        secret=SECRET,
+        server.url(0),
+        queue,
+        base_url,
+        SECRET,
         max_jobs=8,
         lease_seconds=6,
         webhook_retry_base=0.5,

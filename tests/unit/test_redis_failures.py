@@ -38,6 +38,7 @@ from respq.producer.errors import (
 )
 
 from helpers.factories import items
+from helpers.faults import fail_enqueue_after
 
 URL = "redis://:***@db:6379/0"
 SECRET = "the user's SECRET prompt"
@@ -86,31 +87,12 @@ def test_what_is_not_a_redis_failure_stays_itself() -> None:
     assert redis_failure(ValueError("a bug"), URL, 5.0) is None
 
 
-def failing_enqueue(client: BatchClient, monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
-    """The enqueue script fails from its second call on, as a failover or OOM midway would."""
-    real = client.scripts
-    calls = 0
-
-    async def enqueue(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls > 1:
-            raise error
-        return await real["enqueue"](**kwargs)
-
-    class Scripts:
-        def __getitem__(self, name: str) -> Any:
-            return enqueue if name == "enqueue" else real[name]
-
-    monkeypatch.setattr(client, "scripts", Scripts())
-
-
 async def test_a_batch_stopped_midway_is_removed_and_the_message_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     redis = FakeRedis(server=FakeServer())
     client = BatchClient(redis, ClientSettings(queue_name="q"))
-    failing_enqueue(client, monkeypatch, OutOfMemoryError("command not allowed"))
+    fail_enqueue_after(client, 1, OutOfMemoryError("command not allowed"), monkeypatch)
     with pytest.raises(RedisOutOfMemory) as caught:
         await client.submit(items(2000), batch_id="b1")
     assert str(caught.value).endswith("; nothing of batch b1 was kept (it was never sealed)")
@@ -125,7 +107,8 @@ async def test_a_batch_that_cannot_be_removed_after_a_failure_is_said_clearly(
     unsealed batch cannot be removed there either."""
     redis = FakeRedis(server=FakeServer())
     client = BatchClient(redis, ClientSettings(queue_name="q"))
-    failing_enqueue(client, monkeypatch, ReadOnlyError("You can't write against a replica."))
+    replica = ReadOnlyError("You can't write against a replica.")
+    fail_enqueue_after(client, 1, replica, monkeypatch)
 
     async def read_only(*_: Any) -> bool:
         raise RedisReadOnly(URL)

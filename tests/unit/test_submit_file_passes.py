@@ -41,6 +41,7 @@ from respq.producer.jsonl_file import (
 from respq.producer.spool import human_bytes
 
 from helpers.factories import BAD_LINES, request_line
+from helpers.faults import fail_enqueue_after
 
 LIMIT = 64 * 1024
 
@@ -162,31 +163,12 @@ class LostRedis(Exception):
     """Stands for whatever stops an enqueue midway (Redis gone, Ctrl-C)."""
 
 
-def fail_after(client: BatchClient, slices: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The enqueue script of ``client`` fails from its ``slices + 1``-th call on."""
-    real = client.scripts
-    calls = 0
-
-    async def flaky(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls > slices:
-            raise LostRedis("connection lost")
-        return await real["enqueue"](**kwargs)
-
-    class Scripts:
-        def __getitem__(self, name: str) -> Any:
-            return flaky if name == "enqueue" else real[name]
-
-    monkeypatch.setattr(client, "scripts", Scripts())
-
-
 async def test_an_enqueue_that_stops_midway_leaves_no_new_batch_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     redis = FakeRedis(server=FakeServer())
     client = BatchClient(redis, ClientSettings(queue_name="q"))
-    fail_after(client, 18, monkeypatch)
+    fail_enqueue_after(client, 18, LostRedis("connection lost"), monkeypatch)
     path = batch_file(tmp_path / "in.jsonl", 5000)
     with check_file(path) as checked, pytest.raises(LostRedis):
         await enqueue(client, checked, batch_id="b1", metadata={}, completion_window=None)
@@ -201,7 +183,7 @@ async def test_an_existing_batch_keeps_what_it_had_and_a_rerun_adds_the_rest(
     with check_file(batch_file(tmp_path / "first.jsonl", 3)) as first:
         await submit_checked(redis, first, "b1")
     client = BatchClient(redis, ClientSettings(queue_name="q"))
-    fail_after(client, 18, monkeypatch)
+    fail_enqueue_after(client, 18, LostRedis("connection lost"), monkeypatch)
     path = batch_file(tmp_path / "more.jsonl", 5000)
     with check_file(path) as checked, pytest.raises(LostRedis):
         await enqueue(client, checked, batch_id="b1", metadata={}, completion_window=None)
