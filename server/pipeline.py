@@ -27,6 +27,7 @@ from respq.producer.ending import end_unsealed
 from respq.producer.errors import BatchStateError
 from respq.producer.jsonl_file import check_file, prepared_requests
 from respq.producer.settings import ClientSettings
+from respq.producer.submission import Submission
 from respq.server.input_errors import FILE_FAILURES, file_errors
 
 log = logging.getLogger("respq.server")
@@ -71,13 +72,13 @@ async def _run(settings: ClientSettings, job: Job) -> None:
                 if status == BatchStatus.CANCELLING:
                     await finish_cancelled(client, job.batch_id, job.completion_window)
                 return
-            await client.submit_prepared(
-                prepared_requests(checked),
+            submission = Submission(
                 batch_id=job.batch_id,
                 metadata=job.metadata,
                 completion_window=job.completion_window,
                 endpoint=checked.endpoint,
             )
+            await client.submit_prepared(prepared_requests(checked), submission)
         if await _status(client, keys) == BatchStatus.CANCELLING:
             # Cancelled while being enqueued: end whatever was queued after the cancel.
             with contextlib.suppress(BatchStateError):

@@ -39,6 +39,7 @@ from respq.producer.jsonl_file import (
     read_lines,
 )
 from respq.producer.spool import human_bytes
+from respq.producer.submission import Submission
 
 from helpers.factories import BAD_LINES, request_line
 from helpers.faults import fail_enqueue_after
@@ -96,7 +97,7 @@ def batch_file(path: Path, n: int) -> Path:
 async def submit_checked(redis: FakeRedis, checked: CheckedFile, batch_id: str | None) -> None:
     client = BatchClient(redis, ClientSettings(queue_name="q"))
     try:
-        await enqueue(client, checked, batch_id=batch_id, metadata={}, completion_window=None)
+        await enqueue(client, checked, Submission(batch_id=batch_id))
     finally:
         await client.close()
 
@@ -171,7 +172,7 @@ async def test_an_enqueue_that_stops_midway_leaves_no_new_batch_behind(
     fail_enqueue_after(client, 18, LostRedis("connection lost"), monkeypatch)
     path = batch_file(tmp_path / "in.jsonl", 5000)
     with check_file(path) as checked, pytest.raises(LostRedis):
-        await enqueue(client, checked, batch_id="b1", metadata={}, completion_window=None)
+        await enqueue(client, checked, Submission(batch_id="b1"))
     await client.close()
     assert await redis.dbsize() == 0  # slices were stored, then removed with the batch
 
@@ -186,7 +187,7 @@ async def test_an_existing_batch_keeps_what_it_had_and_a_rerun_adds_the_rest(
     fail_enqueue_after(client, 18, LostRedis("connection lost"), monkeypatch)
     path = batch_file(tmp_path / "more.jsonl", 5000)
     with check_file(path) as checked, pytest.raises(LostRedis):
-        await enqueue(client, checked, batch_id="b1", metadata={}, completion_window=None)
+        await enqueue(client, checked, Submission(batch_id="b1"))
     stored = (await (await client.get("b1")).status()).request_counts.total
     assert 3 < stored < 5000
     assert await waiting_requests(redis, "b1") == stored  # all of them in the batch's jobs
