@@ -40,7 +40,7 @@ from respq.producer.errors import (
     redis_failure,
 )
 from respq.producer.estimate import BatchEstimate, estimate_prepared
-from respq.producer.scheduling import Priority, Scheduling
+from respq.producer.scheduling import Priority, Scheduling, dispatch_shares
 from respq.producer.settings import ClientSettings, parse_window
 from respq.producer.submission import Submission
 from respq.producer.validation import PreparedRequest, gc_paused, prepare_batch
@@ -359,23 +359,9 @@ class BatchClient:
 
     async def shares(self, queue_name: str | None = None) -> dict[str, str]:
         """Each scheduled batch's share of dispatch on ``queue_name`` (default: this
-        client's queue), by weight among the batches with jobs waiting: "50%", or
-        "urgent" for the urgent class, which goes first."""
-        normal, urgent = schedule_keys(queue_name or self.settings.queue_name)
+        client's queue): ``respq.producer.scheduling.dispatch_shares``."""
         async with self.errors():
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zrange(normal, 0, -1)
-            pipe.zrange(urgent, 0, -1)
-            waiting, first = await pipe.execute()
-            names = [_text(b) for b in waiting]
-            pipe = self.redis.pipeline(transaction=False)
-            for name in names:
-                pipe.hget(BatchKeys(name).meta, "weight")
-            weights = [float(w or 1) for w in await pipe.execute()]
-        total = sum(weights) or 1.0
-        out = {name: f"{w / total:.0%}" for name, w in zip(names, weights, strict=True)}
-        out.update({_text(b): "urgent" for b in first})
-        return out
+            return await dispatch_shares(self.redis, queue_name or self.settings.queue_name)
 
     async def list_batches(self, limit: int = 100) -> list[BatchInfo]:
         """The newest batches first."""
