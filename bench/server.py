@@ -22,7 +22,7 @@ from bench import inputs, measure, report, stack
 from bench.serve_api import AUTH, PeakRss, create, download, server, upload, wait_status
 from bench.stored_results import store_results
 from respq.contract.constants import FILE_PREFIX, FILES_KEY, BatchKeys
-from respq.producer.cli.jsonl import check_file
+from respq.producer.jsonl_file import check_file
 
 MB = 1024 * 1024
 

@@ -10,7 +10,7 @@ wrote, not the branch pydantic tried.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
@@ -216,20 +216,37 @@ class StreamOptions(OpenModel):
     include_obfuscation: bool | None = None
 
 
-def check_stop(value: str | list[str] | None) -> str | list[str] | None:
-    if isinstance(value, list) and len(value) > MAX_STOP_SEQUENCES:
-        raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
-    return value
+class SamplingChecks(OpenModel):
+    """The bounds a chat and a legacy completion request share, checked on their own
+    fields (declared by each, in OpenAI's order): at most four stop sequences, each logit
+    bias from -100 to 100, and ``stream_options`` only with ``stream``."""
+
+    @field_validator("stop", check_fields=False)
+    @classmethod
+    def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
+        return value
+
+    @field_validator("logit_bias", check_fields=False)
+    @classmethod
+    def _bias(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        for bias in (value or {}).values():
+            if not -100 <= bias <= 100:
+                raise ValueError("each logit bias must be from -100 to 100")
+        return value
+
+    @model_validator(mode="after")
+    def _streaming(self) -> Self:
+        if (
+            getattr(self, "stream_options", None) is not None
+            and getattr(self, "stream", None) is not True
+        ):
+            raise ValueError("stream_options is only allowed when stream is true")
+        return self
 
 
-def check_logit_bias(value: dict[str, int] | None) -> dict[str, int] | None:
-    for bias in (value or {}).values():
-        if not -100 <= bias <= 100:
-            raise ValueError("each logit bias must be from -100 to 100")
-    return value
-
-
-class ChatCompletionRequest(OpenModel):
+class ChatCompletionRequest(SamplingChecks):
     """One ``POST /chat/completions`` request body."""
 
     model: str = Field(min_length=1, max_length=128)
@@ -256,22 +273,6 @@ class ChatCompletionRequest(OpenModel):
     metadata: dict[str, str] | None = None
     store: bool | None = None
     user: str | None = None
-
-    @field_validator("stop")
-    @classmethod
-    def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
-        return check_stop(value)
-
-    @field_validator("logit_bias")
-    @classmethod
-    def _bias(cls, value: dict[str, int] | None) -> dict[str, int] | None:
-        return check_logit_bias(value)
-
-    @model_validator(mode="after")
-    def _streaming(self) -> ChatCompletionRequest:
-        if self.stream_options is not None and self.stream is not True:
-            raise ValueError("stream_options is only allowed when stream is true")
-        return self
 
     def body(self) -> dict[str, Any]:
         """The JSON body to send: the fields the user set, unknown ones included."""

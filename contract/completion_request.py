@@ -7,12 +7,11 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from respq.contract.chat_request import MAX_N, StreamOptions, check_logit_bias, check_stop
+from respq.contract.chat_request import MAX_N, SamplingChecks, StreamOptions
 from respq.contract.embedding_request import TextOrTokens, check_text_or_tokens
-from respq.contract.request import OpenModel
 
 
-class CompletionRequest(OpenModel):
+class CompletionRequest(SamplingChecks):
     """One ``POST /completions`` request body."""
 
     model: str = Field(min_length=1, max_length=128)
@@ -39,22 +38,10 @@ class CompletionRequest(OpenModel):
     def _prompt(cls, value: TextOrTokens) -> TextOrTokens:
         return check_text_or_tokens(value)
 
-    @field_validator("stop")
-    @classmethod
-    def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
-        return check_stop(value)
-
-    @field_validator("logit_bias")
-    @classmethod
-    def _bias(cls, value: dict[str, int] | None) -> dict[str, int] | None:
-        return check_logit_bias(value)
-
     @model_validator(mode="after")
     def _choices(self) -> CompletionRequest:
         if self.best_of is not None and self.n is not None and self.best_of < self.n:
             raise ValueError("best_of must be at least n")
-        if self.stream_options is not None and self.stream is not True:
-            raise ValueError("stream_options is only allowed when stream is true")
         return self
 
     def body(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ RespqError                           base of every error respq raises on purpose
  │         ├── RedisOutOfMemory      over its maxmemory, writes refused (exit 5)
  │         └── RedisReadOnly         a read-only replica, writes refused (exit 6)
  ├── UnsupportedRedis                Redis older than 7.0 (a worker exits 2)
+ ├── EmptyFile                       a batch file holds no request
  ├── FileChanged                     a file changed size while it was being validated
  ├── SpoolFull                       no space under TMPDIR for a submit's spool (exit 8)
  ├── ModelCheckError                 --check-models: the model list could not be fetched
@@ -206,14 +207,17 @@ class UnsupportedRedis(RespqError):
     """The Redis server is too old for respq's scripts."""
 
 
+class EmptyFile(RespqError):
+    """A batch file holds no request (only blank lines, or nothing); nothing was enqueued."""
+
+
 class FileChanged(RespqError):
     """The file changed size while it was being validated; nothing was enqueued."""
 
 
 class SpoolFull(RespqError):
-    """No space under TMPDIR for the spool of validated requests; nothing was enqueued."""
-
-    exit_code = ExitCode.NO_SPACE
+    """No space left under TMPDIR for the spool of validated requests (or for the copy of
+    standard input); nothing was enqueued (the CLI exits 8)."""
 
     def __init__(self, what: str, needed: str) -> None:
         super().__init__(

@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Self
 
 import orjson
@@ -34,8 +35,9 @@ from respq.producer.batch_info import BatchInfo
 from respq.producer.enqueue import Enqueue, discard_unsealed
 from respq.producer.estimate import BatchEstimate, estimate_prepared
 from respq.producer.redis_failures import redis_failure
-from respq.producer.scheduling import Priority, Scheduling
+from respq.producer.scheduling import Priority, Scheduling, dispatch_shares
 from respq.producer.settings import ClientSettings, parse_window
+from respq.producer.submission import Submission
 from respq.producer.validation import PreparedRequest, gc_paused, prepare_batch
 
 PRODUCER_SCRIPTS = ["create", "enqueue", "seal", "cancel", "retry", "resume", "end_unsealed"]
@@ -138,37 +140,25 @@ class BatchClient:
         instead of the server-wide ``RESPQ_WEBHOOK_URL`` (see ``respq.contract.webhooks``);
         WebhookTargetError when it is malformed or on a non-public address.
         """
-        scheduling = Scheduling.of(priority, max_in_flight)
-        required = endpoint_named(endpoint) if endpoint is not None else None
+        submission = Submission(
+            batch_id=batch_id,
+            metadata=metadata,
+            completion_window=completion_window,
+            max_cost=max_cost,
+            scheduling=Scheduling.of(priority, max_in_flight),
+            webhook=webhook,
+            endpoint=endpoint_named(endpoint) if endpoint is not None else None,
+        )
         with gc_paused():
-            return await self._submit(
-                items,
-                batch_id,
-                metadata,
-                completion_window,
-                max_cost,
-                check_models,
-                scheduling,
-                webhook,
-                required,
-            )
+            return await self._submit(items, submission, check_models)
 
     async def _submit(
-        self,
-        items: Iterable[Any],
-        batch_id: str | None,
-        metadata: dict[str, Any] | None,
-        completion_window: str | None,
-        max_cost: float | None,
-        check_models: bool,
-        scheduling: Scheduling,
-        webhook: str | None,
-        required: Endpoint | None,
+        self, items: Iterable[Any], submission: Submission, check_models: bool
     ) -> Batch:
-        if webhook is not None:  # before validation: a refused URL costs nothing
-            webhook = await self.check_webhook(webhook)
+        if submission.webhook is not None:  # before validation: a refused URL costs nothing
+            submission = replace(submission, webhook=await self.check_webhook(submission.webhook))
         endpoint, prepared = prepare_batch(
-            items, max_request_bytes=self.settings.max_request_bytes, endpoint=required
+            items, max_request_bytes=self.settings.max_request_bytes, endpoint=submission.endpoint
         )
         if check_models:
             from respq.producer.models_check import ModelUses
@@ -178,16 +168,7 @@ class BatchClient:
             for n, item in enumerate(prepared):
                 uses.add(item.model, f"item {n}", item.custom_id)
             await check(uses)
-        return await self.submit_prepared(
-            _aiter(prepared),
-            batch_id=batch_id,
-            metadata=metadata,
-            completion_window=completion_window,
-            max_cost=max_cost,
-            scheduling=scheduling,
-            webhook=webhook,
-            endpoint=endpoint,
-        )
+        return await self.submit_prepared(_aiter(prepared), replace(submission, endpoint=endpoint))
 
     def estimate(self, items: Iterable[Any], *, prices: PriceTable | None = None) -> BatchEstimate:
         """What ``submit(items)`` would ask for, without touching Redis: requests, the
@@ -207,71 +188,57 @@ class BatchClient:
         return await check_webhook(url, allow_private=self.settings.webhook_allow_private)
 
     async def submit_prepared(
-        self,
-        prepared: AsyncIterable[PreparedRequest],
-        *,
-        batch_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        completion_window: str | None = None,
-        max_cost: float | None = None,
-        scheduling: Scheduling | None = None,
-        webhook: str | None = None,
-        endpoint: Endpoint | None = None,
+        self, prepared: AsyncIterable[PreparedRequest], submission: Submission | None = None
     ) -> Batch:
-        """Enqueue already-validated requests of ``endpoint`` (default: Responses); the
-        CLI streams a file through this.
+        """Enqueue already-validated requests as ``submission`` says (default: a new batch
+        of Responses requests); the CLI and the Batch API stream a file through this.
 
         A new batch joins the schedule only once all of them are in (sealed). If enqueueing
         stops before that (Redis out of memory, read-only or lost, the caller cancelled), the
         unsealed batch is removed whole, as no worker ever saw it, and a RedisFailure says
         so, or says that it could not be. A batch that existed before (a ``batch_id`` of an
-        earlier submit) keeps what it had; the same submit again adds the rest.
-        ``webhook`` must have passed ``check_webhook``."""
-        scheduling = scheduling or Scheduling()
+        earlier submit) keeps what it had; the same submit again adds the rest."""
+        submission = submission or Submission()
+        max_cost = submission.max_cost
         if max_cost is not None and not max_cost > 0:
             raise InvalidOption(f"max_cost must be a positive number of USD, got {max_cost!r}")
-        batch_id = batch_id or new_batch_id()
-        window_text = completion_window or self.settings.completion_window
+        window_text = submission.completion_window or self.settings.completion_window
         parse_window(window_text)  # a bad window creates nothing
-        keys = BatchKeys(batch_id)
+        keys = BatchKeys(submission.batch_id or new_batch_id())
         async with self.errors():
             existed = bool(await self.redis.exists(keys.meta))
         try:
-            await self._enqueue(
-                prepared, keys, metadata, window_text, max_cost, scheduling, webhook, endpoint
-            )
+            await self._enqueue(prepared, keys, submission, window_text)
         except BaseException as exc:
             if not existed:
                 await self._discard(keys, exc)
             raise
-        return Batch(self, batch_id)
+        return Batch(self, keys.batch_id)
 
     async def _enqueue(
         self,
         prepared: AsyncIterable[PreparedRequest],
         keys: BatchKeys,
-        metadata: dict[str, Any] | None,
+        submission: Submission,
         window_text: str,
-        max_cost: float | None,
-        scheduling: Scheduling,
-        webhook: str | None,
-        endpoint: Endpoint | None,
     ) -> None:
         settings = self.settings
         batch_id = keys.batch_id
+        scheduling = submission.scheduling
         now = time.time()
         async with self.errors():
             submit_no = await self.create_record(
                 batch_id,
-                metadata=metadata,
+                metadata=submission.metadata,
                 completion_window=window_text,
                 scheduling=scheduling,
-                endpoint=endpoint,
+                endpoint=submission.endpoint,
             )
-            if max_cost is not None:  # before any job is queued, so no request escapes it
-                await self.redis.hset(keys.meta, "max_cost", repr(float(max_cost)))  # type: ignore[misc]
-            if webhook:  # before the seal, which may end the batch and write its event
-                await self.redis.hset(keys.meta, WEBHOOK_URL_FIELD, webhook)  # type: ignore[misc]
+            if submission.max_cost is not None:  # before any job is queued: none escapes it
+                max_cost = repr(float(submission.max_cost))
+                await self.redis.hset(keys.meta, "max_cost", max_cost)  # type: ignore[misc]
+            if submission.webhook:  # before the seal, which may end the batch and write its event
+                await self.redis.hset(keys.meta, WEBHOOK_URL_FIELD, submission.webhook)  # type: ignore[misc]
             # A job never carries more requests than the batch may have in flight.
             job_size = min(settings.chunk_size, scheduling.max_in_flight or settings.chunk_size)
             enqueue = Enqueue(self, batch_id, int(submit_no), job_size, int(now * 1000))
@@ -387,23 +354,9 @@ class BatchClient:
 
     async def shares(self, queue_name: str | None = None) -> dict[str, str]:
         """Each scheduled batch's share of dispatch on ``queue_name`` (default: this
-        client's queue), by weight among the batches with jobs waiting: "50%", or
-        "urgent" for the urgent class, which goes first."""
-        normal, urgent = schedule_keys(queue_name or self.settings.queue_name)
+        client's queue): ``respq.producer.scheduling.dispatch_shares``."""
         async with self.errors():
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zrange(normal, 0, -1)
-            pipe.zrange(urgent, 0, -1)
-            waiting, first = await pipe.execute()
-            names = [_text(b) for b in waiting]
-            pipe = self.redis.pipeline(transaction=False)
-            for name in names:
-                pipe.hget(BatchKeys(name).meta, "weight")
-            weights = [float(w or 1) for w in await pipe.execute()]
-        total = sum(weights) or 1.0
-        out = {name: f"{w / total:.0%}" for name, w in zip(names, weights, strict=True)}
-        out.update({_text(b): "urgent" for b in first})
-        return out
+            return await dispatch_shares(self.redis, queue_name or self.settings.queue_name)
 
     async def list_batches(self, limit: int = 100) -> list[BatchInfo]:
         """The newest batches first."""

@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from redis.asyncio import Redis
+
+from respq.contract.constants import BatchKeys, schedule_keys
 from respq.contract.errors import InvalidOption
 
 Priority = int | Literal["urgent"]
@@ -67,3 +70,22 @@ def parse_priority(text: str) -> Priority:
             f"--priority takes a whole number from {MIN_PRIORITY} to {MAX_PRIORITY} or "
             f"'urgent', got {text!r}"
         ) from None
+
+
+async def dispatch_shares(redis: Redis, queue_name: str) -> dict[str, str]:
+    """Each scheduled batch's share of dispatch on ``queue_name``, by weight among the
+    batches with jobs waiting: "50%", or "urgent" for the urgent class, which goes first."""
+    normal, urgent = schedule_keys(queue_name)
+    pipe = redis.pipeline(transaction=False)
+    pipe.zrange(normal, 0, -1)
+    pipe.zrange(urgent, 0, -1)
+    waiting, first = await pipe.execute()
+    names = [raw.decode() for raw in waiting]
+    pipe = redis.pipeline(transaction=False)
+    for name in names:
+        pipe.hget(BatchKeys(name).meta, "weight")
+    weights = [float(w or 1) for w in await pipe.execute()]
+    total = sum(weights) or 1.0
+    out = {name: f"{w / total:.0%}" for name, w in zip(names, weights, strict=True)}
+    out.update({raw.decode(): "urgent" for raw in first})
+    return out

@@ -80,39 +80,33 @@ def _metadata(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadRequest(
-            "Invalid type for 'metadata': expected an object of string pairs.",
-            param="metadata",
-            code="invalid_type",
-        )
+        raise _bad_metadata("Invalid type for 'metadata': expected an object of string pairs.")
     if len(value) > MAX_METADATA_PAIRS:
-        raise BadRequest(
+        raise _bad_metadata(
             f"Invalid 'metadata': at most {MAX_METADATA_PAIRS} pairs, got {len(value)}.",
-            param="metadata",
-            code="invalid_value",
+            "invalid_value",
         )
     for key, item in value.items():
         if not isinstance(item, str):
-            raise BadRequest(
-                f"Invalid type for 'metadata.{key[:MAX_METADATA_KEY_CHARS]}': expected a string.",
-                param="metadata",
-                code="invalid_type",
-            )
+            name = key[:MAX_METADATA_KEY_CHARS]
+            raise _bad_metadata(f"Invalid type for 'metadata.{name}': expected a string.")
         if len(key) > MAX_METADATA_KEY_CHARS:
-            raise BadRequest(
+            raise _bad_metadata(
                 f"Invalid 'metadata': a key is {len(key)} characters long, the limit is "
                 f"{MAX_METADATA_KEY_CHARS}.",
-                param="metadata",
-                code="invalid_value",
+                "invalid_value",
             )
         if len(item) > MAX_METADATA_VALUE_CHARS:
-            raise BadRequest(
+            raise _bad_metadata(
                 f"Invalid 'metadata.{key}': the value is {len(item)} characters long, the "
                 f"limit is {MAX_METADATA_VALUE_CHARS}.",
-                param="metadata",
-                code="invalid_value",
+                "invalid_value",
             )
     return dict(value)
+
+
+def _bad_metadata(message: str, code: str = "invalid_type") -> BadRequest:
+    return BadRequest(message, param="metadata", code=code)
 
 
 class BatchService:

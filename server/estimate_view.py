@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from respq.contract.prices import PriceTable
-from respq.producer.cli.jsonl import check_file, prepared_requests
-from respq.producer.estimate import BatchEstimate, Estimator
+from respq.producer.estimate import BatchEstimate
+from respq.producer.jsonl_file import check_file
 from respq.producer.settings import ClientSettings
 
 log = logging.getLogger("respq.server")
@@ -27,18 +27,9 @@ MAX_KEPT = 1000
 
 def estimate_file(path: Path, settings: ClientSettings, prices: PriceTable | None) -> BatchEstimate:
     """The estimate of one batch file (in the calling thread)."""
-
-    async def go() -> BatchEstimate:
-        with check_file(path, max_request_bytes=settings.max_request_bytes) as checked:
-            estimator = Estimator(
-                default_max_output_tokens=settings.default_max_output_tokens,
-                endpoint=checked.endpoint,
-            )
-            async for item in prepared_requests(checked):
-                estimator.add(item)
-        return estimator.result(prices)
-
-    return asyncio.run(go())
+    with check_file(path, max_request_bytes=settings.max_request_bytes) as checked:
+        cap = settings.default_max_output_tokens
+        return checked.estimate(default_max_output_tokens=cap, prices=prices)
 
 
 class FileEstimates:

@@ -28,6 +28,7 @@ from pydantic import Field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from respq.contract.background import Background
 from respq.contract.constants import FILE_EXPIRY_KEY, FILE_PREFIX, FILES_KEY
 from respq.contract.errors import BadRequest
 from respq.contract.settings import EnvSettings
@@ -115,16 +116,13 @@ class FileSweeper:
         self.redis = redis
         self.files_dir = files_dir
         self.every = every
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background(self._run, "respq-file-sweeper")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="respq-file-sweeper")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.stop()
 
     async def _run(self) -> None:
         while True:

@@ -1,7 +1,10 @@
-"""respq's validation problems as OpenAI's batch ``errors`` object (one entry per bad line).
+"""Why a batch's input file could not be enqueued, as OpenAI's batch ``errors`` object: one
+entry per bad line (named with the code OpenAI would use), or one entry whose code says
+what else went wrong (the file holds no request, changed while it was read, could not be
+read, or the server had no room to validate it). Messages never carry the server's paths.
 
-The checks themselves are the producer's (``respq.producer.validation`` through the CLI's
-two-pass file reader); this only names each problem with the code OpenAI would use.
+The checks themselves are the library's (``respq.producer.jsonl_file`` and
+``respq.producer.validation``).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from respq.contract.errors import InvalidInput
+from respq.contract.errors import EmptyFile, FileChanged, InvalidInput, SpoolFull
 from respq.contract.lines import ItemProblem
 
 _LINE_RE = re.compile(r"line (\d+)")
@@ -61,3 +64,35 @@ def single_error(code: str, message: str) -> dict[str, Any]:
         "object": "list",
         "data": [{"code": code, "message": message, "param": None, "line": None}],
     }
+
+
+# Every way the library says a file cannot be enqueued; file_errors answers each.
+FileFailure = InvalidInput | EmptyFile | FileChanged | SpoolFull | OSError
+FILE_FAILURES = (InvalidInput, EmptyFile, FileChanged, SpoolFull, OSError)
+
+EMPTY_FILE = "The input file holds no requests; nothing was enqueued."
+FILE_CHANGED = "The input file changed while it was being validated; nothing was enqueued."
+NO_ROOM = (
+    "The server has no space left to validate this batch; nothing was enqueued. Try again "
+    "once space is freed."
+)
+
+
+def unreadable(exc: OSError) -> str:
+    """Why the input file could not be read, without the server's path to it."""
+    if isinstance(exc, FileNotFoundError):
+        return "The input file was deleted before it was validated; nothing was enqueued."
+    return f"The input file could not be read ({exc.strerror or type(exc).__name__})."
+
+
+def file_errors(exc: FileFailure) -> dict[str, Any]:
+    """The ``errors`` object of a batch whose file failed: each failure its own code."""
+    if isinstance(exc, InvalidInput):
+        return batch_errors(exc)
+    if isinstance(exc, EmptyFile):
+        return single_error("empty_file", EMPTY_FILE)
+    if isinstance(exc, FileChanged):
+        return single_error("file_changed", FILE_CHANGED)
+    if isinstance(exc, SpoolFull):
+        return single_error("insufficient_storage", NO_ROOM)
+    return single_error("file_unreadable", unreadable(exc))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from html import escape
 
-from respq.producer.cli.render import duration
 from respq.producer.monitor import ScopeView, WorkerView
+from respq.producer.pacing import duration
 
 LIMITS_HELP = (
     "Used now is the last minute over all live workers. When it sits at the effective "

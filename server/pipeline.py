@@ -1,10 +1,11 @@
 """Validate an uploaded file and enqueue it as the batch that names it.
 
-This is ``respq submit``'s pipeline (two streaming passes over the file, the producer's
-validator, ``BatchClient.submit_prepared``), run in a thread with its own event loop and
-Redis connection: validating a million lines is CPU work that must not stall the server's
-event loop. An invalid file ends the batch as ``failed`` with one error per bad line, and
-nothing is enqueued.
+This is ``respq submit``'s pipeline (two streaming passes over the file in
+``respq.producer.jsonl_file``, then ``BatchClient.submit_prepared``), run in a thread with
+its own event loop and Redis connection: validating a million lines is CPU work that must
+not stall the server's event loop. A file that cannot be enqueued ends the batch as
+``failed`` with OpenAI's ``errors`` (``respq.server.input_errors``: one per bad line, or
+one naming what else went wrong), and nothing is enqueued.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from typing import Any
 
 from respq.contract.constants import BatchKeys
 from respq.contract.endpoints import Endpoint
-from respq.contract.errors import BatchStateError, CliError, FileChanged, InvalidInput
+from respq.contract.errors import BatchStateError, SpoolFull
 from respq.contract.status import BatchStatus
 from respq.producer.batch import Batch
-from respq.producer.cli.jsonl import check_file, prepared_requests
 from respq.producer.client import BatchClient
 from respq.producer.ending import end_unsealed
+from respq.producer.jsonl_file import check_file, prepared_requests
 from respq.producer.settings import ClientSettings
-from respq.server.input_errors import batch_errors, single_error
+from respq.producer.submission import Submission
+from respq.server.input_errors import FILE_FAILURES, file_errors
 
 log = logging.getLogger("respq.server")
 
@@ -57,17 +59,10 @@ async def _run(settings: ClientSettings, job: Job) -> None:
                 name=job.path.stem,
                 endpoint=job.endpoint,
             )
-        except InvalidInput as exc:
-            await fail(client, job.batch_id, batch_errors(exc))
-            return
-        except FileChanged:
-            await fail(client, job.batch_id, single_error("file_changed", FILE_CHANGED))
-            return
-        except CliError:  # no request in the file
-            await fail(client, job.batch_id, single_error("empty_file", "The file is empty."))
-            return
-        except OSError as exc:
-            await fail(client, job.batch_id, single_error("file_unreadable", unreadable(exc)))
+        except FILE_FAILURES as exc:
+            if isinstance(exc, SpoolFull):  # the operator's to fix: the log names TMPDIR
+                log.error("batch %s: %s", job.batch_id, exc)
+            await fail(client, job.batch_id, file_errors(exc))
             return
         keys = BatchKeys(job.batch_id)
         with checked:
@@ -76,27 +71,17 @@ async def _run(settings: ClientSettings, job: Job) -> None:
                 if status == BatchStatus.CANCELLING:
                     await finish_cancelled(client, job.batch_id, job.completion_window)
                 return
-            await client.submit_prepared(
-                prepared_requests(checked),
+            submission = Submission(
                 batch_id=job.batch_id,
                 metadata=job.metadata,
                 completion_window=job.completion_window,
                 endpoint=checked.endpoint,
             )
+            await client.submit_prepared(prepared_requests(checked), submission)
         if await _status(client, keys) == BatchStatus.CANCELLING:
             # Cancelled while being enqueued: end whatever was queued after the cancel.
             with contextlib.suppress(BatchStateError):
                 await Batch(client, job.batch_id).cancel()
-
-
-FILE_CHANGED = "The input file changed while it was being validated; nothing was enqueued."
-
-
-def unreadable(exc: OSError) -> str:
-    """Why the input file could not be read, without the server's path to it."""
-    if isinstance(exc, FileNotFoundError):
-        return "The input file was deleted before it was validated; nothing was enqueued."
-    return f"The input file could not be read ({exc.strerror or type(exc).__name__})."
 
 
 async def _status(client: BatchClient, keys: BatchKeys) -> str | None:

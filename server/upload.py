@@ -12,7 +12,6 @@ after the cut would otherwise vanish without an error.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from respq.contract.errors import BadRequest, PayloadTooLarge, StorageFailed, StorageFull
+from respq.producer.spool import is_no_space
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -34,14 +34,13 @@ MAX_FIELD_BYTES = 64 * 1024
 # The file, purpose, and OpenAI's optional fields (expires_after[anchor], [seconds]) with
 # room to spare; a body of thousands of tiny fields is refused, not collected.
 MAX_PARTS = 16
-_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def storage_error(exc: OSError) -> StorageFailed:
     """The API error for a write ``RESPQ_FILES_DIR`` refused, logged as one line; the
     system's reason, never the path."""
     reason = exc.strerror or type(exc).__name__
-    if exc.errno in _FULL:
+    if is_no_space(exc):
         log.error("upload refused: RESPQ_FILES_DIR is full (%s)", reason)
         return StorageFull(
             f"The server's files directory (RESPQ_FILES_DIR) is full ({reason}); nothing was "

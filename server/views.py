@@ -11,8 +11,8 @@ from typing import Any
 
 from respq.contract.status import ACTIVE_STATUSES, BatchStatus
 from respq.producer.batch_info import BatchInfo
-from respq.producer.cli.render import Pace, duration
 from respq.producer.costs import BatchCost
+from respq.producer.pacing import Pace, duration
 from respq.server.webhook_view import webhook_section
 
 Samples = dict[str, list[tuple[str, str]]]

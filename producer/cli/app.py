@@ -19,8 +19,6 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from respq.contract.errors import (
-    BatchNotFound,
-    BatchStateError,
     CliError,
     InvalidFile,
     InvalidInput,
@@ -30,6 +28,7 @@ from respq.contract.errors import (
     RedisReadOnly,
     RedisRefused,
     RespqError,
+    SpoolFull,
 )
 from respq.contract.exit_codes import ExitCode
 from respq.contract.redis_conn import redact_url, url_secrets
@@ -44,14 +43,16 @@ MAX_PROBLEMS_SHOWN = 20
 log = logging.getLogger("respq.cli")
 
 
+# The library's errors that have an exit code of their own; any other RespqError is a 2.
 # The most specific class first: RedisNotResponding is a RedisUnavailable, the OOM and
 # READONLY refusals are RedisRefused.
-REDIS_EXIT_CODES: tuple[tuple[type[RedisFailure], ExitCode], ...] = (
+EXIT_CODES: tuple[tuple[type[RespqError], ExitCode], ...] = (
     (RedisNotResponding, ExitCode.REDIS_TIMEOUT),
     (RedisOutOfMemory, ExitCode.REDIS_OUT_OF_MEMORY),
     (RedisReadOnly, ExitCode.REDIS_READ_ONLY),
     (RedisRefused, ExitCode.REDIS_REFUSED),
     (RedisFailure, ExitCode.REDIS),
+    (SpoolFull, ExitCode.NO_SPACE),
 )
 
 
@@ -129,8 +130,8 @@ def print_problems(exc: InvalidInput) -> None:
         err_console.print(f"  … and {more} more", markup=False)
 
 
-def redis_exit_code(exc: RedisFailure) -> ExitCode:
-    return next(code for kind, code in REDIS_EXIT_CODES if isinstance(exc, kind))
+def exit_code_of(exc: RespqError) -> ExitCode:
+    return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), ExitCode.USAGE)
 
 
 @contextmanager
@@ -139,23 +140,18 @@ def expected_errors(state: State) -> Iterator[None]:
     url = state.redis_url
     try:
         yield
-    except RedisFailure as exc:
-        raise fail(str(exc), redis_exit_code(exc), url=url) from None
     except RedisError as exc:  # one that came around the client's translation
         failure = redis_failure(exc, redact_url(url), None)
         if failure is None:
             raise
-        raise fail(str(failure), redis_exit_code(failure), url=url) from None
+        raise fail(str(failure), exit_code_of(failure), url=url) from None
     except InvalidInput as exc:
         print_problems(exc)
         raise typer.Exit(int(ExitCode.USAGE)) from None
     except CliError as exc:
         raise fail(str(exc), exc.code, url=url) from None
-    except (BatchNotFound, BatchStateError, RespqError) as exc:
-        # A class may name its own exit code (SpoolFull.exit_code: contract/errors.py).
-        code = getattr(exc, "exit_code", None)
-        code = code if isinstance(code, ExitCode) else ExitCode.USAGE
-        raise fail(str(exc), code, url=url) from None
+    except RespqError as exc:  # the library's: EmptyFile, FileChanged, SpoolFull, Redis's, ...
+        raise fail(str(exc), exit_code_of(exc), url=url) from None
     except FileNotFoundError as exc:
         raise fail(f"no such file: {exc.filename}", ExitCode.USAGE, url=url) from None
     except IsADirectoryError as exc:

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from respq.contract.prices import PriceTable
 from respq.producer.cli.app import app, console, get_state, run_async
-from respq.producer.cli.jsonl import display_name, input_file, prepared_requests
+from respq.producer.cli.file_argument import display_name, input_file
 from respq.producer.cli.render import tokens, usd
 from respq.producer.cli.submit import print_json, validate
-from respq.producer.estimate import BatchEstimate, Estimator
+from respq.producer.estimate import BatchEstimate
 from respq.producer.settings import ClientSettings
 
 
@@ -59,13 +59,8 @@ def estimate(
         prices = PriceTable.from_env()
         settings = ClientSettings()
         with input_file(file) as path, validate(path, display_name(file)) as checked:
-            estimator = Estimator(
-                default_max_output_tokens=settings.default_max_output_tokens,
-                endpoint=checked.endpoint,
-            )
-            async for item in prepared_requests(checked):
-                estimator.add(item)
-        return estimator.result(prices)
+            cap = settings.default_max_output_tokens
+            return checked.estimate(default_max_output_tokens=cap, prices=prices)
 
     result = run_async(state, go())
     if as_json:

@@ -12,8 +12,9 @@ from respq.contract.constants import WORKER_INFO_PREFIX, WORKERS_KEY
 from respq.contract.extras import require
 from respq.producer.batch_info import BatchInfo
 from respq.producer.cli.app import State, app, console, expected_errors, get_state, run_async
-from respq.producer.cli.render import duration, status_view
+from respq.producer.cli.render import status_view
 from respq.producer.cli.submit import print_json
+from respq.producer.pacing import duration
 
 # A worker renews its heartbeat every few seconds; one silent for this long is gone.
 WORKER_STALE_S = 60

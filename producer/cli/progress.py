@@ -19,7 +19,7 @@ from rich.progress import (
 
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
-from respq.producer.cli.render import Pace, duration
+from respq.producer.pacing import Pace, duration
 
 POLL_INTERVAL = 0.5
 

@@ -30,7 +30,7 @@ from respq.producer.cli.app import (
     get_state,
     run_async,
 )
-from respq.producer.cli.jsonl import display_name, input_file
+from respq.producer.cli.file_argument import display_name, input_file
 from respq.producer.cli.local_redis import FoundRedis, find_redis
 from respq.producer.cli.processes import Children, StartError, free_port, http_probe, wait_ready
 from respq.producer.cli.progress import StopFollowing, follow
@@ -44,6 +44,7 @@ from respq.producer.cli.submit import (
     validate,
 )
 from respq.producer.client import BatchClient
+from respq.producer.submission import Submission
 
 T = TypeVar("T")
 
@@ -228,7 +229,7 @@ async def _run(
             client = BatchClient.from_url(redis.url)
             stack.push_async_callback(client.close)
             batch = await _unless_interrupted(
-                enqueue(client, checked, batch_id=batch_id, metadata=meta, completion_window=None),
+                enqueue(client, checked, Submission(batch_id=batch_id, metadata=meta)),
                 interrupted,
             )
             if batch is None:

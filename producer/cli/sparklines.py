@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from respq.contract.timeline import Bucket, Timeline
-from respq.producer.cli.render import duration
+from respq.producer.pacing import duration
 
 Shown = Callable[[float | None], str]
 BARS = "▁▂▃▄▅▆▇█"

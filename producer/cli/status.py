@@ -14,10 +14,11 @@ from respq.contract.timeline import Timeline
 from respq.producer.batch_info import BatchInfo
 from respq.producer.cli.app import app, console, get_state, run_async
 from respq.producer.cli.progress import follow
-from respq.producer.cli.render import duration, percent, status_view, summary_line
+from respq.producer.cli.render import percent, status_view, summary_line
 from respq.producer.cli.sparklines import timeline_view
 from respq.producer.cli.submit import exit_code_for, print_json
 from respq.producer.costs import BatchCost, batch_cost
+from respq.producer.pacing import duration
 from respq.producer.timeline import batch_timeline
 
 

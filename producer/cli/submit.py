@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,14 +15,14 @@ from respq.contract.exit_codes import ExitCode
 from respq.contract.webhook_targets import check_webhook
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
-from respq.producer.cli.app import app, console, err_console, get_state, run_async
-from respq.producer.cli.jsonl import (
-    CheckedFile,
-    check_file,
-    display_name,
-    input_file,
-    prepared_requests,
+from respq.producer.cli.app import (
+    app,
+    console,
+    err_console,
+    get_state,
+    run_async,
 )
+from respq.producer.cli.file_argument import display_name, input_file
 from respq.producer.cli.progress import follow
 from respq.producer.cli.render import status_view
 from respq.producer.cli.results import (
@@ -33,9 +34,11 @@ from respq.producer.cli.results import (
     write_results,
 )
 from respq.producer.client import BatchClient
+from respq.producer.jsonl_file import CheckedFile, check_file, prepared_requests
 from respq.producer.models_check import check_models as check_batch_models
 from respq.producer.scheduling import Scheduling, parse_priority
 from respq.producer.settings import ClientSettings, parse_window
+from respq.producer.submission import Submission
 
 # Batch ids become part of Redis keys (inside a {hash tag}), so keep them plain.
 BATCH_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
@@ -71,29 +74,11 @@ def validate(path: Path, name: str | None = None) -> CheckedFile:
     return check_file(path, max_request_bytes=ClientSettings().max_request_bytes, name=name)
 
 
-async def enqueue(
-    client: BatchClient,
-    checked: CheckedFile,
-    *,
-    batch_id: str | None,
-    metadata: dict[str, Any],
-    completion_window: str | None,
-    max_cost: float | None = None,
-    scheduling: Scheduling | None = None,
-    webhook: str | None = None,
-) -> Batch:
+async def enqueue(client: BatchClient, checked: CheckedFile, submission: Submission) -> Batch:
     """The second pass: stream the checked file's spooled requests into one batch (a new
     batch whose enqueue stops midway is removed whole: ``BatchClient.submit_prepared``)."""
-    return await client.submit_prepared(
-        prepared_requests(checked),
-        batch_id=batch_id,
-        metadata=metadata,
-        completion_window=completion_window,
-        max_cost=max_cost,
-        scheduling=scheduling,
-        webhook=webhook,
-        endpoint=checked.endpoint,
-    )
+    submission = replace(submission, endpoint=checked.endpoint)
+    return await client.submit_prepared(prepared_requests(checked), submission)
 
 
 def exit_code_for(info: BatchInfo) -> ExitCode:
@@ -195,20 +180,19 @@ def submit(
         if webhook is not None:  # refused before the file is read or Redis touched
             allow_private = ClientSettings().webhook_allow_private
             receiver = await check_webhook(webhook, allow_private=allow_private)
+        submission = Submission(
+            batch_id=batch_id,
+            metadata=meta,
+            completion_window=completion_window,
+            max_cost=max_cost,
+            scheduling=scheduling,
+            webhook=receiver,
+        )
         with input_file(file) as path, validate(path, display_name(file)) as checked:
             if check_models:
                 await check_batch_models(checked.models)
             async with state.client() as client:
-                batch = await enqueue(
-                    client,
-                    checked,
-                    batch_id=batch_id,
-                    metadata=meta,
-                    completion_window=completion_window,
-                    max_cost=max_cost,
-                    scheduling=scheduling,
-                    webhook=receiver,
-                )
+                batch = await enqueue(client, checked, submission)
                 info = await batch.status()
                 _announce(info, as_json=as_json, to_stderr=results_on_stdout)
                 if not wait:

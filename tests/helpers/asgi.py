@@ -1,8 +1,13 @@
-"""``respq serve``'s app in-process, on fakeredis, for fast tests of request handling: an
-``httpx.AsyncClient`` over ``httpx.ASGITransport`` (the official SDK takes it as its
-``http_client``). The app's lifespan does not run: its state is set up here instead, so
-nothing connects to a real Redis. Batches that pass validation would start a pipeline on
-the settings' Redis: these tests send only what the API refuses."""
+"""``respq serve``'s app in-process: an ``httpx.AsyncClient`` over ``httpx.ASGITransport``
+(the official SDK takes it as its ``http_client``).
+
+- ``app_on``: on fakeredis, for fast tests of request handling. The app's lifespan does not
+  run: its state is set up here instead, so nothing connects to a real Redis. Batches that
+  pass validation would start a pipeline on the settings' Redis: these tests send only
+  what the API refuses.
+- ``served_sdk``: the whole app, lifespan included, on a real Redis database, for tests
+  whose batches are validated and enqueued (the pipeline runs in this process, so a test
+  can patch what it calls)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 from fakeredis.aioredis import FakeRedis
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -23,6 +29,8 @@ from respq.server.files import FileStore
 from respq.server.settings import ServerSettings
 
 KEY = "sk-in-process"
+# served_sdk's key: an admin's, which sees the batches of respq submit and Python too.
+ADMIN_KEY = "sk-in-process-admin"
 
 
 def app_on(redis: FakeRedis, files_dir: Path, **settings: Any) -> Starlette:
@@ -47,3 +55,19 @@ async def api_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         headers={"authorization": f"Bearer {KEY}"},
     ) as client:
         yield client
+
+
+@asynccontextmanager
+async def served_sdk(
+    redis_url: str, queue_name: str, files_dir: Path
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official async SDK on the whole app (started and stopped with its lifespan) on
+    ``redis_url``, with an admin key."""
+    settings = ServerSettings(server_admin_keys=SecretStr(ADMIN_KEY), files_dir=files_dir)
+    app = create_app(settings, ClientSettings(redis_url=redis_url, queue_name=queue_name))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://respq") as http:
+            yield openai.AsyncOpenAI(
+                base_url="http://respq/v1", api_key=ADMIN_KEY, http_client=http, max_retries=0
+            )

@@ -1,11 +1,13 @@
-"""The ``respq`` CLI in tests: in-process through typer's CliRunner (``invoke``) or as the
-real console script (``respq``), and what a batch's results are by the Python API, to
-compare the CLI's files with."""
+"""The ``respq`` CLI in tests: in-process through typer's CliRunner (``invoke``,
+``submit_wait`` with a worker draining the batch) or as the real console script
+(``respq``), and what a batch's results are by the Python API, to compare the CLI's files
+with."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,14 @@ import orjson
 from typer.testing import CliRunner, Result
 
 from respq import BatchClient
+from respq.contract.constants import schedule_keys
 from respq.contract.lines import is_success
 from respq.producer.cli import app
 
 from helpers.databases import Database
 from helpers.paths import RESPQ, ROOT
+from helpers.polling import wait_until
+from helpers.workers import burst_worker
 
 
 def env_for(db: Database, queue: str, **extra: str) -> dict[str, str]:
@@ -66,3 +71,24 @@ def submit(path: Path, env: dict[str, str], *extra: str) -> str:
     result = invoke(["submit", str(path), *extra], env=env)
     assert result.exit_code == 0, result.output
     return result.stdout.strip()
+
+
+def submit_wait(
+    path: Path, out: Path, err: Path, db: Database, queue: str, base_url: str
+) -> Result:
+    """``respq submit PATH --wait -o OUT --errors ERR`` in-process on ``db`` and ``queue``,
+    while a burst worker in a thread (calling ``base_url``) drains the queue once the batch
+    is enqueued; whatever failed in the thread is raised here."""
+    redis = db.redis
+
+    def drain_once_enqueued() -> None:
+        schedule, _ = schedule_keys(queue)
+        wait_until(lambda: bool(redis.zcard(schedule)), 30, "submit to enqueue")
+        burst_worker(db, queue, base_url)
+
+    with ThreadPoolExecutor(1) as pool:
+        worker = pool.submit(drain_once_enqueued)
+        args = ["submit", str(path), "--wait", "-o", str(out), "--errors", str(err)]
+        result = invoke(args, env=env_for(db, queue))
+        worker.result(timeout=60)
+    return result

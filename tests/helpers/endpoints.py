@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import openai.types as sdk
-import orjson
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from helpers.paths import EXAMPLES
+from helpers.shapes import jsonl_lines
 
 EXAMPLE_FILES: dict[str, Path] = {
     "/v1/responses": EXAMPLES / "batch.jsonl",
@@ -33,8 +33,7 @@ SDK_TYPES: dict[str, type[BaseModel]] = {
 
 def example(url: str) -> list[dict[str, Any]]:
     """The lines of the endpoint's example file."""
-    raw = EXAMPLE_FILES[url].read_bytes()
-    return [orjson.loads(line) for line in raw.splitlines() if line.strip()]
+    return jsonl_lines(EXAMPLE_FILES[url].read_bytes())
 
 
 def as_the_sdk_reads(body: dict[str, Any]) -> dict[str, Any]:

@@ -64,23 +64,33 @@ BAD_LINES = [
 ]
 
 
+def items(
+    n: int,
+    *,
+    cid: str | None = None,
+    text: str | Callable[[int], str] = "q",
+    model: str = "gpt-5.4",
+    **body: Any,
+) -> list[dict[str, Any]]:
+    """``n`` batch items: bare request bodies (respq names them ``line-<n>``), or with
+    ``cid`` items whose custom_id is ``cid`` and the index. Each input is ``text`` and the
+    index (``text(i)`` when it is a function); ``body`` adds fields to every body."""
+    say = text if callable(text) else lambda i: f"{text}{i}"
+    bodies = [{"model": model, "input": say(i), **body} for i in range(n)]
+    if cid is None:
+        return bodies
+    return [{"custom_id": f"{cid}{i}", "body": one} for i, one in enumerate(bodies)]
+
+
 def tagged_items(
     n: int, prefix: str = "r", text: Callable[[int], str] = lambda i: f"q{i}", **body: Any
 ) -> list[dict[str, Any]]:
     """Batch items whose body (plus ``body``) carries the custom_id in metadata too, so
     mockapi's request_log tells which request each upstream send was."""
-    return [
-        {
-            "custom_id": f"{prefix}{i}",
-            "body": {
-                "model": "gpt-5.4",
-                "input": text(i),
-                "metadata": {"custom_id": f"{prefix}{i}"},
-                **body,
-            },
-        }
-        for i in range(n)
-    ]
+    tagged = items(n, cid=prefix, text=text, **body)
+    for item in tagged:
+        item["body"]["metadata"] = {"custom_id": item["custom_id"]}
+    return tagged
 
 
 def response_body(

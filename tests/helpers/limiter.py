@@ -2,8 +2,8 @@
 
 Most limiter tests run in client-clock mode with a fake clock, so simulated minutes take
 milliseconds and every send time is exact: a granted reservation at fake time ``t`` sends at
-``t + wait``. The fixtures carry ``name=`` so a test module imports them under other names
-and its test parameters do not shadow the import.
+``t + wait``. The fixtures carry ``name=`` so that tests/integration/limiter/conftest.py,
+which draws them in for every limiter test module, imports them under other names.
 """
 
 from __future__ import annotations

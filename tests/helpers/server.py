@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -31,6 +32,8 @@ TEAM = "team-c"
 TEAM_KEYS = ("sk-respq-team-one", "sk-respq-team-two")
 ADMIN_KEY = "sk-respq-admin-key"
 MOCK_KEY = "mock-upstream-key"
+# The statuses of a batch that has ended, as the SDK's users test for them.
+TERMINAL = ("completed", "failed", "cancelled", "expired")
 
 
 @dataclass
@@ -76,10 +79,20 @@ def start_server(log: Path, env: dict[str, str], *flags: str) -> tuple[Managed, 
 
 
 @contextmanager
-def server_stack(tmp: Path, db: Database, *, latency: float = 0.0) -> Iterator[Stack]:
-    """mockapi + one worker (4 requests at a time) + ``respq serve``, all torn down after."""
+def server_stack(
+    tmp: Path,
+    db: Database,
+    *,
+    latency: float = 0.0,
+    worker: dict[str, Any] | None = None,
+    **env: str,
+) -> Iterator[Stack]:
+    """mockapi + one worker (4 requests at a time; ``worker`` adds RESPQ_* settings, as
+    ``start_worker`` takes them) + ``respq serve`` (``env`` adds to its environment), all
+    torn down after."""
     queue = unique_queue("server-test")
     files_dir = tmp / "files"
+    settings: dict[str, Any] = {"chunk_size": 1, "worker_in_flight": 4, "shutdown_grace": 1}
     with ExitStack() as stack:
         mock = stack.enter_context(MockServer(MockConfig(api_key=MOCK_KEY, latency=latency)))
         stack.enter_context(
@@ -89,13 +102,11 @@ def server_stack(tmp: Path, db: Database, *, latency: float = 0.0) -> Iterator[S
                 queue_name=queue,
                 base_url=mock.base_url,
                 api_key=MOCK_KEY,
-                chunk_size=1,
-                worker_in_flight=4,
-                shutdown_grace=1,
                 log_level="WARNING",
+                **{**settings, **(worker or {})},
             )
         )
-        server, root = start_server(tmp / "server.log", server_env(db, queue, files_dir))
+        server, root = start_server(tmp / "server.log", server_env(db, queue, files_dir, **env))
         stack.enter_context(server)
         yield Stack(root, queue, mock, server, files_dir, db)
 
@@ -109,18 +120,30 @@ def signed_in(stack: Stack, key: str) -> Iterator[httpx.Client]:
         yield browser
 
 
+def sdk(stack: Stack, key: str = API_KEY) -> openai.OpenAI:
+    """The official SDK on the stack's server with ``key``; no retries, so a test sees
+    each answer."""
+    return openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+
+
 def upload(client: openai.OpenAI, path: Path) -> str:
     """``files.create`` of a batch input file; its id."""
     with path.open("rb") as handle:
         return client.files.create(file=handle, purpose="batch").id
 
 
+def start_batch(client: openai.OpenAI, path: Path) -> str:
+    """Upload ``path`` and make a Responses batch of it, as the SDK's users do; its id."""
+    return client.batches.create(
+        input_file_id=upload(client, path), endpoint="/v1/responses", completion_window="24h"
+    ).id
+
+
 def wait_done(client: openai.OpenAI, batch_id: str, timeout: float = 60) -> Batch:
     """Poll ``batches.retrieve`` as the SDK's users do, until the batch has ended."""
-    terminal = ("completed", "failed", "cancelled", "expired")
 
     def ended() -> bool:
-        return client.batches.retrieve(batch_id).status in terminal
+        return client.batches.retrieve(batch_id).status in TERMINAL
 
     wait_until(ended, timeout, f"{batch_id} to end", interval=0.1)
     return client.batches.retrieve(batch_id)

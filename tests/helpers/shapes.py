@@ -1,10 +1,12 @@
 """OpenAI's batch output line, as its Batch API guide documents it, written strictly: the
-judge of what respq emits. (The openai SDK has no type for these lines.)"""
+judge of what respq emits (the openai SDK has no type for these lines); and the lines of a
+JSONL text, as a test reads an output file."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from respq.contract.lines import OutputLine
@@ -48,3 +50,8 @@ def check_line(line: dict[str, Any]) -> BatchOutputLine:
 def code_of(line: dict[str, Any]) -> str:
     """A stored output line's failure code (HTTP failures included), or "ok"."""
     return OutputLine.model_validate(line).code or "ok"
+
+
+def jsonl_lines(text: str | bytes) -> list[dict[str, Any]]:
+    """Every line of a JSONL text (an output file, an example file), blank lines skipped."""
+    return [orjson.loads(line) for line in text.splitlines() if line.strip()]

@@ -35,10 +35,15 @@ class Upstream:
         return httpx.MockTransport(self)
 
 
-def config(queue_name: str, **overrides: Any) -> WorkerConfig:
+# The workers' key for the scripted upstream: a test can look for it where it must not be.
+API_KEY = "sk-unit-key-123"
+
+
+def config(queue_name: str = "q", **overrides: Any) -> WorkerConfig:
+    """A worker's settings for the scripted upstream: quick retries, at most 3 attempts."""
     defaults: dict[str, Any] = {
         "base_url": "http://upstream.test/v1",
-        "api_key": "sk-unit",
+        "api_key": API_KEY,
         "queue_name": queue_name,
         "retry_base": 0.01,
         "retry_cap": 0.02,

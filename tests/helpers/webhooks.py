@@ -1,6 +1,7 @@
-"""Webhook receivers for tests: ``WebhookReceiver`` runs ``webhook_receiver.py`` as a
-separate process over real HTTP and reads back what it got; ``judged`` checks a delivery
-with the official SDK's ``webhooks.unwrap`` and the ``standardwebhooks`` package."""
+"""Webhooks in tests: ``signing_worker`` starts a worker that signs and delivers batch
+events; ``WebhookReceiver`` runs ``webhook_receiver.py`` as a separate process over real
+HTTP and reads back what it got; ``judged`` checks a delivery with the official SDK's
+``webhooks.unwrap`` and the ``standardwebhooks`` package."""
 
 from __future__ import annotations
 
@@ -17,9 +18,30 @@ import orjson
 import standardwebhooks
 
 from helpers.ports import free_port
-from helpers.processes import Managed, clean_env, http_ok
+from helpers.processes import Managed, clean_env, http_ok, start_worker
 
 SCRIPT = Path(__file__).with_name("webhook_receiver.py")
+
+
+def signing_worker(
+    log_path: Path, redis_url: str, queue_name: str, base_url: str, secret: str, **settings: Any
+) -> Managed:
+    """A worker process (``helpers.processes.start_worker``) that signs batch events with
+    ``secret`` and delivers them to receivers on loopback, where the tests' receivers
+    listen, retrying after 0.2 s at first; ``settings`` add to those or change them."""
+    defaults: dict[str, Any] = {
+        "log_level": "WARNING",
+        "webhook_allow_private": "true",
+        "webhook_retry_base": 0.2,
+    }
+    return start_worker(
+        log_path,
+        redis_url=redis_url,
+        queue_name=queue_name,
+        base_url=base_url,
+        webhook_secret=secret,
+        **{**defaults, **settings},
+    )
 
 
 @dataclass(frozen=True)

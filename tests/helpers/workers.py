@@ -42,6 +42,14 @@ def build_worker(
     return DispatchingWorker(**options, burst=burst, handle_signals=False)
 
 
+async def cancel_tasks(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel ``tasks`` and wait until they have ended; what they raise on the way out is
+    the teardown, not a failure."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def run_burst(worker: DispatchingWorker, timeout: float = 60) -> None:
     """Run a burst worker until the queue is empty, then close it."""
     try:

@@ -16,7 +16,7 @@ from respq.worker import WorkerConfig
 
 from helpers.databases import Database
 from helpers.polling import wait_until_async
-from helpers.workers import build_worker, worker_config
+from helpers.workers import build_worker, cancel_tasks, worker_config
 
 pytestmark = pytest.mark.integration
 
@@ -79,8 +79,7 @@ async def test_a_key_that_goes_bad_pauses_the_batch_and_resume_finishes_it(
         assert final.errors_by_code == {}
     finally:
         await worker.close()
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await cancel_tasks(running)
 
 
 async def test_without_the_pause_every_request_fails_on_its_own(

@@ -13,7 +13,7 @@ import pytest
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, BatchKeys
 from respq.mockapi import MockConfig, MockServer
 
-from helpers.cli import env_for, invoke
+from helpers.cli import env_for, invoke, submit
 from helpers.databases import Database
 from helpers.factories import unique_queue, write_jsonl
 from helpers.workers import burst_worker
@@ -22,18 +22,13 @@ pytestmark = [pytest.mark.integration]
 
 
 def test_doctor_finds_and_requeues_stranded_requests_then_checks_counters(
-    tmp_path: Path, db: Database
+    tmp_path: Path, db: Database, queue_name: str, env: dict[str, str]
 ) -> None:
-    queue = unique_queue()
-    env = env_for(db, queue)
-    submitted = invoke(["submit", str(write_jsonl(tmp_path / "in.jsonl", 6))], env=env)
-    assert submitted.exit_code == 0, submitted.output
-    batch_id = submitted.stdout.strip()
-    redis = db.redis
-    keys = BatchKeys(batch_id)
+    batch_id = submit(write_jsonl(tmp_path / "in.jsonl", 6), env)
+    redis, keys = db.redis, BatchKeys(batch_id)
     # Its job is lost after claiming the requests (a cut AOF tail, or arq dropped it):
     # no job record anywhere, the claims left behind.
-    redis.delete(queue, f"respq:{{{batch_id}}}:jobs")  # queued, or waiting for its turn
+    redis.delete(queue_name, f"respq:{{{batch_id}}}:jobs")  # queued, or waiting for its turn
     for key in redis.scan_iter(f"{ARQ_JOB_PREFIX}{batch_id}:*"):
         redis.delete(key)
     redis.hset(keys.inflight, mapping={f"req-{i}": f"{batch_id}:gone" for i in range(6)})
@@ -42,7 +37,7 @@ def test_doctor_finds_and_requeues_stranded_requests_then_checks_counters(
     assert found.exit_code == 1
     report = orjson.loads(found.stdout)
     assert report["requests"]["stranded"] == 6 and report["requests"]["requeued"] == 0
-    assert redis.zcard(queue) == 0  # looking changes nothing
+    assert redis.zcard(queue_name) == 0  # looking changes nothing
 
     repaired = invoke(["doctor", batch_id, "--repair"], env=env)
     assert repaired.exit_code == 0, repaired.output
@@ -51,7 +46,7 @@ def test_doctor_finds_and_requeues_stranded_requests_then_checks_counters(
     assert (again["requests"]["stranded"], again["requests"]["queued"]) == (0, 6)
 
     with MockServer(MockConfig()) as mock:
-        burst_worker(db, queue, mock.base_url)
+        burst_worker(db, queue_name, mock.base_url)
     done = invoke(["doctor", batch_id], env=env)
     assert done.exit_code == 0, done.output
     assert "equal to the sums over the stored results" in done.stdout
@@ -72,14 +67,10 @@ def test_doctor_unknown_batch_exits_2(db: Database) -> None:
 
 
 def test_doctor_shows_requests_in_flight_past_their_deadline_as_overdue(
-    tmp_path: Path, db: Database
+    tmp_path: Path, db: Database, queue_name: str, env: dict[str, str]
 ) -> None:
-    queue = unique_queue()
-    env = env_for(db, queue)
-    submitted = invoke(["submit", str(write_jsonl(tmp_path / "in.jsonl", 4))], env=env)
-    batch_id = submitted.stdout.strip()
-    redis = db.redis
-    keys = BatchKeys(batch_id)
+    batch_id = submit(write_jsonl(tmp_path / "in.jsonl", 4), env)
+    redis, keys = db.redis, BatchKeys(batch_id)
     # Two live jobs (their worker renews the lease): one within the time its worker wrote
     # into the lease, one past it (its requests should have ended by now: a stuck worker).
     now_ms = int(time.time() * 1000)

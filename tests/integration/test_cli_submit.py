@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
 import pytest
 
-from respq.contract.constants import schedule_keys
 from respq.mockapi import MockConfig, MockServer
 
-from helpers.cli import api_lines, env_for, file_lines, invoke
+from helpers.cli import api_lines, env_for, file_lines, invoke, submit_wait
 from helpers.databases import Database
 from helpers.factories import BAD_LINES, request_line, unique_queue, write_jsonl
-from helpers.polling import wait_until
-from helpers.workers import burst_worker
 
 NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 MOCK_KEY = "mock-secret-key"
@@ -102,21 +98,7 @@ def test_submit_wait_writes_results(
 ) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", 10)
     out, err = tmp_path / "o.jsonl", tmp_path / "e.jsonl"
-    redis = db.redis
-
-    def drain_once_enqueued() -> None:
-        schedule, _ = schedule_keys(queue_name)
-        wait_until(lambda: bool(redis.zcard(schedule)), 30, "submit to enqueue")
-        burst_worker(db, queue_name, mock.base_url)
-
-    # A worker in a thread drains the queue_name once submit has enqueued it; result() raises
-    # here whatever failed in the thread.
-    with ThreadPoolExecutor(1) as pool:
-        worker = pool.submit(drain_once_enqueued)
-        result = invoke(
-            ["submit", str(path), "--wait", "-o", str(out), "--errors", str(err)], env=env
-        )
-        worker.result(timeout=60)
+    result = submit_wait(path, out, err, db, queue_name, mock.base_url)
     assert result.exit_code == 0, result.output
     batch_id = result.stdout.strip()
     ok, bad = api_lines(db, queue_name, batch_id)

@@ -17,8 +17,7 @@ from helpers.cli import env_for, invoke
 from helpers.databases import Database
 from helpers.factories import write_jsonl
 from helpers.polling import wait_until
-from helpers.processes import start_worker
-from helpers.webhooks import judged, webhook_receiver
+from helpers.webhooks import judged, signing_worker, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +31,8 @@ def test_a_batch_webhook_from_the_cli_is_delivered_through_refusals(
     env = env_for(db, queue_name, RESPQ_WEBHOOK_ALLOW_PRIVATE="true")
     with (
         webhook_receiver(tmp_path, refuse=2) as receiver,
-        start_worker(
-            tmp_path / "worker.log",
-            redis_url=db.url,
-            queue_name=queue_name,
-            base_url=mock.base_url,
-            log_level="WARNING",
-            webhook_secret=SECRET,  # no server-wide RESPQ_WEBHOOK_URL: only the batch's own
-            webhook_allow_private="true",
-            webhook_retry_base=0.2,
-        ),
+        # No server-wide RESPQ_WEBHOOK_URL: only the batch's own receiver.
+        signing_worker(tmp_path / "worker.log", db.url, queue_name, mock.base_url, SECRET),
     ):
         receiver_url = receiver.url + "?token=abc"
         result = invoke(["submit", str(path), "--webhook", receiver_url], env=env)

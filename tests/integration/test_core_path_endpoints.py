@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +21,15 @@ from respq import (
     EmbeddingRequest,
     ModerationRequest,
 )
-from respq.contract.constants import BatchKeys, schedule_keys
+from respq.contract.constants import BatchKeys
 from respq.mockapi import MockServer
 from respq.mockapi.vectors import vector
 
-from helpers.cli import api_lines, file_lines, invoke
+from helpers.cli import api_lines, file_lines, invoke, submit_wait
 from helpers.databases import Database
 from helpers.endpoints import EXAMPLE_FILES, example, sdk_check, usage_of
 from helpers.paths import EXAMPLES
-from helpers.polling import wait_until
-from helpers.workers import build_worker, burst_worker, run_burst, worker_config
+from helpers.workers import build_worker, run_burst, worker_config
 
 pytestmark = pytest.mark.integration
 
@@ -97,18 +95,7 @@ def test_respq_submit_wait_writes_each_endpoints_results(
 ) -> None:
     path = EXAMPLE_FILES[url]
     out, err = tmp_path / "o.jsonl", tmp_path / "e.jsonl"
-
-    def drain_once_enqueued() -> None:
-        schedule, _ = schedule_keys(queue_name)
-        wait_until(lambda: bool(db.redis.zcard(schedule)), 30, "submit to enqueue")
-        burst_worker(db, queue_name, mock.base_url)
-
-    with ThreadPoolExecutor(1) as pool:
-        worker = pool.submit(drain_once_enqueued)
-        result = invoke(
-            ["submit", str(path), "--wait", "-o", str(out), "--errors", str(err)], env=env
-        )
-        worker.result(timeout=60)
+    result = submit_wait(path, out, err, db, queue_name, mock.base_url)
     # examples/batch.jsonl (responses) has one line on an unknown model, by design.
     failed = 1 if url == "/v1/responses" else 0
     assert result.exit_code == failed, result.output

@@ -17,14 +17,11 @@ from respq.mockapi import MockConfig, MockServer
 from respq.worker import WorkerConfig
 
 from helpers.databases import Database
+from helpers.factories import items
 from helpers.polling import wait_until_async
-from helpers.workers import build_worker
+from helpers.workers import build_worker, cancel_tasks
 
 pytestmark = pytest.mark.integration
-
-
-def items(n: int, tag: str) -> list[dict[str, Any]]:
-    return [{"model": "gpt-5.4", "input": f"{tag} {i}"} for i in range(n)]
 
 
 @asynccontextmanager
@@ -43,9 +40,7 @@ async def workers(
         # arq's close() cancels the job tasks and then gathers them: their CancelledError
         # is the close, not a failure.
         await asyncio.gather(*(w.close() for w in running), return_exceptions=True)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_tasks(*tasks)
 
 
 def done(client: BatchClient, batch_id: str) -> Callable[[], Any]:
@@ -64,9 +59,9 @@ async def test_a_small_batch_behind_a_large_one_finishes_within_seconds(
     # 5 requests submitted 1 s after it must not wait for it (FIFO took ~19 s).
     with MockServer(MockConfig(latency=0.2)) as upstream:
         async with workers(db, upstream, queue_name, worker_in_flight=16):
-            big = await real_client.submit(items(1500, "big"))
+            big = await real_client.submit(items(1500, text="big "))
             await asyncio.sleep(1.0)
-            small = await real_client.submit(items(5, "small"))
+            small = await real_client.submit(items(5, text="small "))
             submitted = time.monotonic()
             await wait_until_async(done(real_client, small.id), timeout=30)
             small_s = time.monotonic() - submitted
@@ -81,8 +76,8 @@ async def test_a_higher_priority_gets_the_larger_share(
     real_client: BatchClient, db: Database, queue_name: str
 ) -> None:
     with MockServer(MockConfig(latency=0.05)) as upstream:
-        low = await real_client.submit(items(160, "low"))
-        high = await real_client.submit(items(160, "high"), priority=2)  # 4x the share
+        low = await real_client.submit(items(160, text="low "))
+        high = await real_client.submit(items(160, text="high "), priority=2)  # 4x the share
         async with workers(db, upstream, queue_name, worker_in_flight=8, chunk_size=4):
             await wait_until_async(done(real_client, high.id), timeout=60)
             at_high_end = (await low.status()).done
@@ -95,12 +90,12 @@ async def test_max_in_flight_holds_across_workers_without_holding_back_others(
     real_client: BatchClient, db: Database, queue_name: str
 ) -> None:
     with MockServer(MockConfig(latency=0.05)) as upstream:
-        capped = await real_client.submit(items(60, "capped"), max_in_flight=3)
+        capped = await real_client.submit(items(60, text="capped "), max_in_flight=3)
         async with workers(db, upstream, queue_name, count=2, worker_in_flight=16, chunk_size=4):
             await wait_until_async(done(real_client, capped.id), timeout=60)
             capped_peak = upstream.stats()["max_in_flight"]
             upstream.reset()
-            free = await real_client.submit(items(60, "free"))
+            free = await real_client.submit(items(60, text="free "))
             await wait_until_async(done(real_client, free.id), timeout=60)
             free_peak = upstream.stats()["max_in_flight"]
     assert capped_peak <= 3

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
@@ -20,33 +19,26 @@ from helpers.paths import ROOT
 from helpers.polling import wait_until, wait_until_async
 from helpers.ports import free_port
 from helpers.processes import Managed
-from helpers.server import ADMIN_KEY, API_KEY, OTHER_KEY, Stack, serve_command, server_env
+from helpers.server import (
+    ADMIN_KEY,
+    API_KEY,
+    OTHER_KEY,
+    TERMINAL,
+    Stack,
+    sdk,
+    serve_command,
+    server_env,
+    upload,
+    wait_done,
+)
+from helpers.shapes import jsonl_lines
 
 pytestmark = pytest.mark.integration
-
-TERMINAL = ("completed", "failed", "cancelled", "expired")
 
 
 @pytest.fixture
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
-
-
-def wait_done(client: openai.OpenAI, batch_id: str, timeout: float = 60) -> Any:
-    def ended() -> bool:
-        return client.batches.retrieve(batch_id).status in TERMINAL
-
-    wait_until(ended, timeout, f"{batch_id} to end", interval=0.1)
-    return client.batches.retrieve(batch_id)
-
-
-def lines(text: str) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def upload(client: openai.OpenAI, path: Path) -> str:
-    with path.open("rb") as handle:
-        return client.files.create(file=handle, purpose="batch").id
+    return sdk(stack)
 
 
 def test_sync_sdk_runs_a_batch_end_to_end(client: openai.OpenAI, tmp_path: Path) -> None:
@@ -81,9 +73,9 @@ def test_sync_sdk_runs_a_batch_end_to_end(client: openai.OpenAI, tmp_path: Path)
     assert done.output_file_id and done.error_file_id
 
     output = client.files.content(done.output_file_id).text
-    assert [line["custom_id"] for line in lines(output)] == [f"req-{i}" for i in range(12)]
-    assert all(line["response"]["status_code"] == 200 for line in lines(output))
-    errors = lines(client.files.content(done.error_file_id).text)
+    assert [line["custom_id"] for line in jsonl_lines(output)] == [f"req-{i}" for i in range(12)]
+    assert all(line["response"]["status_code"] == 200 for line in jsonl_lines(output))
+    errors = jsonl_lines(client.files.content(done.error_file_id).text)
     assert [line["custom_id"] for line in errors] == ["typo"]
     assert client.files.retrieve(done.output_file_id).bytes == len(output.encode())
     assert client.files.retrieve(done.output_file_id).purpose == "batch_output"
@@ -107,7 +99,9 @@ async def test_async_sdk_runs_a_batch_end_to_end(stack: Stack, tmp_path: Path) -
     assert batch.status == "completed" and batch.error_file_id is None
     assert batch.output_file_id is not None
     content = await client.files.content(batch.output_file_id)
-    assert [line["custom_id"] for line in lines(content.text)] == [f"req-{i}" for i in range(5)]
+    assert [line["custom_id"] for line in jsonl_lines(content.text)] == [
+        f"req-{i}" for i in range(5)
+    ]
     deleted = await client.files.delete(stored.id)
     assert deleted.deleted
     with pytest.raises(openai.NotFoundError):
@@ -154,7 +148,9 @@ def test_cancel_ends_the_queued_requests(
     assert done.status == "cancelled" and done.cancelled_at and done.cancelling_at
     assert done.request_counts is not None and done.request_counts.failed > 0
     assert done.error_file_id is not None
-    codes = {line["error"]["code"] for line in lines(client.files.content(done.error_file_id).text)}
+    codes = {
+        line["error"]["code"] for line in jsonl_lines(client.files.content(done.error_file_id).text)
+    }
     assert codes == {"batch_cancelled"}
     with pytest.raises(openai.BadRequestError):
         client.batches.cancel(batch.id)

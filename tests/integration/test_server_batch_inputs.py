@@ -11,38 +11,27 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import orjson
 import pytest
 from openai.types import Batch as SdkBatch
-from pydantic import SecretStr
 
-from respq import BatchClient, ClientSettings
+from respq import BatchClient
 from respq.contract.constants import BatchKeys
-from respq.server.app import create_app
-from respq.server.settings import ServerSettings
 
+from helpers.asgi import served_sdk
 from helpers.cli import env_for, invoke
 from helpers.databases import Database
 from helpers.factories import request_line
 
 pytestmark = pytest.mark.integration
 
-# Batches made by `respq submit` or Python belong to no tenant: an admin key sees them.
-KEY = "sk-batch-inputs-test"
-
 
 @pytest.fixture
 async def api(db: Database, queue_name: str, tmp_path: Path) -> AsyncIterator[openai.AsyncOpenAI]:
-    settings = ServerSettings(server_admin_keys=SecretStr(KEY), files_dir=tmp_path / "files")
-    app = create_app(settings, ClientSettings(redis_url=db.url, queue_name=queue_name))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://respq") as http:
-            yield openai.AsyncOpenAI(
-                base_url="http://respq/v1", api_key=KEY, http_client=http, max_retries=0
-            )
+    # Batches made by `respq submit` or Python belong to no tenant: an admin key sees them.
+    async with served_sdk(db.url, queue_name, tmp_path / "files") as sdk:
+        yield sdk
 
 
 async def batch_json(api: openai.AsyncOpenAI, batch_id: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import openai
 import orjson
 import pytest
 
@@ -15,7 +14,8 @@ from helpers.cli import env_for, invoke
 from helpers.databases import Database
 from helpers.factories import write_jsonl
 from helpers.polling import wait_until
-from helpers.server import API_KEY, server_stack
+from helpers.server import sdk, server_stack, start_batch
+from helpers.shapes import jsonl_lines
 
 pytestmark = pytest.mark.integration
 
@@ -26,25 +26,20 @@ def test_cancel_finishes_in_flight_requests_then_ends_with_partial_results(
     tmp_path: Path, db: Database
 ) -> None:
     with server_stack(tmp_path, db, latency=1.0) as stack:
-        client = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
-        with write_jsonl(tmp_path / "in.jsonl", N).open("rb") as handle:
-            file_id = client.files.create(file=handle, purpose="batch").id
-        batch = client.batches.create(
-            input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
-        )
+        client = sdk(stack)
+        batch_id = start_batch(client, write_jsonl(tmp_path / "in.jsonl", N))
         wait_until(lambda: stack.mock.stats()["requests"] >= 2, 30, "requests in flight upstream")
-        cancelling = client.batches.cancel(batch.id)
+        cancelling = client.batches.cancel(batch_id)
         assert cancelling.status == "cancelling" and cancelling.cancelling_at is not None
-        wait_until(lambda: client.batches.retrieve(batch.id).status == "cancelled", 30, "cancelled")
-        done = client.batches.retrieve(batch.id)
+        wait_until(lambda: client.batches.retrieve(batch_id).status == "cancelled", 30, "cancelled")
+        done = client.batches.retrieve(batch_id)
         output = client.files.content(done.output_file_id).text if done.output_file_id else ""
         errors = client.files.content(done.error_file_id).text if done.error_file_id else ""
         sent = stack.mock.stats()["requests"]
-        status = invoke(["status", batch.id, "--json"], env=env_for(db, stack.queue))
+        status = invoke(["status", batch_id, "--json"], env=env_for(db, stack.queue))
     counts = done.request_counts
     assert counts is not None
-    succeeded = [orjson.loads(line) for line in output.splitlines()]
-    never_sent = [orjson.loads(line) for line in errors.splitlines()]
+    succeeded, never_sent = jsonl_lines(output), jsonl_lines(errors)
     # Every request sent before the cancel finished and is in the output file; the rest
     # were never sent and are failed with batch_cancelled.
     assert len(succeeded) == sent >= 2

@@ -5,63 +5,29 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import openai
 import pytest
 
 from respq.server.sessions import COOKIE_NAME, CSRF_HEADER
 
+from helpers.browser import chromium
 from helpers.factories import request_line, write_jsonl
 from helpers.polling import wait_until
-from helpers.server import API_KEY, Stack
+from helpers.server import API_KEY, Stack, sdk, start_batch
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Set to a path (docs/dashboard.png) to refresh the README's screenshot.
 SCREENSHOT_ENV = "RESPQ_DASHBOARD_SCREENSHOT"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def sdk(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
-
-
-def start_batch(client: openai.OpenAI, path: Path) -> str:
-    with path.open("rb") as handle:
-        file_id = client.files.create(file=handle, purpose="batch").id
-    return client.batches.create(
-        input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
-    ).id
+    yield from chromium()
 
 
 def test_sign_in_watch_and_cancel_a_running_batch(

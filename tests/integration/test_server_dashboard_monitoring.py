@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import openai
 import pytest
 
 from respq.contract.timeline import Timeline
@@ -26,7 +25,7 @@ from helpers.cli import respq
 from helpers.factories import request_line
 from helpers.polling import wait_until
 from helpers.processes import clean_env, start_worker
-from helpers.server import API_KEY, MOCK_KEY, Stack
+from helpers.server import API_KEY, MOCK_KEY, Stack, sdk, start_batch
 
 pytestmark = pytest.mark.integration
 
@@ -39,19 +38,6 @@ CHARTS = ("requests", "tokens", "errors", "latency")
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     yield from chromium()
-
-
-def sdk(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
-
-
-def start_batch(stack: Stack, path: Path) -> str:
-    client = sdk(stack)
-    with path.open("rb") as handle:
-        file_id = client.files.create(file=handle, purpose="batch").id
-    return client.batches.create(
-        input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
-    ).id
 
 
 def batch_file(path: Path, n: int, *, typo_every: int = 0) -> Path:
@@ -104,7 +90,7 @@ def test_batch_charts_follow_a_running_batch_and_end_at_what_status_says(
 ) -> None:
     stack.mock.control(latency=0.3, fail_rate=0.15, fail_mix="nonjson")
     try:
-        batch_id = start_batch(stack, batch_file(tmp_path / "in.jsonl", 160, typo_every=10))
+        batch_id = start_batch(sdk(stack), batch_file(tmp_path / "in.jsonl", 160, typo_every=10))
         page = signed_in_page(stack, browser)
         page.goto(f"{stack.root}/batches/{batch_id}")
         page.evaluate("window.sameDocument = true")
@@ -169,7 +155,7 @@ def test_batch_charts_follow_a_running_batch_and_end_at_what_status_says(
 def test_the_timeline_api_sends_what_is_new_and_the_whole_series_when_the_width_changed(
     stack: Stack, tmp_path: Path
 ) -> None:
-    batch_id = start_batch(stack, batch_file(tmp_path / "api.jsonl", 8))
+    batch_id = start_batch(sdk(stack), batch_file(tmp_path / "api.jsonl", 8))
     wait_done(stack, batch_id)
     bearer = {"authorization": f"Bearer {API_KEY}"}
     url = f"{stack.base_url}/batches/{batch_id}/timeline"
@@ -229,7 +215,7 @@ def test_the_limits_page_counts_the_429s_the_workers_received(
     stack.mock.reset()
     stack.mock.control(latency=0.05, fail_rate=0.3, fail_mix="429")
     try:
-        batch_id = start_batch(stack, batch_file(tmp_path / "limited.jsonl", 30))
+        batch_id = start_batch(sdk(stack), batch_file(tmp_path / "limited.jsonl", 30))
         wait_done(stack, batch_id)
     finally:
         stack.mock.control(latency=0.0, fail_rate=0.0)
@@ -249,7 +235,7 @@ def test_the_limits_page_counts_the_429s_the_workers_received(
 def test_without_the_charting_library_the_numbers_are_a_table_and_pages_fit_a_phone(
     stack: Stack, browser: Any, tmp_path: Path
 ) -> None:
-    batch_id = start_batch(stack, batch_file(tmp_path / "small.jsonl", 12, typo_every=4))
+    batch_id = start_batch(sdk(stack), batch_file(tmp_path / "small.jsonl", 12, typo_every=4))
     wait_done(stack, batch_id)
     context = browser.new_context(viewport={"width": 390, "height": 800})
     context.route("**/static/vendor/**", lambda route: route.abort())

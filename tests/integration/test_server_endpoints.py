@@ -8,19 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import openai
-import orjson
 import pytest
 
 from helpers.endpoints import EXAMPLE_FILES, example, sdk_check, usage_of
 from helpers.paths import EXAMPLES
-from helpers.server import API_KEY, Stack, upload, wait_done
+from helpers.server import Stack, sdk, upload, wait_done
+from helpers.shapes import jsonl_lines
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk(stack)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ def test_the_sdk_batch_workflow_runs_each_endpoint(client: openai.OpenAI, url: s
     assert done.status == "completed" and done.error_file_id is None
     assert done.output_file_id is not None
     text = client.files.content(done.output_file_id).text
-    out = [orjson.loads(line) for line in text.splitlines()]
+    out = jsonl_lines(text)
     assert sorted(line["custom_id"] for line in out) == sorted(sent)
     totals = [0, 0]
     for line in out:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import openai
-import orjson
 import pytest
 
 from respq import BatchClient
@@ -15,27 +13,23 @@ from respq.contract.prices import PriceTable
 from helpers.factories import write_jsonl
 from helpers.paths import PRICES
 from helpers.polling import wait_until
-from helpers.server import API_KEY, Stack, signed_in
+from helpers.server import API_KEY, Stack, sdk, signed_in, start_batch
+from helpers.shapes import jsonl_lines
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_batch_page_shows_the_estimate_of_its_input_file(stack: Stack, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", 7, model="gpt-5.4")
-    client = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
-    with path.open("rb") as handle:
-        file_id = client.files.create(file=handle, purpose="batch").id
-    batch = client.batches.create(
-        input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
-    )
-    items = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    batch_id = start_batch(sdk(stack), path)
+    items = jsonl_lines(path.read_bytes())
     expected = BatchClient.from_url("redis://127.0.0.1:1/0").estimate(
         items, prices=PriceTable.load(str(PRICES))
     )
     with signed_in(stack, API_KEY) as browser:
 
         def page() -> str:
-            return browser.get(f"/fragments/batches/{batch.id}").text
+            return browser.get(f"/fragments/batches/{batch_id}").text
 
         wait_until(lambda: 'id="estimate"' in page(), 30, "the estimate on the batch page")
         html = page()

@@ -18,7 +18,7 @@ from respq.server.expiry import FileSweeper
 
 from helpers.factories import write_jsonl
 from helpers.polling import wait_until
-from helpers.server import API_KEY, Stack
+from helpers.server import Stack, sdk
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ DAY = 86400
 
 @pytest.fixture
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk(stack)
 
 
 def upload(client: openai.OpenAI, path: Path, **extra: Any) -> Any:

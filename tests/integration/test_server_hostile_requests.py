@@ -19,7 +19,7 @@ from respq.contract.constants import FILES_KEY
 
 from helpers.factories import request_line
 from helpers.polling import wait_until
-from helpers.server import API_KEY, Stack
+from helpers.server import API_KEY, Stack, sdk
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ CLOSING = b"\r\n--b0und--\r\n"
 
 @pytest.fixture
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk(stack)
 
 
 def connect(stack: Stack) -> socket.socket:

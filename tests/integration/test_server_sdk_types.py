@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import openai
 import pytest
 from openai.types import Batch, FileObject
 
@@ -19,7 +18,7 @@ from respq import BatchClient
 from helpers.factories import write_jsonl
 from helpers.polling import wait_until
 from helpers.sdk_types import sdk_validate
-from helpers.server import ADMIN_KEY, API_KEY, Stack
+from helpers.server import ADMIN_KEY, API_KEY, TERMINAL, Stack, sdk, start_batch, upload
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +43,6 @@ BATCH_EXTENSIONS = frozenset(
         "output_expires_after",
     )
 )
-TERMINAL = ("completed", "failed", "cancelled", "expired")
 
 
 def raw(stack: Stack, path: str, key: str = API_KEY) -> dict[str, Any]:
@@ -76,13 +74,11 @@ def ended(stack: Stack, batch_id: str) -> dict[str, Any]:
 
 
 def test_batches_and_files_have_every_sdk_field(stack: Stack, tmp_path: Path) -> None:
-    client = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
-    path = write_jsonl(tmp_path / "in.jsonl", 4, model="gpt-5.4-mini")
-    with path.open("rb") as handle:
-        upload = client.files.create(file=handle, purpose="batch")
-    strict_file(raw(stack, f"/files/{upload.id}"))
+    client = sdk(stack)
+    file_id = upload(client, write_jsonl(tmp_path / "in.jsonl", 4, model="gpt-5.4-mini"))
+    strict_file(raw(stack, f"/files/{file_id}"))
     created = client.batches.create(
-        input_file_id=upload.id, endpoint="/v1/responses", completion_window="24h"
+        input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
     )
     strict_batch(raw(stack, f"/batches/{created.id}"))
     done = strict_batch(ended(stack, created.id))
@@ -98,11 +94,7 @@ def test_batches_and_files_have_every_sdk_field(stack: Stack, tmp_path: Path) ->
 
     bad_path = tmp_path / "bad.jsonl"
     bad_path.write_bytes(b"{not json\n")
-    with bad_path.open("rb") as handle:
-        bad = client.files.create(file=handle, purpose="batch")
-    failed_id = client.batches.create(
-        input_file_id=bad.id, endpoint="/v1/responses", completion_window="24h"
-    ).id
+    failed_id = start_batch(client, bad_path)
     failed = strict_batch(ended(stack, failed_id))
     assert failed.status == "failed" and failed.failed_at is not None
     assert failed.completed_at is None and failed.in_progress_at is None

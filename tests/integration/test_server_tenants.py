@@ -26,31 +26,23 @@ from helpers.server import (
     OTHER_KEY,
     TEAM_KEYS,
     Stack,
+    sdk,
     server_env,
     signed_in,
+    start_batch,
     start_server,
+    wait_done,
 )
 
 pytestmark = pytest.mark.integration
 
-TERMINAL = ("completed", "failed", "cancelled", "expired")
 GHOST_BATCH = "batch_" + "0" * 24
 ALL_KEYS = (API_KEY, OTHER_KEY, ADMIN_KEY, *TEAM_KEYS)
 
 
-def sdk(stack: Stack, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
-
-
 def run_batch(client: openai.OpenAI, path: Path) -> Any:
     """Upload ``path``, run it as a batch, and return the ended batch."""
-    with path.open("rb") as handle:
-        file_id = client.files.create(file=handle, purpose="batch").id
-    batch = client.batches.create(
-        input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
-    )
-    wait_until(lambda: client.batches.retrieve(batch.id).status in TERMINAL, 60, "batch end", 0.1)
-    return client.batches.retrieve(batch.id)
+    return wait_done(client, start_batch(client, path))
 
 
 def not_found(call: Callable[[], object]) -> dict[str, Any]:

@@ -6,20 +6,17 @@ shows the receiver and the delivery; a bad receiver is a 400 naming the field.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import openai
 import pytest
 
 from respq.contract.webhooks import new_secret
-from respq.mockapi import MockServer
 
 from helpers.databases import Database
-from helpers.factories import unique_queue, write_jsonl
+from helpers.factories import write_jsonl
 from helpers.polling import wait_until
-from helpers.processes import start_worker
-from helpers.server import API_KEY, server_env, start_server
+from helpers.server import sdk, server_stack, upload
 from helpers.webhooks import WebhookReceiver, judged, webhook_receiver
 
 pytestmark = pytest.mark.integration
@@ -28,41 +25,19 @@ SECRET = new_secret()
 
 
 @pytest.fixture
-def api(tmp_path: Path, db: Database, mock: MockServer) -> Iterator[openai.OpenAI]:
+def api(tmp_path: Path, db: Database) -> Iterator[openai.OpenAI]:
     """A worker that signs with SECRET and ``respq serve``, both allowing receivers on
     loopback (where the test's receivers listen)."""
-    queue = unique_queue("server-webhooks")
-    with ExitStack() as stack:
-        stack.enter_context(
-            start_worker(
-                tmp_path / "worker.log",
-                redis_url=db.url,
-                queue_name=queue,
-                base_url=mock.base_url,
-                log_level="WARNING",
-                webhook_secret=SECRET,
-                webhook_allow_private="true",
-                webhook_retry_base=0.2,
-            )
-        )
-        env = server_env(db, queue, tmp_path / "files", RESPQ_WEBHOOK_ALLOW_PRIVATE="true")
-        server, root = start_server(tmp_path / "server.log", env)
-        stack.enter_context(server)
-        yield openai.OpenAI(base_url=root + "/v1", api_key=API_KEY, max_retries=0)
-
-
-def upload(client: openai.OpenAI, path: Path) -> str:
-    with path.open("rb") as handle:
-        return client.files.create(file=handle, purpose="batch").id
+    signing = {"webhook_secret": SECRET, "webhook_allow_private": "true", "webhook_retry_base": 0.2}
+    with server_stack(tmp_path, db, worker=signing, RESPQ_WEBHOOK_ALLOW_PRIVATE="true") as stack:
+        yield sdk(stack)
 
 
 def accepted(receiver: WebhookReceiver) -> list[object]:
     return [judged(d, SECRET) for d in receiver.deliveries() if d.accepted]
 
 
-def test_batch_webhooks_through_the_batch_api(
-    api: openai.OpenAI, tmp_path: Path, mock: MockServer
-) -> None:
+def test_batch_webhooks_through_the_batch_api(api: openai.OpenAI, tmp_path: Path) -> None:
     good = upload(api, write_jsonl(tmp_path / "good.jsonl", 3))
     bad_path = tmp_path / "bad.jsonl"
     bad_path.write_bytes(b"{not json\n")

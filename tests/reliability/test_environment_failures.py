@@ -23,7 +23,7 @@ import pytest
 from respq import BatchClient, RedisOutOfMemory
 from respq.contract.constants import BatchKeys
 from respq.producer import client as client_module
-from respq.producer.cli.jsonl import human_bytes
+from respq.producer.spool import human_bytes
 
 from helpers.cli import respq
 from helpers.paths import RESPQ, ROOT

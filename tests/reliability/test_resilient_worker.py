@@ -21,35 +21,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from respq import BatchClient, BatchStatus
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, ARQ_JOB_PREFIX, paused_key
 from respq.contract.errors import UnsupportedRedis
-from respq.worker import WorkerConfig
 from respq.worker.resilient import check_server
 from respq.worker.store import WorkerStore
 
-from helpers.factories import response_body
+from helpers.factories import items, response_body
 from helpers.polling import wait_until_async
 from helpers.ports import free_port
+from helpers.upstream import Upstream, config
 from helpers.workers import build_worker, dispatch_all, run_burst
-
-
-def items(n: int) -> list[dict[str, Any]]:
-    return [
-        {"custom_id": f"r{i}", "body": {"model": "gpt-5.4", "input": f"q{i}"}} for i in range(n)
-    ]
-
-
-def config(queue_name: str, **overrides: Any) -> WorkerConfig:
-    return WorkerConfig(
-        base_url="http://upstream.test/v1", queue_name=queue_name, poll_delay=0.01, **overrides
-    )
-
-
-def ok_transport(sent: list[str] | None = None) -> httpx.MockTransport:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if sent is not None:
-            sent.append(orjson.loads(request.content)["input"])
-        return httpx.Response(200, json=response_body())
-
-    return httpx.MockTransport(handler)
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +42,7 @@ async def test_redis_faults_in_the_poll_loop_are_ridden_out(
     queue_name: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    batch = await fake_client.submit(items(6))
+    batch = await fake_client.submit(items(6, cid="r"))
     faults: list[Exception] = [
         BusyLoadingError("Redis is loading the dataset in memory"),
         RedisConnectionError("Connection reset by peer"),
@@ -79,7 +58,9 @@ async def test_redis_faults_in_the_poll_loop_are_ridden_out(
         return await real(*args, **kwargs)
 
     fake_redis.zrangebyscore = flaky  # type: ignore[method-assign]
-    worker = build_worker(config(queue_name), redis_pool=fake_redis, transport=ok_transport())
+    worker = build_worker(
+        config(queue_name, poll_delay=0.01), redis_pool=fake_redis, transport=Upstream().transport()
+    )
     with caplog.at_level(logging.WARNING, logger="respq.worker"):
         await run_burst(worker, timeout=30)
     assert not faults
@@ -95,7 +76,7 @@ async def test_redis_faults_in_the_poll_loop_are_ridden_out(
 async def test_a_job_running_here_is_not_started_again(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    await fake_client.submit(items(1))
+    await fake_client.submit(items(1, cid="r"))
     release = asyncio.Event()
     sent: list[str] = []
 
@@ -105,7 +86,9 @@ async def test_a_job_running_here_is_not_started_again(
         return httpx.Response(200, json=response_body())
 
     worker = build_worker(
-        config(queue_name), redis_pool=fake_redis, transport=httpx.MockTransport(slow)
+        config(queue_name, poll_delay=0.01),
+        redis_pool=fake_redis,
+        transport=httpx.MockTransport(slow),
     )
     task = asyncio.create_task(run_burst(worker, timeout=30))
     await wait_until_async(lambda: asyncio.sleep(0, result=bool(sent)), timeout=10)
@@ -123,16 +106,18 @@ async def test_a_job_running_here_is_not_started_again(
 async def test_a_job_past_its_run_limit_records_worker_error(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    batch = await fake_client.submit(items(2))
+    batch = await fake_client.submit(items(2, cid="r"))
     (job_id,) = await dispatch_all(fake_redis, queue_name)
     record = orjson.loads(await fake_redis.get(ARQ_JOB_PREFIX + job_id))
     record["t"] = 21  # arq takes the record's try number when it is higher
     await fake_redis.set(ARQ_JOB_PREFIX + job_id, orjson.dumps(record))
-    sent: list[str] = []
-    worker = build_worker(config(queue_name), redis_pool=fake_redis, transport=ok_transport(sent))
+    upstream = Upstream()
+    worker = build_worker(
+        config(queue_name, poll_delay=0.01), redis_pool=fake_redis, transport=upstream.transport()
+    )
     await run_burst(worker)
     info = await batch.status()
-    assert sent == []
+    assert upstream.calls == []
     assert info.status is BatchStatus.COMPLETED
     assert info.errors_by_code == {"worker_error": 2}
 
@@ -145,7 +130,7 @@ async def test_a_job_that_keeps_running_out_of_time_ends_as_worker_error(
     monkeypatch.setattr("respq.worker.tasks.DEADLINE_MARGIN_S", 9.8)  # job_timeout 10: 0.2 s
     monkeypatch.setattr("respq.worker.tasks.TIMED_OUT_RETRY_S", 0.01)
     monkeypatch.setattr("respq.worker.tasks.MAX_JOB_RUNS", 3)
-    batch = await fake_client.submit(items(1))
+    batch = await fake_client.submit(items(1, cid="r"))
     calls: list[int] = []
 
     async def hang(_: httpx.Request) -> httpx.Response:
@@ -154,7 +139,7 @@ async def test_a_job_that_keeps_running_out_of_time_ends_as_worker_error(
         return httpx.Response(200, json=response_body())
 
     worker = build_worker(
-        config(queue_name, job_timeout=10),
+        config(queue_name, poll_delay=0.01, job_timeout=10),
         redis_pool=fake_client.redis,
         transport=httpx.MockTransport(hang),
     )
@@ -171,7 +156,7 @@ async def test_a_paused_batch_parks_its_jobs_until_resume(
     queue_name: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    batch = await fake_client.submit(items(8))  # chunk size 4: two jobs
+    batch = await fake_client.submit(items(8, cid="r"))  # chunk size 4: two jobs
     # Both jobs were dispatched when the batch paused (waiting ones are never dispatched).
     assert len(await dispatch_all(fake_redis, queue_name)) == 2
     await fake_redis.hset(batch.keys.meta, mapping={"status": "paused", "pause_reason": "t"})
@@ -183,8 +168,10 @@ async def test_a_paused_batch_parks_its_jobs_until_resume(
         return await real_claim(self, batch_id, job_id, *a, **k)
 
     monkeypatch.setattr(WorkerStore, "claim", counting)
-    sent: list[str] = []
-    worker = build_worker(config(queue_name), redis_pool=fake_redis, transport=ok_transport(sent))
+    upstream = Upstream()
+    worker = build_worker(
+        config(queue_name, poll_delay=0.01), redis_pool=fake_redis, transport=upstream.transport()
+    )
     task = asyncio.create_task(run_burst(worker, timeout=30))
 
     async def parked() -> bool:
@@ -195,13 +182,13 @@ async def test_a_paused_batch_parks_its_jobs_until_resume(
     assert await fake_redis.zcard(queue_name) == 0
     assert await fake_redis.sismember(paused_key(queue_name), batch.id)
     await asyncio.sleep(0.5)  # parked: nobody picks them again
-    assert len(claims) == 2 and sent == [] and not task.done()
+    assert len(claims) == 2 and upstream.calls == [] and not task.done()
 
     await batch.resume()
     await asyncio.wait_for(task, 30)
     info = await batch.status()
     assert info.status is BatchStatus.COMPLETED and info.request_counts.completed == 8
-    assert sorted(sent) == sorted(f"q{i}" for i in range(8))
+    assert sorted(body["input"] for _, body in upstream.calls) == sorted(f"q{i}" for i in range(8))
     assert await fake_redis.hlen(batch.keys.parked) == 0
     assert not await fake_redis.sismember(paused_key(queue_name), batch.id)
 
@@ -251,7 +238,7 @@ async def test_closing_a_worker_right_after_it_picked_a_job_completes(
     # run yet, when close() comes (a worker that does not handle signals: embedded in a
     # program, or in a test). arq's close() cancels it and gathers it without
     # return_exceptions, so the CancelledError escaped close() and the pool stayed open.
-    worker = build_worker(config(queue_name), redis_pool=fake_redis, burst=False)
+    worker = build_worker(config(queue_name, poll_delay=0.01), redis_pool=fake_redis, burst=False)
     picked = asyncio.create_task(asyncio.sleep(30))
     worker.tasks["just-picked"] = picked
     await asyncio.wait_for(worker.close(), 10)

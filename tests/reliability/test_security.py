@@ -25,7 +25,7 @@ from respq.worker import WorkerConfig, redis_settings
 
 from helpers.cli import respq
 from helpers.databases import Database
-from helpers.factories import unique_queue, write_jsonl
+from helpers.factories import items, unique_queue, write_jsonl
 from helpers.polling import wait_until
 from helpers.ports import free_port
 from helpers.processes import start_mockapi, start_worker, subprocess_env
@@ -69,12 +69,6 @@ def dump_everything(client: redis.Redis) -> bytes:
     return b"\n".join(parts)
 
 
-def items(n: int) -> list[dict[str, Any]]:
-    return [
-        {"custom_id": f"k{i}", "body": {"model": "gpt-5.4", "input": f"q{i}"}} for i in range(n)
-    ]
-
-
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.timeout(90)
@@ -97,7 +91,7 @@ async def test_pickled_job_on_real_redis_is_refused_by_a_worker_process(
             wait_until(lambda: sync.zscore(queue_name, "evil") is None, 20, "pickled job dropped")
             # The worker is still serving real work.
             async with BatchClient.from_url(db.url, queue_name=queue_name) as client:
-                batch = await client.submit(items(3))
+                batch = await client.submit(items(3, cid="k"))
                 info = await batch.wait(timeout=30, poll_interval=0.05)
             assert worker.alive()
             out = worker.output()
@@ -145,7 +139,10 @@ async def test_api_key_never_reaches_redis_logs_or_results_password_url_works(
         )
         async with BatchClient.from_url(url, queue_name=queue_name) as client:
             batch = await client.submit(
-                [*items(30), {"custom_id": "bad-model", "body": {"model": "nope", "input": "x"}}]
+                [
+                    *items(30, cid="k"),
+                    {"custom_id": "bad-model", "body": {"model": "nope", "input": "x"}},
+                ]
             )
             info = await batch.wait(timeout=60, poll_interval=0.05)
             results = b"\n".join([raw async for raw in batch.result_lines()])
@@ -211,7 +208,7 @@ async def test_api_key_not_in_caplog_with_debug_logging(
             log_level="DEBUG",
             account_error_pause=0,  # every request fails on its own, none is left paused
         )
-        batch = await fake_client.submit(items(5))
+        batch = await fake_client.submit(items(5, cid="k"))
         await run_burst(build_worker(config, redis_pool=fake_redis), timeout=30)
     info = await batch.status()
     assert info.request_counts.failed == 5
@@ -250,7 +247,7 @@ async def test_rediss_url_with_a_tls_redis_server(tmp_path: Path, queue_name: st
             async with BatchClient.from_url(url, queue_name=queue_name) as client:
                 pool = client.redis.connection_pool
                 assert pool.connection_class.__name__ == "SSLConnection"
-                batch = await client.submit(items(5))
+                batch = await client.submit(items(5, cid="k"))
                 info = await batch.wait(timeout=30, poll_interval=0.05)
             log = worker.output()
     finally:

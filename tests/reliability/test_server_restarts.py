@@ -21,14 +21,13 @@ from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, WEBHOOKS_KEY, Ba
 from respq.contract.webhooks import new_event_id
 
 from helpers.databases import Database
-from helpers.factories import write_jsonl
+from helpers.factories import items, write_jsonl
 from helpers.polling import wait_until
 from helpers.processes import Managed
-from helpers.server import API_KEY, server_env, server_stack, start_server
+from helpers.server import API_KEY, TERMINAL, sdk, server_env, server_stack, start_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-TERMINAL = ("completed", "failed", "cancelled", "expired")
 NEWER_BATCHES = 1200
 # Blank lines are skipped by the validator, one at a time: a pipeline reading them takes
 # seconds, and the server only runs for the few calls the test makes after it starts one.
@@ -89,8 +88,7 @@ async def cancel_while_down(url: str, queue: str, batch_id: str) -> str:
     it is killed. Returns that batch's id."""
     async with BatchClient.from_url(url, queue_name=queue + "-idle") as producer:
         await (await producer.get(batch_id)).cancel()
-        items = [{"model": "gpt-5.4-mini", "input": f"q{i}"} for i in range(5)]
-        batch = await producer.submit(items)
+        batch = await producer.submit(items(5, model="gpt-5.4-mini"))
         keys = batch.keys
         await producer.scripts["cancel"](
             meta=keys.meta,
@@ -115,7 +113,7 @@ def test_every_batch_a_killed_server_left_ends_after_a_restart(
 ) -> None:
     content = write_jsonl(tmp_path / "in.jsonl", 3).read_bytes()
     with server_stack(tmp_path, db) as stack:
-        api = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+        api = sdk(stack)
         files = [upload_slow(api, stack.files_dir, content) for _ in range(3)]
         upload = start_upload(stack.root)
         wait_until(lambda: any(stack.files_dir.glob("*.part")), 10, "the upload's .part file")

@@ -19,10 +19,11 @@ from respq.contract.webhooks import new_secret
 from respq.mockapi import MockConfig, MockServer
 from respq.server.pipeline import fail
 
+from helpers.factories import items
 from helpers.polling import wait_until, wait_until_async
-from helpers.processes import Managed, start_worker
+from helpers.processes import Managed
 from helpers.redis_servers import RedisServer
-from helpers.webhooks import Delivery, WebhookReceiver, judged, webhook_receiver
+from helpers.webhooks import Delivery, WebhookReceiver, judged, signing_worker, webhook_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,21 +31,17 @@ SECRET = new_secret()
 WEBHOOK_TIMEOUT_S = 2  # a claim's lease is this + 5 s
 
 
-def items(n: int, tag: str) -> list[dict[str, Any]]:
-    body = {"model": "gpt-5.4", "input": "q"}
-    return [{"custom_id": f"{tag}{i}", "body": body} for i in range(n)]
-
-
-def worker(tmp_path: Path, name: str, server: RedisServer, queue: str, **env: Any) -> Managed:
-    return start_worker(
+def worker(
+    tmp_path: Path, name: str, server: RedisServer, queue: str, base_url: str, **env: Any
+) -> Managed:
+    return signing_worker(
         tmp_path / f"{name}.log",
-        redis_url=server.url(0),
-        queue_name=queue,
+        server.url(0),
+        queue,
+        base_url,
+        SECRET,
         worker_in_flight=8,
         lease_seconds=6,
-        log_level="WARNING",
-        webhook_secret=SECRET,
-        webhook_allow_private="true",
         webhook_retry_base=0.5,
         webhook_timeout=WEBHOOK_TIMEOUT_S,
         **env,
@@ -75,9 +72,9 @@ async def test_every_event_arrives_through_a_worker_sigkill_and_a_redis_restart(
         first = worker(tmp_path, "first", server, queue_name, **hooks)
         async with BatchClient.from_url(server.url(0), queue_name=queue_name) as client:
             expected = {
-                (await client.submit(items(4, "c"))).id: "batch.completed",
-                (await client.submit(items(40, "x"), max_in_flight=2)).id: "batch.cancelled",
-                (expiring := await client.submit(items(40, "e"), max_in_flight=2)).id: (
+                (await client.submit(items(4, cid="c"))).id: "batch.completed",
+                (await client.submit(items(40, cid="x"), max_in_flight=2)).id: "batch.cancelled",
+                (expiring := await client.submit(items(40, cid="e"), max_in_flight=2)).id: (
                     "batch.expired"
                 ),
                 "batch_bad_file": "batch.failed",

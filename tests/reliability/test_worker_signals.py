@@ -33,8 +33,9 @@ DRAIN_API_KEY = "sk-drain-SECRET-5e1c"
 SLACK_S = 20.0
 
 
-def items(n: int) -> list[dict[str, Any]]:
-    return tagged_items(n, "c", lambda i: "word " * (i % 13 + 1))
+def uneven(i: int) -> str:
+    """Inputs of 1 to 13 words: requests of different sizes."""
+    return "word " * (i % 13 + 1)
 
 
 def sends(*logs: list[dict[str, Any]]) -> Counter[str]:
@@ -84,7 +85,7 @@ async def test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease(
                 tmp_path / "survivor.log", base_url=mock_alive.base_url, **common
             )
             async with BatchClient.from_url(db.url, queue_name=queue_name, chunk_size=8) as client:
-                batch = await client.submit(items(n))
+                batch = await client.submit(tagged_items(n, "c", uneven))
                 wait_until(
                     lambda: (
                         int(db.redis.hget(batch.keys.meta, "completed") or 0) >= 250
@@ -171,7 +172,7 @@ async def test_picked_but_unclaimed_job_of_a_killed_worker_is_retaken_within_lea
         worker = None
         try:
             async with BatchClient.from_url(db.url, queue_name=queue_name, chunk_size=4) as client:
-                batch = await client.submit(items(8))
+                batch = await client.submit(tagged_items(8, "c", uneven))
                 job_ids = await dispatch_all(client.redis, queue_name)  # as a worker would
                 # What arq's start_jobs does just before the (dead) worker would have run it.
                 db.redis.psetex(ARQ_IN_PROGRESS_PREFIX + job_ids[0], 3610 * 1000, b"1")
@@ -208,7 +209,7 @@ async def test_sigterm_drains_in_flight_and_leaves_the_rest_queued(
     try:
         first = start_worker(tmp_path / "first.log", **common)
         async with BatchClient.from_url(db.url, queue_name=queue_name, chunk_size=4) as client:
-            batch = await client.submit(items(n))
+            batch = await client.submit(tagged_items(n, "c", uneven))
             wait_until(lambda: mock_stats(base_url)["in_flight"] >= 8, 20, "8 requests in flight")
             sent_before = set(sends(mock_stats(base_url)["request_log"]))
             first.signal(signal.SIGTERM)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from respq.mockapi.config import DEFAULT_MODELS
-from respq.producer.cli.jsonl import check_file
+from respq.producer.jsonl_file import check_file
 from respq.producer.validation import ItemPreparer
 
 from helpers.endpoints import EXAMPLE_FILES, example

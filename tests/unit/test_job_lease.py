@@ -28,7 +28,7 @@ from respq.worker.store import WorkerStore
 
 from helpers.factories import response_body
 from helpers.polling import wait_until_async
-from helpers.workers import build_worker, dispatch_all, run_burst
+from helpers.workers import build_worker, cancel_tasks, dispatch_all, run_burst
 
 BOUNDS = InFlightBounds(lease_s=30, request_s=100, job_s=1000)
 
@@ -178,8 +178,7 @@ async def test_a_worker_waking_from_a_freeze_sends_nothing_another_worker_took_o
         await wait_until_async(first_run_done)
     finally:
         release.set()
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await cancel_tasks(running)
         await first.close()
     # x0 was on the wire when the worker froze (sent twice, the at-least-once window);
     # x1..x3 waited for a slot and were left to the worker that took the job over.

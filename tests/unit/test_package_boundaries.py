@@ -1,10 +1,11 @@
 """The dependency rule of DESIGN.md, checked on the source: ``respq.worker`` and
 ``respq.producer`` import ``respq.contract`` and never each other; ``contract`` imports
 neither; ``mockapi`` imports none of respq's packages; only the CLI commands that start
-them reach into ``server`` and ``mockapi``. And one import name: nothing anywhere in the
-tree imports ``contract``, ``producer``, ``worker``, ``server`` or ``mockapi`` as a
-top-level name (they install as ``respq.*``; a bare import would find a user's own
-``worker/`` folder instead)."""
+them reach into ``server`` and ``mockapi``. The CLI is a client of the library: the server
+and the benches use the library (reading a file, the spool, a batch's pace), never
+``respq.producer.cli``. And one import name: nothing anywhere in the tree imports
+``contract``, ``producer``, ``worker``, ``server`` or ``mockapi`` as a top-level name (they
+install as ``respq.*``; a bare import would find a user's own ``worker/`` folder instead)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ FORBIDDEN = {
 # CLI commands that start another deployable, imported lazily inside the command:
 # `respq serve` (the Batch API server) and `respq mock-upstream` (the stand-in API).
 ALLOWED = {("producer/cli/serve.py", "server"), ("producer/cli/manage.py", "mockapi")}
+# Modules a folder must not import although it may import their package (by prefix).
+FORBIDDEN_MODULES = {"server": "respq.producer.cli", "bench": "respq.producer.cli"}
 # Every folder of Python source in the repository.
 SOURCE_DIRS = (*PACKAGES, "respq", "tests", "bench", "examples", "scripts")
 
@@ -38,6 +41,29 @@ def _imported_modules(path: Path) -> list[tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom):
             found.append((node.module or "", node.level))
     return found
+
+
+def imported_names(path: Path, package: str) -> set[str]:
+    """The absolute name of every module a file imports, and of every name it imports from
+    one (``from respq.producer import cli`` names ``respq.producer.cli``); relative imports
+    are resolved against ``package``, the file's own."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            module = ".".join([*base, node.module] if node.level else [node.module or ""])
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _package_of(path: Path) -> str:
+    """A source file's package: ``respq.server`` for server/views.py, ``bench`` for
+    bench/server.py."""
+    parts = path.parent.relative_to(ROOT).parts
+    return ".".join(("respq", *parts) if parts[0] in PACKAGES else parts)
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -87,6 +113,18 @@ def test_a_package_imports_only_what_the_design_allows(package: str) -> None:
     assert not wrong, wrong
 
 
+@pytest.mark.parametrize("folder", sorted(FORBIDDEN_MODULES))
+def test_the_server_and_the_benches_use_the_library_not_the_cli(folder: str) -> None:
+    forbidden = FORBIDDEN_MODULES[folder]
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for name in sorted(imported_names(path, _package_of(path)))
+        if name == forbidden or name.startswith(forbidden + ".")
+    ]
+    assert not wrong, wrong
+
+
 def test_nothing_imports_a_package_by_its_old_top_level_name() -> None:
     wrong = [
         f"{path.relative_to(ROOT)} imports {name}"
@@ -115,3 +153,20 @@ def test_the_checks_see_forbidden_and_old_style_imports(tmp_path: Path) -> None:
     )
     assert imported_packages(bad) == {"producer", "worker"}
     assert top_level_imports(bad) == {"contract", "mockapi"}
+
+
+def test_the_check_sees_the_cli_imported_every_way(tmp_path: Path) -> None:
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "from respq.producer.cli.jsonl import check_file\nimport respq.producer.cli.app\n"
+        "from respq.producer import cli\nfrom ..producer.cli import render\n"
+    )
+    names = imported_names(planted, "respq.server")
+    assert {
+        "respq.producer.cli.jsonl",
+        "respq.producer.cli.app",
+        "respq.producer.cli",
+        "respq.producer.cli.render",
+    } <= names
+    assert _package_of(ROOT / "server" / "views.py") == "respq.server"
+    assert _package_of(ROOT / "bench" / "server.py") == "bench"

@@ -15,28 +15,16 @@ from fakeredis.aioredis import FakeRedis
 from respq import BatchClient, BatchStatus
 from respq.contract.errors import ConnectionFailed, InvalidResponse
 from respq.contract.lines import OutputLine, is_success
-from respq.worker import WorkerConfig
 from respq.worker.upstream import UpstreamClient, build_http_client
 
 from helpers.paths import FIXTURES
 from helpers.ports import free_port
 from helpers.shapes import check_line
+from helpers.upstream import API_KEY, config
 from helpers.workers import build_worker, run_burst
 
 CASES: list[dict[str, Any]] = json.loads((FIXTURES / "provider_responses.json").read_text())
 BODY = orjson.dumps({"model": "m", "input": "x"})
-
-
-def config(queue_name: str = "q", **overrides: Any) -> WorkerConfig:
-    defaults: dict[str, Any] = {
-        "base_url": "http://upstream.test/v1",
-        "api_key": "sk-unit-key-123",
-        "queue_name": queue_name,
-        "retry_base": 0.01,
-        "retry_cap": 0.02,
-        "max_attempts": 3,
-    }
-    return WorkerConfig(**{**defaults, **overrides})
 
 
 def answer(case: dict[str, Any]) -> httpx.Response:
@@ -157,7 +145,7 @@ async def test_every_kind_of_failure_is_written_in_openai_shape(
             404, json={"object": "error", "message": "model x does not exist", "code": 404}
         ),
         "echoes-key": httpx.Response(
-            400, json={"error": {"message": "bad key sk-unit-key-123", "code": "bad_request"}}
+            400, json={"error": {"message": f"bad key {API_KEY}", "code": "bad_request"}}
         ),
         "garbage": httpx.Response(200, text="<html>oops</html>"),
         "ok": httpx.Response(200, json=CASES[0]["body"]),
@@ -188,7 +176,7 @@ async def test_every_kind_of_failure_is_written_in_openai_shape(
     assert raw["html-502"]["response"]["body"]["error"]["code"] == "server_error"
     assert "bad gateway" in raw["html-502"]["response"]["body"]["error"]["message"]
     assert raw["flat-vllm"]["response"]["body"]["error"]["code"] == "not_found"
-    assert "sk-unit-key-123" not in json.dumps(raw["echoes-key"])
+    assert API_KEY not in json.dumps(raw["echoes-key"])
     assert raw["garbage"]["response"] is None
     assert raw["garbage"]["error"]["code"] == "invalid_response"
     assert out["ok"].succeeded

@@ -19,17 +19,11 @@ from respq.contract.constants import ACTIVE_KEY, ARQ_JOB_PREFIX, BatchKeys
 from respq.worker import WorkerConfig
 from respq.worker.reconcile import Reconciler
 
-from helpers.factories import response_body
+from helpers.factories import items, response_body
 from helpers.polling import wait_until_async
 from helpers.workers import build_worker, dispatch_all, run_burst
 
 LEASE_S = 0.4  # the reconciler's periods scale with it: stall 0.1 s, turn 0.07 s
-
-
-def items(n: int) -> list[dict[str, object]]:
-    return [
-        {"custom_id": f"r{i}", "body": {"model": "gpt-5.4", "input": f"q{i}"}} for i in range(n)
-    ]
 
 
 def reconciler(redis: FakeRedis, queue_name: str) -> Reconciler:
@@ -75,7 +69,7 @@ async def finish(fake_redis: FakeRedis, queue_name: str) -> None:
 async def test_claims_of_a_lost_job_are_requeued_at_once(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    batch = await fake_client.submit(items(10))
+    batch = await fake_client.submit(items(10, cid="r"))
     jobs = await jobs_of(fake_redis, queue_name)
     lost = sorted(jobs)[0]
     await lose_job(fake_redis, queue_name, lost, claimed=True)
@@ -98,7 +92,7 @@ async def test_claims_of_a_lost_job_are_requeued_at_once(
 async def test_requests_whose_job_vanished_unclaimed_are_found_once_the_batch_stalls(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    batch = await fake_client.submit(items(10))
+    batch = await fake_client.submit(items(10, cid="r"))
     lost = sorted(await jobs_of(fake_redis, queue_name))[1]
     await lose_job(fake_redis, queue_name, lost, claimed=False)
     # only its other jobs can run: the batch stops short
@@ -124,7 +118,7 @@ async def test_requests_whose_job_vanished_unclaimed_are_found_once_the_batch_st
 async def test_several_reconcilers_requeue_each_request_once(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    batch = await fake_client.submit(items(8))
+    batch = await fake_client.submit(items(8, cid="r"))
     await lose_every_job(fake_redis, queue_name)
     await fake_redis.zadd(ACTIVE_KEY, {batch.id: 0})
     counts = await asyncio.gather(*(reconciler(fake_redis, queue_name).tick() for _ in range(4)))
@@ -138,7 +132,7 @@ async def test_several_reconcilers_requeue_each_request_once(
 async def test_parked_jobs_count_as_queued(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    batch = await fake_client.submit(items(4))
+    batch = await fake_client.submit(items(4, cid="r"))
     keys = batch.keys
     await fake_redis.hset(keys.meta, "status", "paused")
     await fake_redis.hset(keys.owner, mapping={f"r{i}": "B:p:1" for i in range(4)})
@@ -154,7 +148,7 @@ async def test_parked_jobs_count_as_queued(
 async def test_a_request_requeued_too_often_ends_as_worker_error(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    batch = await fake_client.submit(items(2))
+    batch = await fake_client.submit(items(2, cid="r"))
     await lose_every_job(fake_redis, queue_name)
     await fake_redis.hset(batch.keys.rescued, "r0", MAX_RESCUES)
     auditor = Auditor(fake_redis, queue_name=queue_name, chunk_size=4)
@@ -171,7 +165,7 @@ async def test_a_request_requeued_too_often_ends_as_worker_error(
 async def test_counters_of_an_ended_batch_are_checked_against_results(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    batch = await fake_client.submit(items(3))
+    batch = await fake_client.submit(items(3, cid="r"))
     await finish(fake_redis, queue_name)
     auditor = Auditor(fake_redis, queue_name=queue_name)
     assert (await auditor.counters(batch.id)).drift == {}
@@ -198,7 +192,7 @@ async def test_counters_of_an_ended_batch_are_checked_against_results(
 async def test_ended_batches_leave_the_schedule(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str, status: str
 ) -> None:
-    batch = await fake_client.submit(items(1))
+    batch = await fake_client.submit(items(1, cid="r"))
     await fake_redis.hset(batch.keys.meta, "status", status)
     await fake_redis.zadd(ACTIVE_KEY, {batch.id: 0, "batch_gone": 0})
     await reconciler(fake_redis, queue_name).tick()
@@ -208,7 +202,7 @@ async def test_ended_batches_leave_the_schedule(
 async def test_a_claim_puts_the_batch_on_the_schedule(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    batch = await fake_client.submit(items(2))
+    batch = await fake_client.submit(items(2, cid="r"))
     await finish(fake_redis, queue_name)
     due = await fake_redis.zscore(ACTIVE_KEY, batch.id)
     assert due is not None and due > time.time() * 1000 - 60_000

@@ -34,9 +34,12 @@ from respq.contract.errors import (
 )
 from respq.contract.exit_codes import ExitCode
 from respq.producer import client as client_module
-from respq.producer.cli.app import redis_exit_code
+from respq.producer.cli.app import exit_code_of
 from respq.producer.enqueue import ROUND_TRIP_BYTES, SLICE_BYTES
 from respq.producer.redis_failures import redis_failure
+
+from helpers.factories import items
+from helpers.faults import fail_enqueue_after
 
 URL = "redis://:***@db:6379/0"
 SECRET = "the user's SECRET prompt"
@@ -72,7 +75,7 @@ def test_each_cause_is_its_own_class_and_exit_code_and_never_carries_a_request(
 ) -> None:
     failure = redis_failure(in_pipeline(error), URL, 5.0)
     assert type(failure) is kind
-    assert failure is not None and redis_exit_code(failure) is code
+    assert failure is not None and exit_code_of(failure) is code
     message = str(failure)
     assert words in message and URL in message, message
     assert "\n" not in message and len(message) < 400
@@ -85,35 +88,12 @@ def test_what_is_not_a_redis_failure_stays_itself() -> None:
     assert redis_failure(ValueError("a bug"), URL, 5.0) is None
 
 
-def failing_enqueue(client: BatchClient, monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
-    """The enqueue script fails from its second call on, as a failover or OOM midway would."""
-    real = client.scripts
-    calls = 0
-
-    async def enqueue(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls > 1:
-            raise error
-        return await real["enqueue"](**kwargs)
-
-    class Scripts:
-        def __getitem__(self, name: str) -> Any:
-            return enqueue if name == "enqueue" else real[name]
-
-    monkeypatch.setattr(client, "scripts", Scripts())
-
-
-def items(n: int, size: int = 10) -> list[dict[str, Any]]:
-    return [{"model": "gpt-5.4", "input": f"{i}:" + "x" * size} for i in range(n)]
-
-
 async def test_a_batch_stopped_midway_is_removed_and_the_message_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     redis = FakeRedis(server=FakeServer())
     client = BatchClient(redis, ClientSettings(queue_name="q"))
-    failing_enqueue(client, monkeypatch, OutOfMemoryError("command not allowed"))
+    fail_enqueue_after(client, 1, OutOfMemoryError("command not allowed"), monkeypatch)
     with pytest.raises(RedisOutOfMemory) as caught:
         await client.submit(items(2000), batch_id="b1")
     assert str(caught.value).endswith("; nothing of batch b1 was kept (it was never sealed)")
@@ -128,7 +108,8 @@ async def test_a_batch_that_cannot_be_removed_after_a_failure_is_said_clearly(
     unsealed batch cannot be removed there either."""
     redis = FakeRedis(server=FakeServer())
     client = BatchClient(redis, ClientSettings(queue_name="q"))
-    failing_enqueue(client, monkeypatch, ReadOnlyError("You can't write against a replica."))
+    replica = ReadOnlyError("You can't write against a replica.")
+    fail_enqueue_after(client, 1, replica, monkeypatch)
 
     async def read_only(*_: Any) -> bool:
         raise RedisReadOnly(f"Redis at {URL} is a read-only replica", URL)
@@ -162,7 +143,7 @@ async def test_enqueue_round_trips_stay_a_few_mib_whatever_the_requests_weigh(
         return await real_execute(self, raise_on_error)
 
     monkeypatch.setattr(Pipeline, "execute", measured)
-    batch = await client.submit(items(1200, size=16 * 1024))
+    batch = await client.submit(items(1200, text="x" * 16 * 1024))
     monkeypatch.undo()
     assert (await batch.status()).request_counts.total == 1200
     assert sum(sent) > 1200 * 16 * 1024

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 import pytest
 from fakeredis.aioredis import FakeRedis
@@ -18,9 +17,7 @@ from respq.producer.scheduling import Scheduling, parse_priority
 from respq.worker.dispatch import Dispatcher
 from respq.worker.slots import FairSlots
 
-
-def items(n: int, tag: str) -> list[dict[str, Any]]:
-    return [{"model": "gpt-5.4", "input": f"{tag}{i}"} for i in range(n)]
+from helpers.factories import items
 
 
 async def picks(redis: FakeRedis, queue: str, count: int) -> list[str]:
@@ -40,8 +37,8 @@ async def picks(redis: FakeRedis, queue: str, count: int) -> list[str]:
 async def test_batches_take_turns_whatever_was_submitted_first(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    big = await fake_client.submit(items(400, "a"))  # 100 jobs of 4
-    small = await fake_client.submit(items(8, "b"))  # 2 jobs, submitted behind them
+    big = await fake_client.submit(items(400, text="a"))  # 100 jobs of 4
+    small = await fake_client.submit(items(8, text="b"))  # 2 jobs, submitted behind them
     order = await picks(fake_redis, queue_name, 6)
     # Both start at the schedule's lowest virtual time, then alternate.
     assert set(order[:2]) == set(order[2:4]) == {big.id, small.id}
@@ -51,12 +48,12 @@ async def test_batches_take_turns_whatever_was_submitted_first(
 async def test_priority_is_a_weight_and_urgent_goes_first(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    low = await fake_client.submit(items(200, "l"))
-    high = await fake_client.submit(items(200, "h"), priority=1)  # twice the share
+    low = await fake_client.submit(items(200, text="l"))
+    high = await fake_client.submit(items(200, text="h"), priority=1)  # twice the share
     order = await picks(fake_redis, queue_name, 30)
     counts = Counter(order)
     assert counts[high.id] == 2 * counts[low.id]
-    urgent = await fake_client.submit(items(12, "u"), priority="urgent")
+    urgent = await fake_client.submit(items(12, text="u"), priority="urgent")
     assert await picks(fake_redis, queue_name, 3) == [urgent.id] * 3
     shares = await fake_client.shares()
     assert shares == {low.id: "33%", high.id: "67%"}
@@ -65,8 +62,8 @@ async def test_priority_is_a_weight_and_urgent_goes_first(
 async def test_a_capped_batch_never_has_more_out_than_its_cap(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    capped = await fake_client.submit(items(40, "c"), max_in_flight=8)  # jobs of 4
-    free = await fake_client.submit(items(40, "f"))
+    capped = await fake_client.submit(items(40, text="c"), max_in_flight=8)  # jobs of 4
+    free = await fake_client.submit(items(40, text="f"))
     dispatcher = Dispatcher(fake_redis, queue_name)
     await dispatcher.refill(100)
     queued = [j.decode() for j in await fake_redis.zrange(queue_name, 0, -1)]
@@ -86,8 +83,8 @@ async def test_a_capped_batch_never_has_more_out_than_its_cap(
 async def test_paused_and_cancelled_batches_leave_the_schedule_and_resume_returns(
     fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
-    paused = await fake_client.submit(items(40, "p"))
-    cancelled = await fake_client.submit(items(40, "c"))
+    paused = await fake_client.submit(items(40, text="p"))
+    cancelled = await fake_client.submit(items(40, text="c"))
     normal, _ = schedule_keys(queue_name)
     await fake_redis.hset(BatchKeys(paused.id).meta, "status", "paused")
     await cancelled.cancel()

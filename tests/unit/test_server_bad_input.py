@@ -152,12 +152,7 @@ async def test_metadata_over_openais_limits_is_refused(
     sdk: openai.AsyncOpenAI, metadata: dict[str, Any], code: str
 ) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        await sdk.batches.create(
-            input_file_id="file-0",
-            endpoint="/v1/responses",
-            completion_window="24h",
-            metadata=metadata,
-        )
+        await sdk.batches.create(**BATCH, metadata=metadata)
     assert (caught.value.code, caught.value.param) == (code, "metadata")
     # At the limits (16 pairs of 64 + 512 characters, each character a 12-byte JSON escape
     # pair) the request goes on to the input file's lookup.
@@ -165,12 +160,7 @@ async def test_metadata_over_openais_limits_is_refused(
     at_limits = {emoji * 63 + f"{i:x}": emoji * 512 for i in range(16)}
     assert len(json.dumps({**BATCH, "metadata": at_limits})) < BATCH_CREATE_BODY_BYTES
     with pytest.raises(openai.NotFoundError) as missing:
-        await sdk.batches.create(
-            input_file_id="file-0",
-            endpoint="/v1/responses",
-            completion_window="24h",
-            metadata=at_limits,
-        )
+        await sdk.batches.create(**BATCH, metadata=at_limits)
     assert missing.value.param == "input_file_id"
 
 

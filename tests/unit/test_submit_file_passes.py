@@ -26,20 +26,23 @@ from typer.testing import CliRunner
 from respq import BatchClient, ClientSettings, InvalidInput
 from respq.contract.constants import BatchKeys
 from respq.contract.errors import FileChanged, SpoolFull
-from respq.producer.cli import app, jsonl
-from respq.producer.cli.jsonl import (
+from respq.producer import jsonl_file, spool
+from respq.producer.cli import app
+from respq.producer.cli.file_argument import input_file
+from respq.producer.cli.submit import enqueue
+from respq.producer.jsonl_file import (
     LINE_SLACK,
     CheckedFile,
     Line,
     check_file,
-    human_bytes,
-    input_file,
     prepared_requests,
     read_lines,
 )
-from respq.producer.cli.submit import enqueue
+from respq.producer.spool import human_bytes
+from respq.producer.submission import Submission
 
 from helpers.factories import BAD_LINES, request_line
+from helpers.faults import fail_enqueue_after
 
 LIMIT = 64 * 1024
 
@@ -94,7 +97,7 @@ def batch_file(path: Path, n: int) -> Path:
 async def submit_checked(redis: FakeRedis, checked: CheckedFile, batch_id: str | None) -> None:
     client = BatchClient(redis, ClientSettings(queue_name="q"))
     try:
-        await enqueue(client, checked, batch_id=batch_id, metadata={}, completion_window=None)
+        await enqueue(client, checked, Submission(batch_id=batch_id))
     finally:
         await client.close()
 
@@ -137,7 +140,7 @@ def test_a_file_that_grows_while_it_is_validated_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = batch_file(tmp_path / "in.jsonl", 10)
-    real = jsonl.read_lines
+    real = jsonl_file.read_lines
 
     def appending(*args: Any) -> Iterator[Line]:
         for n, line in enumerate(real(*args)):
@@ -146,7 +149,7 @@ def test_a_file_that_grows_while_it_is_validated_is_refused(
                     handle.write(request_line(99) + b"\n")
             yield line
 
-    monkeypatch.setattr(jsonl, "read_lines", appending)
+    monkeypatch.setattr(jsonl_file, "read_lines", appending)
     with pytest.raises(FileChanged, match=r"while validating.*nothing was enqueued"):
         check_file(path)
 
@@ -161,34 +164,15 @@ class LostRedis(Exception):
     """Stands for whatever stops an enqueue midway (Redis gone, Ctrl-C)."""
 
 
-def fail_after(client: BatchClient, slices: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The enqueue script of ``client`` fails from its ``slices + 1``-th call on."""
-    real = client.scripts
-    calls = 0
-
-    async def flaky(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls > slices:
-            raise LostRedis("connection lost")
-        return await real["enqueue"](**kwargs)
-
-    class Scripts:
-        def __getitem__(self, name: str) -> Any:
-            return flaky if name == "enqueue" else real[name]
-
-    monkeypatch.setattr(client, "scripts", Scripts())
-
-
 async def test_an_enqueue_that_stops_midway_leaves_no_new_batch_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     redis = FakeRedis(server=FakeServer())
     client = BatchClient(redis, ClientSettings(queue_name="q"))
-    fail_after(client, 18, monkeypatch)
+    fail_enqueue_after(client, 18, LostRedis("connection lost"), monkeypatch)
     path = batch_file(tmp_path / "in.jsonl", 5000)
     with check_file(path) as checked, pytest.raises(LostRedis):
-        await enqueue(client, checked, batch_id="b1", metadata={}, completion_window=None)
+        await enqueue(client, checked, Submission(batch_id="b1"))
     await client.close()
     assert await redis.dbsize() == 0  # slices were stored, then removed with the batch
 
@@ -200,10 +184,10 @@ async def test_an_existing_batch_keeps_what_it_had_and_a_rerun_adds_the_rest(
     with check_file(batch_file(tmp_path / "first.jsonl", 3)) as first:
         await submit_checked(redis, first, "b1")
     client = BatchClient(redis, ClientSettings(queue_name="q"))
-    fail_after(client, 18, monkeypatch)
+    fail_enqueue_after(client, 18, LostRedis("connection lost"), monkeypatch)
     path = batch_file(tmp_path / "more.jsonl", 5000)
     with check_file(path) as checked, pytest.raises(LostRedis):
-        await enqueue(client, checked, batch_id="b1", metadata={}, completion_window=None)
+        await enqueue(client, checked, Submission(batch_id="b1"))
     stored = (await (await client.get("b1")).status()).request_counts.total
     assert 3 < stored < 5000
     assert await waiting_requests(redis, "b1") == stored  # all of them in the batch's jobs
@@ -272,7 +256,7 @@ def test_a_full_tmpdir_is_one_line_naming_tmpdir_and_the_space_needed(
     """ENOSPC simulated in-process (tests/reliability mounts a real full tmpfs where it
     may): the spool's write fails, and so would the flush of its buffer at close."""
     path = batch_file(tmp_path / "in.jsonl", 3000)
-    monkeypatch.setattr(jsonl, "_write", no_space)
+    monkeypatch.setattr(spool, "write_request", no_space)
     with pytest.raises(SpoolFull) as caught:
         check_file(path)
     needed = human_bytes(path.stat().st_size)
@@ -291,7 +275,7 @@ def test_a_full_tmpdir_is_one_line_naming_tmpdir_and_the_space_needed(
 
 def test_a_full_tmpdir_while_copying_stdin_is_said_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(request_line(0) + b"\n")))
-    monkeypatch.setattr(jsonl.shutil, "copyfileobj", no_space)
+    monkeypatch.setattr(spool.shutil, "copyfileobj", no_space)
     expected = r"the copy of standard input.*twice the input's size"
     with pytest.raises(SpoolFull, match=expected), input_file("-"):
         pass

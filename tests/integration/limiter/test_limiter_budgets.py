@@ -20,16 +20,7 @@ import redis.asyncio
 from respq.contract.errors import RequestTooLarge
 from respq.worker.limiter import Limits, RateLimiter, Reservation
 
-# the fixtures: pytest finds them among this module's names, under their name=
-from helpers.limiter import (
-    SCOPE,
-    FakeClock,
-    LimiterFactory,
-    client_fixture,  # noqa: F401
-    clock_fixture,  # noqa: F401
-    make_limiter_fixture,  # noqa: F401
-    prefix_fixture,  # noqa: F401
-)
+from helpers.limiter import SCOPE, FakeClock, LimiterFactory
 
 
 @dataclass

@@ -13,17 +13,7 @@ import redis.asyncio
 
 from respq.worker.limiter import Limits, RateLimiter, Reservation
 
-# the fixtures: pytest finds them among this module's names, under their name=
-from helpers.limiter import (
-    SCOPE,
-    FakeClock,
-    LimiterFactory,
-    client_fixture,  # noqa: F401
-    clock_fixture,  # noqa: F401
-    make_limiter_fixture,  # noqa: F401
-    prefix_fixture,  # noqa: F401
-    real_redis_fixture,  # noqa: F401
-)
+from helpers.limiter import SCOPE, FakeClock, LimiterFactory
 
 
 async def test_keys_share_one_cluster_hash_tag(make_limiter: LimiterFactory, prefix: str) -> None:

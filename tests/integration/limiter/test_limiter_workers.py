@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
@@ -14,19 +13,11 @@ from respq.contract.constants import WORKERS_KEY
 from respq.mockapi import MockConfig, MockServer
 
 from helpers.databases import Database
-from helpers.factories import unique_queue
+from helpers.factories import items, unique_queue
 from helpers.polling import wait_until
 from helpers.processes import worker_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def items(n: int) -> list[dict[str, Any]]:
-    # 5 input tokens + 40 output tokens each, as both mockapi and respq count them.
-    return [
-        {"model": "gpt-5.4-mini", "input": f"short question {i:04d}", "max_output_tokens": 40}
-        for i in range(n)
-    ]
 
 
 def run_batch(db: Database, queue: str, n: int) -> float:
@@ -35,7 +26,14 @@ def run_batch(db: Database, queue: str, n: int) -> float:
 
     async def submit_and_wait() -> float:
         async with BatchClient.from_url(db.url, queue_name=queue) as client:
-            batch = await client.submit(items(n))
+            # 5 input tokens + 40 output tokens each, as both mockapi and respq count them.
+            questions = items(
+                n,
+                text=lambda i: f"short question {i:04d}",
+                model="gpt-5.4-mini",
+                max_output_tokens=40,
+            )
+            batch = await client.submit(questions)
             started = time.monotonic()
             info = await batch.wait(timeout=120, poll_interval=0.05)
             assert info.request_counts.completed == n, info.errors_by_code
