@@ -5,7 +5,7 @@
    interleaved rounds (every other one in reverse order); each round's rate is divided by
    that round's Responses rate, and the median of the rounds is reported (the machine is
    shared: single runs drift), beside the CPU each request cost the worker, mockapi and
-   Redis together.
+   Redis together, and each of the three apart.
    Embeddings answer 1,536-float vectors, as text-embedding-3-small does.
 2. Redis bytes per finished request of each endpoint (``used_memory`` after the batch
    ended, over its size), and the stored output line against its JSON.
@@ -33,6 +33,7 @@ from respq.producer.client import BatchClient
 
 ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings")
 CONCURRENCY = 256
+PROCESSES = ("worker", "mockapi", "Redis")
 
 
 def request_body(url: str, i: int) -> dict[str, Any]:
@@ -70,7 +71,8 @@ def run_batch(mock: stack.MockApi, url: str, n: int) -> dict[str, float]:
         cpu = _cpu(procs[0].pid, mock)
         queued = time.monotonic()
         done = stack.wait_batch(batch_id, 600)
-        cpu_us = (_cpu(procs[0].pid, mock) - cpu) / n * 1e6
+        after = _cpu(procs[0].pid, mock)
+        spent = [(end - start) / n * 1e6 for start, end in zip(cpu, after, strict=True)]
         per_request = (measure.used_memory() - memory) / n
         res = stack.sync_redis().hvals(f"respq:{{{batch_id}}}:res")
     finally:
@@ -79,20 +81,22 @@ def run_batch(mock: stack.MockApi, url: str, n: int) -> dict[str, float]:
     as_json = sum(len(unpack(v)) for v in res[:500]) / min(len(res), 500)
     return {
         "dispatch_s": done - queued,
-        "cpu_us": cpu_us,
+        "cpu_us": sum(spent),
+        **{f"cpu_us {name}": us for name, us in zip(PROCESSES, spent, strict=True)},
         "bytes": per_request,
         "line": stored,
         "json": as_json,
     }
 
 
-def _cpu(worker: int, mock: stack.MockApi) -> float:
-    """CPU seconds of the worker, mockapi and Redis so far: what one request costs them
-    does not drift with the machine's other load the way a rate does."""
+def _cpu(worker: int, mock: stack.MockApi) -> tuple[float, float, float]:
+    """CPU seconds of the worker, mockapi and Redis so far (PROCESSES' order): what one
+    request costs them does not drift with the machine's other load the way a rate does,
+    and apart they say whose CPU an endpoint's answers cost."""
     return (
-        measure.cpu_seconds(worker)
-        + measure.cpu_seconds(mock.proc.pid)
-        + measure.redis_cpu_seconds()
+        measure.cpu_seconds(worker),
+        measure.cpu_seconds(mock.proc.pid),
+        measure.redis_cpu_seconds(),
     )
 
 
@@ -166,6 +170,21 @@ def main(argv: list[str] | None = None) -> None:
         ],
         rows,
         "Dispatch at zero upstream latency, 1 worker, mockapi in its own process",
+    )
+    report.print_table(
+        ["endpoint", *(f"{name} µs/request" for name in PROCESSES), "all three"],
+        [
+            [
+                url,
+                *(
+                    statistics.median(r[url][f"cpu_us {name}"] for r in rounds)
+                    for name in PROCESSES
+                ),
+                statistics.median(r[url]["cpu_us"] for r in rounds),
+            ]
+            for url in ENDPOINTS
+        ],
+        "CPU per request by process (median of the rounds; /proc/<pid>/stat, user + system)",
     )
     last = rounds[-1]
     report.print_table(

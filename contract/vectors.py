@@ -6,7 +6,9 @@ about half of it. Here each vector becomes, in order of preference:
 - ``FLOAT32``: its values as little-endian float32 bytes, when every value is a float
   that float32 holds exactly, as OpenAI, vLLM and most servers send them (4 bytes a
   value, a fifth of the JSON). It is written back with the same encoder that wrote the
-  line (orjson), from the same float values, so it reads back byte for byte.
+  line (orjson), from the same float values, so it reads back byte for byte. The usual
+  vector is judged from the bytes ``marshal`` writes for it (each value's type and
+  float64 bits) rather than value by value in Python: a worker does it per answer.
 - ``DIGITS``: its JSON text between the brackets, two characters a byte (the text of
   numbers uses 15 characters: digits, ``-``, ``.``, ``e``, ``+`` and ``,``), for any
   other list of numbers: half the JSON, exactly as written.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import marshal
 import struct
 from dataclasses import dataclass
 from typing import Any, Final
@@ -53,7 +56,60 @@ class Skeleton:
     vectors: list[tuple[int, bytes]]
 
 
-def _float32(values: list[Any]) -> bytes | None:
+# How ``marshal`` (version 2: no back-references) writes a list of floats: "[" and the
+# count (4 bytes), then an item a value: "g" and its float64, little-endian. One C pass
+# shows every value's type and bits, so the test below is bytes slices, not a Python step
+# a value.
+_MARSHAL_VERSION: Final = 2
+_LIST_HEAD: Final = 5
+_ITEM: Final = 9
+_FLOAT: Final = b"g"
+# An item that is 0.0 or -0.0. Removing them from the items cannot cut one elsewhere: an
+# item starts with "g", so any other 9 bytes that match would take the next item's "g" for
+# one of their zeros.
+_ZERO_ITEMS: Final = (_FLOAT + bytes(8), _FLOAT + bytes(7) + b"\x80")
+_ZERO: Final = b"\x00"
+_LOW_BITS_CLEAR: Final = bytes(range(0, 256, 32))  # byte 3 with its 5 mantissa bits 0
+# Byte 7 is the sign and the exponent's top 7 bits: 0x39–0x46 (either sign) is
+# 2**-111 <= |x| < 2**113, inside float32's normal range with room to spare.
+_NORMAL_TOP: Final = bytes([*range(0x39, 0x47), *range(0xB9, 0xC7)])
+
+
+def _plain_float32(values: list[Any]) -> bool:
+    """Every value is a float that float32 holds exactly, decided for the usual vector
+    without a Python step a value. False is no verdict: tiny or huge values and ints are
+    left to ``_float32_checked``."""
+    try:
+        items = marshal.dumps(values, _MARSHAL_VERSION)[_LIST_HEAD:]
+    except ValueError:  # a list subclass, or values marshal does not take
+        return False
+    if len(items) != _ITEM * len(values) or items[::_ITEM] != _FLOAT * len(values):
+        return False  # not only floats
+    if _float32_items(items):
+        return True
+    for zero in _ZERO_ITEMS:
+        items = items.replace(zero, b"")
+    return _float32_items(items)
+
+
+def _float32_items(items: bytes) -> bool:
+    """Every float64 of marshal's items has its 29 lowest mantissa bits 0 and an exponent
+    well inside float32's range: a float32 exactly."""
+
+    def only(byte: int, allowed: bytes) -> bool:
+        return not items[1 + byte :: _ITEM].translate(None, allowed)
+
+    return (
+        only(0, _ZERO)
+        and only(1, _ZERO)
+        and only(2, _ZERO)
+        and only(3, _LOW_BITS_CLEAR)
+        and only(7, _NORMAL_TOP)
+    )
+
+
+def _float32_checked(values: list[Any]) -> bytes | None:
+    """The float32 bytes of any list float32 holds exactly, by packing and reading back."""
     if set(map(type, values)) != {float}:  # an int would come back as a float
         return None
     layout = f"<{len(values)}f"
@@ -64,6 +120,12 @@ def _float32(values: list[Any]) -> bytes | None:
     if struct.unpack(layout, packed) != tuple(values):  # a value float32 does not hold
         return None
     return packed
+
+
+def _float32(values: list[Any]) -> bytes | None:
+    if _plain_float32(values):
+        return struct.pack(f"<{len(values)}f", *values)
+    return _float32_checked(values)
 
 
 def _digits(values: list[Any]) -> bytes | None:

@@ -2,10 +2,12 @@
 and the same verdict.
 
 A vector is a fixed table of float32 values (unit length, as OpenAI's are), turned by a
-hash of its input: a rotation and a sign, so building one costs a list slice, not 1,536
-random numbers (the mock must not be what limits a benchmark). Values are float32 numbers
-printed as float64, as OpenAI prints them; ``encoding_format: base64`` sends the
-little-endian float32 bytes in base64.
+hash of its input: a rotation and a sign. Values are float32 numbers printed as float64,
+as OpenAI prints them; ``encoding_format: base64`` sends the little-endian float32 bytes
+in base64. The table is printed (and packed) once per dimension and sign, and an answer
+slices that text at the turn: an answer costs no number made or printed per value, as a
+real provider's costs the benchmark's machine nothing (the mock must not be what limits a
+benchmark of the worker beside it).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import math
 import random
 import struct
 from array import array
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any
+
+import orjson
 
 from .generate import count_tokens, new_id
 
@@ -71,12 +76,52 @@ def _inputs(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
-def vector(item: Any, dimensions: int) -> list[float]:
+def _turn(item: Any, dimensions: int) -> tuple[int, bool]:
+    """Where ``item``'s vector starts in the table, and whether it is negated."""
     digest = hashlib.blake2b(repr(item).encode(), digest_size=8).digest()
-    turn = int.from_bytes(digest[:4], "little") % dimensions
+    return int.from_bytes(digest[:4], "little") % dimensions, not digest[4] & 1
+
+
+def vector(item: Any, dimensions: int) -> list[float]:
+    turn, negated = _turn(item, dimensions)
     table = _table(dimensions)
     turned = table[turn:] + table[:turn]
-    return turned if digest[4] & 1 else [-x for x in turned]
+    return [-x for x in turned] if negated else turned
+
+
+@dataclass(frozen=True, slots=True)
+class _Printed:
+    """The table (or its negation) as JSON numbers joined by commas, where each number
+    starts, and as float32 bytes."""
+
+    text: bytes
+    starts: list[int]
+    packed: bytes
+
+
+@lru_cache(maxsize=32)  # bounded: a request may ask for any `dimensions`
+def _printed(dimensions: int, negated: bool) -> _Printed:
+    values = [-x for x in _table(dimensions)] if negated else _table(dimensions)
+    text = orjson.dumps(values)[1:-1]
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == ord(",")]
+    return _Printed(text, starts, struct.pack(f"<{dimensions}f", *values))
+
+
+def vector_json(item: Any, dimensions: int) -> bytes:
+    """``orjson.dumps(vector(item, dimensions))``, sliced from the printed table."""
+    turn, negated = _turn(item, dimensions)
+    printed = _printed(dimensions, negated)
+    if turn == 0:
+        return b"[" + printed.text + b"]"
+    cut = printed.starts[turn]
+    return b"[" + printed.text[cut:] + b"," + printed.text[: cut - 1] + b"]"
+
+
+def vector_base64(item: Any, dimensions: int) -> str:
+    """The little-endian float32 bytes of ``vector(item, dimensions)``, in base64."""
+    turn, negated = _turn(item, dimensions)
+    packed = _printed(dimensions, negated).packed
+    return base64.b64encode(packed[4 * turn :] + packed[: 4 * turn]).decode()
 
 
 def read_embedding_input(body: JSON) -> tuple[str, int]:
@@ -99,9 +144,8 @@ def build_embeddings(body: JSON, model: str, tokens_in: int, full_text: str) -> 
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for index, item in enumerate(_inputs(body.get("input"))):
-        values = vector(item, dims)
         encoded: Any = (
-            base64.b64encode(struct.pack(f"<{dims}f", *values)).decode() if as_base64 else values
+            vector_base64(item, dims) if as_base64 else orjson.Fragment(vector_json(item, dims))
         )
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     return {

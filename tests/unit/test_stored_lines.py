@@ -9,6 +9,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
@@ -22,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from respq import BatchClient
-from respq.contract import stored
+from respq.contract import stored, vectors
 from respq.contract.audit import Auditor
 from respq.contract.constants import BatchKeys
 from respq.contract.errors import StoredLineError
@@ -305,6 +306,41 @@ def test_any_embedding_answer_round_trips(vectors: list[Any]) -> None:
     line = embedding_line(vectors)
     raw = orjson.dumps(line)
     assert unpack(pack_answer(line)) == raw
+
+
+def test_a_usual_float32_vector_is_judged_from_its_bytes_and_the_rest_value_by_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked: list[list[Any]] = []
+    check = vectors._float32_checked
+    monkeypatch.setattr(vectors, "_float32_checked", lambda v: checked.append(v) or check(v))
+    usual = embedding_body(dims=1536)["data"][0]["embedding"]
+    line = embedding_line([usual])
+    assert unpack(pack_answer(line)) == orjson.dumps(line)
+    assert checked == []  # the usual vector (zeros in it too) takes no Python step a value
+    # float32 values outside the bytewise test's range and ints: checked, exact.
+    edges = [[0.5, 2.0**-126, 2.0**-149], [2.0**127, -(2.0**113)], [0.5, 2]]
+    for edge in edges:
+        line = embedding_line([edge])
+        assert unpack(pack_answer(line)) == orjson.dumps(line)
+    assert checked == edges
+    assert [vectors.pack_vector(edge) for edge in edges[:2]] == [
+        (vectors.FLOAT32, struct.pack(f"<{len(edge)}f", *edge)) for edge in edges[:2]
+    ]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.floats(allow_nan=False, allow_infinity=False)
+        | st.floats(width=32, allow_nan=False, allow_infinity=False),
+        min_size=1,
+    )
+)
+def test_the_bytewise_float32_test_passes_only_values_float32_holds(values: list[float]) -> None:
+    if vectors._plain_float32(values):
+        layout = f"<{len(values)}f"
+        assert struct.unpack(layout, struct.pack(layout, *values)) == tuple(values)
 
 
 @pytest.mark.parametrize("cut", [1, 5, 20, -1])

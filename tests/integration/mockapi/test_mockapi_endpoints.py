@@ -13,12 +13,14 @@ from typing import Any
 import httpx
 import openai
 import openai.types as sdk
+import orjson
 import pytest
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from respq.mockapi import MockConfig, MockServer
 from respq.mockapi.styles import STYLES
+from respq.mockapi.vectors import build_embeddings, vector
 
 HEADERS = {"Authorization": "Bearer sk-test"}
 CHAT = {"model": "gpt-5.4", "messages": [{"role": "user", "content": "Hello there"}]}
@@ -97,6 +99,21 @@ def test_embeddings_are_deterministic_float32_and_base64_matches(srv: MockServer
     assert list(struct.unpack(f"<{len(first)}f", raw)) == first
     other = post(srv, "/embeddings", {**body, "input": "other text"}).json()
     assert other["data"][0]["embedding"] != first
+
+
+@pytest.mark.parametrize("dims", [1, 7, 1536])
+def test_an_embedding_is_sliced_from_its_table_printed_once_and_is_its_vector(dims: int) -> None:
+    # No number is made or printed per answer (the mock shares the benchmark's CPU), and
+    # what goes out is still exactly the input's vector, as JSON numbers or base64.
+    for i in range(100):
+        item: Any = f"text {i}" if i % 2 else [i, 7]
+        body = {"model": "text-embedding-3-small", "input": [item], "dimensions": dims}
+        sent = build_embeddings(body, "text-embedding-3-small", 1, "")["data"][0]["embedding"]
+        assert isinstance(sent, orjson.Fragment)
+        assert orjson.dumps(sent) == orjson.dumps(vector(item, dims))
+        as_base64 = build_embeddings({**body, "encoding_format": "base64"}, "m", 1, "")
+        packed = base64.b64decode(as_base64["data"][0]["embedding"])
+        assert packed == struct.pack(f"<{dims}f", *vector(item, dims))
 
 
 def test_a_streamed_chat_reads_as_chunks_and_adds_up_to_the_plain_answer(
