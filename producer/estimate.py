@@ -12,6 +12,7 @@ a heuristic (about 4 ASCII characters a token); real usage differs by tens of pe
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, Field
@@ -58,13 +59,16 @@ class Estimator:
         self._sums: dict[str, list[int]] = {}
 
     def add(self, item: PreparedRequest) -> None:
-        body = orjson.loads(item.body)
-        sums = self._sums.get(item.model)
+        self.add_body(self.endpoint, item.model, orjson.loads(item.body))
+
+    def add_body(self, endpoint: Endpoint, model: str, body: dict[str, Any]) -> None:
+        """One validated request's parsed body (``ItemPreparer.on_valid`` calls this)."""
+        sums = self._sums.get(model)
         if sums is None:
-            sums = self._sums[item.model] = [0, 0, 0]
+            sums = self._sums[model] = [0, 0, 0]
         sums[0] += 1
-        sums[1] += self.endpoint.input_tokens(body)
-        sums[2] += self.endpoint.output_tokens(
+        sums[1] += endpoint.input_tokens(body)
+        sums[2] += endpoint.output_tokens(
             body, default_max_output_tokens=self.default_max_output_tokens
         )
 

@@ -34,7 +34,7 @@ from respq.contract.errors import (
 )
 from respq.contract.prices import PriceTable
 from respq.producer import spool as spools
-from respq.producer.estimate import BatchEstimate, estimate_prepared
+from respq.producer.estimate import BatchEstimate, Estimator, estimate_prepared
 from respq.producer.models_check import ModelUses
 from respq.producer.validation import DEFAULT_MAX_REQUEST_BYTES, ItemPreparer, PreparedRequest
 
@@ -141,6 +141,7 @@ def check_file(
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     name: str | None = None,
     endpoint: Endpoint | None = None,
+    estimator: Estimator | None = None,
 ) -> CheckedFile:
     """Validate every line, spooling the valid requests. InvalidFile (an InvalidInput naming
     ``name``, by default the path) lists every bad one; EmptyFile, FileChanged and SpoolFull
@@ -150,7 +151,7 @@ def check_file(
         raise IsADirectoryError(21, "is a directory", str(path))
     size = path.stat().st_size
     try:
-        return _check_file(path, size, max_request_bytes, name, endpoint)
+        return _check_file(path, size, max_request_bytes, name, endpoint, estimator)
     except OSError as exc:
         if not spools.is_no_space(exc):
             raise
@@ -159,9 +160,16 @@ def check_file(
 
 
 def _check_file(
-    path: Path, size: int, max_request_bytes: int, name: str | None, endpoint: Endpoint | None
+    path: Path,
+    size: int,
+    max_request_bytes: int,
+    name: str | None,
+    endpoint: Endpoint | None,
+    estimator: Estimator | None,
 ) -> CheckedFile:
     preparer = ItemPreparer(max_request_bytes=max_request_bytes, endpoint=endpoint)
+    if estimator is not None:  # estimated in this pass, from the bodies validation parsed
+        preparer.on_valid = estimator.add_body
     checked = CheckedFile(path, 0, 0)
     try:
         spool = checked.spool

@@ -14,7 +14,7 @@ one is named, and nothing is enqueued.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -66,6 +66,9 @@ class ItemPreparer:
         endpoint: Endpoint | None = None,
     ) -> None:
         self.max_request_bytes = max_request_bytes
+        # Told of every valid request's parsed body (an estimate rides the validation pass
+        # instead of parsing every body again).
+        self.on_valid: Callable[[Endpoint, str, dict[str, Any]], None] | None = None
         self.required = endpoint
         self.endpoint = endpoint
         self.endpoint_from = ""
@@ -178,7 +181,10 @@ class ItemPreparer:
         if depends_on is not None:
             self.depends[cid] = (depends_on, where, depends_on in self.seen)
         self.seen.add(cid)
-        return PreparedRequest(cid, encoded, self.batch_endpoint.model_of(request), depends_on)
+        model = self.batch_endpoint.model_of(request)
+        if self.on_valid is not None:
+            self.on_valid(self.batch_endpoint, model, body)
+        return PreparedRequest(cid, encoded, model, depends_on)
 
     def _check_endpoint(self, endpoint: Endpoint, where: str) -> None:
         """The batch's endpoint is the first item's; _LineProblem for an item of another."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from respq.contract.prices import PriceTable
-from respq.producer.estimate import BatchEstimate
+from respq.producer.estimate import BatchEstimate, Estimator
 from respq.producer.jsonl_file import check_file
 from respq.producer.settings import ClientSettings
 
@@ -27,9 +27,10 @@ MAX_KEPT = 1000
 
 def estimate_file(path: Path, settings: ClientSettings, prices: PriceTable | None) -> BatchEstimate:
     """The estimate of one batch file (in the calling thread)."""
-    with check_file(path, max_request_bytes=settings.max_request_bytes) as checked:
-        cap = settings.default_max_output_tokens
-        return checked.estimate(default_max_output_tokens=cap, prices=prices)
+    # Estimated in the validation pass, from the bodies it parsed.
+    estimator = Estimator(default_max_output_tokens=settings.default_max_output_tokens)
+    with check_file(path, max_request_bytes=settings.max_request_bytes, estimator=estimator):
+        return estimator.result(prices)
 
 
 class FileEstimates:

@@ -15,7 +15,7 @@ from respq.producer.cli.app import app, console, get_state, run_async
 from respq.producer.cli.file_argument import display_name, input_file
 from respq.producer.cli.render import tokens, usd
 from respq.producer.cli.submit import print_json, validate
-from respq.producer.estimate import BatchEstimate
+from respq.producer.estimate import BatchEstimate, Estimator
 from respq.producer.settings import ClientSettings
 
 
@@ -58,9 +58,10 @@ def estimate(
     async def go() -> BatchEstimate:
         prices = PriceTable.from_env()
         settings = ClientSettings()
-        with input_file(file) as path, validate(path, display_name(file)) as checked:
-            cap = settings.default_max_output_tokens
-            return checked.estimate(default_max_output_tokens=cap, prices=prices)
+        # Estimated in the validation pass, from the bodies it parsed: as fast as validating.
+        estimator = Estimator(default_max_output_tokens=settings.default_max_output_tokens)
+        with input_file(file) as path, validate(path, display_name(file), estimator):
+            return estimator.result(prices)
 
     result = run_async(state, go())
     if as_json:

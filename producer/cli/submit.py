@@ -34,6 +34,7 @@ from respq.producer.cli.results import (
     write_results,
 )
 from respq.producer.client import BatchClient
+from respq.producer.estimate import Estimator
 from respq.producer.jsonl_file import CheckedFile, check_file, prepared_requests
 from respq.producer.models_check import check_models as check_batch_models
 from respq.producer.scheduling import Scheduling, parse_priority
@@ -68,10 +69,15 @@ def check_options(batch_id: str | None, completion_window: str | None) -> None:
             raise CliError(f"--completion-window: {exc}") from None
 
 
-def validate(path: Path, name: str | None = None) -> CheckedFile:
-    """The first pass (validate, spool); raises InvalidInput (exit 2) naming the file and
-    every bad line."""
-    return check_file(path, max_request_bytes=ClientSettings().max_request_bytes, name=name)
+def validate(
+    path: Path, name: str | None = None, estimator: Estimator | None = None
+) -> CheckedFile:
+    """The first pass (validate, spool; and estimate, given an ``estimator``); raises
+    InvalidInput (exit 2) naming the file and every bad line."""
+    settings = ClientSettings()
+    return check_file(
+        path, max_request_bytes=settings.max_request_bytes, name=name, estimator=estimator
+    )
 
 
 async def enqueue(client: BatchClient, checked: CheckedFile, submission: Submission) -> Batch:

@@ -78,3 +78,23 @@ def test_respq_estimate_refuses_a_bad_file_naming_the_line(tmp_path: Path) -> No
     result = invoke(["estimate", str(path)], env={"RESPQ_REDIS_URL": NOWHERE})
     assert result.exit_code == 2
     assert "line 1:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_respq_estimate_adds_up_in_the_validation_pass_parsing_no_body_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The estimate rides the pass that validates: reading the spool back and parsing each
+    # body again (Estimator.add) made it 1.1-1.7x the time of validating alone.
+    def parsed_again(*_: object) -> None:
+        raise AssertionError("a body was parsed a second time")
+
+    monkeypatch.setattr("respq.producer.estimate.Estimator.add", parsed_again)
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(item) for item in ITEMS) + b"\n")
+    env = {"RESPQ_REDIS_URL": NOWHERE, "RESPQ_DEFAULT_MAX_OUTPUT_TOKENS": "1000"}
+    as_json = invoke(["estimate", str(path), "--json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    monkeypatch.undo()
+    monkeypatch.setenv("RESPQ_DEFAULT_MAX_OUTPUT_TOKENS", "1000")
+    expected = BatchClient.from_url(NOWHERE).estimate(ITEMS)
+    assert orjson.loads(as_json.stdout) == expected.model_dump(mode="json")
