@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from respq.contract.background import Background
 from respq.contract.constants import ARQ_IN_PROGRESS_PREFIX, WORKER_INFO_PREFIX, WORKERS_KEY
 from respq.worker.job_lease import JobLease, lease_scripts
 
@@ -65,16 +66,13 @@ class LeaseKeeper:
         # extra fields for the info hash (the worker's Redis health, the reconciler's work)
         self.status = status or dict
         self._failing = False
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background(self._run, "respq-lease")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="respq-lease")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.stop()
         try:
             await self.redis.zrem(WORKERS_KEY, self.worker_id)
             await self.redis.delete(WORKER_INFO_PREFIX + self.worker_id)

@@ -29,15 +29,14 @@ just started adds every unfinished batch to the schedule once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from respq.contract.audit import Auditor, RequestAudit
+from respq.contract.background import Background, tick_every
 from respq.contract.constants import ACTIVE_KEY, BATCHES_KEY, BatchKeys, paused_key
 from respq.contract.scripts import ScriptSet
 from respq.contract.status import TERMINAL_STATUSES
@@ -76,28 +75,15 @@ class Reconciler:
         self.scripts = ScriptSet(redis, ["take_due"])
         self.requeued = 0
         self._server: str | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background(
+            lambda: tick_every(self.interval, self.tick, log, "reconciler"), "respq-reconcile"
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="respq-reconcile")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        failing = False
-        while True:
-            await asyncio.sleep(self.interval * random.uniform(0.8, 1.2))
-            try:
-                await self.tick()
-                failing = False
-            except RedisError as exc:  # an outage: the poll loop logs it; try next tick
-                if not failing:
-                    log.info("reconciler paused by a Redis error: %s", exc)
-                failing = True
+        await self._loop.stop()
 
     async def tick(self) -> int:
         """Audit the batches that are due; returns how many requests were re-queued."""

@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from respq.contract.background import Background, tick_every
 from respq.contract.constants import (
     WEBHOOK_FIELD_PREFIX,
     WEBHOOK_URL_FIELD,
@@ -84,29 +84,16 @@ class WebhookDeliverer:
         # connected to); no redirects: a 3xx could point anywhere.
         self.http = httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
         self.delivered = 0
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background(
+            lambda: tick_every(self.interval, self.tick, log, "webhook delivery"), "respq-webhooks"
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="respq-webhooks")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.stop()
         await self.http.aclose()
-
-    async def _run(self) -> None:
-        failing = False
-        while True:
-            await asyncio.sleep(self.interval * random.uniform(0.8, 1.2))
-            try:
-                await self.tick()
-                failing = False
-            except RedisError as exc:  # an outage: the poll loop logs it; try next tick
-                if not failing:
-                    log.info("webhook delivery paused by a Redis error: %s", exc)
-                failing = True
 
     async def tick(self) -> int:
         """Claim the due events and try each once; returns how many were claimed."""
