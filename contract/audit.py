@@ -140,16 +140,8 @@ class Auditor:
         HSCAN cursor). Returns where to go on ("0" at the end) and the tally."""
         keys = BatchKeys(batch_id)
         raw = await self.scripts["audit"](
-            meta=keys.meta,
-            order=keys.order,
-            res=keys.res,
-            owner=keys.owner,
-            inflight=keys.inflight,
-            parked=keys.parked,
-            parent=keys.parent,
-            rescued=keys.rescued,
+            batch=keys,
             queue=self.queue_name,
-            jobs=keys.jobs,
             what=what,
             start=start,
             count=count,
@@ -160,7 +152,6 @@ class Auditor:
             chunk_size=self.chunk_size,
             result_ttl=self.result_ttl,
             id_token=new_token(),
-            batch_id=batch_id,
             max_rescues=MAX_RESCUES,
             give_up_try=MAX_JOB_RUNS + 1,
             sample=20,

@@ -14,7 +14,8 @@ from redis.exceptions import RedisError
 
 
 class Background:
-    """One task made from ``run`` at each ``start()``, named ``name`` (for debugging)."""
+    """One task made from ``run`` at each ``start()``, named ``name`` (for debugging). The
+    parts that run a loop subclass it, so ``start`` and ``stop`` are written once."""
 
     def __init__(self, run: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
         self._make = run

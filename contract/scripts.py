@@ -21,15 +21,21 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from respq.contract.constants import (
+    ACTIVE_KEY,
+    BATCH_KEY_NAMES,
+    BATCHES_KEY,
     ERROR_COUNT_PREFIX,
     INCOMPLETE_FIELD,
     JOB_FUNCTION,
     JOB_TTL_MARGIN_S,
     MODEL_USAGE_PREFIX,
     OUTPUT_EXPIRES_FIELD,
+    UNSEALED_KEY,
     USAGE_FIELDS,
     USAGE_PREFIX,
     WEBHOOK_FIELD_PREFIX,
+    WEBHOOKS_KEY,
+    BatchKeys,
 )
 from respq.contract.ids import ID_FORMATS, IdFormat
 from respq.contract.status import BatchStatus
@@ -80,6 +86,14 @@ def lua_prelude() -> str:
     )
 
 
+# A key a script names thus is always this one: callers never pass it.
+GLOBAL_KEYS: Final = {
+    "active": ACTIVE_KEY,
+    "batches": BATCHES_KEY,
+    "unsealed": UNSEALED_KEY,
+    "webhooks": WEBHOOKS_KEY,
+}
+
 _SIGNATURE = re.compile(r"^--! (KEYS|ARGV):(.*)$", re.MULTILINE)
 
 
@@ -121,6 +135,20 @@ class Signature:
             self.keys[: len(other.keys)] == other.keys
             and self.args[: len(other.args)] == other.args
         )
+
+    def implied(self, batch: BatchKeys | None) -> dict[str, Any]:
+        """The values a caller need not pass: every key of GLOBAL_KEYS the script names,
+        and with ``batch``, the batch's keys by their BatchKeys names, ``*batch_keys`` (all
+        of them) and the ARGV ``batch_id``; so which of a batch's keys a script touches is
+        said once, in its header."""
+        values: dict[str, Any] = {n: GLOBAL_KEYS[n] for n in self.keys if n in GLOBAL_KEYS}
+        if batch is not None:
+            values |= {n: getattr(batch, n) for n in self.keys if n in BATCH_KEY_NAMES}
+            if self.more_keys == "batch_keys":
+                values["batch_keys"] = batch.all()
+            if "batch_id" in self.args:
+                values["batch_id"] = batch.batch_id
+        return values
 
     def lists(self, script: str, values: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
         """KEYS and ARGV in the script's order; every name exactly once."""
@@ -180,15 +208,18 @@ def lua_source(name: str, folder: LuaFolder = BATCH_STATE) -> str:
 
 
 class Script:
-    """One script, called with its KEYS and ARGV by name (see Signature)."""
+    """One script, called with its KEYS and ARGV by name (see Signature); the names
+    ``Signature.implied`` fills (from ``batch=``, and the global keys) may be left out."""
 
     def __init__(self, redis: Redis, name: str, folder: LuaFolder = BATCH_STATE) -> None:
         self.name = name
         self.signature = signature_of(name, folder)
         self._script: AsyncScript = redis.register_script(lua_source(name, folder))
 
-    async def __call__(self, *, client: Any = None, **values: Any) -> Any:
-        keys, args = self.signature.lists(self.name, values)
+    async def __call__(
+        self, *, client: Any = None, batch: BatchKeys | None = None, **values: Any
+    ) -> Any:
+        keys, args = self.signature.lists(self.name, self.signature.implied(batch) | values)
         return await self._script(keys=keys, args=args, client=client)
 
 

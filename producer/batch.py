@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from respq.contract.constants import (
     ARQ_JOB_PREFIX,
-    WEBHOOKS_KEY,
     BatchKeys,
     paused_key,
     schedule_keys,
@@ -99,13 +98,7 @@ class Batch:
             while True:
                 scanned = int(
                     await self.client.scripts["cancel"](
-                        meta=self.keys.meta,
-                        order=self.keys.order,
-                        res=self.keys.res,
-                        inflight=self.keys.inflight,
-                        children=self.keys.children,
-                        webhooks=WEBHOOKS_KEY,
-                        batch_keys=self.keys.all(),
+                        batch=self.keys,
                         start=start,
                         count=PAGE,
                         now=int(time.time()),
@@ -140,13 +133,8 @@ class Batch:
             while start < length:
                 total += int(
                     await self.client.scripts["retry"](
-                        meta=self.keys.meta,
-                        order=self.keys.order,
-                        res=self.keys.res,
-                        owner=self.keys.owner,
-                        req=self.keys.req,
+                        batch=self.keys,
                         queue=settings.queue_name,
-                        parent=self.keys.parent,
                         start=start,
                         count=PAGE,
                         codes=wanted,
@@ -155,7 +143,6 @@ class Batch:
                         now_ms=int(time.time() * 1000),
                         result_ttl=settings.result_ttl,
                         arq_job_prefix=ARQ_JOB_PREFIX,
-                        batch_id=self.id,
                     )
                 )
                 start += PAGE
@@ -178,11 +165,9 @@ class Batch:
         async with self.client.errors():
             schedule, urgent_schedule = schedule_keys(settings.queue_name)
             answer = await self.client.scripts["resume"](
-                meta=self.keys.meta,
-                parked=self.keys.parked,
+                batch=self.keys,
                 queue=settings.queue_name,
                 paused=paused_key(settings.queue_name),
-                jobs=self.keys.jobs,
                 schedule=schedule,
                 urgent_schedule=urgent_schedule,
                 max_cost="" if max_cost is None else repr(float(max_cost)),
@@ -190,7 +175,6 @@ class Batch:
                 arq_job_prefix=ARQ_JOB_PREFIX,
                 now_ms=int(now * 1000),
                 result_ttl=settings.result_ttl,
-                batch_id=self.id,
             )
         code = answer.decode() if isinstance(answer, bytes) else str(answer)
         if code == "missing":

@@ -16,9 +16,7 @@ from redis.exceptions import RedisError
 
 from respq.contract.constants import (
     BATCHES_KEY,
-    UNSEALED_KEY,
     WEBHOOK_URL_FIELD,
-    WEBHOOKS_KEY,
     BatchKeys,
     schedule_keys,
     tenant_batches_key,
@@ -257,18 +255,13 @@ class BatchClient:
         schedule, urgent_schedule = schedule_keys(settings.queue_name)
         async with self.errors():
             await self.scripts["seal"](
-                meta=keys.meta,
-                jobs=keys.jobs,
+                batch=keys,
                 schedule=schedule,
                 urgent_schedule=urgent_schedule,
-                unsealed=UNSEALED_KEY,
-                webhooks=WEBHOOKS_KEY,
-                batch_keys=keys.all(),
                 now=int(time.time()),
                 running_ttl=running_ttl,
                 finished_ttl=settings.result_ttl,
                 job_ttl_ms=running_ttl * 1000,
-                batch_id=batch_id,
                 event_id=new_event_id(),
             )
 
@@ -327,11 +320,8 @@ class BatchClient:
         async with self.errors():
             weight, urgent, max_in_flight = (scheduling or Scheduling()).meta_args()
             _, submit_no, _, has = await self.scripts["create"](
-                meta=BatchKeys(batch_id).meta,
-                batches=BATCHES_KEY,
+                batch=BatchKeys(batch_id),
                 tenant_batches=tenant_batches_key(tenant) if tenant else BATCHES_KEY,
-                unsealed=UNSEALED_KEY,
-                batch_id=batch_id,
                 now=int(now),
                 metadata=orjson.dumps(metadata or {}),
                 window=window_text,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from respq.contract.constants import UNSEALED_KEY, WEBHOOKS_KEY, BatchKeys
+from respq.contract.constants import BatchKeys
 from respq.contract.status import BatchStatus
 from respq.contract.webhooks import new_event_id
 
@@ -29,11 +29,7 @@ async def end_unsealed(
     keys = BatchKeys(batch_id)
     async with client.errors():
         ended = await client.scripts["end_unsealed"](
-            meta=keys.meta,
-            webhooks=WEBHOOKS_KEY,
-            unsealed=UNSEALED_KEY,
-            batch_keys=keys.all(),
-            batch_id=batch_id,
+            batch=keys,
             status=status.value,
             now=int(time.time()),
             finished_ttl=client.settings.result_ttl,

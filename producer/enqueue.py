@@ -75,13 +75,7 @@ class Enqueue:
         for item in chunk:
             requests += (item.custom_id, item.body, item.depends_on or "")
         await self.client.scripts["enqueue"](
-            meta=keys.meta,
-            req=keys.req,
-            order=keys.order,
-            jobs=keys.jobs,
-            parent=keys.parent,
-            children=keys.children,
-            batch_id=self.batch_id,
+            batch=keys,
             submit_no=self.submit_no,
             chunk_no=self.chunk_no,
             chunk_size=self.job_size,

@@ -109,20 +109,14 @@ def expiry_shape(seconds: int | None) -> dict[str, Any] | None:
     return {"anchor": ANCHOR, "seconds": seconds} if seconds else None
 
 
-class FileSweeper:
+class FileSweeper(Background):
     """Deletes expired uploads: bytes on disk, record, index entries."""
 
     def __init__(self, redis: Redis, files_dir: Path, *, every: float = SWEEP_EVERY_S) -> None:
         self.redis = redis
         self.files_dir = files_dir
         self.every = every
-        self._loop = Background(self._run, "respq-file-sweeper")
-
-    def start(self) -> None:
-        self._loop.start()
-
-    async def stop(self) -> None:
-        await self._loop.stop()
+        super().__init__(self._run, "respq-file-sweeper")
 
     async def _run(self) -> None:
         while True:

@@ -13,6 +13,7 @@ from typing import Any
 import arq.worker as arq_worker
 
 from respq.contract.audit import MAX_JOB_RUNS
+from respq.contract.background import Background
 from respq.contract.prices import PriceTable
 from respq.contract.redis_conn import redact_url
 from respq.contract.serializer import dumps_job, loads_job
@@ -81,13 +82,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     metrics.track_in_flight(lambda: runner.in_flight)
     metrics.start(config.metrics_port, redis, config.queue_name)
     ctx["respq_metrics"] = metrics
-    reconciler = Reconciler(
-        redis,
-        queue_name=config.queue_name,
-        lease_seconds=config.lease_seconds,
-        chunk_size=config.chunk_size,
-        result_ttl=config.result_ttl,
-    )
+    reconciler = Reconciler(store, lease_seconds=config.lease_seconds)
     health: RedisHealth = ctx.get("respq_redis_health") or RedisHealth()
     activity = WorkerActivity(
         runner.sender.activity,
@@ -108,16 +103,16 @@ async def startup(ctx: dict[str, Any]) -> None:
         ctx.get("respq_webhooks") or WebhookSettings(),
         transport=ctx.get("respq_webhook_transport"),
     )
-    leases.start()
-    reconciler.start()
-    webhooks.start()
+    for part in (leases, reconciler, webhooks):
+        part.start()
     ctx.update(
-        respq_webhook_deliverer=webhooks,
         respq_config=config,
         respq_http=http,
         respq_runner=runner,
         respq_leases=leases,
-        respq_reconciler=reconciler,
+        # Stopped in this order at shutdown: the lease goes last, so no other worker takes
+        # over this one's jobs while its loops still run.
+        respq_stopped_at_shutdown=(metrics, reconciler, webhooks, leases),
     )
     _install_drain_hook(runner)
     log.info(
@@ -130,18 +125,9 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    metrics: Metrics | None = ctx.get("respq_metrics")
-    if metrics is not None:
-        await metrics.stop()
-    reconciler: Reconciler | None = ctx.get("respq_reconciler")
-    if reconciler is not None:
-        await reconciler.stop()
-    webhooks: WebhookDeliverer | None = ctx.get("respq_webhook_deliverer")
-    if webhooks is not None:
-        await webhooks.stop()
-    leases: LeaseKeeper | None = ctx.get("respq_leases")
-    if leases is not None:
-        await leases.stop()
+    parts: tuple[Metrics | Background, ...] = ctx.get("respq_stopped_at_shutdown", ())
+    for part in parts:
+        await part.stop()
     http = ctx.get("respq_http")
     if http is not None:
         await http.aclose()

@@ -151,7 +151,7 @@ class Budget:
         if estimate is None:
             estimate = 0.0  # unpriced: still stopped by a paused or spent budget
         answer = await self._scripts["budget"](
-            meta=BatchKeys(batch_id).meta,
+            batch=BatchKeys(batch_id),
             op="reserve",
             estimate=repr(estimate),
             actual=0,
@@ -179,7 +179,7 @@ class Budget:
             return
         try:
             await self._scripts["budget"](
-                meta=BatchKeys(batch_id).meta,
+                batch=BatchKeys(batch_id),
                 op="settle",
                 estimate=repr(estimate),
                 actual=repr(actual),

@@ -141,8 +141,7 @@ class JobLease:
         asked_at = time.monotonic()
         answer = await self.scripts["confirm"](
             progress=self.progress_key,
-            res=keys.res,
-            owner=keys.owner,
+            batch=keys,
             token=self.token,
             value=self.value(),
             lease_ms=self.lease_ms,

@@ -39,7 +39,7 @@ log = logging.getLogger("respq.worker")
 FAILING_RETRY_S = 0.5
 
 
-class LeaseKeeper:
+class LeaseKeeper(Background):
     def __init__(
         self,
         redis: Redis,
@@ -66,13 +66,10 @@ class LeaseKeeper:
         # extra fields for the info hash (the worker's Redis health, the reconciler's work)
         self.status = status or dict
         self._failing = False
-        self._loop = Background(self._run, "respq-lease")
-
-    def start(self) -> None:
-        self._loop.start()
+        super().__init__(self._run, "respq-lease")
 
     async def stop(self) -> None:
-        await self._loop.stop()
+        await super().stop()
         try:
             await self.redis.zrem(WORKERS_KEY, self.worker_id)
             await self.redis.delete(WORKER_INFO_PREFIX + self.worker_id)

@@ -211,8 +211,8 @@ class RateLimiter:
         name = _SCRIPT_OF_OP.get(op, "limiter")
         if name == "limiter":
             args = {**self._blank, **args}
-        keys = self._named_keys(scope)
-        return await self._scripts[name](**keys, op=op, now=self._now_arg(), **args)
+        values: dict[str, Any] = {**self._named_keys(scope), "op": op, "now": self._now_arg()}
+        return await self._scripts[name](**values | args)
 
     async def reserve(
         self, scope: str, limits: Limits, tokens: int, *, max_wait: float

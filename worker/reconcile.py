@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import time
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from respq.contract.audit import Auditor, RequestAudit
@@ -40,6 +39,7 @@ from respq.contract.background import Background, tick_every
 from respq.contract.constants import ACTIVE_KEY, BATCHES_KEY, BatchKeys, paused_key
 from respq.contract.scripts import ScriptSet
 from respq.contract.status import TERMINAL_STATUSES
+from respq.worker.store import WorkerStore
 
 log = logging.getLogger("respq.worker")
 
@@ -53,20 +53,16 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class Reconciler:
-    def __init__(
-        self,
-        redis: Redis,
-        *,
-        queue_name: str,
-        lease_seconds: float,
-        chunk_size: int,
-        result_ttl: int,
-    ) -> None:
-        self.redis = redis
-        self.queue_name = queue_name
+class Reconciler(Background):
+    def __init__(self, store: WorkerStore, *, lease_seconds: float) -> None:
+        """Audits the batches of ``store``'s queue, laid out as it writes them."""
+        self.redis = redis = store.redis
+        self.queue_name = store.queue_name
         self.auditor = Auditor(
-            redis, queue_name=queue_name, chunk_size=chunk_size, result_ttl=result_ttl
+            redis,
+            queue_name=store.queue_name,
+            chunk_size=store.chunk_size,
+            result_ttl=store.result_ttl,
         )
         lease_ms = int(lease_seconds * 1000)
         self.period_ms = lease_ms // 6
@@ -75,15 +71,9 @@ class Reconciler:
         self.scripts = ScriptSet(redis, ["take_due"])
         self.requeued = 0
         self._server: str | None = None
-        self._loop = Background(
+        super().__init__(
             lambda: tick_every(self.interval, self.tick, log, "reconciler"), "respq-reconcile"
         )
-
-    def start(self) -> None:
-        self._loop.start()
-
-    async def stop(self) -> None:
-        await self._loop.stop()
 
     async def tick(self) -> int:
         """Audit the batches that are due; returns how many requests were re-queued."""
@@ -97,7 +87,6 @@ class Reconciler:
         for raw in due:
             batch_id = _text(raw)
             taken = await self.scripts["take_due"](
-                active=ACTIVE_KEY,
                 batch_id=batch_id,
                 now_ms=now_ms,
                 next_due_ms=now_ms + self.period_ms,

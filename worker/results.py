@@ -33,7 +33,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from respq.contract.constants import ARQ_JOB_PREFIX, WEBHOOKS_KEY, BatchKeys
+from respq.contract.constants import ARQ_JOB_PREFIX, BatchKeys
 from respq.contract.errors import LeaseLost
 from respq.contract.lines import is_success, line_code
 from respq.contract.response import Usage
@@ -154,19 +154,10 @@ class ResultWriter:
             fields += result.args()
         self.writes += 1
         raw = await self._script(
-            meta=keys.meta,
-            res=keys.res,
-            inflight=keys.inflight,
-            children=keys.children,
-            prev=keys.prev,
+            batch=keys,
             queue=store.queue_name,
-            req=keys.req,
-            webhooks=WEBHOOKS_KEY,
-            timeline=keys.timeline,
-            batch_keys=keys.all(),
             now=int(now),
             finished_ttl=store.result_ttl,
-            batch_id=batch_id,
             job_prefix=ARQ_JOB_PREFIX,
             chunk_size=store.chunk_size,
             now_ms=int(now * 1000),

@@ -10,10 +10,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from respq.contract.constants import (
-    ACTIVE_KEY,
     ARQ_IN_PROGRESS_PREFIX,
     ARQ_JOB_PREFIX,
-    WEBHOOKS_KEY,
     BatchKeys,
     job_ttl_s,
     paused_key,
@@ -75,20 +73,9 @@ class WorkerStore:
         keys = BatchKeys(batch_id)
         now_ms = int(time.time() * 1000)
         raw = await self.scripts["claim"](
-            meta=keys.meta,
-            res=keys.res,
-            req=keys.req,
-            owner=keys.owner,
-            inflight=keys.inflight,
+            batch=keys,
             progress=ARQ_IN_PROGRESS_PREFIX + job_id,
-            children=keys.children,
-            prev=keys.prev,
-            parked=keys.parked,
-            active=ACTIVE_KEY,
             paused=paused_key(self.queue_name),
-            dispatched=keys.dispatched,
-            webhooks=WEBHOOKS_KEY,
-            batch_keys=keys.all(),
             job_id=job_id,
             now=now_ms // 1000,
             id_token=new_token(),
@@ -97,7 +84,6 @@ class WorkerStore:
             lease_value=lease_value,
             attempts=attempts_used,
             now_ms=now_ms,
-            batch_id=batch_id,
             audit_due_ms=now_ms + lease_ms,
             event_id=new_event_id(),
             custom_ids=custom_ids,
@@ -118,8 +104,7 @@ class WorkerStore:
         now_ms = int(time.time() * 1000)
         record = job_record(batch_id, [custom_id], enqueued_ms=now_ms, attempts_used=attempts_used)
         await self.scripts["defer"](
-            owner=keys.owner,
-            inflight=keys.inflight,
+            batch=keys,
             queue=self.queue_name,
             job=ARQ_JOB_PREFIX + job_id,
             custom_id=custom_id,
@@ -134,12 +119,12 @@ class WorkerStore:
         """Count an account-level failure; True when the batch is paused (now or before),
         so the request is handed back instead of recorded."""
         paused = await self.scripts["account"](
-            meta=BatchKeys(batch_id).meta, threshold=threshold, reason=reason, now=int(time.time())
+            batch=BatchKeys(batch_id), threshold=threshold, reason=reason, now=int(time.time())
         )
         return int(paused) == 1
 
     async def release(self, batch_id: str, job_id: str, custom_ids: list[str]) -> None:
         if custom_ids:
             await self.scripts["release"](
-                inflight=BatchKeys(batch_id).inflight, job_id=job_id, custom_ids=custom_ids
+                batch=BatchKeys(batch_id), job_id=job_id, custom_ids=custom_ids
             )

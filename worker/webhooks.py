@@ -31,7 +31,6 @@ from respq.contract.background import Background, tick_every
 from respq.contract.constants import (
     WEBHOOK_FIELD_PREFIX,
     WEBHOOK_URL_FIELD,
-    WEBHOOKS_KEY,
     BatchKeys,
 )
 from respq.contract.errors import WebhookTargetError
@@ -64,7 +63,7 @@ def retry_delay(attempts: int, base: float) -> float:
     return doubling * (1 + random.uniform(0, JITTER))
 
 
-class WebhookDeliverer:
+class WebhookDeliverer(Background):
     """Claims due events and delivers them; one per worker process."""
 
     def __init__(
@@ -84,21 +83,17 @@ class WebhookDeliverer:
         # connected to); no redirects: a 3xx could point anywhere.
         self.http = httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
         self.delivered = 0
-        self._loop = Background(
+        super().__init__(
             lambda: tick_every(self.interval, self.tick, log, "webhook delivery"), "respq-webhooks"
         )
 
-    def start(self) -> None:
-        self._loop.start()
-
     async def stop(self) -> None:
-        await self._loop.stop()
+        await super().stop()
         await self.http.aclose()
 
     async def tick(self) -> int:
         """Claim the due events and try each once; returns how many were claimed."""
         raw = await self.scripts["webhook_claim"](
-            webhooks=WEBHOOKS_KEY,
             now_ms=int(time.time() * 1000),
             lease_ms=self.lease_ms,
             limit=CLAIM_LIMIT,
@@ -115,7 +110,6 @@ class WebhookDeliverer:
         raw_event, own_url = await self.redis.hmget(meta, [field, WEBHOOK_URL_FIELD])  # type: ignore[misc]
         url = _text(own_url) if own_url else self.settings.webhook_url
         done: dict[str, Any] = {
-            "webhooks": WEBHOOKS_KEY,
             "meta": meta,
             "member": member,
             "stamp": stamp,

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from respq import BatchClient
-from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, WEBHOOKS_KEY, BatchKeys
+from respq.contract.constants import BATCHES_KEY, UNSEALED_KEY, BatchKeys
 from respq.contract.webhooks import new_event_id
 
 from helpers.databases import Database
@@ -93,13 +93,7 @@ async def cancel_while_down(url: str, queue: str, batch_id: str) -> str:
         batch = await producer.submit(items(5, model="gpt-5.4-mini"))
         keys = batch.keys
         await producer.scripts["cancel"](
-            meta=keys.meta,
-            order=keys.order,
-            res=keys.res,
-            inflight=keys.inflight,
-            children=keys.children,
-            webhooks=WEBHOOKS_KEY,
-            batch_keys=keys.all(),
+            batch=keys,
             start=0,
             count=1,
             now=int(time.time()),

@@ -15,6 +15,7 @@ import pytest
 from fakeredis import FakeAsyncRedis
 from lupa.lua51 import LuaRuntime
 
+from respq.contract.constants import WEBHOOKS_KEY, BatchKeys
 from respq.contract.scripts import BATCH_STATE, LuaFolder, ScriptSet, Signature, lua_source
 from respq.worker.limiter import LIMITER_LUA, LIMITER_SCRIPTS
 
@@ -149,3 +150,26 @@ def test_a_library_reads_only_names_its_script_declares_first() -> None:
     library = Signature.parse("--! KEYS: req tok\n--! ARGV: op now\n")
     assert Signature(("req", "tok", "cool"), ("op", "now", "rpm")).starts(library)
     assert not Signature(("tok", "req"), ("op", "now")).starts(library)
+
+
+def test_a_batch_fills_the_keys_its_script_names_and_nothing_else() -> None:
+    signature = Signature.parse(
+        "--! KEYS: meta res queue webhooks *batch_keys\n--! ARGV: batch_id now\n"
+    )
+    keys = BatchKeys("b1")
+    implied = signature.implied(keys)
+    assert implied == {
+        "meta": keys.meta,
+        "res": keys.res,
+        "webhooks": WEBHOOKS_KEY,
+        "batch_keys": keys.all(),
+        "batch_id": "b1",
+    }
+    # queue and now are the caller's: leaving them out is an error that names them.
+    with pytest.raises(TypeError, match=r"missing \['now', 'queue'\]"):
+        signature.lists("example", implied)
+    # Without a batch only the global keys are filled.
+    assert signature.implied(None) == {"webhooks": WEBHOOKS_KEY}
+    # A name passed by the caller wins over the implied one.
+    values = implied | {"queue": "q", "now": 1, "meta": "other"}
+    assert signature.lists("example", values)[0][:3] == ["other", keys.res, "q"]

@@ -18,6 +18,7 @@ from respq.contract.audit import MAX_RESCUES, Auditor
 from respq.contract.constants import ACTIVE_KEY, ARQ_JOB_PREFIX, BatchKeys
 from respq.worker import WorkerConfig
 from respq.worker.reconcile import Reconciler
+from respq.worker.store import WorkerStore
 
 from helpers.factories import items, response_body
 from helpers.polling import wait_until_async
@@ -27,9 +28,8 @@ LEASE_S = 0.4  # the reconciler's periods scale with it: stall 0.1 s, turn 0.07 
 
 
 def reconciler(redis: FakeRedis, queue_name: str) -> Reconciler:
-    return Reconciler(
-        redis, queue_name=queue_name, lease_seconds=LEASE_S, chunk_size=4, result_ttl=3600
-    )
+    store = WorkerStore(redis, queue_name=queue_name, result_ttl=3600, chunk_size=4)
+    return Reconciler(store, lease_seconds=LEASE_S)
 
 
 async def jobs_of(redis: FakeRedis, queue_name: str) -> dict[str, list[str]]:
