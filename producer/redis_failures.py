@@ -14,14 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from respq.contract.errors import (
-    RedisFailure,
-    RedisNotResponding,
-    RedisOutOfMemory,
-    RedisReadOnly,
-    RedisRefused,
-    RedisUnavailable,
-)
+from respq.contract import errors
 
 # What is kept of a server's error reply in a message.
 MAX_REPLY_CHARS: Final = 200
@@ -44,7 +37,9 @@ def server_reply(exc: BaseException) -> str:
     return text if len(text) <= MAX_REPLY_CHARS else text[:MAX_REPLY_CHARS] + "…"
 
 
-def redis_failure(exc: BaseException, url: str, timeout: float | None) -> RedisFailure | None:
+def redis_failure(
+    exc: BaseException, url: str, timeout: float | None
+) -> errors.RedisFailure | None:
     """The RedisFailure for a library error met talking to Redis at ``url`` (redacted),
     or None when ``exc`` is not one (a bug to raise as it is). Its text is cut down to the
     server's reply in place, so that chaining it leaks no request."""
@@ -53,28 +48,30 @@ def redis_failure(exc: BaseException, url: str, timeout: float | None) -> RedisF
         exc.args = (reply,)
     if isinstance(exc, ResponseError):
         if isinstance(exc, OutOfMemoryError):
-            return RedisOutOfMemory(
+            return errors.RedisOutOfMemory(
                 f"Redis at {url} is out of memory (used memory over its maxmemory) and "
                 "refuses writes: raise maxmemory or free memory on that server (keep "
                 "maxmemory-policy noeviction)",
                 url,
             )
         if isinstance(exc, ReadOnlyError):
-            return RedisReadOnly(
+            return errors.RedisReadOnly(
                 f"Redis at {url} is a read-only replica and refuses writes: point "
                 "RESPQ_REDIS_URL at the primary (or at its Sentinels, redis+sentinel://)",
                 url,
             )
-        return RedisRefused(f"Redis at {url} refused a command: {reply}", url)
+        return errors.RedisRefused(f"Redis at {url} refused a command: {reply}", url)
     # The builtin TimeoutError too: a bounded connect raises it before redis-py wraps it.
     if isinstance(exc, RedisTimeoutError | TimeoutError):
         within = f"within {timeout:g}s " if timeout else "in time "
-        return RedisNotResponding(
+        return errors.RedisNotResponding(
             f"Redis at {url} did not answer {within}(RESPQ_REDIS_TIMEOUT): it is frozen, "
             "overloaded or cut off by the network; check that server, or raise "
             "RESPQ_REDIS_TIMEOUT if it is only slow",
             url,
         )
     if isinstance(exc, RedisConnectionError | OSError):
-        return RedisUnavailable(f"cannot reach Redis at {url} ({exc}); check RESPQ_REDIS_URL", url)
+        return errors.RedisUnavailable(
+            f"cannot reach Redis at {url} ({exc}); check RESPQ_REDIS_URL", url
+        )
     return None

@@ -23,15 +23,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from respq import BatchClient, ClientSettings
+from respq.contract import errors
 from respq.contract.constants import BatchKeys
-from respq.contract.errors import (
-    RedisFailure,
-    RedisNotResponding,
-    RedisOutOfMemory,
-    RedisReadOnly,
-    RedisRefused,
-    RedisUnavailable,
-)
 from respq.contract.exit_codes import ExitCode
 from respq.producer import client as client_module
 from respq.producer.cli.app import exit_code_of
@@ -56,22 +49,22 @@ def in_pipeline(exc: Exception) -> Exception:
     ("error", "kind", "code", "words"),
     [
         (OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
-         RedisOutOfMemory, ExitCode.REDIS_OUT_OF_MEMORY, "raise maxmemory"),
+         errors.RedisOutOfMemory, ExitCode.REDIS_OUT_OF_MEMORY, "raise maxmemory"),
         (ReadOnlyError("You can't write against a read only replica."),
-         RedisReadOnly, ExitCode.REDIS_READ_ONLY, "point RESPQ_REDIS_URL at the primary"),
+         errors.RedisReadOnly, ExitCode.REDIS_READ_ONLY, "point RESPQ_REDIS_URL at the primary"),
         (ResponseError("MISCONF Redis is configured to save RDB snapshots"),
-         RedisRefused, ExitCode.REDIS_REFUSED, "refused a command: MISCONF Redis is"),
+         errors.RedisRefused, ExitCode.REDIS_REFUSED, "refused a command: MISCONF Redis is"),
         (RedisTimeoutError("Timeout reading from db:6379"),
-         RedisNotResponding, ExitCode.REDIS_TIMEOUT, "did not answer within 5s"),
-        (TimeoutError(), RedisNotResponding, ExitCode.REDIS_TIMEOUT, "RESPQ_REDIS_TIMEOUT"),
+         errors.RedisNotResponding, ExitCode.REDIS_TIMEOUT, "did not answer within 5s"),
+        (TimeoutError(), errors.RedisNotResponding, ExitCode.REDIS_TIMEOUT, "RESPQ_REDIS_TIMEOUT"),
         (RedisConnectionError("Error 111 connecting to db:6379. Connection refused."),
-         RedisUnavailable, ExitCode.REDIS, "cannot reach Redis at"),
+         errors.RedisUnavailable, ExitCode.REDIS, "cannot reach Redis at"),
         (AuthenticationError("invalid password"),
-         RedisUnavailable, ExitCode.REDIS, "(invalid password); check RESPQ_REDIS_URL"),
+         errors.RedisUnavailable, ExitCode.REDIS, "(invalid password); check RESPQ_REDIS_URL"),
     ],
 )  # fmt: skip
 def test_each_cause_is_its_own_class_and_exit_code_and_never_carries_a_request(
-    error: Exception, kind: type[RedisFailure], code: ExitCode, words: str
+    error: Exception, kind: type[errors.RedisFailure], code: ExitCode, words: str
 ) -> None:
     failure = redis_failure(in_pipeline(error), URL, 5.0)
     assert type(failure) is kind
@@ -94,7 +87,7 @@ async def test_a_batch_stopped_midway_is_removed_and_the_message_says_so(
     redis = FakeRedis(server=FakeServer())
     client = BatchClient(redis, ClientSettings(queue_name="q"))
     fail_enqueue_after(client, 1, OutOfMemoryError("command not allowed"), monkeypatch)
-    with pytest.raises(RedisOutOfMemory) as caught:
+    with pytest.raises(errors.RedisOutOfMemory) as caught:
         await client.submit(items(2000), batch_id="b1")
     assert str(caught.value).endswith("; nothing of batch b1 was kept (it was never sealed)")
     assert await redis.dbsize() == 0
@@ -112,10 +105,10 @@ async def test_a_batch_that_cannot_be_removed_after_a_failure_is_said_clearly(
     fail_enqueue_after(client, 1, replica, monkeypatch)
 
     async def read_only(*_: Any) -> bool:
-        raise RedisReadOnly(f"Redis at {URL} is a read-only replica", URL)
+        raise errors.RedisReadOnly(f"Redis at {URL} is a read-only replica", URL)
 
     monkeypatch.setattr(client_module, "discard_unsealed", read_only)
-    with pytest.raises(RedisReadOnly) as caught:
+    with pytest.raises(errors.RedisReadOnly) as caught:
         await client.submit(items(2000), batch_id="b1")
     assert str(caught.value).endswith(
         "; batch b1 was never sealed, so no worker will run it, but what was enqueued of it "
