@@ -5,12 +5,6 @@ from __future__ import annotations
 
 from mutants.model import Mutant, Patch
 
-TENANTS = "tests/integration/test_server_tenants.py"
-ENV_FAILURES = "tests/reliability/test_environment_failures.py"
-DASHBOARD = "tests/integration/test_server_dashboard_monitoring.py"
-ENDPOINTS_UNIT = "tests/unit/test_worker_endpoints.py"
-ENDPOINT_BATCHES = "tests/integration/test_core_path_endpoints.py"
-
 BATCH_EDGES: tuple[Mutant, ...] = (
     Mutant(
         "tenant-isolation",
@@ -29,9 +23,9 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{TENANTS}::test_another_tenant_gets_exactly_the_404_of_an_unknown_id",
-            f"{TENANTS}::test_the_dashboard_shows_a_tenant_only_its_own",
-            "tests/unit/test_server_auth.py::test_a_tenant_sees_its_own_an_admin_everything",
+            "test_server_tenants.py::test_another_tenant_gets_exactly_the_404_of_an_unknown_id",
+            "test_server_tenants.py::test_the_dashboard_shows_a_tenant_only_its_own",
+            "test_server_auth.py::test_a_tenant_sees_its_own_an_admin_everything",
         ),
     ),
     Mutant(
@@ -45,9 +39,9 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_server_upload.py::"
+            "test_server_upload.py::"
             "test_a_body_cut_before_its_closing_boundary_is_refused_and_leaves_no_file",
-            "tests/integration/test_server_hostile_requests.py::"
+            "test_server_hostile_requests.py::"
             "test_an_upload_cut_before_its_closing_boundary_is_a_400_that_stores_nothing",
         ),
     ),
@@ -62,9 +56,8 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{ENV_FAILURES}::test_every_command_gives_up_on_a_frozen_redis_within_the_timeout",
-            "tests/unit/test_redis_urls.py::"
-            "test_a_timeout_bounds_every_wait_on_redis_and_on_its_sentinels",
+            "test_environment_failures.py::test_every_command_gives_up_on_a_frozen_redis_within_the_timeout",
+            "test_redis_urls.py::test_a_timeout_bounds_every_wait_on_redis_and_on_its_sentinels",
         ),
     ),
     Mutant(
@@ -79,7 +72,7 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{ENV_FAILURES}::"
+            "test_environment_failures.py::"
             "test_the_python_api_removes_the_batch_while_redis_stays_over_maxmemory",
         ),
     ),
@@ -94,8 +87,8 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_webhook_events.py",
-            "tests/reliability/test_webhook_faults.py",
+            "test_webhook_events.py",
+            "test_webhook_faults.py",
         ),
     ),
     Mutant(
@@ -109,8 +102,8 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_webhook_delivery.py",
-            "tests/reliability/test_webhook_faults.py",
+            "test_webhook_delivery.py",
+            "test_webhook_faults.py",
         ),
     ),
     Mutant(
@@ -124,9 +117,8 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_timeline.py::"
-            "test_a_write_counts_its_results_in_the_bucket_of_its_time",
-            f"{DASHBOARD}::test_the_timeline_api_sends_what_is_new_and_the_whole_series_when_the_"
+            "test_timeline.py::test_a_write_counts_its_results_in_the_bucket_of_its_time",
+            "test_server_dashboard_monitoring.py::test_the_timeline_api_sends_what_is_new_and_the_whole_series_when_the_"
             "width_changed",
         ),
     ),
@@ -141,9 +133,8 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_monitor.py::"
-            "test_a_worker_silent_for_two_heartbeats_is_gone_since_its_last_one",
-            f"{DASHBOARD}::test_a_killed_worker_is_shown_as_gone_within_a_lease",
+            "test_monitor.py::test_a_worker_silent_for_two_heartbeats_is_gone_since_its_last_one",
+            "test_server_dashboard_monitoring.py::test_a_killed_worker_is_shown_as_gone_within_a_lease",
         ),
     ),
     Mutant(
@@ -158,9 +149,9 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{ENDPOINTS_UNIT}::"
+            "test_worker_endpoints.py::"
             "test_each_endpoint_posts_its_path_and_stores_its_answer_as_received",
-            f"{ENDPOINT_BATCHES}::test_python_runs_each_endpoints_example",
+            "test_core_path_endpoints.py::test_python_runs_each_endpoints_example",
         ),
     ),
     Mutant(
@@ -174,10 +165,10 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_validation.py::"
+            "test_validation.py::"
             "test_a_mixed_batch_names_the_first_item_that_differs_and_counts_the_rest",
-            f"{ENDPOINT_BATCHES}::test_a_mixed_file_is_refused_before_anything_is_enqueued",
-            "tests/integration/test_server_endpoints.py::"
+            "test_core_path_endpoints.py::test_a_mixed_file_is_refused_before_anything_is_enqueued",
+            "test_server_endpoints.py::"
             "test_lines_of_another_endpoint_fail_the_batch_with_errors_data",
         ),
     ),
@@ -192,9 +183,9 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{ENDPOINTS_UNIT}::"
+            "test_worker_endpoints.py::"
             "test_a_streamed_chat_is_stored_as_the_chat_completion_the_plain_call_returns",
-            f"{ENDPOINT_BATCHES}::test_python_runs_each_endpoints_example",
+            "test_core_path_endpoints.py::test_python_runs_each_endpoints_example",
         ),
     ),
     Mutant(
@@ -208,9 +199,9 @@ BATCH_EDGES: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_stored_lines.py::"
+            "test_stored_lines.py::"
             "test_an_embedding_of_1536_floats_costs_a_fifth_of_its_json_and_reads_back_exactly",
-            f"{ENDPOINT_BATCHES}::"
+            "test_core_path_endpoints.py::"
             "test_typed_requests_of_each_endpoint_and_vectors_as_the_upstream_sent_them",
         ),
     ),

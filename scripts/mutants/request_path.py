@@ -5,12 +5,6 @@ from __future__ import annotations
 
 from mutants.model import Mutant, Patch
 
-STORMS = "tests/reliability/test_upstream_storms.py"
-WORKERS = "tests/reliability/test_worker_signals.py"
-WORKER_OUTCOMES = "tests/unit/test_worker_outcomes.py"
-WORKER_RERUNS = "tests/unit/test_worker_job_reruns.py"
-DUPLICATES = "tests/reliability/test_duplicate_sends.py"
-
 REQUEST_PATH: tuple[Mutant, ...] = (
     Mutant(
         "cool-down",
@@ -22,7 +16,7 @@ REQUEST_PATH: tuple[Mutant, ...] = (
                 "\\g<indent>\\g<def>\\g<indent>    return 0.0  # mutant\n",
             ),
         ),
-        (f"{STORMS}::test_429_storm_is_damped_by_the_shared_cool_down",),
+        ("test_upstream_storms.py::test_429_storm_is_damped_by_the_shared_cool_down",),
     ),
     Mutant(
         "final-errors",
@@ -35,9 +29,9 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{STORMS}::test_garbage_200_is_recorded_as_invalid_response",
-            f"{WORKER_OUTCOMES}::test_model_not_found_is_final_after_one_call",
-            f"{WORKER_OUTCOMES}::test_final_errors_are_not_retried",
+            "test_upstream_storms.py::test_garbage_200_is_recorded_as_invalid_response",
+            "test_worker_outcomes.py::test_model_not_found_is_final_after_one_call",
+            "test_worker_outcomes.py::test_final_errors_are_not_retried",
         ),
     ),
     Mutant(
@@ -51,9 +45,9 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{STORMS}::test_truncated_sse_streams_are_retried",
-            f"{STORMS}::test_streams_cut_on_every_attempt_end_as_stream_interrupted",
-            "tests/unit/test_upstream.py::test_truncated_stream_is_retryable_stream_interrupted",
+            "test_upstream_storms.py::test_truncated_sse_streams_are_retried",
+            "test_upstream_storms.py::test_streams_cut_on_every_attempt_end_as_stream_interrupted",
+            "test_upstream.py::test_truncated_stream_is_retryable_stream_interrupted",
         ),
     ),
     Mutant(
@@ -67,8 +61,8 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_deadlines.py::test_a_trickled_answer_ends_at_the_deadline_and_is_closed",
-            "tests/reliability/test_deadline_faults.py",
+            "test_deadlines.py::test_a_trickled_answer_ends_at_the_deadline_and_is_closed",
+            "test_deadline_faults.py",
         ),
     ),
     Mutant(
@@ -93,8 +87,8 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{WORKERS}::test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease",
-            f"{WORKERS}::test_picked_but_unclaimed_job_of_a_killed_worker_is_retaken_within_lease",
+            "test_worker_signals.py::test_sigkill_worker_mid_batch_loses_nothing_and_retakes_within_lease",
+            "test_worker_signals.py::test_picked_but_unclaimed_job_of_a_killed_worker_is_retaken_within_lease",
         ),
     ),
     Mutant(
@@ -108,10 +102,10 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{WORKER_RERUNS}::test_a_refused_write_back_is_kept_and_written_without_sending_again",
-            "tests/unit/test_result_writer.py::"
+            "test_worker_job_reruns.py::test_a_refused_write_back_is_kept_and_written_without_sending_again",
+            "test_result_writer.py::"
             "test_a_refused_write_back_is_kept_while_its_lease_holds_and_dropped_once_lost",
-            f"{DUPLICATES}::"
+            "test_duplicate_sends.py::"
             "test_answers_received_while_redis_refuses_writes_are_kept_not_asked_again",
         ),
     ),
@@ -126,9 +120,9 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_job_lease.py::"
+            "test_job_lease.py::"
             "test_a_worker_waking_from_a_freeze_sends_nothing_another_worker_took_over",
-            f"{DUPLICATES}::test_a_worker_resumed_after_a_freeze_sends_nothing_another_took_over",
+            "test_duplicate_sends.py::test_a_worker_resumed_after_a_freeze_sends_nothing_another_took_over",
         ),
     ),
     Mutant(
@@ -145,8 +139,8 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{WORKER_RERUNS}::test_a_job_rerun_while_its_first_run_is_still_sending_counts_each_request_once",
-            f"{WORKER_RERUNS}::test_job_executed_twice_records_once_and_calls_once",
+            "test_worker_job_reruns.py::test_a_job_rerun_while_its_first_run_is_still_sending_counts_each_request_once",
+            "test_worker_job_reruns.py::test_job_executed_twice_records_once_and_calls_once",
         ),
     ),
     Mutant(
@@ -160,9 +154,9 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/reliability/test_hostile_input.py",
-            "tests/unit/test_batch_endings.py::test_invalid_item_enqueues_nothing",
-            "tests/integration/test_cli_submit.py::test_invalid_lines_exit_2_and_touch_nothing",
+            "test_hostile_input.py",
+            "test_batch_endings.py::test_invalid_item_enqueues_nothing",
+            "test_cli_submit.py::test_invalid_lines_exit_2_and_touch_nothing",
         ),
     ),
     Mutant(
@@ -177,7 +171,7 @@ REQUEST_PATH: tuple[Mutant, ...] = (
                 "and (",
             ),
         ),
-        ("tests/unit/test_provider_compat.py",),
+        ("test_provider_compat.py",),
     ),
     Mutant(
         "account-pause",
@@ -190,8 +184,8 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            f"{WORKER_OUTCOMES}::test_account_errors_pause_the_batch_only_when_they_come_in_a_row",
-            "tests/integration/test_account_pause.py::"
+            "test_worker_outcomes.py::test_account_errors_pause_the_batch_only_when_they_come_in_a_row",
+            "test_account_pause.py::"
             "test_a_key_that_goes_bad_pauses_the_batch_and_resume_finishes_it",
         ),
     ),
@@ -206,9 +200,9 @@ REQUEST_PATH: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/unit/test_scheduling.py::test_batches_take_turns_whatever_was_submitted_first",
-            "tests/unit/test_scheduling.py::test_priority_is_a_weight_and_urgent_goes_first",
-            "tests/integration/test_fair_scheduling.py::"
+            "test_scheduling.py::test_batches_take_turns_whatever_was_submitted_first",
+            "test_scheduling.py::test_priority_is_a_weight_and_urgent_goes_first",
+            "test_fair_scheduling.py::"
             "test_a_small_batch_behind_a_large_one_finishes_within_seconds",
         ),
     ),
