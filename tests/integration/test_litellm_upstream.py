@@ -11,13 +11,14 @@ The proxy lives in its own virtualenv (its pins would fight respq's): ``.ci/run`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
-from respq import BatchClient, BatchStatus
+from respq import BatchClient, BatchInfo, BatchStatus
 from respq.contract.lines import OutputLine, is_success
 from respq.contract.response import Usage
 from respq.mockapi import MockServer
@@ -93,33 +94,48 @@ def litellm_url(tmp_path_factory: pytest.TempPathFactory, mock: MockServer) -> I
         proc.stop(10)
 
 
-async def test_a_batch_against_litellms_proxy_is_all_successes_with_exact_usage(
+Lines = list[dict[str, Any]]
+Run = Callable[[Lines], Awaitable[tuple[BatchInfo, Lines]]]
+
+
+@pytest.fixture
+def through_litellm(
     real_client: BatchClient, db: Database, litellm_url: str, queue_name: str
+) -> Run:
+    """Submit the items, run one worker against the proxy until the queue is empty, and
+    return the batch's status and its output lines."""
+
+    async def run(items: Lines) -> tuple[BatchInfo, Lines]:
+        batch = await real_client.submit(items)
+        config = WorkerConfig(
+            base_url=litellm_url,
+            api_key=MASTER_KEY,
+            queue_name=queue_name,
+            worker_in_flight=32,
+            retry_base=0.05,
+            retry_cap=0.2,
+        )
+        await run_burst(build_worker(config, db=db), timeout=120)
+        info = await batch.wait(timeout=10)
+        return info, [orjson.loads(raw) async for raw in batch.result_lines()]
+
+    return run
+
+
+async def test_a_batch_against_litellms_proxy_is_all_successes_with_exact_usage(
+    through_litellm: Run,
 ) -> None:
     n = 200
+    model = ["claude-mock", "gpt-4o-mock"]
     items = [
-        {
-            "custom_id": f"r{i}",
-            "body": {"model": "gpt-4o-mock" if i % 2 else "claude-mock", "input": f"Question {i}"},
-        }
+        {"custom_id": f"r{i}", "body": {"model": model[i % 2], "input": f"Question {i}"}}
         for i in range(n)
     ]
     items.append({"custom_id": "unknown-model", "body": {"model": "nope", "input": "x"}})
-    batch = await real_client.submit(items)
-    config = WorkerConfig(
-        base_url=litellm_url,
-        api_key=MASTER_KEY,
-        queue_name=queue_name,
-        worker_in_flight=32,
-        retry_base=0.05,
-        retry_cap=0.2,
-    )
-    await run_burst(build_worker(config, db=db), timeout=120)
-    info = await batch.wait(timeout=10)
+    info, lines = await through_litellm(items)
     assert info.status is BatchStatus.COMPLETED
     assert (info.request_counts.completed, info.request_counts.failed) == (n, 1)
 
-    lines = [orjson.loads(raw) async for raw in batch.result_lines()]
     for line in lines:
         check_line(line)
     answered = [line for line in lines if is_success(line)]
@@ -141,38 +157,21 @@ async def test_a_batch_against_litellms_proxy_is_all_successes_with_exact_usage(
     assert code is not None and info.errors_by_code == {code: 1}
 
 
-def litellm_worker(url: str, queue_name: str) -> WorkerConfig:
-    return WorkerConfig(
-        base_url=url,
-        api_key=MASTER_KEY,
-        queue_name=queue_name,
-        worker_in_flight=32,
-        retry_base=0.05,
-    )
-
-
 async def test_chat_completions_through_litellms_proxy_plain_and_streamed(
-    real_client: BatchClient, db: Database, litellm_url: str, queue_name: str
+    through_litellm: Run,
 ) -> None:
     n = 60
     stream = {"stream": True, "stream_options": {"include_usage": True}}
-    items = [
-        {
-            "custom_id": f"c{i}",
-            "url": "/v1/chat/completions",
-            "body": {
-                "model": "gpt-4o-mock" if i % 2 else "claude-mock",
-                "messages": [{"role": "user", "content": f"Question {i}"}],
-                **(stream if i % 3 == 0 else {}),
-            },
-        }
-        for i in range(n)
-    ]
-    batch = await real_client.submit(items)
-    await run_burst(build_worker(litellm_worker(litellm_url, queue_name), db=db), timeout=120)
-    info = await batch.wait(timeout=10)
+    model = ["claude-mock", "gpt-4o-mock"]
+    messages = [{"role": "user", "content": "Question"}]
+    requests: Lines = [{"model": model[i % 2], "messages": messages} for i in range(n)]
+    for body in requests[::3]:
+        body |= stream
+    url = "/v1/chat/completions"
+    info, lines = await through_litellm(
+        [{"custom_id": f"c{i}", "url": url, "body": b} for i, b in enumerate(requests)]
+    )
     assert (info.status, info.request_counts.completed) == (BatchStatus.COMPLETED, n)
-    lines = [orjson.loads(raw) async for raw in batch.result_lines()]
     bodies = [line["response"]["body"] for line in lines]
     for line, body in zip(lines, bodies, strict=True):
         check_line(line)
@@ -182,23 +181,13 @@ async def test_chat_completions_through_litellms_proxy_plain_and_streamed(
     assert info.usage.output_tokens == sum(b["usage"]["completion_tokens"] for b in bodies) > 0
 
 
-async def test_embeddings_through_litellms_proxy(
-    real_client: BatchClient, db: Database, litellm_url: str, queue_name: str
-) -> None:
-    n = 40
-    items = [
-        {
-            "custom_id": f"e{i}",
-            "url": "/v1/embeddings",
-            "body": {"model": "embedding-via-litellm", "input": [f"text {i}", "and more"]},
-        }
-        for i in range(n)
-    ]
-    batch = await real_client.submit(items)
-    await run_burst(build_worker(litellm_worker(litellm_url, queue_name), db=db), timeout=120)
-    info = await batch.wait(timeout=10)
-    assert (info.status, info.request_counts.completed) == (BatchStatus.COMPLETED, n)
-    bodies = [orjson.loads(raw)["response"]["body"] async for raw in batch.result_lines()]
+async def test_embeddings_through_litellms_proxy(through_litellm: Run) -> None:
+    body = {"model": "embedding-via-litellm", "input": ["some text", "and more"]}
+    info, lines = await through_litellm(
+        [{"custom_id": f"e{i}", "url": "/v1/embeddings", "body": body} for i in range(40)]
+    )
+    assert (info.status, info.request_counts.completed) == (BatchStatus.COMPLETED, 40)
+    bodies = [line["response"]["body"] for line in lines]
     for body in bodies:
         sdk_check("/v1/embeddings", body)
         assert [len(d["embedding"]) for d in body["data"]] == [1536, 1536]
