@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .styles import check_style
 
@@ -104,17 +104,8 @@ class LiveSettings:
 
     @classmethod
     def from_config(cls, config: MockConfig) -> LiveSettings:
-        return cls(
-            fail_rate=config.fail_rate,
-            fail_mix=parse_fail_mix(config.fail_mix),
-            latency=config.latency,
-            jitter=config.jitter,
-            rpm=config.rpm,
-            tpm=config.tpm,
-            tokens_per_second=config.tokens_per_second,
-            hang_seconds=config.hang_seconds,
-            style=config.style,
-        )
+        values = {f.name: getattr(config, f.name) for f in fields(cls)}
+        return cls(**values | {"fail_mix": parse_fail_mix(config.fail_mix)})
 
     def update(self, changes: dict[str, object]) -> None:
         """Apply a ``/_control`` body; raises ``ValueError`` on an unknown key or bad value."""

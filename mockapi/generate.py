@@ -34,12 +34,7 @@ def _part_text(part: Any, texts: list[str]) -> int:
         return IMAGE_TOKENS
     if kind == "input_file":
         return FILE_TOKENS
-    text = part.get("text")
-    if isinstance(text, str):
-        texts.append(text)
-    output = part.get("output")
-    if isinstance(output, str):
-        texts.append(output)
+    texts += (v for v in (part.get("text"), part.get("output")) if isinstance(v, str))
     return 0
 
 
