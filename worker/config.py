@@ -11,6 +11,7 @@ from respq.contract.constants import DEFAULT_QUEUE_NAME, DEFAULT_RESULT_TTL_S
 from respq.contract.endpoints import Endpoint
 from respq.contract.redis_conn import DEFAULT_REDIS_TIMEOUT
 from respq.contract.settings import AuthHeader, EnvSettings, LogLevel
+from respq.worker.limiter import Limits
 
 DEFAULT_BASE_URL = "https://api.crun.ai/api/v1"
 
@@ -106,6 +107,10 @@ class WorkerConfig(EnvSettings):
     def endpoint_url(self, endpoint: Endpoint) -> str:
         """Where the endpoint's requests go: ``{base_url}/<path>``."""
         return self.base_url.rstrip("/") + "/" + endpoint.path
+
+    def limits(self) -> Limits:
+        """Every scope's limits, but where RESPQ_MODEL_LIMITS sets a model's own."""
+        return Limits(self.rpm, self.tpm, self.burst, self.limit_margin, self.limit_algorithm)
 
     @property
     def arq_max_jobs(self) -> int:

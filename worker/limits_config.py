@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -58,23 +59,13 @@ def parse_model_limits(raw: str | Mapping[str, Any]) -> dict[str, ModelLimit]:
     return parsed
 
 
-def limits_for(
-    model: str,
-    *,
-    rpm: int,
-    tpm: int,
-    burst: float,
-    model_limits: Mapping[str, ModelLimit],
-    margin: float = 0.01,
-    algorithm: Literal["gcra", "window"] = "gcra",
-) -> Limits:
-    """The limits for ``model``: its override where set, else the global values."""
+def limits_for(model: str, default: Limits, model_limits: Mapping[str, ModelLimit]) -> Limits:
+    """The limits for ``model``: ``default`` (the global settings) with the values its
+    override sets."""
     override = model_limits.get(model)
-    if override is not None:
-        rpm = override.rpm if override.rpm is not None else rpm
-        tpm = override.tpm if override.tpm is not None else tpm
-        burst = override.burst if override.burst is not None else burst
-    return Limits(rpm=rpm, tpm=tpm, burst=burst, margin=margin, algorithm=algorithm)
+    if override is None:
+        return default
+    return replace(default, **override.model_dump(exclude_none=True))
 
 
 def scope_for(base_url: str, model: str) -> str:

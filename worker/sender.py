@@ -38,6 +38,7 @@ class Sender:
         # per scope: limits, sends, tokens and 429s, for the worker's heartbeat
         self.activity = ScopeActivity()
         self._model_limits = parse_model_limits(config.model_limits or "{}")
+        self._default_limits = config.limits()
         # per model, computed once per process: its limits and its limiter scope
         self._limits_cache: dict[str, tuple[Limits, str]] = {}
 
@@ -46,15 +47,7 @@ class Sender:
         cached = self._limits_cache.get(model)
         if cached is None:
             cfg = self.config
-            limits = limits_for(
-                model,
-                rpm=cfg.rpm,
-                tpm=cfg.tpm,
-                burst=cfg.burst,
-                model_limits=self._model_limits,
-                margin=cfg.limit_margin,
-                algorithm=cfg.limit_algorithm,
-            )
+            limits = limits_for(model, self._default_limits, self._model_limits)
             cached = (limits, scope_for(cfg.base_url, model))
             self._limits_cache[model] = cached
         return cached

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from respq.worker import WorkerConfig
 from respq.worker.limiter import Limits
 from respq.worker.limits_config import ModelLimit, limits_for, parse_model_limits, scope_for
 
@@ -40,12 +41,14 @@ def test_parse_errors_name_model_and_field(raw: str, message: str) -> None:
 
 def test_limits_for_falls_back_to_globals() -> None:
     overrides = parse_model_limits({"big": {"rpm": 500, "tpm": 200_000}, "b": {"burst": 0.5}})
-    common = {"rpm": 60, "tpm": 10_000, "burst": 0.0, "model_limits": overrides}
-    assert limits_for("big", **common) == Limits(500, 200_000, 0.0)  # type: ignore[arg-type]
-    assert limits_for("b", **common) == Limits(60, 10_000, 0.5)  # type: ignore[arg-type]
-    assert limits_for("other", **common, margin=0.02) == Limits(  # type: ignore[arg-type]
-        60, 10_000, 0.0, 0.02
+    default = Limits(60, 10_000, 0.0, 0.02, "window")
+    assert limits_for("big", default, overrides) == Limits(500, 200_000, 0.0, 0.02, "window")
+    assert limits_for("b", default, overrides) == Limits(60, 10_000, 0.5, 0.02, "window")
+    assert limits_for("other", default, overrides) is default
+    config = WorkerConfig(
+        rpm=60, tpm=10_000, burst=0.25, limit_margin=0.02, limit_algorithm="window"
     )
+    assert config.limits() == Limits(60, 10_000, 0.25, 0.02, "window")
 
 
 def test_scope_for() -> None:
