@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from respq.contract.request import OpenModel, check_image_url
+from respq.contract.request import NeedsOneOf, OpenModel, check_image_url
 
 # OpenAI's limits on a function or tool name and on the tools of one request.
 _NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -59,16 +59,13 @@ class AudioPart(OpenModel):
     input_audio: InputAudio
 
 
-class FileRef(OpenModel):
+class FileRef(NeedsOneOf):
+    NEEDS_ONE_OF = ("file_data", "file_id")
+    MISSING = "a file part needs file_data or file_id"
+
     file_data: str | None = None
     file_id: str | None = None
     filename: str | None = None
-
-    @model_validator(mode="after")
-    def _source(self) -> FileRef:
-        if self.file_data is None and self.file_id is None:
-            raise ValueError("a file part needs file_data or file_id")
-        return self
 
 
 class FilePart(OpenModel):
@@ -180,17 +177,14 @@ class FunctionDefinition(OpenModel):
     strict: bool | None = None
 
 
-class ChatTool(OpenModel):
+class ChatTool(NeedsOneOf):
     """A ``function`` tool (checked), or another kind (``custom``) passed on as written."""
+
+    NEEDS_ONE_OF, WHEN_TYPE = ("function",), "function"
+    MISSING = "a function tool needs a function object"
 
     type: str = Field(min_length=1)
     function: FunctionDefinition | None = None
-
-    @model_validator(mode="after")
-    def _function(self) -> ChatTool:
-        if self.type == "function" and self.function is None:
-            raise ValueError("a function tool needs a function object")
-        return self
 
 
 class JsonSchemaFormat(OpenModel):
@@ -200,15 +194,12 @@ class JsonSchemaFormat(OpenModel):
     strict: bool | None = None
 
 
-class ResponseFormat(OpenModel):
+class ResponseFormat(NeedsOneOf):
+    NEEDS_ONE_OF, WHEN_TYPE = ("json_schema",), "json_schema"
+    MISSING = "response_format of type json_schema needs a json_schema object"
+
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchemaFormat | None = None
-
-    @model_validator(mode="after")
-    def _schema(self) -> ResponseFormat:
-        if self.type == "json_schema" and self.json_schema is None:
-            raise ValueError("response_format of type json_schema needs a json_schema object")
-        return self
 
 
 class StreamOptions(OpenModel):

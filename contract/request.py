@@ -8,7 +8,7 @@ them upstream; a request is stored exactly as the user wrote it, not as re-seria
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -38,12 +38,33 @@ class OpenModel(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
 
+class NeedsOneOf(OpenModel):
+    """A part that is nothing without one of the fields ``NEEDS_ONE_OF`` (an image's URL
+    or file id, say); with ``WHEN_TYPE`` set, only when its ``type`` is that one.
+    ``MISSING`` says what is missing."""
+
+    NEEDS_ONE_OF: ClassVar[tuple[str, ...]]
+    WHEN_TYPE: ClassVar[str | None] = None
+    MISSING: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _needs_one_of(self) -> Self:
+        if self.WHEN_TYPE is not None and getattr(self, "type", None) != self.WHEN_TYPE:
+            return self
+        if all(getattr(self, name) is None for name in self.NEEDS_ONE_OF):
+            raise ValueError(self.MISSING)
+        return self
+
+
 class InputText(OpenModel):
     type: Literal["input_text"]
     text: str
 
 
-class InputImage(OpenModel):
+class InputImage(NeedsOneOf):
+    NEEDS_ONE_OF = ("image_url", "file_id")
+    MISSING = "input_image needs image_url or file_id"
+
     type: Literal["input_image"]
     image_url: str | None = None
     file_id: str | None = None
@@ -54,25 +75,16 @@ class InputImage(OpenModel):
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else check_image_url(value)
 
-    @model_validator(mode="after")
-    def _source(self) -> InputImage:
-        if self.image_url is None and self.file_id is None:
-            raise ValueError("input_image needs image_url or file_id")
-        return self
 
+class InputFile(NeedsOneOf):
+    NEEDS_ONE_OF = ("file_url", "file_id", "file_data")
+    MISSING = "input_file needs file_url, file_id or file_data"
 
-class InputFile(OpenModel):
     type: Literal["input_file"]
     file_url: str | None = None
     file_id: str | None = None
     file_data: str | None = None
     filename: str | None = None
-
-    @model_validator(mode="after")
-    def _source(self) -> InputFile:
-        if self.file_url is None and self.file_id is None and self.file_data is None:
-            raise ValueError("input_file needs file_url, file_id or file_data")
-        return self
 
 
 class OutputTextPart(OpenModel):
@@ -113,17 +125,14 @@ InputItem = Annotated[
 ]
 
 
-class TextFormat(OpenModel):
+class TextFormat(NeedsOneOf):
+    NEEDS_ONE_OF, WHEN_TYPE = ("schema_",), "json_schema"
+    MISSING = "text.format of type json_schema needs a schema"
+
     type: Literal["text", "json_object", "json_schema"]
     name: str | None = None
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     strict: bool | None = None
-
-    @model_validator(mode="after")
-    def _schema(self) -> TextFormat:
-        if self.type == "json_schema" and self.schema_ is None:
-            raise ValueError("text.format of type json_schema needs a schema")
-        return self
 
 
 class TextConfig(OpenModel):

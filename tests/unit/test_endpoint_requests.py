@@ -14,6 +14,7 @@ from respq import (
     EmbeddingRequest,
     ModerationRequest,
 )
+from respq.contract.chat_request import ChatTool, FileRef, ResponseFormat
 from respq.contract.endpoints import (
     CHAT_COMPLETIONS,
     COMPLETIONS,
@@ -24,6 +25,7 @@ from respq.contract.endpoints import (
     endpoint_for_url,
     endpoint_named,
 )
+from respq.contract.request import InputFile, InputImage, TextFormat
 
 USER = {"role": "user", "content": "Hi"}
 
@@ -226,3 +228,38 @@ def test_usage_is_read_per_endpoint() -> None:
     assert embedded.usage.as_tuple() == (8, 0, 8, 0, 0)
     moderated = MODERATIONS.facts({"results": [], "usage": {"prompt_tokens": 3}})
     assert moderated.usage.as_tuple() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("model", "value", "message"),
+    [
+        (InputImage, {"type": "input_image"}, "input_image needs image_url or file_id"),
+        (InputFile, {"type": "input_file"}, "input_file needs file_url, file_id or file_data"),
+        (TextFormat, {"type": "json_schema"}, "text.format of type json_schema needs a schema"),
+        (FileRef, {"filename": "a.pdf"}, "a file part needs file_data or file_id"),
+        (ChatTool, {"type": "function"}, "a function tool needs a function object"),
+        (ResponseFormat, {"type": "json_schema"}, "json_schema needs a json_schema object"),
+    ],
+)
+def test_a_part_without_what_it_needs_is_refused_saying_what_is_missing(
+    model: type[BaseModel], value: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        model.model_validate(value)
+
+
+@pytest.mark.parametrize(
+    ("model", "value"),
+    [
+        (InputImage, {"type": "input_image", "file_id": "file-1"}),
+        (InputFile, {"type": "input_file", "file_data": "data:application/pdf;base64,AA=="}),
+        (TextFormat, {"type": "text"}),
+        (FileRef, {"file_id": "file-1"}),
+        (ChatTool, {"type": "custom", "custom": {"name": "x"}}),
+        (ResponseFormat, {"type": "json_object"}),
+    ],
+)
+def test_a_part_with_one_of_what_it_needs_or_of_another_type_passes(
+    model: type[BaseModel], value: dict[str, Any]
+) -> None:
+    assert model.model_validate(value).model_dump(by_alias=True, exclude_none=True) == value
