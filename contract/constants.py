@@ -54,7 +54,10 @@ names one) and ``webhook:<event id>``, one per event the batch has sent, its del
 as JSON (type, created_at, state, attempts, last_error, …). The script that ends a batch
 writes that field and adds ``<event id>:<batch id>`` to ``respq:webhooks``, the global zset
 of events to deliver scored by when each one's next attempt is due (ms); a worker that
-claims one moves its score a lease ahead (``worker/webhooks.py``).
+claims one moves its score a lease ahead (``worker/webhooks.py``). It does so only when the
+event has a receiver: the batch's own, or the server-wide one that
+``respq:webhook-receiver`` (a string with a day's ttl) says some worker has: each worker
+whose ``RESPQ_WEBHOOK_URL`` is set writes it when it starts and every minute after.
 
 Global: ``respq:batches`` (zset batch_id by created_at), ``respq:unsealed`` (set of the
 batches created and not yet sealed: validating, or cancelled while validating; create.lua
@@ -126,6 +129,7 @@ ACTIVE_KEY: Final = f"{PREFIX}:active"
 PAUSED_PREFIX: Final = f"{PREFIX}:paused:"
 SCHEDULE_PREFIX: Final = f"{PREFIX}:schedule:"
 WEBHOOKS_KEY: Final = f"{PREFIX}:webhooks"
+WEBHOOK_RECEIVER_KEY: Final = f"{PREFIX}:webhook-receiver"
 URGENT_SCHEDULE_PREFIX: Final = f"{PREFIX}:schedule-urgent:"
 
 # arq's key prefixes (arq.constants); repeated here so the layout reads in one place.

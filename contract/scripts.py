@@ -34,6 +34,8 @@ from respq.contract.constants import (
     USAGE_FIELDS,
     USAGE_PREFIX,
     WEBHOOK_FIELD_PREFIX,
+    WEBHOOK_RECEIVER_KEY,
+    WEBHOOK_URL_FIELD,
     WEBHOOKS_KEY,
     BatchKeys,
 )
@@ -76,6 +78,7 @@ def lua_prelude() -> str:
         f"local JOB_FUNCTION = {_lua(JOB_FUNCTION)}\n"
         f"local PACKED_V1 = {PACKED_V1}\n"
         f"local WEBHOOK_PREFIX = {_lua(WEBHOOK_FIELD_PREFIX)}\n"
+        f"local WEBHOOK_URL_FIELD = {_lua(WEBHOOK_URL_FIELD)}\n"
         f"local OUTPUT_EXPIRES_FIELD = {_lua(OUTPUT_EXPIRES_FIELD)}\n"
         f"local JSON_LINE_START = {JSON_START}\n"
         f"local ID = {{\n  {ids}\n}}\n"
@@ -92,6 +95,7 @@ GLOBAL_KEYS: Final = {
     "batches": BATCHES_KEY,
     "unsealed": UNSEALED_KEY,
     "webhooks": WEBHOOKS_KEY,
+    "webhook_receiver": WEBHOOK_RECEIVER_KEY,
 }
 
 _SIGNATURE = re.compile(r"^--! (KEYS|ARGV):(.*)$", re.MULTILINE)

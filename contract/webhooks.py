@@ -12,6 +12,8 @@ keyed with the base64 part of a ``whsec_…`` secret). The official SDK's
 
 The receiver is the batch's own (``submit(..., webhook=URL)``, ``respq submit --webhook``,
 ``respq_webhook`` on ``POST /v1/batches``), else the server-wide ``RESPQ_WEBHOOK_URL``.
+A batch with neither ends without an event: the scripts see the server-wide one as
+``respq:webhook-receiver``, which workers that have it keep alive (``WebhookDeliverer.announce``).
 Workers, the server and the CLI read the same ``RESPQ_WEBHOOK_*`` settings.
 """
 

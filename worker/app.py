@@ -11,6 +11,7 @@ import signal
 from typing import Any
 
 import arq.worker as arq_worker
+from redis.exceptions import RedisError
 
 from respq.contract.audit import MAX_JOB_RUNS
 from respq.contract.background import Background
@@ -103,6 +104,10 @@ async def startup(ctx: dict[str, Any]) -> None:
         ctx.get("respq_webhooks") or WebhookSettings(),
         transport=ctx.get("respq_webhook_transport"),
     )
+    try:  # before a batch can end here; the delivery loop says it again every minute
+        await webhooks.announce()
+    except RedisError as exc:
+        log.warning("could not announce the webhook receiver yet: %s", exc)
     for part in (leases, reconciler, webhooks):
         part.start()
     ctx.update(

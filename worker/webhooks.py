@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from redis.asyncio import Redis
 from respq.contract.background import Background, tick_every
 from respq.contract.constants import (
     WEBHOOK_FIELD_PREFIX,
+    WEBHOOK_RECEIVER_KEY,
     WEBHOOK_URL_FIELD,
     BatchKeys,
 )
@@ -46,6 +48,10 @@ CLAIM_LIMIT = 16
 LEASE_MARGIN_S = 5.0
 JITTER = 0.2
 USER_AGENT = "respq-webhooks"
+# respq:webhook-receiver outlives the last worker that wrote it by a day, so a restart or
+# a short outage of every worker loses no event; it is written again this often.
+RECEIVER_TTL_S = 86_400
+ANNOUNCE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,7 @@ class WebhookDeliverer(Background):
         # connected to); no redirects: a 3xx could point anywhere.
         self.http = httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
         self.delivered = 0
+        self._announced_at = -math.inf
         super().__init__(
             lambda: tick_every(self.interval, self.tick, log, "webhook delivery"), "respq-webhooks"
         )
@@ -91,8 +98,18 @@ class WebhookDeliverer(Background):
         await super().stop()
         await self.http.aclose()
 
+    async def announce(self) -> None:
+        """When this worker has a server-wide receiver (RESPQ_WEBHOOK_URL), say so in
+        ``respq:webhook-receiver``, at most every ANNOUNCE_EVERY_S: the scripts that end
+        batches write an event only when the batch or some worker has a receiver."""
+        now = time.monotonic()
+        if self.settings.webhook_url and now - self._announced_at >= ANNOUNCE_EVERY_S:
+            await self.redis.set(WEBHOOK_RECEIVER_KEY, "1", ex=RECEIVER_TTL_S)
+            self._announced_at = now
+
     async def tick(self) -> int:
         """Claim the due events and try each once; returns how many were claimed."""
+        await self.announce()
         raw = await self.scripts["webhook_claim"](
             now_ms=int(time.time() * 1000),
             lease_ms=self.lease_ms,

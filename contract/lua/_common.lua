@@ -20,7 +20,15 @@ end
 -- the global set of events to deliver (respq:webhooks), k.event_id a fresh id from the
 -- caller (contract/webhooks.py new_event_id). The delivery state lives in the meta
 -- (webhook:<event id>, JSON) and so expires with the batch; worker/webhooks.py delivers.
+-- No event is written when there is nobody to send it to: the batch has no receiver of
+-- its own and k.receiver (respq:webhook-receiver, kept alive by every worker whose
+-- RESPQ_WEBHOOK_URL is set) does not exist; as OpenAI's, an event goes to the endpoints
+-- configured when it happens.
 local function emit_batch_event(k, final, now)
+  if not redis.call('HGET', k.meta, WEBHOOK_URL_FIELD)
+     and redis.call('EXISTS', k.receiver) == 0 then
+    return
+  end
   local batch_id = redis.call('HGET', k.meta, 'id') or ''
   local event = {type = 'batch.' .. final, created_at = tonumber(now), state = 'pending',
                  attempts = 0}
@@ -28,7 +36,7 @@ local function emit_batch_event(k, final, now)
   redis.call('ZADD', k.webhooks, tonumber(now) * 1000, k.event_id .. ':' .. batch_id)
 end
 
--- k: meta, plus webhooks and event_id for the event (emit_batch_event).
+-- k: meta, plus webhooks, receiver and event_id for the event (emit_batch_event).
 local function finish_batch_if_done(k, now, ttl, batch_keys)
   local meta = k.meta
   local v = redis.call('HMGET', meta, 'total', 'completed', 'failed', 'sealed', 'status',

@@ -1,4 +1,4 @@
---! KEYS: meta order res inflight children webhooks *batch_keys
+--! KEYS: meta order res inflight children webhooks webhook_receiver *batch_keys
 --! ARGV: start count now finished_ttl id_token event_id
 -- Cancel a page of a batch: every request neither finished nor in flight ends as
 -- batch_cancelled; in-flight ones finish normally. The first page flips the status.
@@ -7,7 +7,7 @@
 -- ARGV: start, count, now_s, ttl once finished, the random part of its line ids
 -- (ID.line_in_call), the id of the webhook event should the batch end here
 local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children,
-           webhooks = K.webhooks, event_id = A.event_id}
+           webhooks = K.webhooks, receiver = K.webhook_receiver, event_id = A.event_id}
 local batch_keys = {}
 for i = MORE_KEYS, #KEYS do batch_keys[#batch_keys + 1] = KEYS[i] end
 local now, ttl = A.now, tonumber(A.finished_ttl)

@@ -1,4 +1,4 @@
---! KEYS: meta res req owner inflight progress children prev parked active paused dispatched webhooks *batch_keys
+--! KEYS: meta res req owner inflight progress children prev parked active paused dispatched webhooks webhook_receiver *batch_keys
 --! ARGV: job_id now id_token finished_ttl lease_ms lease_value attempts now_ms batch_id audit_due_ms event_id *custom_ids
 -- Claim the requests of one job run: skip those already finished or owned by another
 -- job; end them at once when the batch is cancelled or past its completion window; park
@@ -19,7 +19,7 @@
 -- Paused: the requests this job may run move to one parked job record (owner = its id)
 -- that `resume` queues again, so a paused batch costs nothing until then.
 local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children,
-           webhooks = K.webhooks, event_id = A.event_id}
+           webhooks = K.webhooks, receiver = K.webhook_receiver, event_id = A.event_id}
 local prev, parked, active, paused_set = K.prev, K.parked, K.active, K.paused
 local req, owner = K.req, K.owner
 local batch_keys = {}

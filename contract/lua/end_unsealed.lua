@@ -1,4 +1,4 @@
---! KEYS: meta webhooks unsealed *batch_keys
+--! KEYS: meta webhooks webhook_receiver unsealed *batch_keys
 --! ARGV: batch_id status now finished_ttl event_id errors
 -- End a batch that nothing was enqueued for (never sealed): `failed` when its input file
 -- did not validate (errors: OpenAI's errors object as JSON), or `cancelled` when it was
@@ -22,7 +22,7 @@ else
     'sealed', 1)
   final = STATUS.CANCELLED
 end
-emit_batch_event({meta = K.meta, webhooks = K.webhooks, event_id = A.event_id}, final, now)
+emit_batch_event({meta = K.meta, webhooks = K.webhooks, receiver = K.webhook_receiver, event_id = A.event_id}, final, now)
 local ttl = tonumber(A.finished_ttl)
 for i = MORE_KEYS, #KEYS do redis.call('EXPIRE', KEYS[i], ttl) end
 return 1

@@ -1,4 +1,4 @@
---! KEYS: meta res inflight children prev queue req webhooks timeline *batch_keys
+--! KEYS: meta res inflight children prev queue req webhooks webhook_receiver timeline *batch_keys
 --! ARGV: now finished_ttl batch_id job_prefix chunk_size now_ms event_id latencies timeline_buckets timeline_base_ms *results
 --! INCLUDE: timeline_lib.lua
 -- Store the output lines of one or more requests of one batch in one atomic step (the
@@ -15,7 +15,7 @@
 -- the batch's timeline in the same call.
 -- Returns {ended (1 when this call ended the batch), stored (0|1) per request...}
 local k = {meta = K.meta, res = K.res, inflight = K.inflight, children = K.children,
-           prev = K.prev, webhooks = K.webhooks, event_id = A.event_id}
+           prev = K.prev, webhooks = K.webhooks, receiver = K.webhook_receiver, event_id = A.event_id}
 local req = K.req
 local now, ttl = A.now, tonumber(A.finished_ttl)
 k.release = {queue = K.queue, resp_id = '', batch_id = A.batch_id, job_prefix = A.job_prefix,

@@ -1,4 +1,4 @@
---! KEYS: meta jobs schedule urgent_schedule unsealed webhooks *batch_keys
+--! KEYS: meta jobs schedule urgent_schedule unsealed webhooks webhook_receiver *batch_keys
 --! ARGV: now running_ttl finished_ttl job_ttl_ms batch_id event_id
 -- Seal a batch once every request is in: mark it sealed and in progress, set its keys'
 -- expiry, finish it if its requests already all ended, and put it on the schedule
@@ -24,7 +24,7 @@ if status == STATUS.VALIDATING or (status == STATUS.COMPLETED and unfinished) th
   end
 end
 for _, k in ipairs(batch_keys) do redis.call('EXPIRE', k, tonumber(A.running_ttl)) end
-finish_batch_if_done({meta = meta, webhooks = K.webhooks, event_id = A.event_id}, A.now,
+finish_batch_if_done({meta = meta, webhooks = K.webhooks, receiver = K.webhook_receiver, event_id = A.event_id}, A.now,
   tonumber(A.finished_ttl), batch_keys)
 if redis.call('LLEN', jobs) > 0 then
   local schedule = v[5] == '1' and K.urgent_schedule or K.schedule

@@ -92,6 +92,18 @@ BATCH_EDGES: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        "webhook-receiver",
+        "an ending writes an event only when someone would receive it (always written)",
+        (
+            Patch(
+                "contract/lua/_common.lua",
+                r"and redis\.call\('EXISTS', k\.receiver\) == 0 then",
+                "and false then",
+            ),
+        ),
+        ("test_webhook_events.py::test_no_ending_writes_an_event_when_nobody_would_receive_it",),
+    ),
+    Mutant(
         "webhook-lease",
         "a claimed webhook event stays due until recorded (the claim removes it instead)",
         (

@@ -18,7 +18,7 @@ import standardwebhooks
 from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient
-from respq.contract.constants import WEBHOOK_FIELD_PREFIX, WEBHOOKS_KEY
+from respq.contract.constants import WEBHOOK_FIELD_PREFIX, WEBHOOK_RECEIVER_KEY, WEBHOOKS_KEY
 from respq.contract.webhooks import WebhookSettings, new_secret
 from respq.producer.batch import Batch
 from respq.worker.webhooks import WebhookDeliverer, retry_delay
@@ -54,6 +54,8 @@ def settings(**overrides: Any) -> WebhookSettings:
 
 
 async def ended_batch(client: BatchClient) -> Batch:
+    """A batch cancelled while a worker with RESPQ_WEBHOOK_URL has announced it."""
+    await client.redis.set(WEBHOOK_RECEIVER_KEY, "1")
     batch = await client.submit([{"model": "gpt-5.4", "input": "q"}])
     await batch.cancel()
     return batch
@@ -219,9 +221,10 @@ async def test_a_failed_attempt_records_why_and_is_due_again(
     assert SECRET not in str((await batch.status()).openai_shape())
 
 
-async def test_without_any_receiver_the_event_is_dropped(
+async def test_an_event_whose_receiver_has_gone_is_dropped(
     fake_client: BatchClient, fake_redis: FakeRedis
 ) -> None:
+    # Written while a worker had RESPQ_WEBHOOK_URL; the one delivering it has none.
     batch = await ended_batch(fake_client)
     receiver = Receiver()
     deliverer = WebhookDeliverer(

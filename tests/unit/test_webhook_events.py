@@ -1,6 +1,8 @@
 """Every way a batch ends writes its webhook event in the same script (fakeredis): the
 record script's completion, cancel, expiry at claim time, the server pipeline's failed
-validation and its cancel while validating. One event per ending, none without one."""
+validation and its cancel while validating. One event per ending, none without one, and
+none when nobody would receive it: the batch names no receiver and no worker announced a
+server-wide one (``respq:webhook-receiver``)."""
 
 from __future__ import annotations
 
@@ -13,18 +15,27 @@ import pytest
 from fakeredis.aioredis import FakeRedis
 
 from respq import BatchClient, BatchStatus
-from respq.contract.constants import WEBHOOKS_KEY
+from respq.contract.constants import WEBHOOK_RECEIVER_KEY, WEBHOOKS_KEY
 from respq.contract.errors import BatchStateError
+from respq.contract.status import TERMINAL_STATUSES
+from respq.contract.webhooks import WebhookSettings
 from respq.producer.batch import Batch
 from respq.producer.batch_info import BatchInfo
 from respq.producer.ending import end_unsealed
 from respq.server.pipeline import fail
 from respq.worker import WorkerConfig
+from respq.worker.webhooks import WebhookDeliverer
 
 from helpers.factories import response_body
 from helpers.workers import build_worker, dispatch_all, run_burst
 
 ITEMS = [{"model": "gpt-5.4", "input": f"q{i}"} for i in range(6)]
+
+
+@pytest.fixture
+async def receiver(fake_redis: FakeRedis) -> None:
+    """A worker with RESPQ_WEBHOOK_URL has announced it."""
+    await fake_redis.set(WEBHOOK_RECEIVER_KEY, "1")
 
 
 async def due_members(redis: FakeRedis) -> list[str]:
@@ -67,7 +78,9 @@ async def test_completion_by_the_record_script_writes_batch_completed(
 
 
 async def test_cancel_writes_batch_cancelled_once(
-    fake_client: BatchClient, fake_redis: FakeRedis
+    fake_client: BatchClient,
+    fake_redis: FakeRedis,
+    receiver: None,
 ) -> None:
     batch = await fake_client.submit(ITEMS)
     await batch.cancel()
@@ -79,7 +92,10 @@ async def test_cancel_writes_batch_cancelled_once(
 
 
 async def test_expiry_at_claim_time_writes_batch_expired(
-    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
+    fake_client: BatchClient,
+    fake_redis: FakeRedis,
+    queue_name: str,
+    receiver: None,
 ) -> None:
     from respq.worker.store import WorkerStore
 
@@ -94,7 +110,9 @@ async def test_expiry_at_claim_time_writes_batch_expired(
 
 
 async def test_failed_validation_in_the_server_pipeline_writes_batch_failed(
-    fake_client: BatchClient, fake_redis: FakeRedis
+    fake_client: BatchClient,
+    fake_redis: FakeRedis,
+    receiver: None,
 ) -> None:
     await fake_client.create_record("batch_bad_file")
     errors = {"object": "list", "data": [{"code": "invalid_json", "line": 1, "message": "x"}]}
@@ -106,7 +124,9 @@ async def test_failed_validation_in_the_server_pipeline_writes_batch_failed(
 
 
 async def test_cancel_while_validating_writes_batch_cancelled(
-    fake_client: BatchClient, fake_redis: FakeRedis
+    fake_client: BatchClient,
+    fake_redis: FakeRedis,
+    receiver: None,
 ) -> None:
     await fake_client.create_record("batch_cancelled_early")
     batch = Batch(fake_client, "batch_cancelled_early")
@@ -118,7 +138,9 @@ async def test_cancel_while_validating_writes_batch_cancelled(
 
 
 async def test_a_sealed_or_ended_batch_is_not_ended_again(
-    fake_client: BatchClient, fake_redis: FakeRedis
+    fake_client: BatchClient,
+    fake_redis: FakeRedis,
+    receiver: None,
 ) -> None:
     running = await fake_client.submit(ITEMS)
     assert not await end_unsealed(fake_client, running.id, BatchStatus.FAILED, {"data": []})
@@ -130,3 +152,35 @@ async def test_a_sealed_or_ended_batch_is_not_ended_again(
     assert info.status is BatchStatus.FAILED
     assert len(info.webhook_deliveries) == 1
     assert len(await due_members(fake_redis)) == 1
+
+
+async def test_no_ending_writes_an_event_when_nobody_would_receive_it(
+    fake_client: BatchClient, fake_redis: FakeRedis
+) -> None:
+    cancelled = await fake_client.submit(ITEMS)
+    await cancelled.cancel()
+    await fake_client.create_record("batch_unsealed")
+    assert await end_unsealed(fake_client, "batch_unsealed", BatchStatus.FAILED, {"data": []})
+    for batch in (cancelled, Batch(fake_client, "batch_unsealed")):
+        info = await batch.status()
+        assert info.status in TERMINAL_STATUSES and info.webhook_deliveries == []
+    assert await due_members(fake_redis) == []
+
+
+async def test_a_batch_with_its_own_receiver_has_its_event_without_a_server_wide_one(
+    fake_client: BatchClient, fake_redis: FakeRedis
+) -> None:
+    fake_client.settings.webhook_allow_private = True
+    batch = await fake_client.submit(ITEMS, webhook="http://127.0.0.1:8/own")
+    await batch.cancel()
+    await one_event(fake_redis, batch, "batch.cancelled")
+
+
+async def test_only_a_worker_with_a_receiver_announces_one_and_for_a_day(
+    fake_redis: FakeRedis,
+) -> None:
+    await WebhookDeliverer(fake_redis, WebhookSettings(webhook_url="")).announce()
+    assert not await fake_redis.exists(WEBHOOK_RECEIVER_KEY)
+    with_url = WebhookSettings(webhook_url="https://hooks.example.com/respq")
+    await WebhookDeliverer(fake_redis, with_url).announce()
+    assert 86_000 < await fake_redis.ttl(WEBHOOK_RECEIVER_KEY) <= 86_400
