@@ -29,6 +29,9 @@ from respq.worker.webhooks import WebhookDeliverer
 from helpers.factories import response_body
 from helpers.workers import build_worker, dispatch_all, run_burst
 
+# Each test starts with a worker's announced receiver; those about its absence remove it.
+pytestmark = pytest.mark.usefixtures("receiver")
+
 ITEMS = [{"model": "gpt-5.4", "input": f"q{i}"} for i in range(6)]
 
 
@@ -78,9 +81,7 @@ async def test_completion_by_the_record_script_writes_batch_completed(
 
 
 async def test_cancel_writes_batch_cancelled_once(
-    fake_client: BatchClient,
-    fake_redis: FakeRedis,
-    receiver: None,
+    fake_client: BatchClient, fake_redis: FakeRedis
 ) -> None:
     batch = await fake_client.submit(ITEMS)
     await batch.cancel()
@@ -92,10 +93,7 @@ async def test_cancel_writes_batch_cancelled_once(
 
 
 async def test_expiry_at_claim_time_writes_batch_expired(
-    fake_client: BatchClient,
-    fake_redis: FakeRedis,
-    queue_name: str,
-    receiver: None,
+    fake_client: BatchClient, fake_redis: FakeRedis, queue_name: str
 ) -> None:
     from respq.worker.store import WorkerStore
 
@@ -110,9 +108,7 @@ async def test_expiry_at_claim_time_writes_batch_expired(
 
 
 async def test_failed_validation_in_the_server_pipeline_writes_batch_failed(
-    fake_client: BatchClient,
-    fake_redis: FakeRedis,
-    receiver: None,
+    fake_client: BatchClient, fake_redis: FakeRedis
 ) -> None:
     await fake_client.create_record("batch_bad_file")
     errors = {"object": "list", "data": [{"code": "invalid_json", "line": 1, "message": "x"}]}
@@ -124,9 +120,7 @@ async def test_failed_validation_in_the_server_pipeline_writes_batch_failed(
 
 
 async def test_cancel_while_validating_writes_batch_cancelled(
-    fake_client: BatchClient,
-    fake_redis: FakeRedis,
-    receiver: None,
+    fake_client: BatchClient, fake_redis: FakeRedis
 ) -> None:
     await fake_client.create_record("batch_cancelled_early")
     batch = Batch(fake_client, "batch_cancelled_early")
@@ -138,9 +132,7 @@ async def test_cancel_while_validating_writes_batch_cancelled(
 
 
 async def test_a_sealed_or_ended_batch_is_not_ended_again(
-    fake_client: BatchClient,
-    fake_redis: FakeRedis,
-    receiver: None,
+    fake_client: BatchClient, fake_redis: FakeRedis
 ) -> None:
     running = await fake_client.submit(ITEMS)
     assert not await end_unsealed(fake_client, running.id, BatchStatus.FAILED, {"data": []})
@@ -157,6 +149,7 @@ async def test_a_sealed_or_ended_batch_is_not_ended_again(
 async def test_no_ending_writes_an_event_when_nobody_would_receive_it(
     fake_client: BatchClient, fake_redis: FakeRedis
 ) -> None:
+    await fake_redis.delete(WEBHOOK_RECEIVER_KEY)
     cancelled = await fake_client.submit(ITEMS)
     await cancelled.cancel()
     await fake_client.create_record("batch_unsealed")
@@ -170,6 +163,7 @@ async def test_no_ending_writes_an_event_when_nobody_would_receive_it(
 async def test_a_batch_with_its_own_receiver_has_its_event_without_a_server_wide_one(
     fake_client: BatchClient, fake_redis: FakeRedis
 ) -> None:
+    await fake_redis.delete(WEBHOOK_RECEIVER_KEY)
     fake_client.settings.webhook_allow_private = True
     batch = await fake_client.submit(ITEMS, webhook="http://127.0.0.1:8/own")
     await batch.cancel()
@@ -179,6 +173,7 @@ async def test_a_batch_with_its_own_receiver_has_its_event_without_a_server_wide
 async def test_only_a_worker_with_a_receiver_announces_one_and_for_a_day(
     fake_redis: FakeRedis,
 ) -> None:
+    await fake_redis.delete(WEBHOOK_RECEIVER_KEY)
     await WebhookDeliverer(fake_redis, WebhookSettings(webhook_url="")).announce()
     assert not await fake_redis.exists(WEBHOOK_RECEIVER_KEY)
     with_url = WebhookSettings(webhook_url="https://hooks.example.com/respq")
