@@ -178,21 +178,16 @@ def submit(
 
     async def go() -> tuple[BatchInfo, Written | None]:
         check_options(batch_id, completion_window)
-        scheduling = Scheduling.of(parse_priority(priority), max_in_flight)
         if wait:
             check_distinct_outputs(output, errors)
-        meta = parse_metadata(metadata)
-        receiver = None
-        if webhook is not None:  # refused before the file is read or Redis touched
-            allow_private = ClientSettings().webhook_allow_private
-            receiver = await check_webhook(webhook, allow_private=allow_private)
+        # Every option is checked before the file is read or Redis touched.
         submission = Submission(
             batch_id=batch_id,
-            metadata=meta,
+            metadata=parse_metadata(metadata),
             completion_window=completion_window,
             max_cost=max_cost,
-            scheduling=scheduling,
-            webhook=receiver,
+            scheduling=Scheduling.of(parse_priority(priority), max_in_flight),
+            webhook=await _own_receiver(webhook),
         )
         with input_file(file) as path, validate(path, display_name(file)) as checked:
             if check_models:
@@ -213,6 +208,14 @@ def submit(
     err_console.print(status_view(info))
     note_skipped(written, info.id)
     raise typer.Exit(int(exit_code_for(info)))
+
+
+async def _own_receiver(webhook: str | None) -> str | None:
+    """--webhook, checked (WebhookTargetError for a malformed or non-public one)."""
+    if webhook is None:
+        return None
+    allow_private = ClientSettings().webhook_allow_private
+    return await check_webhook(webhook, allow_private=allow_private)
 
 
 def _announce(info: BatchInfo, *, as_json: bool, to_stderr: bool) -> None:
