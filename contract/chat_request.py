@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from respq.contract.request import NeedsOneOf, OpenModel, check_image_url
+from respq.contract.request import NeedsOneOf, OpenModel, RequestBody, check_image_url
 
 # OpenAI's limits on a function or tool name and on the tools of one request.
 _NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -207,7 +207,7 @@ class StreamOptions(OpenModel):
     include_obfuscation: bool | None = None
 
 
-class SamplingChecks(OpenModel):
+class SamplingChecks(RequestBody):
     """The bounds a chat and a legacy completion request share, checked on their own
     fields (declared by each, in OpenAI's order): at most four stop sequences, each logit
     bias from -100 to 100, and ``stream_options`` only with ``stream``."""
@@ -264,7 +264,3 @@ class ChatCompletionRequest(SamplingChecks):
     metadata: dict[str, str] | None = None
     store: bool | None = None
     user: str | None = None
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body to send: the fields the user set, unknown ones included."""
-        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)

@@ -3,8 +3,6 @@ reference. Unknown fields pass through unchanged."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, field_validator, model_validator
 
 from respq.contract.chat_request import MAX_N, SamplingChecks, StreamOptions
@@ -43,7 +41,3 @@ class CompletionRequest(SamplingChecks):
         if self.best_of is not None and self.n is not None and self.best_of < self.n:
             raise ValueError("best_of must be at least n")
         return self
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body to send: the fields the user set, unknown ones included."""
-        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from respq.contract.request import OpenModel
+from respq.contract.request import RequestBody
 
 MAX_EMBEDDING_INPUTS = 2048
 
@@ -35,7 +35,7 @@ def check_text_or_tokens(value: TextOrTokens, *, most: int | None = None) -> Tex
     return value
 
 
-class EmbeddingRequest(OpenModel):
+class EmbeddingRequest(RequestBody):
     """One ``POST /embeddings`` request body."""
 
     model: str = Field(min_length=1, max_length=128)
@@ -48,7 +48,3 @@ class EmbeddingRequest(OpenModel):
     @classmethod
     def _input(cls, value: TextOrTokens) -> TextOrTokens:
         return check_text_or_tokens(value, most=MAX_EMBEDDING_INPUTS)
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body to send: the fields the user set, unknown ones included."""
-        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, Tag, field_validator
 
 from respq.contract.chat_request import ImagePart, TextPart, part_types
-from respq.contract.request import OpenModel
+from respq.contract.request import RequestBody
 
 ModerationPart = Annotated[
     Annotated[TextPart, Tag("type(text)")] | Annotated[ImagePart, Tag("type(image_url)")],
@@ -17,7 +17,7 @@ ModerationPart = Annotated[
 ]
 
 
-class ModerationRequest(OpenModel):
+class ModerationRequest(RequestBody):
     """One ``POST /moderations`` request body."""
 
     input: str | list[str] | list[ModerationPart]
@@ -29,7 +29,3 @@ class ModerationRequest(OpenModel):
         if isinstance(value, str | list) and not value:
             raise ValueError("must not be empty")
         return value
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body to send: the fields the user set, unknown ones included."""
-        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)

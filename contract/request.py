@@ -38,6 +38,14 @@ class OpenModel(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
 
+class RequestBody(OpenModel):
+    """The body of one request, of any endpoint (``ResponsesRequest``, ``EmbeddingRequest``…)."""
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body to send: the fields the user set, unknown ones included."""
+        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
 class NeedsOneOf(OpenModel):
     """A part that is nothing without one of the fields ``NEEDS_ONE_OF`` (an image's URL
     or file id, say); with ``WHEN_TYPE`` set, only when its ``type`` is that one.
@@ -139,7 +147,7 @@ class TextConfig(OpenModel):
     format: TextFormat | None = None
 
 
-class ResponsesRequest(OpenModel):
+class ResponsesRequest(RequestBody):
     """One ``POST /responses`` request body."""
 
     model: str = Field(min_length=1, max_length=128)
@@ -161,7 +169,3 @@ class ResponsesRequest(OpenModel):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     truncation: str | None = None
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body to send: the fields the user set, unknown ones included."""
-        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
