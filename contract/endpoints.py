@@ -25,10 +25,13 @@ from respq.contract.estimate import (
     chat_input,
     completion_input,
     embedding_input,
+    image_input,
+    image_output,
     moderation_input,
     output_cap,
     responses_input,
 )
+from respq.contract.image_request import ImageEditRequest, ImageGenerationRequest
 from respq.contract.moderation_request import ModerationRequest
 from respq.contract.request import ResponsesRequest
 from respq.contract.response import ResponseFacts, Usage, is_response
@@ -64,6 +67,11 @@ def _embedding_facts(body: dict[str, Any]) -> ResponseFacts:
     return ResponseFacts(Usage(input_tokens=tokens, total_tokens=tokens), _id(body), False)
 
 
+def _image_facts(body: dict[str, Any]) -> ResponseFacts:
+    """Images: usage under the Responses names (input, output and total tokens); no id."""
+    return ResponseFacts(Usage.read(body.get("usage")), _id(body), False)
+
+
 def _no_usage_facts(body: dict[str, Any]) -> ResponseFacts:
     """Moderations cost no tokens: whatever a provider adds is not counted."""
     return ResponseFacts(Usage(), _id(body), False)
@@ -86,6 +94,8 @@ class Endpoint:
     facts: Callable[[dict[str, Any]], ResponseFacts]
     input_tokens: Callable[[Mapping[str, Any]], int]  # estimated, before the call
     output_fields: tuple[str, ...]  # its output caps, first set wins; () = no output
+    # the output a request may produce when no cap field says it (images: by size)
+    output_of: Callable[[Mapping[str, Any]], int] | None = None
     streams: bool = False  # may a request ask for stream: true
     chains: bool = False  # may a line depend_on another (previous_response_id)
 
@@ -96,6 +106,8 @@ class Endpoint:
 
     def output_tokens(self, body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
         """The output a request may produce: its cap (else the default) times its choices."""
+        if self.output_of is not None:
+            return self.output_of(body)
         return output_cap(body, self.output_fields, default_max_output_tokens)
 
     def estimate(self, body: Mapping[str, Any], *, default_max_output_tokens: int) -> int:
@@ -163,9 +175,46 @@ MODERATIONS: Final = Endpoint(
     moderation_input,
     (),
 )
+IMAGE_GENERATIONS: Final = Endpoint(
+    "/v1/images/generations",
+    "images/generations",
+    ImageGenerationRequest,
+    "an image list (a data list)",
+    _has_list("data"),
+    _image_facts,
+    image_input,
+    (),
+    output_of=image_output,
+)
+IMAGE_EDITS: Final = Endpoint(
+    "/v1/images/edits",
+    "images/edits",
+    ImageEditRequest,
+    "an image list (a data list)",
+    _has_list("data"),
+    _image_facts,
+    image_input,
+    (),
+    output_of=image_output,
+)
 
 ENDPOINTS: Final[Mapping[str, Endpoint]] = {
-    e.url: e for e in (RESPONSES, CHAT_COMPLETIONS, EMBEDDINGS, COMPLETIONS, MODERATIONS)
+    e.url: e
+    for e in (
+        RESPONSES,
+        CHAT_COMPLETIONS,
+        EMBEDDINGS,
+        COMPLETIONS,
+        MODERATIONS,
+        IMAGE_GENERATIONS,
+        IMAGE_EDITS,
+    )
+}
+# OpenAI's Batch API took it until its Videos API shut down (2026-09-24); named apart so
+# that a batch of it is refused saying so, not as an unknown endpoint.
+RETIRED: Final = {
+    "/v1/videos": "OpenAI's Videos API shut down on 2026-09-24 and its Batch API no longer "
+    "takes /v1/videos"
 }
 DEFAULT_ENDPOINT: Final = RESPONSES
 _BY_URL: Final = {url: e for e in ENDPOINTS.values() for url in e.urls}
@@ -174,6 +223,12 @@ _BY_REQUEST: Final = {e.request: e for e in ENDPOINTS.values()}
 
 def supported() -> str:
     return ", ".join(ENDPOINTS)
+
+
+def unsupported(url: str) -> str:
+    """Why ``url`` is not an endpoint respq runs, with the ones it does."""
+    why = RETIRED.get(url, f"endpoint {url!r} is not supported")
+    return f"{why}; use one of {supported()}"
 
 
 def endpoint_for_url(url: str) -> Endpoint | None:
@@ -193,7 +248,7 @@ def endpoint_named(url: str | None) -> Endpoint:
         return DEFAULT_ENDPOINT
     found = ENDPOINTS.get(url)
     if found is None:
-        raise UnknownEndpoint(f"endpoint {url!r} is not supported; use one of {supported()}")
+        raise UnknownEndpoint(unsupported(url))
     return found
 
 
@@ -203,6 +258,8 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "EMBEDDINGS",
     "ENDPOINTS",
+    "IMAGE_EDITS",
+    "IMAGE_GENERATIONS",
     "MODERATIONS",
     "RESPONSES",
     "Endpoint",
@@ -210,4 +267,5 @@ __all__ = [
     "endpoint_for_url",
     "endpoint_named",
     "endpoint_of_request",
+    "unsupported",
 ]

@@ -16,6 +16,10 @@ usage is known.
 * ``input_file``: 200 tokens, a placeholder: the file's real size is unknown before upload.
 * Chat parts: ``image_url`` as ``input_image``; ``file`` and ``input_audio`` as ``input_file``.
 * Token lists (embeddings, completions): their length, exactly.
+* Images (generations, edits): the prompt as text and each input image (and mask) as
+  ``input_image``; the output is OpenAI's published image tokens for the quality, scaled by
+  the size's pixels over 1024×1024 (1536×1024 for ``auto`` or an unreadable size), times
+  ``n``; a quality other than low or medium counts as high.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ __all__ = [
     "completion_input",
     "embedding_input",
     "estimate_tokens",
+    "image_input",
+    "image_output",
     "moderation_input",
     "output_cap",
     "responses_input",
@@ -41,6 +47,9 @@ __all__ = [
 IMAGE_TOKENS = 85
 FILE_TOKENS = 200
 MESSAGE_TOKENS = 4
+# Output tokens of one 1024x1024 image by quality (OpenAI's image-generation guide).
+IMAGE_OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160}
+_AUTO_SIZE_PIXELS = 1536 * 1024
 # Keys of non-message items (function_call, function_call_output, …) that carry text.
 _TEXT_FIELDS = ("text", "arguments", "output")
 
@@ -177,6 +186,25 @@ def moderation_input(body: Mapping[str, Any]) -> int:
     else:
         counter.tokens(value)
     return counter.total()
+
+
+def image_input(body: Mapping[str, Any]) -> int:
+    """An image request's prompt, and an edit's input images and mask."""
+    counter = _Counter()
+    counter.tokens(body.get("prompt"))
+    images = body.get("images")
+    count = len(images) if isinstance(images, list) else 0
+    counter.extra += IMAGE_TOKENS * (count + (body.get("mask") is not None))
+    return counter.total()
+
+
+def image_output(body: Mapping[str, Any]) -> int:
+    """The image tokens a request may produce (see the module docstring)."""
+    per_image = IMAGE_OUTPUT_TOKENS.get(str(body.get("quality")), IMAGE_OUTPUT_TOKENS["high"])
+    width, _, height = str(body.get("size")).partition("x")
+    pixels = int(width) * int(height) if width.isdigit() and height.isdigit() else 0
+    scale = (pixels or _AUTO_SIZE_PIXELS) / (1024 * 1024)
+    return math.ceil(per_image * scale) * (_whole(body.get("n")) or 1)
 
 
 def _whole(value: Any) -> int | None:

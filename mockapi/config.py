@@ -16,6 +16,7 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "text-embedding-3-small",
     "text-embedding-3-large",
     "omni-moderation-latest",
+    "gpt-image-1.5",
 )
 DEFAULT_FAIL_MIX = "500,503,429,hang,truncated,nonjson"
 FAILURE_KINDS: frozenset[str] = frozenset(

@@ -23,6 +23,7 @@ from .chat import (
     read_prompt,
 )
 from .generate import build_response, output_for, read_input, token_cost
+from .images import IMAGE_MODEL, build_images, image_token_cost, read_image_input
 from .stream import sse_events
 from .vectors import (
     MODERATION_MODEL,
@@ -81,6 +82,18 @@ def _check_completions(body: JSON) -> Invalid:
 
 def _check_moderations(body: JSON) -> Invalid:
     return _required_list_or_text(body, "input")
+
+
+def _check_images(body: JSON) -> Invalid:
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        msg = "Missing required parameter: 'prompt'."
+        return 400, error_body(msg, "invalid_request_error", "prompt", "missing_required_parameter")
+    return _whole_at_least(body, ("n",), 1)
+
+
+def _check_image_edits(body: JSON) -> Invalid:
+    return _check_images(body) or _required_list_or_text(body, "images")
 
 
 def _responses_events(response: JSON, body: JSON, cut_after: int | None) -> Iterator[bytes]:
@@ -160,6 +173,26 @@ KINDS: tuple[Kind, ...] = (
         no_output_cost,
         build_moderation,
         default_model=MODERATION_MODEL,
+    ),
+    Kind(
+        "images",
+        "/images/generations",
+        _check_images,
+        read_image_input,
+        no_text,
+        image_token_cost,
+        build_images,
+        default_model=IMAGE_MODEL,
+    ),
+    Kind(
+        "images",
+        "/images/edits",
+        _check_image_edits,
+        read_image_input,
+        no_text,
+        image_token_cost,
+        build_images,
+        default_model=IMAGE_MODEL,
     ),
 )
 BY_PATH: dict[str, Kind] = {path: kind for kind in KINDS for path in kind.paths}

@@ -116,7 +116,8 @@ class BatchClient:
         """Validate every item, then enqueue them all as one batch.
 
         Items may be typed requests (``ResponsesRequest``, ``ChatCompletionRequest``,
-        ``EmbeddingRequest``, ``CompletionRequest``, ``ModerationRequest``), request-body
+        ``EmbeddingRequest``, ``CompletionRequest``, ``ModerationRequest``,
+        ``ImageGenerationRequest``, ``ImageEditRequest``), request-body
         dicts, or input lines (``{"custom_id", "method", "url", "body"}`` dicts or
         ``InputLine`` objects). A batch has one endpoint: ``endpoint`` (e.g.
         ``"/v1/embeddings"``) when given, else the one the first item names (a line's url,

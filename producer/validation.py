@@ -24,10 +24,10 @@ from pydantic import ValidationError
 
 from respq.contract.endpoints import (
     DEFAULT_ENDPOINT,
-    ENDPOINTS,
     Endpoint,
     endpoint_for_url,
     endpoint_of_request,
+    unsupported,
 )
 from respq.contract.errors import InvalidInput
 from respq.contract.lines import InputLine, ItemProblem, is_batch_line
@@ -225,7 +225,7 @@ class ItemPreparer:
         if endpoint is None:
             raise _LineProblem(
                 "url",
-                f"{line.url!r} is not an endpoint respq runs; use one of " + ", ".join(ENDPOINTS),
+                unsupported(line.url),
                 code=INVALID_URL,
             )
         self._check_endpoint(endpoint, where)

@@ -32,6 +32,7 @@ from respq.contract.errors import (
     SettingsError,
     UnknownEndpoint,
 )
+from respq.contract.image_request import ImageEditRequest, ImageGenerationRequest
 from respq.contract.lines import InputLine, ItemProblem, OutputLine
 from respq.contract.moderation_request import ModerationRequest
 from respq.contract.prices import PriceTable
@@ -60,6 +61,8 @@ __all__ = [
     "CompletionRequest",
     "EmbeddingRequest",
     "Endpoint",
+    "ImageEditRequest",
+    "ImageGenerationRequest",
     "InputLine",
     "InvalidInput",
     "InvalidOption",

@@ -21,7 +21,7 @@ from respq.contract.constants import (
     tenant_batches_key,
     tenant_files_key,
 )
-from respq.contract.endpoints import ENDPOINTS, Endpoint, endpoint_named
+from respq.contract.endpoints import Endpoint, endpoint_named
 from respq.contract.errors import (
     BadRequest,
     BatchNotFound,
@@ -66,12 +66,8 @@ def _endpoint(name: str) -> Endpoint:
     """The batch's endpoint: one of OpenAI's that respq runs (a 400 naming them else)."""
     try:
         return endpoint_named(name)
-    except UnknownEndpoint:
-        raise BadRequest(
-            f"endpoint {name!r} is not supported; use one of {', '.join(ENDPOINTS)}",
-            param="endpoint",
-            code="invalid_value",
-        ) from None
+    except UnknownEndpoint as exc:
+        raise BadRequest(str(exc), param="endpoint", code="invalid_value") from None
 
 
 def _metadata(value: Any) -> dict[str, str]:

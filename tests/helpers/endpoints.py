@@ -21,6 +21,8 @@ EXAMPLE_FILES: dict[str, Path] = {
     "/v1/embeddings": EXAMPLES / "embeddings.jsonl",
     "/v1/completions": EXAMPLES / "completions.jsonl",
     "/v1/moderations": EXAMPLES / "moderations.jsonl",
+    "/v1/images/generations": EXAMPLES / "images.jsonl",
+    "/v1/images/edits": EXAMPLES / "image_edits.jsonl",
 }
 SDK_TYPES: dict[str, type[BaseModel]] = {
     "/v1/responses": sdk.responses.Response,
@@ -28,6 +30,8 @@ SDK_TYPES: dict[str, type[BaseModel]] = {
     "/v1/embeddings": sdk.CreateEmbeddingResponse,
     "/v1/completions": sdk.Completion,
     "/v1/moderations": sdk.ModerationCreateResponse,
+    "/v1/images/generations": sdk.ImagesResponse,
+    "/v1/images/edits": sdk.ImagesResponse,
 }
 
 
@@ -58,7 +62,7 @@ def sdk_check(url: str, body: dict[str, Any]) -> None:
 def usage_of(url: str, body: dict[str, Any]) -> tuple[int, int]:
     """(input, output) tokens of one answer, read straight from OpenAI's field names."""
     usage = body.get("usage") or {}
-    if url == "/v1/responses":
+    if url in ("/v1/responses", "/v1/images/generations", "/v1/images/edits"):
         return usage.get("input_tokens", 0), usage.get("output_tokens", 0)
     if url == "/v1/moderations":
         return 0, 0

@@ -19,9 +19,12 @@ from respq import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
+    ImageEditRequest,
+    ImageGenerationRequest,
     ModerationRequest,
 )
 from respq.contract.constants import BatchKeys
+from respq.contract.image_request import ImageRef
 from respq.mockapi import MockServer
 from respq.mockapi.vectors import vector
 
@@ -69,12 +72,20 @@ async def test_typed_requests_of_each_endpoint_and_vectors_as_the_upstream_sent_
         ChatCompletionRequest(model="gpt-5.4", messages=[{"role": "user", "content": "Hi"}]),
         CompletionRequest(model="gpt-3.5-turbo-instruct", prompt="Say"),
         ModerationRequest(input="hello"),
+        ImageGenerationRequest(prompt="a lighthouse", quality="low", size="1024x1024"),
+        ImageEditRequest(prompt="bluer", images=[ImageRef(file_id="file-1")], n=2),
         EmbeddingRequest(model="text-embedding-3-small", input=["alpha", "beta"]),
     ]
     batches = [await real_client.submit([request]) for request in typed]
     await run_burst(build_worker(worker_config(mock, queue_name), db=db))
     for batch in batches:
         assert (await batch.wait(timeout=30)).request_counts.completed == 1
+    # The images' usage as the mock's image model reports it: low 1024x1024 is 272 tokens
+    # an image; an edit left at auto quality is drawn medium, 1,056 tokens, times n.
+    for batch, output_tokens in zip(batches[3:5], (272, 2 * 1056), strict=True):
+        (image_line,) = [orjson.loads(raw) async for raw in batch.result_lines()]
+        sdk_check("/v1/images/generations", image_line["response"]["body"])
+        assert (await batch.status()).usage.output_tokens == output_tokens
     (line,) = [orjson.loads(raw) async for raw in batches[-1].result_lines()]
     data = line["response"]["body"]["data"]
     # The vectors mockapi computed, value for value, after a trip through packed storage.

@@ -217,7 +217,8 @@ def test_other_purposes_endpoints_and_unknown_ids_are_refused(
     with pytest.raises(openai.BadRequestError) as caught:
         client.batches.create(input_file_id=file_id, endpoint="/v1/videos", completion_window="24h")
     assert caught.value.param == "endpoint"
-    assert "/v1/chat/completions" in caught.value.message  # the error lists what runs
+    assert "Videos API shut down" in caught.value.message  # why, and what runs
+    assert "/v1/images/edits" in caught.value.message
     with pytest.raises(openai.NotFoundError):
         client.batches.create(
             input_file_id="file-0000", endpoint="/v1/responses", completion_window="24h"

@@ -42,6 +42,23 @@ def test_every_path_a_document_or_comment_names_exists() -> None:
     assert not wrong, sorted(wrong)
 
 
+# Code in a document imports respq's parts as respq.<part>: "from producer import X" is the
+# layout from before the one import name, and fails for every user.
+OLD_IMPORT = re.compile(r"^\s*(?:from|import) (?:contract|producer|worker|server|mockapi)\b", re.M)
+
+
+def test_no_document_shows_an_import_of_a_part_outside_respq() -> None:
+    documents = [p for p in tracked_texts() if p.suffix == ".md"]
+    wrong = [
+        f"{path.relative_to(ROOT)}: {match.group(0).strip()}"
+        for path in documents
+        for match in OLD_IMPORT.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert not wrong, wrong
+    assert OLD_IMPORT.search("```python\nfrom producer import BatchClient\n```")
+    assert not OLD_IMPORT.search("from respq.producer import BatchClient")
+
+
 def test_the_path_check_sees_a_path_that_does_not_exist() -> None:
     gone = "producer/" + "lua/dispatch.lua"  # split, so this file names no missing path
     assert missing_paths(f"see ``{gone}`` and worker/app.py") == {gone}

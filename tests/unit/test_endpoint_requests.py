@@ -25,6 +25,7 @@ from respq.contract.endpoints import (
     endpoint_for_url,
     endpoint_named,
 )
+from respq.contract.image_request import ImageEditRequest, ImageGenerationRequest
 from respq.contract.request import InputFile, InputImage, TextFormat
 
 USER = {"role": "user", "content": "Hi"}
@@ -47,6 +48,8 @@ def test_every_spelling_of_each_endpoint_names_it() -> None:
         "/v1/embeddings",
         "/v1/completions",
         "/v1/moderations",
+        "/v1/images/generations",
+        "/v1/images/edits",
     ]
     for endpoint in ENDPOINTS.values():
         short = endpoint.url.removeprefix("/v1")
@@ -54,8 +57,10 @@ def test_every_spelling_of_each_endpoint_names_it() -> None:
             assert endpoint_for_url(url) is endpoint
     assert endpoint_for_url("/v1/chat") is None
     assert endpoint_named(None) is RESPONSES and endpoint_named("") is RESPONSES
-    with pytest.raises(ValueError, match="/v1/embeddings"):
+    with pytest.raises(ValueError, match=r"Videos API shut down .* use one of .*/v1/images/edits"):
         endpoint_named("/v1/videos")
+    with pytest.raises(ValueError, match=r"'/v1/audio' is not supported; use one of /v1/resp"):
+        endpoint_named("/v1/audio")
 
 
 def test_a_full_chat_request_is_accepted_and_sent_as_written() -> None:
@@ -263,3 +268,42 @@ def test_a_part_with_one_of_what_it_needs_or_of_another_type_passes(
     model: type[BaseModel], value: dict[str, Any]
 ) -> None:
     assert model.model_validate(value).model_dump(by_alias=True, exclude_none=True) == value
+
+
+def test_image_requests_within_openai_bounds_are_sent_as_written() -> None:
+    body = {"prompt": "a lighthouse", "n": 10, "size": "2048x2048", "quality": "xhigh"}
+    body |= {"output_compression": 0, "partial_images": 3, "vendor_knob": True}
+    assert ImageGenerationRequest.model_validate(body).body() == body
+    refs = [{"image_url": "https://i/1.png"}, {"file_id": "file-2"}]
+    edit = {"prompt": "p", "images": refs, "mask": {"image_url": "data:image/png;base64,AA=="}}
+    assert ImageEditRequest.model_validate(edit).body() == edit
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "needle"),
+    [
+        (ImageGenerationRequest, {"prompt": ""}, "prompt"),
+        (ImageGenerationRequest, {"prompt": "a" * 32_001}, "prompt"),
+        (ImageGenerationRequest, {"model": "gpt-image-1.5"}, "prompt"),
+        (ImageGenerationRequest, {"prompt": "p", "n": 11}, "n"),
+        (ImageGenerationRequest, {"prompt": "p", "output_compression": 101}, "output_compression"),
+        (ImageGenerationRequest, {"prompt": "p", "partial_images": 4}, "partial_images"),
+        (ImageGenerationRequest, {"prompt": "p", "stream": True}, "stream"),
+        (ImageGenerationRequest, {"prompt": "p", "background": "clear"}, "background"),
+        (ImageEditRequest, {"prompt": "p"}, "images"),
+        (ImageEditRequest, {"prompt": "p", "images": []}, "images"),
+        (ImageEditRequest, {"prompt": "p", "images": [{"file_id": "f"}] * 17}, "images"),
+        (ImageEditRequest, {"prompt": "p", "images": [{}]}, "needs image_url or file_id"),
+        (
+            ImageEditRequest,
+            {"prompt": "p", "images": [{"image_url": "https://i", "file_id": "f"}]},
+            "not both",
+        ),
+        (ImageEditRequest, {"prompt": "p", "images": [{"image_url": "ftp://i"}]}, "image_url"),
+        (ImageEditRequest, {"prompt": "p", "images": [{"file_id": "f"}], "mask": {}}, "mask"),
+    ],
+)
+def test_bad_image_requests_name_the_field(
+    model: type[BaseModel], fields: dict[str, Any], needle: str
+) -> None:
+    assert needle in problem(model, fields)

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from respq.contract.endpoints import CHAT_COMPLETIONS, COMPLETIONS, EMBEDDINGS, MODERATIONS
+from respq.contract.endpoints import (
+    CHAT_COMPLETIONS,
+    COMPLETIONS,
+    EMBEDDINGS,
+    IMAGE_EDITS,
+    IMAGE_GENERATIONS,
+    MODERATIONS,
+)
 from respq.worker.estimate import FILE_TOKENS, IMAGE_TOKENS, MESSAGE_TOKENS, estimate_tokens
 
 
@@ -122,3 +129,17 @@ def test_completions_count_prompt_suffix_and_max_tokens_per_choice() -> None:
     body = {"prompt": ["a" * 40, "b" * 40], "suffix": "c" * 4, "max_tokens": 10, "best_of": 4}
     assert COMPLETIONS.estimate(body, default_max_output_tokens=9) == 21 + 40
     assert COMPLETIONS.estimate({"prompt": [[1, 2]]}, default_max_output_tokens=9) == 2 + 9
+
+
+def test_images_charge_prompt_input_images_and_image_tokens_by_quality_and_size() -> None:
+    generate = IMAGE_GENERATIONS.estimate
+    low = {"prompt": "a" * 40, "quality": "low", "size": "1024x1024"}
+    assert generate(low, default_max_output_tokens=9) == 10 + 272
+    two_wide = {"prompt": "a" * 40, "quality": "medium", "size": "1536x1024", "n": 2}
+    assert generate(two_wide, default_max_output_tokens=9) == 10 + 1584 * 2
+    # auto quality counts as high, an auto or unreadable size as 1536x1024: an upper bound
+    for size in ("auto", "big", None):
+        assert generate({"prompt": "a" * 4, "size": size}, default_max_output_tokens=9) == 1 + 6240
+    edit = {"prompt": "a" * 4, "images": [{"file_id": "f"}] * 2, "mask": {"file_id": "m"}}
+    edit |= {"quality": "low", "size": "1024x1024"}
+    assert IMAGE_EDITS.estimate(edit, default_max_output_tokens=9) == 1 + 3 * IMAGE_TOKENS + 272

@@ -1,6 +1,7 @@
 """examples/batch.jsonl: every line validates, is an OpenAI batch line, uses served models
 but one typo, and the lines cover the request shapes; and the small file of each other
-endpoint (chat.jsonl, embeddings.jsonl, completions.jsonl, moderations.jsonl)."""
+endpoint (chat.jsonl, embeddings.jsonl, completions.jsonl, moderations.jsonl, images.jsonl,
+image_edits.jsonl)."""
 
 from __future__ import annotations
 

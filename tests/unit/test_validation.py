@@ -140,5 +140,7 @@ def test_bodies_are_checked_by_their_endpoint_and_only_responses_chain() -> None
         )
     fields = [(p.custom_id, p.field) for p in info.value.problems]
     assert fields == [("a", "body.messages"), ("b", "body.n"), ("c", "depends_on")]
-    with pytest.raises(InvalidInput, match="not an endpoint respq runs; use one of /v1/responses"):
+    with pytest.raises(InvalidInput, match="no longer takes /v1/videos; use one of /v1/responses"):
         prepare_batch([line("v", "/v1/videos", {"model": "m"})])
+    with pytest.raises(InvalidInput, match="'/v1/audio' is not supported; use one of /v1/resp"):
+        prepare_batch([line("v", "/v1/audio", {"model": "m"})])

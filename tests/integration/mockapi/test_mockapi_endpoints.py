@@ -33,6 +33,12 @@ REQUESTS: list[tuple[str, dict[str, Any], type[BaseModel]]] = [
     ),
     ("/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": "Say"}, sdk.Completion),
     ("/moderations", {"input": "I will attack"}, sdk.ModerationCreateResponse),
+    ("/images/generations", {"prompt": "a lighthouse", "n": 2}, sdk.ImagesResponse),
+    (
+        "/images/edits",
+        {"prompt": "bluer", "images": [{"image_url": "https://i/1.png"}]},
+        sdk.ImagesResponse,
+    ),
 ]
 
 
@@ -86,6 +92,12 @@ def test_the_sdk_calls_each_endpoint(client: openai.OpenAI) -> None:
     assert client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say").choices[0].text
     verdict = client.moderations.create(input=["a kind word", "I will attack"])
     assert [r.flagged for r in verdict.results] == [False, True]
+    images = client.images.generate(prompt="a lighthouse", quality="low", size="1536x1024", n=2)
+    assert images.data is not None and len(images.data) == 2
+    assert base64.b64decode(images.data[0].b64_json or "").startswith(b"\x89PNG")
+    assert images.usage is not None and images.usage.output_tokens == 2 * 408
+    linked = client.images.generate(prompt="x", response_format="url")
+    assert linked.data is not None and (linked.data[0].url or "").startswith("https://")
 
 
 def test_embeddings_are_deterministic_float32_and_base64_matches(srv: MockServer) -> None:
@@ -142,7 +154,7 @@ def test_rate_limits_and_failures_apply_to_every_endpoint(srv: MockServer) -> No
     srv.control(rpm=2)
     try:
         statuses = [post(srv, path, body).status_code for path, body, _ in REQUESTS]
-        assert statuses[:2] == [200, 200] and statuses[2:] == [429, 429]
+        assert statuses == [200, 200] + [429] * (len(REQUESTS) - 2)
     finally:
         srv.control(rpm=0)
     srv.control(fail_rate=1.0, fail_mix="500")
@@ -167,4 +179,8 @@ def test_bad_requests_are_refused_as_openai_would(srv: MockServer) -> None:
     missing = post(srv, "/embeddings", {"model": "nope", "input": "x"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
     assert post(srv, "/moderations", {"input": "x", "model": "nope"}).status_code == 404
+    no_prompt = post(srv, "/images/generations", {"n": 1})
+    assert no_prompt.status_code == 400 and no_prompt.json()["error"]["param"] == "prompt"
+    assert post(srv, "/images/generations", {"prompt": "p", "n": 0}).status_code == 400
+    assert post(srv, "/images/edits", {"prompt": "p", "images": []}).status_code == 400
     assert httpx.post(srv.base_url + "/chat/completions", json=CHAT).status_code == 401
