@@ -111,6 +111,12 @@ class KeyRing:
     def enabled(self) -> bool:
         return bool(self._entries)
 
+    def sees_deployment(self, viewer: Principal) -> bool:
+        """Workers and rate limits are the deployment's, and show what every tenant runs
+        (models, rates): an admin sees them, and so does the one tenant of a server that
+        has only one (or no keys at all)."""
+        return viewer.admin or len({e.principal.tenant for e in self._entries}) <= 1
+
     def principal(self, candidate: str) -> Principal | None:
         """Who ``candidate`` is, or None when it is no key."""
         # Digests of equal length, compared with every key and no early exit: timing

@@ -108,6 +108,13 @@ def _costed(request: Request, info: BatchInfo) -> tuple[BatchInfo, BatchCost]:
 # -- pages ------------------------------------------------------------------------------
 
 
+def page_for(request: Request, viewer: Principal, title: str, body: str) -> Response:
+    """A signed-in page, its links fitting ``viewer``."""
+    keys = _keys(request)
+    monitoring = keys.sees_deployment(viewer)
+    return HTMLResponse(views.page(title, body, signed_in=keys.enabled, monitoring=monitoring))
+
+
 async def index(request: Request) -> Response:
     token = request.query_params.get("token")
     if token is not None:
@@ -117,7 +124,7 @@ async def index(request: Request) -> Response:
         return HTMLResponse(views.login_page())
     fragment = await _list_fragment(request, principal)
     body = '<h1>Batches</h1><div id="live" data-src="/fragments/batches">' + fragment + "</div>"
-    return HTMLResponse(views.page("Batches", body, signed_in=_keys(request).enabled))
+    return page_for(request, principal, "Batches", body)
 
 
 async def login(request: Request) -> Response:
@@ -145,7 +152,7 @@ async def batch_page(request: Request) -> Response:
     fragment = await _detail_fragment(request, principal, batch_id)
     src = f"/fragments/batches/{escape(batch_id)}"
     body = f'<div id="live" data-src="{src}">{fragment}</div>' + timeline_section(batch_id)
-    return HTMLResponse(views.page(batch_id, body, signed_in=_keys(request).enabled))
+    return page_for(request, principal, batch_id, body)
 
 
 # -- fragments and actions --------------------------------------------------------------

@@ -25,13 +25,20 @@ def template(name: str) -> Template:
     return Template(text)
 
 
-def page(title: str, body: str, *, signed_in: bool = True) -> str:
+def page(title: str, body: str, *, signed_in: bool = True, monitoring: bool = True) -> str:
+    """A dashboard page; the Workers and Limits links only with ``monitoring`` (for who may
+    see them: ``KeyRing.sees_deployment``)."""
     logout = (
         '<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
         if signed_in
         else ""
     )
-    return template("layout.html").substitute(title=escape(title), body=body, logout=logout)
+    nav = '<a href="/">Batches</a>' + (
+        '<a href="/workers">Workers</a><a href="/limits">Limits</a>' if monitoring else ""
+    )
+    return template("layout.html").substitute(
+        title=escape(title), body=body, logout=logout, nav=nav
+    )
 
 
 def login_page(error: str | None = None) -> str:

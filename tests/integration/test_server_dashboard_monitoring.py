@@ -25,7 +25,7 @@ from helpers.cli import respq
 from helpers.factories import request_line
 from helpers.polling import wait_until
 from helpers.processes import clean_env, start_worker
-from helpers.server import API_KEY, MOCK_KEY, Stack, sdk, start_batch
+from helpers.server import ADMIN_KEY, API_KEY, MOCK_KEY, Stack, sdk, start_batch
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +64,13 @@ def wait_in_page(page: Any, expression: str, timeout: float) -> None:
     wait_until(lambda: bool(page.evaluate(expression)), timeout, expression)
 
 
-def signed_in_page(stack: Stack, browser: Any, width: int = 1100, height: int = 900) -> Any:
+def signed_in_page(
+    stack: Stack, browser: Any, width: int = 1100, height: int = 900, key: str = API_KEY
+) -> Any:
+    """A page signed in with ``key``; the workers and limits pages need an admin's (the
+    stack's server has several tenants)."""
     page = browser.new_page(viewport={"width": width, "height": height})
-    page.goto(f"{stack.root}/?token={API_KEY}")
+    page.goto(f"{stack.root}/?token={key}")
     return page
 
 
@@ -192,7 +196,7 @@ def test_a_killed_worker_is_shown_as_gone_within_a_lease(
     )
     with extra:
         worker_id = f"{socket.gethostname()}:{extra.pid}"
-        page = signed_in_page(stack, browser, height=360)
+        page = signed_in_page(stack, browser, height=360, key=ADMIN_KEY)
         page.goto(f"{stack.root}/workers")
         row = page.locator(f'tr[data-worker="{worker_id}"]')
         row.locator(".status", has_text="live").wait_for(timeout=15_000)
@@ -221,7 +225,7 @@ def test_the_limits_page_counts_the_429s_the_workers_received(
         stack.mock.control(latency=0.0, fail_rate=0.0)
     sent_429 = stack.mock.stats()["by_status"].get("429", 0)
     assert sent_429 > 0
-    page = signed_in_page(stack, browser)
+    page = signed_in_page(stack, browser, key=ADMIN_KEY)
     page.goto(f"{stack.root}/limits")
     row = page.locator("#limits tbody tr", has_text="gpt-5.4-mini")
     # Workers publish with their heartbeat (every third of a lease): the page catches up.
@@ -240,7 +244,7 @@ def test_without_the_charting_library_the_numbers_are_a_table_and_pages_fit_a_ph
     context = browser.new_context(viewport={"width": 390, "height": 800})
     context.route("**/static/vendor/**", lambda route: route.abort())
     page = context.new_page()
-    page.goto(f"{stack.root}/?token={API_KEY}")
+    page.goto(f"{stack.root}/?token={ADMIN_KEY}")  # an admin: the workers page too
     page.goto(f"{stack.root}/batches/{batch_id}")
     note = page.locator("#charts-missing")
     note.wait_for(state="visible")

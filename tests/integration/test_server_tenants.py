@@ -192,6 +192,18 @@ def test_the_dashboard_shows_a_tenant_only_its_own(
         assert admin.get(f"/batches/{a_batch.id}").status_code == 200
 
 
+def test_workers_and_limits_are_shown_to_an_admin_only_where_tenants_share_the_server(
+    stack: Stack,
+) -> None:
+    pages = ("/workers", "/limits", "/fragments/workers", "/fragments/limits")
+    with signed_in(stack, API_KEY) as tenant:
+        assert [tenant.get(path).status_code for path in pages] == [404] * 4
+        assert 'href="/workers"' not in tenant.get("/").text  # nor a link to them
+    with signed_in(stack, ADMIN_KEY) as admin:
+        assert [admin.get(path).status_code for path in pages] == [200] * 4
+        assert 'href="/workers"' in admin.get("/").text
+
+
 def test_sign_out_ends_the_session_and_the_cookie_is_strict(stack: Stack) -> None:
     with signed_in(stack, API_KEY) as browser:
         session = browser.cookies[COOKIE_NAME]

@@ -35,6 +35,20 @@ def test_entries_name_tenants_bare_keys_are_their_own_and_admins_see_all() -> No
     assert ring.by_key_id(k2.key_id) == k2 and ring.by_key_id("nope") is None
 
 
+def test_workers_and_limits_are_an_admins_where_tenants_share_the_server() -> None:
+    shared = KeyRing(["alice:k1", "bob:k2"], ["boss"])
+    alice, boss = shared.principal("k1"), shared.principal("boss")
+    assert alice and boss
+    assert not shared.sees_deployment(alice) and shared.sees_deployment(boss)
+    one_team = KeyRing(["team:k1", "team:k2"])
+    member = one_team.principal("k2")
+    assert member and one_team.sees_deployment(member)  # nobody else's runs to show
+    solo = KeyRing(["solo"])
+    only = solo.principal("solo")
+    assert only and solo.sees_deployment(only)
+    assert KeyRing([]).sees_deployment(UNRESTRICTED)  # --no-auth
+
+
 @pytest.mark.parametrize(
     ("api", "admin", "entry"),
     [
