@@ -2,8 +2,8 @@
 with ``mock_response``) as the upstream over real HTTP. Its Response bodies carry nulls in
 the usage details, ids far from ``resp_…``, and its own request-id header; every answered
 request must be a success, with usage totals equal to the sum of the bodies' numbers. The
-same for chat completions (plain and streamed) and embeddings (LiteLLM in front of
-mockapi's, reshaped into its own answer), each read by the official SDK's type.
+same for chat completions (plain and streamed), embeddings and image generations (LiteLLM
+in front of mockapi's, reshaped into its own answer), each read by the official SDK's type.
 
 The proxy lives in its own virtualenv (its pins would fight respq's): ``.ci/run`` makes
 ``.venv-litellm``; elsewhere set RESPQ_TEST_LITELLM to a ``litellm`` executable."""
@@ -50,6 +50,11 @@ model_list:
   - model_name: embedding-via-litellm
     litellm_params:
       model: openai/text-embedding-3-small
+      api_key: {mock_key}
+      api_base: {mock_url}
+  - model_name: image-via-litellm
+    litellm_params:
+      model: openai/gpt-image-1.5
       api_key: {mock_key}
       api_base: {mock_url}
 general_settings:
@@ -193,3 +198,16 @@ async def test_embeddings_through_litellms_proxy(through_litellm: Run) -> None:
         assert [len(d["embedding"]) for d in body["data"]] == [1536, 1536]
     assert info.usage.input_tokens == sum(b["usage"]["prompt_tokens"] for b in bodies) > 0
     assert info.usage.output_tokens == 0
+
+
+async def test_images_through_litellms_proxy(through_litellm: Run) -> None:
+    body = {"model": "image-via-litellm", "prompt": "a lighthouse", "quality": "low", "n": 2}
+    info, lines = await through_litellm(
+        [{"custom_id": f"i{i}", "url": "/v1/images/generations", "body": body} for i in range(6)]
+    )
+    assert (info.status, info.request_counts.completed) == (BatchStatus.COMPLETED, 6)
+    bodies = [line["response"]["body"] for line in lines]
+    for body_seen in bodies:
+        sdk_check("/v1/images/generations", body_seen)
+        assert len(body_seen["data"]) == 2
+    assert info.usage.output_tokens == sum(b["usage"]["output_tokens"] for b in bodies) > 0
