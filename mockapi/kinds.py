@@ -121,6 +121,20 @@ class Kind:
         return frozenset({"/v1" + self.path, "/api/v1" + self.path, self.path})
 
 
+def _images(path: str, check: Callable[[JSON], Invalid]) -> Kind:
+    """Generations and edits differ only in what a request must hold."""
+    return Kind(
+        "images",
+        path,
+        check,
+        read_image_input,
+        no_text,
+        image_token_cost,
+        build_images,
+        default_model=IMAGE_MODEL,
+    )
+
+
 RESPONSES = Kind(
     "responses",
     "/responses",
@@ -174,25 +188,7 @@ KINDS: tuple[Kind, ...] = (
         build_moderation,
         default_model=MODERATION_MODEL,
     ),
-    Kind(
-        "images",
-        "/images/generations",
-        _check_images,
-        read_image_input,
-        no_text,
-        image_token_cost,
-        build_images,
-        default_model=IMAGE_MODEL,
-    ),
-    Kind(
-        "images",
-        "/images/edits",
-        _check_image_edits,
-        read_image_input,
-        no_text,
-        image_token_cost,
-        build_images,
-        default_model=IMAGE_MODEL,
-    ),
+    _images("/images/generations", _check_images),
+    _images("/images/edits", _check_image_edits),
 )
 BY_PATH: dict[str, Kind] = {path: kind for kind in KINDS for path in kind.paths}
