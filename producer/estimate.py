@@ -47,6 +47,12 @@ class BatchEstimate(BaseModel):
     unpriced_models: list[str] = Field(default_factory=list)
 
 
+def shown_model(model: str) -> str:
+    """A model as an estimate shows it: requests that name none (moderations and images
+    may leave it to the provider) are the provider's default's."""
+    return model or "(provider's default)"
+
+
 class Estimator:
     """Adds up prepared (validated) requests as they stream by."""
 
@@ -107,4 +113,4 @@ def estimate_prepared(
     return estimator.result(prices)
 
 
-__all__ = ["BatchEstimate", "Estimator", "ModelEstimate", "estimate_prepared"]
+__all__ = ["BatchEstimate", "Estimator", "ModelEstimate", "estimate_prepared", "shown_model"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from respq.contract.prices import PriceTable
-from respq.producer.estimate import BatchEstimate, Estimator
+from respq.producer.estimate import BatchEstimate, Estimator, shown_model
 from respq.producer.jsonl_file import check_file
 from respq.producer.settings import ClientSettings
 
@@ -83,7 +83,7 @@ def estimate_section(estimate: BatchEstimate | str | None) -> str:
         body = f'<p class="empty">{escape(estimate)}</p>'
     else:
         rows = "".join(
-            f"<tr><td>{escape(model)}</td><td class='num'>{m.requests:,}</td>"
+            f"<tr><td>{escape(shown_model(model))}</td><td class='num'>{m.requests:,}</td>"
             f"<td class='num'>{m.input_tokens:,}</td><td class='num'>{m.max_output_tokens:,}</td>"
             f"<td class='num'>{_range(m.cost_low, m.cost_high)}</td></tr>"
             for model, m in estimate.by_model.items()

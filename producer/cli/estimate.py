@@ -15,7 +15,7 @@ from respq.producer.cli.app import app, console, get_state, run_async
 from respq.producer.cli.file_argument import display_name, input_file
 from respq.producer.cli.render import tokens, usd
 from respq.producer.cli.submit import print_json, validate
-from respq.producer.estimate import BatchEstimate, Estimator
+from respq.producer.estimate import BatchEstimate, Estimator, shown_model
 from respq.producer.settings import ClientSettings
 
 
@@ -27,7 +27,7 @@ def estimate_table(estimate: BatchEstimate) -> Table:
     if priced:
         table.add_column(f"cost ({estimate.currency})", justify="right")
     for model, share in estimate.by_model.items():
-        row = [model, f"{share.requests:,}", tokens(share.input_tokens)]
+        row = [shown_model(model), f"{share.requests:,}", tokens(share.input_tokens)]
         row.append(tokens(share.max_output_tokens))
         if priced:
             low, high = share.cost_low, share.cost_high

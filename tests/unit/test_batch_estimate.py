@@ -15,6 +15,7 @@ from respq.contract.prices import PriceTable
 
 from helpers.cli import invoke
 from helpers.factories import BAD_LINES
+from helpers.paths import EXAMPLES
 
 NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 PRICES = PriceTable.from_mapping(
@@ -98,3 +99,12 @@ def test_respq_estimate_adds_up_in_the_validation_pass_parsing_no_body_again(
     monkeypatch.setenv("RESPQ_DEFAULT_MAX_OUTPUT_TOKENS", "1000")
     expected = BatchClient.from_url(NOWHERE).estimate(ITEMS)
     assert orjson.loads(as_json.stdout) == expected.model_dump(mode="json")
+
+
+def test_respq_estimate_of_images_names_requests_without_a_model_the_providers_default() -> None:
+    shown = invoke(["estimate", str(EXAMPLES / "images.jsonl")], env={"RESPQ_REDIS_URL": NOWHERE})
+    assert shown.exit_code == 0, shown.output
+    rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if "│" in line}
+    # image-3 names no model; its auto quality and size count as high at 1536x1024: 6,240.
+    assert "6,240" in rows["(provider's default)"]
+    assert "gpt-image-1.5" in rows and "" not in rows
