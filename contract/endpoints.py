@@ -14,7 +14,7 @@ kind is stored unchanged, whatever its optional fields hold.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from respq.contract.chat_request import ChatCompletionRequest
@@ -186,16 +186,8 @@ IMAGE_GENERATIONS: Final = Endpoint(
     (),
     output_of=image_output,
 )
-IMAGE_EDITS: Final = Endpoint(
-    "/v1/images/edits",
-    "images/edits",
-    ImageEditRequest,
-    "an image list (a data list)",
-    _has_list("data"),
-    _image_facts,
-    image_input,
-    (),
-    output_of=image_output,
+IMAGE_EDITS: Final = replace(
+    IMAGE_GENERATIONS, url="/v1/images/edits", path="images/edits", request=ImageEditRequest
 )
 
 ENDPOINTS: Final[Mapping[str, Endpoint]] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any, Final
@@ -52,9 +52,9 @@ def _lua_id(id_format: IdFormat) -> str:
     """An id's Lua builder: ``{batch}:d:{token}`` becomes
     ``function(batch, token) return batch .. ':d:' .. token end``."""
     pieces = []
-    for text, field in id_format.parts():
+    for text, name in id_format.parts():
         pieces += [_lua(text)] if text else []
-        pieces += [field] if field else []
+        pieces += [name] if name else []
     return f"function({', '.join(id_format.fields)}) return {' .. '.join(pieces)} end"
 
 
@@ -112,6 +112,15 @@ class Signature:
     args: tuple[str, ...] = ()
     more_keys: str = ""
     more_args: str = ""
+    # What ``implied`` fills, worked out once per script rather than at every call.
+    _globals: dict[str, str] = field(init=False, repr=False, compare=False)
+    _batch_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        found = {n: GLOBAL_KEYS[n] for n in self.keys if n in GLOBAL_KEYS}
+        object.__setattr__(self, "_globals", found)
+        batch_names = tuple(n for n in self.keys if n in BATCH_KEY_NAMES)
+        object.__setattr__(self, "_batch_names", batch_names)
 
     @classmethod
     def parse(cls, source: str) -> Signature:
@@ -145,9 +154,9 @@ class Signature:
         and with ``batch``, the batch's keys by their BatchKeys names, ``*batch_keys`` (all
         of them) and the ARGV ``batch_id``; so which of a batch's keys a script touches is
         said once, in its header."""
-        values: dict[str, Any] = {n: GLOBAL_KEYS[n] for n in self.keys if n in GLOBAL_KEYS}
+        values: dict[str, Any] = dict(self._globals)
         if batch is not None:
-            values |= {n: getattr(batch, n) for n in self.keys if n in BATCH_KEY_NAMES}
+            values |= {n: getattr(batch, n) for n in self._batch_names}
             if self.more_keys == "batch_keys":
                 values["batch_keys"] = batch.all()
             if "batch_id" in self.args:

@@ -38,14 +38,17 @@ def read_image_input(body: JSON) -> tuple[str, int]:
     return prompt, count_tokens(len(prompt)) + IMAGE_TOKENS * _input_images(body)
 
 
-def _drawn(body: JSON) -> tuple[str, str]:
-    """The quality and size drawn: as asked, "auto" (or anything unknown) as medium and
-    1024x1024."""
+def _drawn(body: JSON) -> tuple[str, str, int]:
+    """The quality and size drawn, as asked, "auto" (or anything unknown) as medium and
+    1024x1024, and the image tokens of all ``n`` images."""
     quality = body.get("quality")
+    quality = quality if quality in TOKENS_BY_QUALITY else "medium"
     size = body.get("size")
     width, _, height = size.partition("x") if isinstance(size, str) else ("", "", "")
-    drawn_size = size if width.isdigit() and height.isdigit() else "1024x1024"
-    return (quality if quality in TOKENS_BY_QUALITY else "medium"), str(drawn_size)
+    if not (width.isdigit() and height.isdigit()):
+        size, width, height = "1024x1024", "1024", "1024"
+    per_image = math.ceil(TOKENS_BY_QUALITY[quality] * int(width) * int(height) / 1024**2)
+    return quality, str(size), per_image * _count(body)
 
 
 def _count(body: JSON) -> int:
@@ -53,19 +56,12 @@ def _count(body: JSON) -> int:
     return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
 
 
-def _output_tokens(body: JSON) -> int:
-    quality, size = _drawn(body)
-    width, _, height = size.partition("x")
-    per_image = math.ceil(TOKENS_BY_QUALITY[quality] * int(width) * int(height) / 1024**2)
-    return per_image * _count(body)
-
-
 def image_token_cost(body: JSON, tokens_in: int, full_text: str) -> int:
-    return tokens_in + _output_tokens(body)
+    return tokens_in + _drawn(body)[2]
 
 
 def build_images(body: JSON, model: str, tokens_in: int, full_text: str) -> JSON:
-    quality, size = _drawn(body)
+    quality, size, output_tokens = _drawn(body)
     as_url = body.get("response_format") == "url"
     data = [
         {"url": f"https://images.mock.invalid/{new_id('img_')}.png"}
@@ -74,7 +70,6 @@ def build_images(body: JSON, model: str, tokens_in: int, full_text: str) -> JSON
         for _ in range(_count(body))
     ]
     text_tokens = count_tokens(len(_prompt(body)))
-    output_tokens = _output_tokens(body)
     requested_format = body.get("output_format")
     return {
         "created": int(time.time()),

@@ -102,6 +102,8 @@ class KeyRing:
             _Entry(_digest(key), Principal(owners[key][0], owners[key][1], key_id(key)))
             for key in order
         ]
+        # One tenant (or none: --no-auth) has nobody else's runs to be shown.
+        self._one_tenant = len({tenant for tenant, _ in owners.values()}) <= 1
         admins = [k for k in order if owners[k][1]]
         # The key of the terminal's dashboard link: an admin's when there is one.
         first = admins or order
@@ -115,7 +117,7 @@ class KeyRing:
         """Workers and rate limits are the deployment's, and show what every tenant runs
         (models, rates): an admin sees them, and so does the one tenant of a server that
         has only one (or no keys at all)."""
-        return viewer.admin or len({e.principal.tenant for e in self._entries}) <= 1
+        return viewer.admin or self._one_tenant
 
     def principal(self, candidate: str) -> Principal | None:
         """Who ``candidate`` is, or None when it is no key."""
